@@ -1,0 +1,42 @@
+# crawlhub — the doors a newcomer uses: `make run`, `make test`, `make bench`.
+SHELL := /bin/bash
+GO    ?= go
+BIN   := bin/crawlhub
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X main.version=$(VERSION)
+
+.DEFAULT_GOAL := help
+
+.PHONY: help
+help: ## show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+.PHONY: web
+web: ## build the dashboard into web/dist (needs only Node.js)
+	npm run --silent build
+
+.PHONY: build
+build: web ## build the crawlhub binary (dashboard embedded) into bin/
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/crawlhub
+
+.PHONY: run
+run: build ## start the all-in-one on http://127.0.0.1:8080 (data in ./data)
+	./$(BIN)
+
+.PHONY: test
+test: ## install what the tests need, start Redis and FerretDB on loopback, run every test
+	bash .ci/test.sh
+
+.PHONY: bench
+bench: ## run the benchmarks
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+.PHONY: lint
+lint: ## gofmt and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+.PHONY: clean
+clean: ## remove build output (keeps ./data)
+	rm -rf bin .cache
+	find web/dist -mindepth 1 ! -name .placeholder -delete

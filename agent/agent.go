@@ -1,0 +1,192 @@
+// Package agent is a crawlhub work node: it registers itself in the store,
+// heartbeats, answers the master's requests on its bus channel and (with
+// tasks) runs spiders.
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/sysinfo"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// Config configures an Agent. Zero values mean the documented default.
+type Config struct {
+	// Name is the node's display name. Zero means the hostname.
+	Name string
+	// DataDir holds the node id (node_id) and the spiders' files. Required.
+	DataDir string
+	// Heartbeat is the interval between heartbeats. Zero means 5 s; masters
+	// mark the node offline after 3 missed beats, so they must agree on it.
+	Heartbeat time.Duration
+	// Version is reported in the node record and system info.
+	Version string
+	// IsMaster marks the all-in-one's own node.
+	IsMaster bool
+	Log      *slog.Logger
+}
+
+// Agent is one work node. Create it with New, then Run it.
+type Agent struct {
+	cfg    Config
+	store  store.Store
+	bus    bus.Bus
+	resp   *wire.Responder
+	sys    *sysinfo.Collector
+	nodeID string
+	log    *slog.Logger
+}
+
+// New reads (or creates) the node id in cfg.DataDir and connects to the bus
+// through connect, which is called with the handler of the agent's messages.
+func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error)) (*Agent, error) {
+	if cfg.DataDir == "" {
+		return nil, errors.New("agent: a data directory is required")
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	if cfg.Name == "" {
+		cfg.Name, _ = os.Hostname()
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+		return nil, fmt.Errorf("agent: data directory: %w", err)
+	}
+	id, err := loadNodeID(filepath.Join(cfg.DataDir, "node_id"))
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{
+		cfg:    cfg,
+		store:  st,
+		nodeID: id,
+		log:    cfg.Log.With("node_id", id),
+		sys:    sysinfo.NewCollector(sysinfo.Options{DiskPath: cfg.DataDir, Version: cfg.Version}, 0),
+	}
+	a.bus, err = connect(func(_ string, payload []byte) { a.resp.Handle(payload) })
+	if err != nil {
+		return nil, err
+	}
+	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Log: a.log})
+	a.resp.On(wire.OpPing, func(context.Context, json.RawMessage) (any, error) { return struct{}{}, nil })
+	a.resp.On(wire.OpGetSysinfo, func(ctx context.Context, _ json.RawMessage) (any, error) {
+		si, err := a.sys.Collect(ctx)
+		si.NodeID, si.Name = a.nodeID, a.cfg.Name
+		return si, err
+	})
+	return a, nil
+}
+
+// NodeID is the node's id: stable across restarts with the same DataDir.
+func (a *Agent) NodeID() string { return a.nodeID }
+
+// loadNodeID keeps the node's identity in its data directory, not in its
+// MAC or hostname: two agents on one machine (or two clones of a VM) stay
+// two nodes, and a restart is the same node.
+func loadNodeID(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id := strings.TrimSpace(string(b))
+		if !store.ValidID(id) {
+			return "", fmt.Errorf("agent: %s holds %q, not a node id; delete the file to register as a new node", path, id)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("agent: read node id: %w", err)
+	}
+	id := store.NewID()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+		return "", fmt.Errorf("agent: save node id: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("agent: save node id: %w", err)
+	}
+	return id, nil
+}
+
+func (a *Agent) register(ctx context.Context) error {
+	host, _ := os.Hostname()
+	ip, mac := sysinfo.PrimaryNetwork()
+	n := &store.Node{
+		ID: a.nodeID, Name: a.cfg.Name, Hostname: host, IP: ip, MAC: mac,
+		OS: runtime.GOOS, Arch: runtime.GOARCH, Version: a.cfg.Version,
+		IsMaster: a.cfg.IsMaster, Status: store.NodeOnline, LastSeen: store.Now(),
+	}
+	if err := a.store.Nodes().Register(ctx, n); err != nil {
+		return fmt.Errorf("agent: register node: %w", err)
+	}
+	return nil
+}
+
+// Run registers the node, serves requests and heartbeats until ctx ends,
+// then marks the node offline and closes the bus.
+func (a *Agent) Run(ctx context.Context) error {
+	defer a.bus.Close()
+	if err := a.register(ctx); err != nil {
+		return err
+	}
+	if err := a.bus.Subscribe(ctx, wire.NodeChannel(a.nodeID)); err != nil {
+		return fmt.Errorf("agent: %w", err)
+	}
+	a.log.Info("agent online", "name", a.cfg.Name, "data", a.cfg.DataDir)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.resp.Run(gctx) })
+	g.Go(func() error { a.heartbeat(gctx); return nil })
+	err := g.Wait()
+
+	// Say goodbye with a fresh context: ctx is already done.
+	bye, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := a.store.Nodes().SetOffline(bye, a.nodeID); err != nil {
+		a.log.Warn("could not mark node offline", "err", err)
+	}
+	_ = a.resp.Emit(bye, wire.EvHeartbeat, wire.Heartbeat{Name: a.cfg.Name, At: store.Now(), Stopping: true})
+	a.log.Info("agent stopped")
+	return err
+}
+
+func (a *Agent) heartbeat(ctx context.Context) {
+	t := time.NewTicker(a.cfg.Heartbeat)
+	defer t.Stop()
+	for {
+		a.beat(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (a *Agent) beat(ctx context.Context) {
+	now := store.Now()
+	err := a.store.Nodes().Touch(ctx, a.nodeID, now)
+	if errors.Is(err, store.ErrNotFound) {
+		// Someone deleted the node record: put it back.
+		err = a.register(ctx)
+	}
+	if err != nil && ctx.Err() == nil {
+		a.log.Warn("heartbeat not stored", "err", err)
+	}
+	if err := a.resp.Emit(ctx, wire.EvHeartbeat, wire.Heartbeat{Name: a.cfg.Name, At: now}); err != nil && ctx.Err() == nil {
+		a.log.Warn("heartbeat not published", "err", err)
+	}
+}

@@ -1,0 +1,183 @@
+package bus
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+var _ Bus = (*Memory)(nil)
+
+// MemoryHub is the in-process broker the all-in-one uses instead of Redis.
+// Each component connects its own Memory bus to the one hub, as each would
+// open its own Redis connection.
+type MemoryHub struct {
+	mu     sync.RWMutex
+	buses  map[*Memory]struct{}
+	claims map[string]time.Time // key → expiry
+}
+
+// NewMemoryHub returns an empty hub.
+func NewMemoryHub() *MemoryHub {
+	return &MemoryHub{buses: map[*Memory]struct{}{}, claims: map[string]time.Time{}}
+}
+
+// Connect returns a Bus on the hub whose messages go to h. Like Redis, a
+// subscriber that is slow to handle messages never slows publishers: each
+// bus queues its deliveries and one goroutine per bus, ended by Close,
+// drains the queue in order.
+func (hub *MemoryHub) Connect(h Handler) *Memory {
+	m := &Memory{hub: hub, handler: h, channels: map[string]int{}, wake: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
+	hub.mu.Lock()
+	hub.buses[m] = struct{}{}
+	hub.mu.Unlock()
+	go m.deliver()
+	return m
+}
+
+// Memory is one connection to a MemoryHub.
+type Memory struct {
+	hub     *MemoryHub
+	handler Handler
+
+	mu       sync.Mutex
+	channels map[string]int // subscribed channels (a set; the count is unused beyond 1)
+	queue    []delivery
+	wake     chan struct{} // capacity 1: a pending wake-up is enough
+	isClosed bool
+
+	closed chan struct{} // closed by Close
+	done   chan struct{} // closed when deliver returns
+}
+
+type delivery struct {
+	channel string
+	payload []byte
+}
+
+func (m *Memory) deliver() {
+	defer close(m.done)
+	for {
+		select {
+		case <-m.closed:
+			return
+		case <-m.wake:
+		}
+		for {
+			m.mu.Lock()
+			batch := m.queue
+			m.queue = nil
+			m.mu.Unlock()
+			if len(batch) == 0 {
+				break
+			}
+			for _, d := range batch {
+				select {
+				case <-m.closed:
+					return
+				default:
+				}
+				m.handler(d.channel, d.payload)
+			}
+		}
+	}
+}
+
+func (m *Memory) enqueue(channel string, payload []byte) {
+	m.mu.Lock()
+	if _, ok := m.channels[channel]; !ok || m.isClosed {
+		m.mu.Unlock()
+		return
+	}
+	m.queue = append(m.queue, delivery{channel, payload})
+	m.mu.Unlock()
+	select {
+	case m.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Publish delivers payload to every bus subscribed to channel. The payload
+// is shared, not copied: handlers must not modify it.
+func (m *Memory) Publish(ctx context.Context, channel string, payload []byte) error {
+	if m.closedNow() {
+		return ErrClosed
+	}
+	m.hub.mu.RLock()
+	defer m.hub.mu.RUnlock()
+	for b := range m.hub.buses {
+		b.enqueue(channel, payload)
+	}
+	return nil
+}
+
+func (m *Memory) closedNow() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.isClosed
+}
+
+// Subscribe is active when it returns.
+func (m *Memory) Subscribe(ctx context.Context, channels ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.isClosed {
+		return ErrClosed
+	}
+	for _, c := range channels {
+		m.channels[c] = 1
+	}
+	return nil
+}
+
+// Unsubscribe removes channels.
+func (m *Memory) Unsubscribe(ctx context.Context, channels ...string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, c := range channels {
+		delete(m.channels, c)
+	}
+	return nil
+}
+
+// Claim sets key on the hub if it is unset or expired.
+func (m *Memory) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if m.closedNow() {
+		return false, ErrClosed
+	}
+	h := m.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	if exp, ok := h.claims[key]; ok && now.Before(exp) {
+		return false, nil
+	}
+	// Expired claims are swept here, on the path that adds them, so the map
+	// stays as small as the claims alive.
+	for k, exp := range h.claims {
+		if !now.Before(exp) {
+			delete(h.claims, k)
+		}
+	}
+	h.claims[key] = now.Add(ttl)
+	return true, nil
+}
+
+// Close disconnects from the hub and stops delivery; queued messages are
+// dropped.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	if m.isClosed {
+		m.mu.Unlock()
+		return nil
+	}
+	m.isClosed = true
+	m.queue = nil
+	m.mu.Unlock()
+	m.hub.mu.Lock()
+	delete(m.hub.buses, m)
+	m.hub.mu.Unlock()
+	close(m.closed)
+	<-m.done
+	return nil
+}

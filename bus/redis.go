@@ -1,0 +1,207 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+var _ Bus = (*Redis)(nil)
+
+// pingEvery bounds how long a silent PubSub connection goes unchecked: a
+// receive that times out sends a PING, so a dead connection is noticed and
+// replaced within about twice this.
+const pingEvery = 5 * time.Second
+
+// Redis is a Bus on Redis PubSub. It keeps one PubSub connection for all of
+// its subscriptions and a client pool for PUBLISH and SET NX. When Redis goes
+// away it keeps trying, and when Redis is back it resubscribes to every
+// channel and logs that it did.
+type Redis struct {
+	client  *redis.Client
+	ps      *redis.PubSub
+	handler Handler
+	log     *slog.Logger
+
+	mu      sync.Mutex
+	waiters map[string][]chan struct{} // subscribe confirmations awaited
+
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// NewRedis connects to the Redis at url (redis://host:port/db) and starts
+// the receive goroutine, which runs until Close. It fails if Redis does not
+// answer a PING within ctx.
+func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Redis, error) {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return nil, fmt.Errorf("bus: redis url %q: %w", url, err)
+	}
+	// A short dial timeout keeps reconnect attempts brisk while Redis is down.
+	opt.DialTimeout = 2 * time.Second
+	client := redis.NewClient(opt)
+	if err := client.Ping(ctx).Err(); err != nil {
+		_ = client.Close()
+		return nil, fmt.Errorf("bus: redis at %s does not answer (is redis-server running?): %w", opt.Addr, err)
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	b := &Redis{
+		client:  client,
+		ps:      client.Subscribe(rctx),
+		handler: h,
+		log:     log,
+		waiters: map[string][]chan struct{}{},
+		cancel:  cancel,
+		done:    make(chan struct{}),
+	}
+	go b.receive(rctx)
+	return b, nil
+}
+
+// Client exposes the underlying client for callers that need plain Redis
+// commands next to the bus (for example a health check).
+func (b *Redis) Client() *redis.Client { return b.client }
+
+func (b *Redis) receive(ctx context.Context) {
+	defer close(b.done)
+	down := false
+	backoff := 50 * time.Millisecond
+	for {
+		msg, err := b.ps.ReceiveTimeout(ctx, pingEvery)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				// Quiet, not necessarily dead: a PING makes the next receive
+				// fail fast if the connection is gone.
+				if err := b.ps.Ping(ctx); err == nil {
+					continue
+				}
+			}
+			if !down {
+				b.log.Warn("redis pubsub connection lost; reconnecting", "err", err)
+				down = true
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, time.Second)
+			continue
+		}
+		backoff = 50 * time.Millisecond
+		switch m := msg.(type) {
+		case *redis.Message:
+			b.handler(m.Channel, []byte(m.Payload))
+		case *redis.Subscription:
+			if down {
+				b.log.Info("redis pubsub reconnected and resubscribed")
+				down = false
+			}
+			if m.Kind == "subscribe" {
+				b.mu.Lock()
+				ws := b.waiters[m.Channel]
+				delete(b.waiters, m.Channel)
+				b.mu.Unlock()
+				for _, w := range ws {
+					close(w)
+				}
+			}
+		case *redis.Pong:
+			if down {
+				b.log.Info("redis pubsub reconnected")
+				down = false
+			}
+		}
+	}
+}
+
+// Publish sends payload to every subscriber of channel.
+func (b *Redis) Publish(ctx context.Context, channel string, payload []byte) error {
+	if err := b.client.Publish(ctx, channel, payload).Err(); err != nil {
+		return fmt.Errorf("bus: publish on %s: %w", channel, err)
+	}
+	return nil
+}
+
+// Subscribe adds channels and waits until Redis confirms each of them.
+func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
+	ws := make([]chan struct{}, len(channels))
+	b.mu.Lock()
+	for i, c := range channels {
+		ws[i] = make(chan struct{})
+		b.waiters[c] = append(b.waiters[c], ws[i])
+	}
+	b.mu.Unlock()
+	err := b.ps.Subscribe(ctx, channels...)
+	for i, c := range channels {
+		if err == nil {
+			select {
+			case <-ws[i]:
+				continue
+			case <-ctx.Done():
+				err = ctx.Err()
+			case <-b.done:
+				err = ErrClosed
+			}
+		}
+		b.dropWaiter(c, ws[i])
+	}
+	if err != nil {
+		return fmt.Errorf("bus: subscribe %v: %w", channels, err)
+	}
+	return nil
+}
+
+func (b *Redis) dropWaiter(channel string, w chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	ws := b.waiters[channel]
+	for i := range ws {
+		if ws[i] == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(b.waiters, channel)
+	} else {
+		b.waiters[channel] = ws
+	}
+}
+
+// Unsubscribe removes channels. It does not wait for Redis to confirm: a
+// message that still arrives for them is harmless to the handler.
+func (b *Redis) Unsubscribe(ctx context.Context, channels ...string) error {
+	if err := b.ps.Unsubscribe(ctx, channels...); err != nil {
+		return fmt.Errorf("bus: unsubscribe %v: %w", channels, err)
+	}
+	return nil
+}
+
+// Claim is SET key 1 NX PX ttl.
+func (b *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	ok, err := b.client.SetNX(ctx, key, 1, ttl).Result()
+	if err != nil {
+		return false, fmt.Errorf("bus: claim %s: %w", key, err)
+	}
+	return ok, nil
+}
+
+// Close stops receiving and closes the connections.
+func (b *Redis) Close() error {
+	b.cancel()
+	err := b.ps.Close()
+	<-b.done
+	return errors.Join(err, b.client.Close())
+}

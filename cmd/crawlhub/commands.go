@@ -1,0 +1,252 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"io/fs"
+
+	"golang.org/x/sync/errgroup"
+
+	crawlhub "github.com/crawlhub/crawlhub"
+	"github.com/crawlhub/crawlhub/agent"
+	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/server"
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/store/mongo"
+	"github.com/crawlhub/crawlhub/store/sqlite"
+)
+
+func dist() fs.FS {
+	if !crawlhub.DistBuilt() {
+		return nil
+	}
+	return crawlhub.Dist()
+}
+
+type serverFlags struct {
+	listen    string
+	token     string
+	origins   string
+	heartbeat time.Duration
+}
+
+func (f *serverFlags) register(fs interface {
+	StringVar(*string, string, string, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
+}) {
+	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve the dashboard and the API on; loopback only unless you say otherwise (e.g. 0.0.0.0:8080)")
+	fs.StringVar(&f.token, "token", "", "API and dashboard token; empty means generate one and print it")
+	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated extra Origins allowed to open WebSockets (the server's own is always allowed)")
+	fs.DurationVar(&f.heartbeat, "heartbeat", 5*time.Second, "agents' heartbeat interval; a node is offline after 3 missed beats")
+}
+
+func (f *serverFlags) config(log *slog.Logger) server.Config {
+	var origins []string
+	for o := range strings.SplitSeq(f.origins, ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			origins = append(origins, o)
+		}
+	}
+	return server.Config{
+		Listen: f.listen, Token: f.token, AllowedOrigins: origins,
+		Heartbeat: f.heartbeat, Dist: dist(), Version: version, Log: log,
+	}
+}
+
+func newToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// dashboardURL is what a person pastes in a browser: the listen address,
+// with an unspecified host replaced by loopback.
+func dashboardURL(addr, token string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "http://" + addr + "/?token=" + url.QueryEscape(token)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return "http://" + net.JoinHostPort(host, port) + "/?token=" + url.QueryEscape(token)
+}
+
+func printURL(s *server.Server, token string) {
+	fmt.Fprintf(os.Stderr, "\n    crawlhub is running. Open the dashboard:\n\n        %s\n\n", dashboardURL(s.Addr(), token))
+}
+
+func openMongo(ctx context.Context, uri string) (store.Store, error) {
+	if uri == "" {
+		return nil, errors.New("--mongo (CRAWLHUB_MONGO) is required, e.g. mongodb://127.0.0.1:27017/crawlhub")
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		return nil, fmt.Errorf("--mongo %q: %w", uri, err)
+	}
+	db := strings.TrimPrefix(u.Path, "/")
+	if db == "" {
+		db = "crawlhub"
+	}
+	return mongo.Open(ctx, uri, db)
+}
+
+func redisConnect(ctx context.Context, url string, log *slog.Logger) func(bus.Handler) (bus.Bus, error) {
+	return func(h bus.Handler) (bus.Bus, error) {
+		if url == "" {
+			return nil, errors.New("--redis (CRAWLHUB_REDIS) is required, e.g. redis://127.0.0.1:6379/0")
+		}
+		return bus.NewRedis(ctx, url, h, log)
+	}
+}
+
+func runServer(ctx context.Context, args []string) error {
+	fs := newFlags("server", "crawlhub server: a master. Serves the dashboard, the REST API (/api) and the WebSocket API (/ws),\nand talks to agents over Redis PubSub. Any number may run against the same Redis and MongoDB.")
+	var sf serverFlags
+	var lf logFlags
+	var redisURL, mongoURI string
+	sf.register(fs)
+	lf.register(fs)
+	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
+	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub), e.g. mongodb://127.0.0.1:27017/crawlhub")
+	if err := parse(fs, args); err != nil {
+		return quietHelp(err)
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	st, err := openMongo(ctx, mongoURI)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	generated := sf.token == ""
+	if generated {
+		sf.token = newToken()
+	}
+	s, err := server.New(sf.config(log), st, redisConnect(ctx, redisURL, log))
+	if err != nil {
+		return err
+	}
+	if generated {
+		printURL(s, sf.token)
+	} else {
+		log.Info("dashboard", "url", dashboardURL(s.Addr(), "<token>"))
+	}
+	return s.Run(ctx)
+}
+
+func runAgent(ctx context.Context, args []string) error {
+	fs := newFlags("agent", "crawlhub agent: a work node. Registers itself, heartbeats, answers masters and runs spiders.")
+	var lf logFlags
+	var redisURL, mongoURI, name, data string
+	var heartbeat time.Duration
+	lf.register(fs)
+	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
+	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub)")
+	fs.StringVar(&name, "name", "", "node name shown in the dashboard (default: the hostname)")
+	fs.StringVar(&data, "data", "./agent-data", "directory for the node id and the spiders' files; one per agent")
+	fs.DurationVar(&heartbeat, "heartbeat", 5*time.Second, "heartbeat interval; masters mark the node offline after 3 missed beats")
+	if err := parse(fs, args); err != nil {
+		return quietHelp(err)
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	st, err := openMongo(ctx, mongoURI)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+	a, err := agent.New(agent.Config{Name: name, DataDir: data, Heartbeat: heartbeat, Version: version, Log: log},
+		st, redisConnect(ctx, redisURL, log))
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+func runAllInOne(ctx context.Context, args []string) error {
+	fs := newFlags("crawlhub", "crawlhub: the all-in-one. A master and an agent in one process, an in-process bus instead of Redis\nand SQLite under --data instead of MongoDB. Nothing else to install.")
+	var sf serverFlags
+	var lf logFlags
+	var data, name string
+	sf.register(fs)
+	lf.register(fs)
+	fs.StringVar(&data, "data", "./data", "directory for the database, files and the generated token")
+	fs.StringVar(&name, "name", "", "this node's name (default: the hostname)")
+	if err := parse(fs, args); err != nil {
+		return quietHelp(err)
+	}
+	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	if sf.token == "" {
+		if sf.token, err = loadOrCreateToken(filepath.Join(data, "token")); err != nil {
+			return err
+		}
+	}
+	st, err := sqlite.Open(ctx, data)
+	if err != nil {
+		return err
+	}
+	defer st.Close(context.Background())
+
+	hub := bus.NewMemoryHub()
+	connect := func(h bus.Handler) (bus.Bus, error) { return hub.Connect(h), nil }
+	s, err := server.New(sf.config(log), st, connect)
+	if err != nil {
+		return err
+	}
+	a, err := agent.New(agent.Config{Name: name, DataDir: filepath.Join(data, "agent"), Heartbeat: sf.heartbeat,
+		Version: version, IsMaster: true, Log: log}, st, connect)
+	if err != nil {
+		return err
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return s.Run(gctx) })
+	g.Go(func() error { return a.Run(gctx) })
+	printURL(s, sf.token)
+	return g.Wait()
+}
+
+// loadOrCreateToken keeps the all-in-one's token across restarts, so a
+// bookmarked dashboard URL keeps working.
+func loadOrCreateToken(path string) (string, error) {
+	if b, err := os.ReadFile(path); err == nil {
+		if t := strings.TrimSpace(string(b)); t != "" {
+			return t, nil
+		}
+	} else if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read token: %w", err)
+	}
+	t := newToken()
+	if err := os.WriteFile(path, []byte(t+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("save token: %w", err)
+	}
+	return t, nil
+}
+
+func quietHelp(err error) error {
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,65 @@
+// Command crawlhub runs a master (crawlhub server), a work node (crawlhub
+// agent), or both in one process with no Redis and no MongoDB to install
+// (crawlhub with no sub-command: the all-in-one default).
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+const usage = `crawlhub runs web crawlers ("spiders") on a cluster of machines.
+
+Usage:
+  crawlhub [flags]          all-in-one: a master and an agent in one process,
+                            SQLite under ./data, no Redis or MongoDB needed
+  crawlhub server [flags]   a master: dashboard, REST and WebSocket API
+  crawlhub agent [flags]    a work node
+  crawlhub version
+
+Run 'crawlhub COMMAND --help' for the flags of a command. Every flag can
+also be set with an environment variable: --redis is CRAWLHUB_REDIS,
+--allowed-origins is CRAWLHUB_ALLOWED_ORIGINS, and so on.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:]); err != nil {
+		if errors.Is(err, errUsage) {
+			os.Exit(2)
+		}
+		fmt.Fprintln(os.Stderr, "crawlhub:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string) error {
+	cmd := ""
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "":
+		return runAllInOne(ctx, args)
+	case "server":
+		return runServer(ctx, args)
+	case "agent":
+		return runAgent(ctx, args)
+	case "version":
+		fmt.Println("crawlhub", version)
+		return nil
+	case "help":
+		fmt.Print(usage)
+		return nil
+	}
+	fmt.Fprintf(os.Stderr, "crawlhub: unknown command %q\n\n%s", cmd, usage)
+	return errUsage
+}

@@ -1,0 +1,118 @@
+// Package testenv starts the real servers integration tests need (redis-server,
+// the FerretDB test server) on loopback, each in a directory of its own, and
+// stops them when the test ends.
+package testenv
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// Redis is a private redis-server on a loopback port, owned by one test.
+type Redis struct {
+	Addr string // 127.0.0.1:PORT
+	URL  string // redis://127.0.0.1:PORT/0
+
+	t    testing.TB
+	port int
+	dir  string
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartRedis starts a redis-server for t and stops it at t's cleanup.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	if _, err := exec.LookPath("redis-server"); err != nil {
+		t.Fatalf("redis-server is not installed: run `make test`, which installs it (apt-get install redis-server)")
+	}
+	r := &Redis{t: t, port: FreePort(t), dir: t.TempDir()}
+	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
+	r.URL = "redis://" + r.Addr + "/0"
+	r.Start()
+	t.Cleanup(r.Stop)
+	return r
+}
+
+// Start starts the server (again) on the same port and waits until it
+// answers PING.
+func (r *Redis) Start() {
+	r.t.Helper()
+	if r.cmd != nil {
+		r.t.Fatalf("redis-server %s already running", r.Addr)
+	}
+	cmd := exec.Command("redis-server",
+		"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port),
+		"--dir", r.dir, "--save", "", "--appendonly", "no",
+		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
+	cmd.Stdout = os.Stderr
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		r.t.Fatalf("start redis-server: %v", err)
+	}
+	r.cmd = cmd
+	r.done = make(chan struct{})
+	go func(done chan struct{}) { _ = cmd.Wait(); close(done) }(r.done)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if redisPing(r.Addr) == nil {
+			return
+		}
+		select {
+		case <-r.done:
+			r.cmd = nil
+			r.t.Fatalf("redis-server on %s exited at start (port taken?)", r.Addr)
+		case <-time.After(10 * time.Millisecond): // polling a server that has no readiness signal
+		}
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server on %s not ready after 10 s", r.Addr)
+		}
+	}
+}
+
+// Stop kills the server (SIGKILL: as abrupt as a crash) and waits for it.
+func (r *Redis) Stop() {
+	if r.cmd == nil {
+		return
+	}
+	_ = r.cmd.Process.Kill()
+	<-r.done
+	r.cmd = nil
+}
+
+func redisPing(addr string) error {
+	c, err := net.DialTimeout("tcp", addr, time.Second)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(time.Second))
+	if _, err := c.Write([]byte("PING\r\n")); err != nil {
+		return err
+	}
+	line, err := bufio.NewReader(c).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	if line != "+PONG\r\n" {
+		return fmt.Errorf("redis answered %q", line)
+	}
+	return nil
+}
+
+// FreePort returns a loopback TCP port that was free a moment ago.
+func FreePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}

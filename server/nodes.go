@@ -1,0 +1,94 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// missedBeats is how many heartbeats a node may miss before it is offline.
+const missedBeats = 3
+
+func (s *Server) offlineAfter() time.Duration { return missedBeats * s.cfg.Heartbeat }
+
+// live answers the Caller's question "can this node be called?" from the
+// heartbeats this master heard, falling back to the store for nodes it has
+// not heard from (it may have just started).
+func (s *Server) live(ctx context.Context, nodeID string) error {
+	s.mu.Lock()
+	last, ok := s.lastBeat[nodeID]
+	s.mu.Unlock()
+	if ok && time.Since(last) < s.offlineAfter() {
+		return nil
+	}
+	n, err := s.store.Nodes().Get(ctx, nodeID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("no node has id %s: %w", nodeID, wire.ErrUnknownNode)
+	}
+	if err != nil {
+		return err
+	}
+	if n.Status == store.NodeOnline && time.Since(n.LastSeen) < s.offlineAfter() {
+		return nil
+	}
+	return &wire.OfflineError{NodeID: n.ID, Name: n.Name, LastSeen: n.LastSeen}
+}
+
+// event takes agents' events; it runs on the bus goroutine and must not
+// block.
+func (s *Server) event(env *wire.Envelope) {
+	switch env.Type {
+	case wire.EvHeartbeat:
+		var hb wire.Heartbeat
+		if err := json.Unmarshal(env.Payload, &hb); err != nil {
+			s.log.Warn("dropped malformed heartbeat", "node_id", env.NodeID, "err", err)
+			return
+		}
+		s.mu.Lock()
+		_, known := s.lastBeat[env.NodeID]
+		if hb.Stopping {
+			delete(s.lastBeat, env.NodeID)
+		} else {
+			s.lastBeat[env.NodeID] = time.Now()
+		}
+		s.mu.Unlock()
+		switch {
+		case hb.Stopping:
+			s.log.Info("node stopped", "node_id", env.NodeID, "name", hb.Name)
+		case !known:
+			s.log.Info("node online", "node_id", env.NodeID, "name", hb.Name)
+		}
+	}
+}
+
+// watchNodes marks nodes offline in the store once they miss their beats.
+// Every master does it; the update is idempotent.
+func (s *Server) watchNodes(ctx context.Context) {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		stale, err := s.store.Nodes().MarkStale(ctx, store.Now().Add(-s.offlineAfter()))
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("could not check node heartbeats", "err", err)
+			}
+			continue
+		}
+		for _, n := range stale {
+			s.mu.Lock()
+			delete(s.lastBeat, n.ID)
+			s.mu.Unlock()
+			s.log.Warn("node offline: missed its heartbeats", "node_id", n.ID, "name", n.Name, "last_seen", n.LastSeen)
+		}
+	}
+}

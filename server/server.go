@@ -1,0 +1,140 @@
+// Package server is a crawlhub master: it serves the REST API, the
+// WebSocket API and the dashboard, calls nodes over the bus and watches
+// their heartbeats. Masters keep no state but their clients, so any number
+// may run against the same Redis and store.
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// Config configures a Server. Zero values mean the documented default.
+type Config struct {
+	// Listen is the HTTP address. Zero means 127.0.0.1:8080.
+	Listen string
+	// Token authenticates every API and WebSocket request. Required.
+	Token string
+	// AllowedOrigins lists extra Origins allowed to open WebSockets, besides
+	// the server's own.
+	AllowedOrigins []string
+	// Heartbeat is the agents' heartbeat interval; a node is offline after
+	// 3 missed beats. Zero means 5 s.
+	Heartbeat time.Duration
+	// CallTimeout is the deadline of a call to a node. Zero means 5 s.
+	CallTimeout time.Duration
+	// Dist is the built dashboard. Nil serves a page saying it is not built.
+	Dist    fs.FS
+	Version string
+	Log     *slog.Logger
+}
+
+// Server is one master.
+type Server struct {
+	cfg    Config
+	store  store.Store
+	bus    bus.Bus
+	caller *wire.Caller
+	echo   *echo.Echo
+	ln     net.Listener
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	lastBeat map[string]time.Time // node id → last heartbeat heard by this master
+}
+
+// New listens on cfg.Listen and connects to the bus through connect, which
+// is called with the handler of the master's messages. Run serves.
+func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error)) (*Server, error) {
+	if cfg.Token == "" {
+		return nil, errors.New("server: a token is required")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = "127.0.0.1:8080"
+	}
+	if cfg.Heartbeat == 0 {
+		cfg.Heartbeat = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}}
+	b, err := connect(s.handleBus)
+	if err != nil {
+		return nil, err
+	}
+	s.bus = b
+	s.caller = wire.NewCaller(wire.CallerConfig{
+		Bus: b, Live: s.live, Event: s.event, Timeout: cfg.CallTimeout, Log: cfg.Log,
+	})
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		b.Close()
+		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
+	}
+	s.ln = ln
+	s.echo = s.routes()
+	return s, nil
+}
+
+// Addr is the address the server listens on (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+func (s *Server) handleBus(channel string, payload []byte) {
+	if channel == wire.MasterChannel {
+		s.caller.Handle(payload)
+	}
+}
+
+// Run serves until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context) error {
+	defer s.bus.Close()
+	if err := s.bus.Subscribe(ctx, wire.MasterChannel); err != nil {
+		return fmt.Errorf("server: %w", err)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+		errc := make(chan error, 1)
+		go func() { errc <- srv.Serve(s.ln) }()
+		select {
+		case err := <-errc:
+			return fmt.Errorf("server: %w", err)
+		case <-gctx.Done():
+		}
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+		<-errc
+		return nil
+	})
+	g.Go(func() error { s.watchNodes(gctx); return nil })
+	s.log.Info("master serving", "addr", s.Addr())
+	return g.Wait()
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	tok := ""
+	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
+		tok = strings.TrimPrefix(h, "Bearer ")
+	} else {
+		tok = r.URL.Query().Get("token")
+	}
+	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1
+}

@@ -1,0 +1,212 @@
+// Package store defines crawlhub's durable state: one small interface per
+// aggregate (nodes, spiders, tasks, files, task logs). Two implementations
+// exist, store/mongo (production, cluster mode) and store/sqlite (the
+// all-in-one default); both pass the conformance suite in store/storetest.
+//
+// The store is never used for mutual exclusion: FerretDB's filtered updates
+// are not atomic, so claims go through the bus (see bus.Bus.Claim) and are
+// then recorded here.
+package store
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+)
+
+// Sentinel errors. Implementations wrap them with %w.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("already exists")
+	// ErrLogGap means AppendLog was given lines that start past the end of
+	// the stored log: storing them would leave a hole.
+	ErrLogGap = errors.New("log lines would leave a gap")
+)
+
+// NewID returns a new id: a MongoDB ObjectId in hex, for every aggregate and
+// both implementations, so ids look the same whatever the store.
+func NewID() string { return bson.NewObjectID().Hex() }
+
+// ValidID reports whether s is a well-formed id (24 hex digits).
+func ValidID(s string) bool {
+	_, err := bson.ObjectIDFromHex(s)
+	return err == nil
+}
+
+// Now is the store's clock precision: milliseconds, UTC (MongoDB's).
+func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
+
+// Node statuses.
+const (
+	NodeOnline  = "online"
+	NodeOffline = "offline"
+)
+
+// Node is a machine that runs an agent (or the all-in-one).
+type Node struct {
+	ID       string    `json:"id"`
+	Name     string    `json:"name"`
+	Hostname string    `json:"hostname"`
+	IP       string    `json:"ip"`
+	MAC      string    `json:"mac"`
+	OS       string    `json:"os"`
+	Arch     string    `json:"arch"`
+	Version  string    `json:"version"`
+	IsMaster bool      `json:"is_master"`
+	Status   string    `json:"status"`
+	LastSeen time.Time `json:"last_seen"`
+	Created  time.Time `json:"created"`
+}
+
+// Nodes stores nodes. Safe for concurrent use.
+type Nodes interface {
+	// Register inserts n, or replaces the node with n.ID keeping its
+	// Created time. A zero n.Created is set to now on insert.
+	Register(ctx context.Context, n *Node) error
+	// Get returns ErrNotFound for an unknown id.
+	Get(ctx context.Context, id string) (*Node, error)
+	// List returns every node, ordered by name then id.
+	List(ctx context.Context) ([]Node, error)
+	// Touch records a heartbeat: status online, LastSeen = at.
+	// ErrNotFound for an unknown id.
+	Touch(ctx context.Context, id string, at time.Time) error
+	// SetOffline marks one node offline (a graceful agent shutdown).
+	SetOffline(ctx context.Context, id string) error
+	// MarkStale marks offline every online node whose LastSeen is before
+	// before, and returns the nodes it changed (with Status offline).
+	MarkStale(ctx context.Context, before time.Time) ([]Node, error)
+}
+
+// Spider is a crawler: an archive of files and the command that runs it.
+type Spider struct {
+	ID      string            `json:"id"`
+	Name    string            `json:"name"`
+	Command string            `json:"command"`
+	Env     map[string]string `json:"env,omitempty"`
+	// File is the name of the archive in Files; MD5 and Size describe it.
+	File    string    `json:"file"`
+	MD5     string    `json:"md5"`
+	Size    int64     `json:"size"`
+	Created time.Time `json:"created"`
+	Updated time.Time `json:"updated"`
+}
+
+// Spiders stores spiders. Names are unique.
+type Spiders interface {
+	// Create stores s (s.ID must be set); ErrConflict if the name is taken.
+	Create(ctx context.Context, s *Spider) error
+	Get(ctx context.Context, id string) (*Spider, error)
+	GetByName(ctx context.Context, name string) (*Spider, error)
+	// List returns every spider ordered by name.
+	List(ctx context.Context) ([]Spider, error)
+	// Update replaces the spider with s.ID; ErrNotFound, or ErrConflict for
+	// a name another spider has.
+	Update(ctx context.Context, s *Spider) error
+	Delete(ctx context.Context, id string) error
+}
+
+// Task statuses.
+const (
+	TaskPending   = "pending"
+	TaskRunning   = "running"
+	TaskFinished  = "finished"
+	TaskError     = "error"
+	TaskCancelled = "cancelled"
+	TaskAbnormal  = "abnormal"
+)
+
+// TaskEnded reports whether status is final.
+func TaskEnded(status string) bool {
+	switch status {
+	case TaskFinished, TaskError, TaskCancelled, TaskAbnormal:
+		return true
+	}
+	return false
+}
+
+// Task is one run of a spider's command on one node.
+type Task struct {
+	ID         string            `json:"id"`
+	SpiderID   string            `json:"spider_id"`
+	SpiderName string            `json:"spider_name"`
+	// NodeID is the node the task must run on, or "" for any node until an
+	// agent claims it, then the node that runs it.
+	NodeID     string            `json:"node_id"`
+	Mode       string            `json:"mode"`
+	Status     string            `json:"status"`
+	Command    string            `json:"command"`
+	Params     string            `json:"params,omitempty"`
+	Env        map[string]string `json:"env,omitempty"`
+	Timeout    int64             `json:"timeout_seconds,omitempty"`
+	ExitCode   *int              `json:"exit_code,omitempty"`
+	// Reason says why the task is in its status, for people: "exit code 2",
+	// "cancelled by admin: …", "node X went offline", "waiting for node X".
+	Reason     string    `json:"reason,omitempty"`
+	LogLines   int64     `json:"log_lines"`
+	Created    time.Time `json:"created"`
+	Started    time.Time `json:"started,omitzero"`
+	Finished   time.Time `json:"finished,omitzero"`
+}
+
+// TaskFilter selects tasks; zero fields match everything. Limit zero means
+// no limit.
+type TaskFilter struct {
+	Status   string `json:"status,omitempty"`
+	SpiderID string `json:"spider_id,omitempty"`
+	NodeID   string `json:"node_id,omitempty"`
+	Limit    int    `json:"limit,omitempty"`
+	Offset   int    `json:"offset,omitempty"`
+}
+
+// Tasks stores tasks.
+type Tasks interface {
+	Create(ctx context.Context, t *Task) error
+	Get(ctx context.Context, id string) (*Task, error)
+	// List returns the matching tasks, newest first (by Created, then id),
+	// and how many match in all regardless of Limit and Offset.
+	List(ctx context.Context, f TaskFilter) ([]Task, int, error)
+	// Pending returns up to limit pending tasks that nodeID may run: those
+	// targeted at it and those for any node (NodeID ""), oldest first.
+	Pending(ctx context.Context, nodeID string, limit int) ([]Task, error)
+	// Update replaces the task with t.ID; ErrNotFound for an unknown id.
+	Update(ctx context.Context, t *Task) error
+	Delete(ctx context.Context, id string) error
+}
+
+// Files stores blobs by name (GridFS in MongoDB, plain files beside the
+// SQLite database). Put replaces an existing blob of the same name.
+type Files interface {
+	Put(ctx context.Context, name string, r io.Reader) (md5hex string, size int64, err error)
+	// Open returns ErrNotFound for an unknown name.
+	Open(ctx context.Context, name string) (io.ReadCloser, error)
+	Delete(ctx context.Context, name string) error
+}
+
+// Logs stores task logs as numbered lines (from 0).
+type Logs interface {
+	// AppendLog stores lines as numbers from, from+1, …. Lines already
+	// stored are skipped (appending is idempotent); from past the stored
+	// length is ErrLogGap.
+	AppendLog(ctx context.Context, taskID string, from int64, lines []string) error
+	// ReadLog returns up to limit lines starting at line from (fewer at the
+	// end of the log; none past it).
+	ReadLog(ctx context.Context, taskID string, from int64, limit int) ([]string, error)
+	// LogLen returns how many lines are stored (0 for an unknown task).
+	LogLen(ctx context.Context, taskID string) (int64, error)
+	DeleteLog(ctx context.Context, taskID string) error
+}
+
+// Store bundles the aggregates of one backend.
+type Store interface {
+	Nodes() Nodes
+	Spiders() Spiders
+	Tasks() Tasks
+	Files() Files
+	Logs() Logs
+	// Ping checks the backend is reachable (for /readyz).
+	Ping(ctx context.Context) error
+	Close(ctx context.Context) error
+}

@@ -1,0 +1,144 @@
+package wire
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"sync"
+)
+
+// HandlerFunc serves one operation on an agent. Its result is the reply
+// payload of a bidirectional operation and is ignored for a one-way one; its
+// error text becomes the reply's error.
+type HandlerFunc func(ctx context.Context, payload json.RawMessage) (any, error)
+
+// ResponderConfig configures a Responder. Zero values mean the documented
+// default.
+type ResponderConfig struct {
+	NodeID string
+	Bus    Publisher
+	// Workers serve requests concurrently. Zero means 16.
+	Workers int
+	// Queue bounds the requests waiting for a worker; when it is full new
+	// requests are refused with an error reply. Zero means 4096.
+	Queue int
+	Log   *slog.Logger
+}
+
+// Responder is the agent's end: it serves requests arriving on its
+// NodeChannel and publishes replies and events on MasterChannel.
+type Responder struct {
+	cfg      ResponderConfig
+	nextID   func() string
+	handlers map[string]HandlerFunc
+	queue    chan *Envelope
+}
+
+// NewResponder returns a Responder; register handlers with On, then Run it
+// and feed it every NodeChannel message with Handle.
+func NewResponder(cfg ResponderConfig) *Responder {
+	if cfg.Workers == 0 {
+		cfg.Workers = 16
+	}
+	if cfg.Queue == 0 {
+		cfg.Queue = 4096
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.Default()
+	}
+	return &Responder{cfg: cfg, nextID: newIDs(), handlers: map[string]HandlerFunc{}, queue: make(chan *Envelope, cfg.Queue)}
+}
+
+// On registers the handler of op. Call it before Run.
+func (r *Responder) On(op string, h HandlerFunc) { r.handlers[op] = h }
+
+// Handle takes one message from the node's channel. It never blocks: a
+// request that finds the queue full is dropped with a warning, and its
+// caller gets its deadline error.
+func (r *Responder) Handle(payload []byte) {
+	env := new(Envelope)
+	if err := json.Unmarshal(payload, env); err != nil {
+		r.cfg.Log.Warn("dropped malformed request", "err", err, "size", len(payload), "node_id", r.cfg.NodeID)
+		return
+	}
+	select {
+	case r.queue <- env:
+	default:
+		r.cfg.Log.Warn("request queue full; dropped request", "type", env.Type, "id", env.ID, "node_id", r.cfg.NodeID)
+	}
+}
+
+// Run serves requests until ctx ends, then waits for the handlers in
+// flight.
+func (r *Responder) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range r.cfg.Workers {
+		wg.Go(func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case env := <-r.queue:
+					r.serve(ctx, env)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Responder) serve(ctx context.Context, env *Envelope) {
+	h, ok := r.handlers[env.Type]
+	if !ok {
+		r.cfg.Log.Warn("dropped request of unknown type", "type", env.Type, "id", env.ID, "node_id", r.cfg.NodeID)
+		// Answer anyway: a caller waiting on it learns at once.
+		r.reply(ctx, env, nil, fmt.Errorf("unknown operation %q", env.Type))
+		return
+	}
+	out, err := h(ctx, env.Payload)
+	if err != nil {
+		r.cfg.Log.Warn("request failed", "type", env.Type, "id", env.ID, "err", err, "node_id", r.cfg.NodeID)
+	}
+	if Bidirectional(env.Type) {
+		r.reply(ctx, env, out, err)
+	}
+}
+
+func (r *Responder) reply(ctx context.Context, req *Envelope, out any, herr error) {
+	rep := &Envelope{ID: r.nextID(), Type: req.Type, NodeID: r.cfg.NodeID, Re: req.ID}
+	if herr != nil {
+		rep.Error = herr.Error()
+	} else if out != nil {
+		p, err := json.Marshal(out)
+		if err != nil {
+			rep.Error = "encode reply: " + err.Error()
+		} else {
+			rep.Payload = p
+		}
+	}
+	if err := r.publish(ctx, rep); err != nil {
+		r.cfg.Log.Warn("reply not sent", "type", req.Type, "id", req.ID, "err", err, "node_id", r.cfg.NodeID)
+	}
+}
+
+// Emit publishes an event (heartbeat, task_status, spider_synced) on
+// MasterChannel.
+func (r *Responder) Emit(ctx context.Context, typ string, payload any) error {
+	env := &Envelope{ID: r.nextID(), Type: typ, NodeID: r.cfg.NodeID}
+	p, err := json.Marshal(payload)
+	if err != nil {
+		return fmt.Errorf("encode %s event: %w", typ, err)
+	}
+	env.Payload = p
+	return r.publish(ctx, env)
+}
+
+func (r *Responder) publish(ctx context.Context, env *Envelope) error {
+	b, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	return r.cfg.Bus.Publish(ctx, MasterChannel, b)
+}

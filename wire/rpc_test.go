@@ -1,0 +1,149 @@
+package wire_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// rig wires one Caller and two Responders through an in-process bus.
+type rig struct {
+	caller *wire.Caller
+	agents map[string]*wire.Responder
+	// release, when non-nil, holds the "slow" operation until closed.
+	release chan struct{}
+}
+
+func newRig(t *testing.T, live func(context.Context, string) error, timeout time.Duration) *rig {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	hub := bus.NewMemoryHub()
+	r := &rig{agents: map[string]*wire.Responder{}, release: make(chan struct{})}
+	mb := hub.Connect(func(_ string, p []byte) { r.caller.Handle(p) })
+	r.caller = wire.NewCaller(wire.CallerConfig{Bus: mb, Live: live, Timeout: timeout, Log: quiet()})
+	if err := mb.Subscribe(ctx, wire.MasterChannel); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for _, id := range []string{"a", "b"} {
+		var resp *wire.Responder
+		ab := hub.Connect(func(_ string, p []byte) { resp.Handle(p) })
+		resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: ab, Log: quiet()})
+		resp.On(wire.OpGetSysinfo, func(ctx context.Context, _ json.RawMessage) (any, error) {
+			return wire.SysInfo{Hostname: id}, nil
+		})
+		resp.On("slow", func(ctx context.Context, _ json.RawMessage) (any, error) {
+			<-r.release
+			return wire.SysInfo{Hostname: "late"}, nil
+		})
+		if err := ab.Subscribe(ctx, wire.NodeChannel(id)); err != nil {
+			t.Fatal(err)
+		}
+		r.agents[id] = resp
+		wg.Go(func() { resp.Run(ctx) })
+		t.Cleanup(func() { ab.Close() })
+	}
+	t.Cleanup(func() {
+		select {
+		case <-r.release:
+		default:
+			close(r.release)
+		}
+		cancel()
+		wg.Wait()
+		mb.Close()
+	})
+	return r
+}
+
+func TestCallsMatchTheirReplies(t *testing.T) {
+	r := newRig(t, nil, 5*time.Second)
+	var wg sync.WaitGroup
+	for i := range 1000 {
+		node := []string{"a", "b"}[i%2]
+		wg.Go(func() {
+			var si wire.SysInfo
+			if err := r.caller.Call(context.Background(), node, wire.OpGetSysinfo, nil, &si); err != nil {
+				t.Error(err)
+				return
+			}
+			if si.Hostname != node {
+				t.Errorf("call to %s answered by %s", node, si.Hostname)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+func TestOfflineFailsFast(t *testing.T) {
+	off := &wire.OfflineError{NodeID: "b", Name: "bee", LastSeen: time.Now().Add(-42 * time.Second)}
+	r := newRig(t, func(_ context.Context, id string) error {
+		if id == "b" {
+			return off
+		}
+		return nil
+	}, 5*time.Second)
+	start := time.Now()
+	err := r.caller.Call(context.Background(), "b", wire.OpGetSysinfo, nil, nil)
+	if !errors.Is(err, wire.ErrNodeOffline) {
+		t.Fatalf("err = %v, want offline", err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Fatalf("offline call took %v", took)
+	}
+	if want := "node bee (b) is offline, last seen 42 s ago"; err.Error() != want {
+		t.Fatalf("message %q, want %q", err, want)
+	}
+}
+
+func TestDeadlineAndLateReply(t *testing.T) {
+	r := newRig(t, nil, 200*time.Millisecond)
+	err := r.caller.Call(context.Background(), "a", "slow", nil, nil)
+	if !errors.Is(err, wire.ErrTimeout) {
+		t.Fatalf("err = %v, want timeout", err)
+	}
+	// Let the late reply go out; the next call must get its own answer.
+	close(r.release)
+	for range 20 {
+		var si wire.SysInfo
+		if err := r.caller.Call(context.Background(), "a", wire.OpGetSysinfo, nil, &si); err != nil || si.Hostname != "a" {
+			t.Fatalf("after late reply: %v %q", err, si.Hostname)
+		}
+	}
+}
+
+func TestUnknownOperationAnswersWithError(t *testing.T) {
+	r := newRig(t, nil, 5*time.Second)
+	err := r.caller.Call(context.Background(), "a", "no_such_op", nil, nil)
+	var re *wire.RemoteError
+	if !errors.As(err, &re) || re.Msg != `unknown operation "no_such_op"` {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestMalformedAndUnknownEventsDropped(t *testing.T) {
+	var events []string
+	c := wire.NewCaller(wire.CallerConfig{Bus: nopBus{}, Log: quiet(), Event: func(e *wire.Envelope) { events = append(events, e.Type) }})
+	c.Handle([]byte("not json"))
+	c.Handle([]byte(`{"id":"1","type":"bogus"}`))
+	c.Handle([]byte(`{"id":"2","type":"get_sysinfo","re":"nobody"}`))
+	c.Handle([]byte(`{"id":"3","type":"heartbeat","node_id":"a"}`))
+	if fmt.Sprint(events) != "[heartbeat]" {
+		t.Fatalf("events = %v", events)
+	}
+}
+
+type nopBus struct{}
+
+func (nopBus) Publish(context.Context, string, []byte) error { return nil }

@@ -1,0 +1,105 @@
+// Package wire is the node-communication contract shared by masters and
+// agents: channel names, the message envelope, operation names and their
+// payloads. Nothing else in crawlhub spells these out.
+package wire
+
+import (
+	"encoding/json"
+	"time"
+)
+
+// Channel names, as in the original design.
+const (
+	// MasterChannel is subscribed by every master; agents publish replies and
+	// events on it.
+	MasterChannel = "nodes:master"
+	nodePrefix    = "nodes:"
+	logPrefix     = "logs:"
+)
+
+// NodeChannel is the channel the agent with the given node id subscribes to;
+// masters publish requests and one-way commands on it.
+func NodeChannel(nodeID string) string { return nodePrefix + nodeID }
+
+// LogChannel carries the live log batches of one task.
+func LogChannel(taskID string) string { return logPrefix + taskID }
+
+// Operations (Envelope.Type). Requests go master → agent on NodeChannel;
+// replies carry the same Type and set Re.
+const (
+	OpGetLog        = "get_log"        // bidirectional
+	OpGetSysinfo    = "get_sysinfo"    // bidirectional
+	OpPing          = "ping"           // bidirectional, empty payload both ways
+	OpCancelTask    = "cancel_task"    // one-way
+	OpSyncSpider    = "sync_spider"    // one-way
+	OpTaskAvailable = "task_available" // one-way
+)
+
+// Events, published by agents on MasterChannel without Re.
+const (
+	EvHeartbeat    = "heartbeat"
+	EvTaskStatus   = "task_status"
+	EvSpiderSynced = "spider_synced"
+)
+
+// Envelope is one PubSub message.
+type Envelope struct {
+	ID      string          `json:"id"`
+	Type    string          `json:"type"`
+	NodeID  string          `json:"node_id,omitempty"`
+	Re      string          `json:"re,omitempty"`
+	Payload json.RawMessage `json:"payload,omitempty"`
+	Error   string          `json:"error,omitempty"`
+}
+
+// Heartbeat is the payload of EvHeartbeat.
+type Heartbeat struct {
+	Name string    `json:"name"`
+	At   time.Time `json:"at"`
+	// Stopping is set on the last heartbeat of an agent shutting down
+	// cleanly, so masters mark it offline at once instead of after 3 beats.
+	Stopping bool `json:"stopping,omitempty"`
+}
+
+// SysInfo is the reply payload of OpGetSysinfo.
+type SysInfo struct {
+	// NodeID and Name identify the answering node.
+	NodeID      string       `json:"node_id"`
+	Name        string       `json:"name"`
+	Hostname    string       `json:"hostname"`
+	OS          string       `json:"os"`
+	Platform    string       `json:"platform,omitempty"`
+	Arch        string       `json:"arch"`
+	Kernel      string       `json:"kernel"`
+	CPUs        int          `json:"cpus"`
+	CPUModel    string       `json:"cpu_model"`
+	MemTotal    uint64       `json:"mem_total"`
+	MemUsed     uint64       `json:"mem_used"`
+	MemFree     uint64       `json:"mem_available"`
+	DiskPath    string       `json:"disk_path"`
+	DiskTotal   uint64       `json:"disk_total"`
+	DiskFree    uint64       `json:"disk_free"`
+	Load1       float64      `json:"load1"`
+	Load5       float64      `json:"load5"`
+	Load15      float64      `json:"load15"`
+	Uptime      uint64       `json:"uptime_seconds"`
+	Executables []Executable `json:"executables"`
+	Version     string       `json:"crawlhub_version"`
+}
+
+// Executable reports whether a tool spiders commonly need is installed.
+type Executable struct {
+	Name      string `json:"name"`
+	Path      string `json:"path,omitempty"`
+	Version   string `json:"version,omitempty"`
+	Installed bool   `json:"installed"`
+}
+
+// Bidirectional reports whether op expects a reply.
+func Bidirectional(op string) bool {
+	switch op {
+	case OpGetLog, OpGetSysinfo, OpPing:
+		return true
+	}
+	return false
+}
