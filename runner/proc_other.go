@@ -1,0 +1,16 @@
+//go:build unix && !linux
+
+package runner
+
+// Without /proc the runner reaches only the process group: descendants that
+// left it (setsid) are not found, and zombies of the group count as alive.
+
+// procStart is unknown without /proc.
+func procStart(int) (uint64, bool) { return 0, false }
+
+// live reports only whether the group has members.
+func (t *tree) live() (pids []int, group bool) {
+	return nil, groupAliveBySignal(t.pgid)
+}
+
+func groupAlive(pgid int) bool { return groupAliveBySignal(pgid) }
