@@ -129,26 +129,26 @@ func TaskEnded(status string) bool {
 
 // Task is one run of a spider's command on one node.
 type Task struct {
-	ID         string            `json:"id"`
-	SpiderID   string            `json:"spider_id"`
-	SpiderName string            `json:"spider_name"`
+	ID         string `json:"id"`
+	SpiderID   string `json:"spider_id"`
+	SpiderName string `json:"spider_name"`
 	// NodeID is the node the task must run on, or "" for any node until an
 	// agent claims it, then the node that runs it.
-	NodeID     string            `json:"node_id"`
-	Mode       string            `json:"mode"`
-	Status     string            `json:"status"`
-	Command    string            `json:"command"`
-	Params     string            `json:"params,omitempty"`
-	Env        map[string]string `json:"env,omitempty"`
-	Timeout    int64             `json:"timeout_seconds,omitempty"`
-	ExitCode   *int              `json:"exit_code,omitempty"`
+	NodeID   string            `json:"node_id"`
+	Mode     string            `json:"mode"`
+	Status   string            `json:"status"`
+	Command  string            `json:"command"`
+	Params   string            `json:"params,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	Timeout  int64             `json:"timeout_seconds,omitempty"`
+	ExitCode *int              `json:"exit_code,omitempty"`
 	// Reason says why the task is in its status, for people: "exit code 2",
 	// "cancelled by admin: …", "node X went offline", "waiting for node X".
-	Reason     string    `json:"reason,omitempty"`
-	LogLines   int64     `json:"log_lines"`
-	Created    time.Time `json:"created"`
-	Started    time.Time `json:"started,omitzero"`
-	Finished   time.Time `json:"finished,omitzero"`
+	Reason   string    `json:"reason,omitempty"`
+	LogLines int64     `json:"log_lines"`
+	Created  time.Time `json:"created"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // TaskFilter selects tasks; zero fields match everything. Limit zero means

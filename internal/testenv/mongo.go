@@ -1,0 +1,148 @@
+package testenv
+
+import (
+	"bufio"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Environment variables that point tests at MongoDB-compatible servers.
+const (
+	// FerretDBURIEnv is the FerretDB that `make test` starts for the whole
+	// run (mongodb://127.0.0.1:PORT/).
+	FerretDBURIEnv = "CRAWLHUB_TEST_FERRETDB_URI"
+	// FerretDBBinEnv is a built tools/ferretdb binary; when FerretDBURIEnv
+	// is unset, each test that asks starts a private FerretDB with it.
+	FerretDBBinEnv = "CRAWLHUB_FERRETDB_BIN"
+	// MongoURIEnv is a real MongoDB, used in addition when set.
+	MongoURIEnv = "CRAWLHUB_TEST_MONGO_URI"
+)
+
+// NamedURI is a MongoDB-compatible server to run a test against.
+type NamedURI struct {
+	Name string // "ferretdb" or "mongodb": use it as the subtest name
+	URI  string
+}
+
+// MongoURIs returns the servers a test of MongoDB code must pass on:
+// FerretDB always (the one `make test` started, or a private one started
+// now and stopped at t's cleanup), and a real MongoDB when MongoURIEnv is
+// set. Call it once per top-level test and give each subtest its own
+// database with UniqueDB.
+func MongoURIs(t testing.TB) []NamedURI {
+	t.Helper()
+	var out []NamedURI
+	switch uri, bin := os.Getenv(FerretDBURIEnv), os.Getenv(FerretDBBinEnv); {
+	case uri != "":
+		out = append(out, NamedURI{"ferretdb", uri})
+	case bin != "":
+		out = append(out, NamedURI{"ferretdb", ferretStart(t, bin)})
+	}
+	if uri := os.Getenv(MongoURIEnv); uri != "" {
+		out = append(out, NamedURI{"mongodb", uri})
+	}
+	if len(out) == 0 {
+		t.Fatalf("no MongoDB-compatible server to test against: run `make test`, or build the test "+
+			"FerretDB (cd tools/ferretdb && go build -o bin/ferretdb .) and set %s to it, or set %s "+
+			"to a running FerretDB or %s to a MongoDB", FerretDBBinEnv, FerretDBURIEnv, MongoURIEnv)
+	}
+	return out
+}
+
+// ferretStart runs bin (tools/ferretdb) on a free loopback port with its
+// data in a temporary directory, and returns its URI once it listens.
+func ferretStart(t testing.TB, bin string) string {
+	t.Helper()
+	dir := t.TempDir() // removed after the cleanup below has stopped the server
+	logPath := filepath.Join(dir, "ferretdb.log")
+	logFile, err := os.Create(logPath)
+	if err != nil {
+		t.Fatalf("start ferretdb: %v", err)
+	}
+	defer logFile.Close() // the child has its own copy
+
+	// Port 0: the server picks a free port and says which in its ready
+	// line, so no port can be taken between choosing and binding it.
+	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--dir", filepath.Join(dir, "data"))
+	cmd.Stderr = logFile
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatalf("start ferretdb: %v", err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start ferretdb %s (%s): %v", bin, FerretDBBinEnv, err)
+	}
+	exited := make(chan struct{})
+	ready := make(chan string, 1)
+	go func() {
+		// The only line the server prints to stdout; read it, then let Wait
+		// close the pipe.
+		line, _ := bufio.NewReader(stdout).ReadString('\n')
+		ready <- line
+		cmd.Wait()
+		close(exited)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(10 * time.Second):
+			cmd.Process.Kill()
+			<-exited
+		}
+	})
+	fail := func(format string, args ...any) {
+		t.Helper()
+		log, _ := os.ReadFile(logPath)
+		t.Fatalf("start ferretdb: "+format+"\nits log:\n%s", append(args, log)...)
+	}
+
+	var line string
+	select {
+	case line = <-ready:
+	case <-time.After(30 * time.Second):
+		fail("no ready line after 30s")
+	}
+	uri, ok := strings.CutPrefix(strings.TrimSpace(line), "ferretdb ready ")
+	if !ok {
+		fail("first line %q is not its ready line", line)
+	}
+	u, err := url.Parse(uri)
+	if err != nil {
+		fail("bad URI %q: %v", uri, err)
+	}
+	// The ready line is printed once the socket is bound; one dial proves
+	// it accepts.
+	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		fail("dial %s: %v", u.Host, err)
+	}
+	c.Close()
+	return uri
+}
+
+var mongoDBNameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]+`)
+
+// UniqueDB returns a database name no other test uses: the test's name,
+// made safe, plus random bits. MongoDB caps names at 64 bytes and FerretDB
+// v1 at 63 of [a-zA-Z0-9_-]; this stays within both.
+func UniqueDB(t testing.TB) string {
+	name := strings.Trim(mongoDBNameUnsafe.ReplaceAllString(t.Name(), "_"), "_")
+	if len(name) > 40 {
+		name = name[len(name)-40:] // the end tells subtests apart
+	}
+	b := make([]byte, 6)
+	rand.Read(b)
+	return fmt.Sprintf("t_%s_%s", name, hex.EncodeToString(b))
+}

@@ -1,0 +1,273 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+
+	"github.com/crawlhub/crawlhub/store"
+)
+
+// ---- nodes
+
+type nodes Store
+
+func (s *nodes) Register(ctx context.Context, n *store.Node) error {
+	if err := checkID(n.ID); err != nil {
+		return fmt.Errorf("store: register node: %w", err)
+	}
+	if n.Created.IsZero() {
+		n.Created = store.Now()
+	}
+	// $setOnInsert keeps the Created of a node that registered before.
+	_, err := s.nodes.UpdateByID(ctx, n.ID, bson.D{
+		{Key: "$set", Value: bson.D{
+			{Key: "name", Value: n.Name}, {Key: "hostname", Value: n.Hostname}, {Key: "ip", Value: n.IP},
+			{Key: "mac", Value: n.MAC}, {Key: "os", Value: n.OS}, {Key: "arch", Value: n.Arch},
+			{Key: "version", Value: n.Version}, {Key: "is_master", Value: n.IsMaster},
+			{Key: "status", Value: n.Status}, {Key: "last_seen", Value: ms(n.LastSeen)},
+		}},
+		{Key: "$setOnInsert", Value: bson.D{{Key: "created", Value: ms(n.Created)}}},
+	}, options.UpdateOne().SetUpsert(true))
+	if err != nil {
+		return fmt.Errorf("store: register node %s: %w", n.ID, err)
+	}
+	return nil
+}
+
+func (s *nodes) Get(ctx context.Context, id string) (*store.Node, error) {
+	var d nodeDoc
+	if err := findOne(ctx, s.nodes, bson.D{{Key: "_id", Value: id}}, &d); err != nil {
+		return nil, fmt.Errorf("store: get node %s: %w", id, err)
+	}
+	n := d.node()
+	return &n, nil
+}
+
+func (s *nodes) List(ctx context.Context) ([]store.Node, error) {
+	list, err := findAll(ctx, s.nodes, bson.D{}, (*nodeDoc).node,
+		options.Find().SetSort(bson.D{{Key: "name", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("store: list nodes: %w", err)
+	}
+	return list, nil
+}
+
+func (s *nodes) Touch(ctx context.Context, id string, at time.Time) error {
+	res, err := s.nodes.UpdateByID(ctx, id, bson.D{{Key: "$set", Value: bson.D{
+		{Key: "status", Value: store.NodeOnline}, {Key: "last_seen", Value: ms(at)},
+	}}})
+	if err = matched(matchedCount(res), err); err != nil {
+		return fmt.Errorf("store: touch node %s: %w", id, err)
+	}
+	return nil
+}
+
+func (s *nodes) SetOffline(ctx context.Context, id string) error {
+	res, err := s.nodes.UpdateByID(ctx, id, bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: store.NodeOffline}}}})
+	if err = matched(matchedCount(res), err); err != nil {
+		return fmt.Errorf("store: set node %s offline: %w", id, err)
+	}
+	return nil
+}
+
+// MarkStale finds the stale nodes, then flips each with an update that
+// repeats the condition, and reports those whose update changed something.
+// On MongoDB that makes concurrent sweeps by several masters report each
+// node once. FerretDB v1 does not apply a filtered update atomically, so
+// there two racing sweeps may both report a node: harmless, since the
+// report only makes masters tell browsers "offline" twice.
+func (s *nodes) MarkStale(ctx context.Context, before time.Time) ([]store.Node, error) {
+	stale := bson.D{{Key: "status", Value: store.NodeOnline}, {Key: "last_seen", Value: bson.D{{Key: "$lt", Value: ms(before)}}}}
+	candidates, err := findAll(ctx, s.nodes, stale, (*nodeDoc).node,
+		options.Find().SetSort(bson.D{{Key: "name", Value: 1}, {Key: "_id", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("store: mark stale nodes: %w", err)
+	}
+	var changed []store.Node
+	for _, n := range candidates {
+		res, err := s.nodes.UpdateOne(ctx, append(bson.D{{Key: "_id", Value: n.ID}}, stale...),
+			bson.D{{Key: "$set", Value: bson.D{{Key: "status", Value: store.NodeOffline}}}})
+		if err != nil {
+			// The nodes already flipped are returned too, so that the
+			// caller can still announce them.
+			return changed, fmt.Errorf("store: mark node %s stale: %w", n.ID, err)
+		}
+		if res.ModifiedCount == 1 {
+			n.Status = store.NodeOffline
+			changed = append(changed, n)
+		}
+	}
+	return changed, nil
+}
+
+// ---- spiders
+
+type spiders Store
+
+func (s *spiders) Create(ctx context.Context, sp *store.Spider) error {
+	if err := checkID(sp.ID); err != nil {
+		return fmt.Errorf("store: create spider %q: %w", sp.Name, err)
+	}
+	if _, err := s.spiders.InsertOne(ctx, toSpiderDoc(sp)); err != nil {
+		return fmt.Errorf("store: create spider %q: %w", sp.Name, conflict(err))
+	}
+	return nil
+}
+
+func (s *spiders) get(ctx context.Context, what string, filter bson.D) (*store.Spider, error) {
+	var d spiderDoc
+	if err := findOne(ctx, s.spiders, filter, &d); err != nil {
+		return nil, fmt.Errorf("store: get spider %s: %w", what, err)
+	}
+	sp := d.spider()
+	return &sp, nil
+}
+
+func (s *spiders) Get(ctx context.Context, id string) (*store.Spider, error) {
+	return s.get(ctx, id, bson.D{{Key: "_id", Value: id}})
+}
+
+func (s *spiders) GetByName(ctx context.Context, name string) (*store.Spider, error) {
+	return s.get(ctx, fmt.Sprintf("%q", name), bson.D{{Key: "name", Value: name}})
+}
+
+func (s *spiders) List(ctx context.Context) ([]store.Spider, error) {
+	list, err := findAll(ctx, s.spiders, bson.D{}, (*spiderDoc).spider,
+		options.Find().SetSort(bson.D{{Key: "name", Value: 1}}))
+	if err != nil {
+		return nil, fmt.Errorf("store: list spiders: %w", err)
+	}
+	return list, nil
+}
+
+func (s *spiders) Update(ctx context.Context, sp *store.Spider) error {
+	if err := s.update(ctx, sp); err != nil {
+		return fmt.Errorf("store: update spider %s: %w", sp.ID, err)
+	}
+	return nil
+}
+
+func (s *spiders) update(ctx context.Context, sp *store.Spider) error {
+	// FerretDB v1 reports a unique index violation by an update as an
+	// InternalError, not as a duplicate key, so look first. Two racing
+	// renames to one name still cannot both succeed (the index holds);
+	// on FerretDB the loser gets that InternalError instead of ErrConflict.
+	var other struct{}
+	err := findOne(ctx, s.spiders, bson.D{
+		{Key: "name", Value: sp.Name}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: sp.ID}}},
+	}, &other, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}}))
+	switch {
+	case err == nil:
+		// As in SQL, an unknown spider is not found before any name clash.
+		if err := findOne(ctx, s.spiders, bson.D{{Key: "_id", Value: sp.ID}}, &other,
+			options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: name %q is taken", store.ErrConflict, sp.Name)
+	case !errors.Is(err, store.ErrNotFound):
+		return err
+	}
+	res, err := s.spiders.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sp.ID}}, toSpiderDoc(sp))
+	return matched(matchedCount(res), conflict(err))
+}
+
+func (s *spiders) Delete(ctx context.Context, id string) error {
+	res, err := s.spiders.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err = matched(deletedCount(res), err); err != nil {
+		return fmt.Errorf("store: delete spider %s: %w", id, err)
+	}
+	return nil
+}
+
+// ---- tasks
+
+type tasks Store
+
+func (s *tasks) Create(ctx context.Context, t *store.Task) error {
+	if err := checkID(t.ID); err != nil {
+		return fmt.Errorf("store: create task: %w", err)
+	}
+	if _, err := s.tasks.InsertOne(ctx, toTaskDoc(t)); err != nil {
+		return fmt.Errorf("store: create task %s: %w", t.ID, conflict(err))
+	}
+	return nil
+}
+
+func (s *tasks) Get(ctx context.Context, id string) (*store.Task, error) {
+	var d taskDoc
+	if err := findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: id}}, &d); err != nil {
+		return nil, fmt.Errorf("store: get task %s: %w", id, err)
+	}
+	t := d.task()
+	return &t, nil
+}
+
+// List counts with CountDocuments, not a $group/$facet pipeline: FerretDB
+// v1 gets multi-accumulator groups wrong. The count and the page are two
+// reads, so a task created in between can make them disagree by one.
+func (s *tasks) List(ctx context.Context, f store.TaskFilter) ([]store.Task, int, error) {
+	filter := bson.D{}
+	for _, c := range []struct{ key, val string }{
+		{"status", f.Status}, {"spider_id", f.SpiderID}, {"node_id", f.NodeID},
+	} {
+		if c.val != "" {
+			filter = append(filter, bson.E{Key: c.key, Value: c.val})
+		}
+	}
+	total, err := s.tasks.CountDocuments(ctx, filter)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: count tasks: %w", err)
+	}
+	opts := options.Find().SetSort(bson.D{{Key: "created", Value: -1}, {Key: "_id", Value: -1}})
+	if f.Offset > 0 {
+		opts.SetSkip(int64(f.Offset))
+	}
+	if f.Limit > 0 {
+		opts.SetLimit(int64(f.Limit))
+	}
+	list, err := findAll(ctx, s.tasks, filter, (*taskDoc).task, opts)
+	if err != nil {
+		return nil, 0, fmt.Errorf("store: list tasks: %w", err)
+	}
+	return list, int(total), nil
+}
+
+func (s *tasks) Pending(ctx context.Context, nodeID string, limit int) ([]store.Task, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("store: pending tasks for %s: %w", nodeID, err)
+	}
+	if limit <= 0 {
+		return nil, nil
+	}
+	list, err := findAll(ctx, s.tasks, bson.D{
+		{Key: "status", Value: store.TaskPending},
+		{Key: "node_id", Value: bson.D{{Key: "$in", Value: bson.A{nodeID, ""}}}},
+	}, (*taskDoc).task, options.Find().
+		SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}).
+		SetLimit(int64(limit)))
+	if err != nil {
+		return nil, fmt.Errorf("store: pending tasks for %s: %w", nodeID, err)
+	}
+	return list, nil
+}
+
+func (s *tasks) Update(ctx context.Context, t *store.Task) error {
+	res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, toTaskDoc(t))
+	if err = matched(matchedCount(res), err); err != nil {
+		return fmt.Errorf("store: update task %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+func (s *tasks) Delete(ctx context.Context, id string) error {
+	res, err := s.tasks.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	if err = matched(deletedCount(res), err); err != nil {
+		return fmt.Errorf("store: delete task %s: %w", id, err)
+	}
+	return nil
+}

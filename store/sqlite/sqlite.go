@@ -1,0 +1,251 @@
+// Package sqlite is the all-in-one store: one SQLite database
+// (modernc.org/sqlite, pure Go) plus plain files beside it, under one
+// directory. It needs nothing installed and survives restarts.
+//
+// Writes go through a pool of exactly one connection, reads through a pool
+// of several: SQLite allows one writer at a time anyway, and queueing
+// writers in Go (instead of letting them collide on the file lock) is what
+// keeps concurrent callers from ever seeing SQLITE_BUSY. WAL mode lets the
+// readers run while the writer writes.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/crawlhub/crawlhub/store"
+)
+
+var _ store.Store = (*Store)(nil)
+
+// Store is a store.Store on SQLite. Safe for concurrent use.
+type Store struct {
+	w, r  *sql.DB // w: the single writer connection; r: readers
+	files *files
+	once  sync.Once
+	err   error
+}
+
+// readers is the size of the read pool; more would only contend for the
+// machine's cores.
+const readers = 4
+
+// Open opens (creating when needed) the store in dir: the database
+// dir/crawlhub.db and the blobs under dir/files/. The schema is created or
+// migrated before Open returns.
+func Open(ctx context.Context, dir string) (*Store, error) {
+	if strings.ContainsAny(dir, "?#") {
+		// The driver would read what follows as connection parameters.
+		return nil, fmt.Errorf("store: open sqlite in %q: the path may not contain '?' or '#'", dir)
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	f, err := openFiles(filepath.Join(dir, "files"))
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	// busy_timeout still matters: another process (a second crawlhub on the
+	// same data dir, the sqlite3 shell) may hold the lock. _txlock=immediate
+	// takes the write lock at BEGIN, so a transaction that reads before it
+	// writes cannot deadlock against another writer.
+	dsn := filepath.Join(dir, "crawlhub.db") +
+		"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+	s := &Store{files: f}
+	if s.w, err = sql.Open("sqlite", dsn); err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	s.w.SetMaxOpenConns(1)
+	s.w.SetConnMaxIdleTime(0) // keep the one connection: reopening costs a schema parse
+	if err := migrate(ctx, s.w); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open sqlite %s: %w", dir, err)
+	}
+	// Opened after the migration, so readers never see a half-made schema.
+	if s.r, err = sql.Open("sqlite", dsn+"&_query_only=1"); err != nil {
+		s.w.Close()
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	s.r.SetMaxOpenConns(readers)
+	s.r.SetMaxIdleConns(readers)
+	return s, nil
+}
+
+// migrations are applied in order, each once; PRAGMA user_version records
+// how many ran. Append, never edit: a released database has run them.
+var migrations = []string{
+	`CREATE TABLE nodes (
+		id        TEXT PRIMARY KEY,
+		name      TEXT NOT NULL,
+		hostname  TEXT NOT NULL,
+		ip        TEXT NOT NULL,
+		mac       TEXT NOT NULL,
+		os        TEXT NOT NULL,
+		arch      TEXT NOT NULL,
+		version   TEXT NOT NULL,
+		is_master INTEGER NOT NULL,
+		status    TEXT NOT NULL,
+		last_seen INTEGER NOT NULL, -- Unix milliseconds, as every time here
+		created   INTEGER NOT NULL
+	);
+	CREATE TABLE spiders (
+		id      TEXT PRIMARY KEY,
+		name    TEXT NOT NULL UNIQUE,
+		command TEXT NOT NULL,
+		env     TEXT NOT NULL, -- JSON object
+		file    TEXT NOT NULL,
+		md5     TEXT NOT NULL,
+		size    INTEGER NOT NULL,
+		created INTEGER NOT NULL,
+		updated INTEGER NOT NULL
+	);
+	CREATE TABLE tasks (
+		id          TEXT PRIMARY KEY,
+		spider_id   TEXT NOT NULL,
+		spider_name TEXT NOT NULL,
+		node_id     TEXT NOT NULL,
+		mode        TEXT NOT NULL,
+		status      TEXT NOT NULL,
+		command     TEXT NOT NULL,
+		params      TEXT NOT NULL,
+		env         TEXT NOT NULL,
+		timeout     INTEGER NOT NULL,
+		exit_code   INTEGER, -- NULL: none yet
+		reason      TEXT NOT NULL,
+		log_lines   INTEGER NOT NULL,
+		created     INTEGER NOT NULL,
+		started     INTEGER NOT NULL,
+		finished    INTEGER NOT NULL
+	);
+	CREATE INDEX tasks_created ON tasks (created, id);
+	CREATE INDEX tasks_status ON tasks (status, created, id);
+	CREATE TABLE task_logs (
+		task_id TEXT NOT NULL,
+		n       INTEGER NOT NULL, -- line number from 0
+		line    TEXT NOT NULL,
+		PRIMARY KEY (task_id, n)
+	) WITHOUT ROWID;`,
+}
+
+func migrate(ctx context.Context, db *sql.DB) error {
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var version int
+	if err := tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		return err
+	}
+	if version > len(migrations) {
+		return fmt.Errorf("database schema version %d is newer than this crawlhub knows (%d): upgrade crawlhub", version, len(migrations))
+	}
+	for i := version; i < len(migrations); i++ {
+		if _, err := tx.ExecContext(ctx, migrations[i]); err != nil {
+			return fmt.Errorf("migration %d: %w", i+1, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(migrations))); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+func (s *Store) Nodes() store.Nodes     { return (*nodes)(s) }
+func (s *Store) Spiders() store.Spiders { return (*spiders)(s) }
+func (s *Store) Tasks() store.Tasks     { return (*tasks)(s) }
+func (s *Store) Files() store.Files     { return s.files }
+func (s *Store) Logs() store.Logs       { return (*logs)(s) }
+
+// Ping checks that the database answers a query.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	if err := s.r.QueryRowContext(ctx, "SELECT 1").Scan(&one); err != nil {
+		return fmt.Errorf("store: ping sqlite: %w", err)
+	}
+	return nil
+}
+
+// Close closes the database. Calls after the first return its result.
+func (s *Store) Close(context.Context) error {
+	s.once.Do(func() {
+		s.err = errors.Join(s.r.Close(), s.w.Close())
+		if s.err != nil {
+			s.err = fmt.Errorf("store: close sqlite: %w", s.err)
+		}
+	})
+	return s.err
+}
+
+// ---- helpers shared by the aggregates
+
+// ms and fromMS convert times to the stored form, Unix milliseconds: the
+// store's precision, sortable and comparable in SQL. The zero time maps to
+// a (very negative) number and back to the zero time.
+func ms(t time.Time) int64 { return t.UnixMilli() }
+
+func fromMS(v int64) time.Time { return time.UnixMilli(v).UTC() }
+
+func toJSON(m map[string]string) string {
+	if len(m) == 0 {
+		return "{}"
+	}
+	b, _ := json.Marshal(m) // a map of strings always marshals
+	return string(b)
+}
+
+func fromJSON(s string) (map[string]string, error) {
+	var m map[string]string
+	if err := json.Unmarshal([]byte(s), &m); err != nil {
+		return nil, err
+	}
+	if len(m) == 0 {
+		return nil, nil
+	}
+	return m, nil
+}
+
+// isUnique reports whether err is a UNIQUE or PRIMARY KEY violation.
+func isUnique(err error) bool {
+	var e *sqlite.Error
+	if errors.As(err, &e) {
+		switch e.Code() {
+		case sqlite3.SQLITE_CONSTRAINT_UNIQUE, sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY:
+			return true
+		}
+	}
+	return false
+}
+
+// affected turns "no row matched" into ErrNotFound.
+func affected(res sql.Result, err error) error {
+	if err != nil {
+		return err
+	}
+	n, err := res.RowsAffected()
+	if err != nil {
+		return err
+	}
+	if n == 0 {
+		return store.ErrNotFound
+	}
+	return nil
+}
+
+func checkID(id string) error {
+	if !store.ValidID(id) {
+		return fmt.Errorf("invalid id %q: want 24 hex digits (store.NewID)", id)
+	}
+	return nil
+}
