@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -36,7 +37,17 @@ type Config struct {
 	Version string
 	// IsMaster marks the all-in-one's own node.
 	IsMaster bool
-	Log      *slog.Logger
+	// Concurrency is how many tasks run at once. Zero means the CPU count.
+	Concurrency int
+	// PollInterval is how often the agent looks for tasks when not nudged.
+	// Zero means 5 s.
+	PollInterval time.Duration
+	// CancelGrace is the time between SIGTERM and SIGKILL when a task is
+	// stopped. Zero means 10 s.
+	CancelGrace time.Duration
+	// MaxArchive bounds a spider archive. Zero means 100 MiB.
+	MaxArchive int64
+	Log        *slog.Logger
 }
 
 // Agent is one work node. Create it with New, then Run it.
@@ -48,6 +59,15 @@ type Agent struct {
 	sys    *sysinfo.Collector
 	nodeID string
 	log    *slog.Logger
+
+	spiderLocks spiderLocks
+	wake        chan struct{} // capacity 1: nudges the poller
+	runCtx      context.Context
+	tasks       sync.WaitGroup // runTask goroutines
+
+	mu       sync.Mutex
+	runs     map[string]*run // running tasks by id
+	starting int             // claimed tasks not yet in runs
 }
 
 // New reads (or creates) the node id in cfg.DataDir and connects to the bus
@@ -61,6 +81,15 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
+	}
+	if cfg.Concurrency <= 0 {
+		cfg.Concurrency = runtime.NumCPU()
+	}
+	if cfg.PollInterval == 0 {
+		cfg.PollInterval = 5 * time.Second
+	}
+	if cfg.CancelGrace == 0 {
+		cfg.CancelGrace = 10 * time.Second
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
@@ -78,6 +107,8 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		nodeID: id,
 		log:    cfg.Log.With("node_id", id),
 		sys:    sysinfo.NewCollector(sysinfo.Options{DiskPath: cfg.DataDir, Version: cfg.Version}, 0),
+		wake:   make(chan struct{}, 1),
+		runs:   map[string]*run{},
 	}
 	a.bus, err = connect(func(_ string, payload []byte) { a.resp.Handle(payload) })
 	if err != nil {
@@ -90,6 +121,10 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		si.NodeID, si.Name = a.nodeID, a.cfg.Name
 		return si, err
 	})
+	a.resp.On(wire.OpGetLog, a.handleGetLog)
+	a.resp.On(wire.OpCancelTask, a.handleCancel)
+	a.resp.On(wire.OpSyncSpider, a.handleSync)
+	a.resp.On(wire.OpTaskAvailable, func(context.Context, json.RawMessage) (any, error) { a.nudge(); return nil, nil })
 	return a, nil
 }
 
@@ -147,10 +182,16 @@ func (a *Agent) Run(ctx context.Context) error {
 		return fmt.Errorf("agent: %w", err)
 	}
 	a.log.Info("agent online", "name", a.cfg.Name, "data", a.cfg.DataDir)
+	a.recoverOrphans(ctx)
+	a.runCtx = ctx
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.resp.Run(gctx) })
 	g.Go(func() error { a.heartbeat(gctx); return nil })
+	g.Go(func() error { a.syncAll(gctx); a.poll(gctx); return nil })
 	err := g.Wait()
+	// Running tasks see ctx end and stop; wait for their outcome to be
+	// recorded before saying goodbye.
+	a.tasks.Wait()
 
 	// Say goodbye with a fresh context: ctx is already done.
 	bye, cancel := context.WithTimeout(context.Background(), 2*time.Second)

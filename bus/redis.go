@@ -51,6 +51,7 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 		_ = client.Close()
 		return nil, fmt.Errorf("bus: redis at %s does not answer (is redis-server running?): %w", opt.Addr, err)
 	}
+	routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rctx, cancel := context.WithCancel(context.Background())
 	b := &Redis{
 		client:  client,
@@ -96,7 +97,9 @@ func (b *Redis) receive(ctx context.Context) {
 				return
 			case <-time.After(backoff):
 			}
-			backoff = min(backoff*2, time.Second)
+			// Capped low: resubscribing soon after Redis is back is what
+			// keeps messages from being lost for longer than needed.
+			backoff = min(backoff*2, 250*time.Millisecond)
 			continue
 		}
 		backoff = 50 * time.Millisecond
@@ -124,6 +127,17 @@ func (b *Redis) receive(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// go-redis logs through a package-level logger; it is routed once, to the
+// first bus's logger at debug level: the bus itself reports what matters
+// (connection lost, reconnected) at warn and info.
+var routeRedisLogs sync.Once
+
+type redisLogger struct{ log *slog.Logger }
+
+func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
+	l.log.Debug("go-redis: " + fmt.Sprintf(format, v...))
 }
 
 // Publish sends payload to every subscriber of channel.

@@ -34,6 +34,18 @@ func (s *Server) routes() *echo.Echo {
 	api.GET("/nodes", s.listNodes)
 	api.GET("/nodes/:id", s.getNode)
 	api.GET("/nodes/:id/sysinfo", s.nodeSysinfo)
+	api.GET("/spiders", s.listSpiders)
+	api.POST("/spiders", s.createSpider)
+	api.GET("/spiders/:id", s.getSpider)
+	api.PUT("/spiders/:id", s.updateSpider)
+	api.DELETE("/spiders/:id", s.deleteSpider)
+	api.POST("/spiders/:id/deploy", s.deploySpider)
+	api.POST("/tasks", s.runTasksHTTP)
+	api.GET("/tasks", s.listTasks)
+	api.GET("/tasks/:id", s.getTask)
+	api.POST("/tasks/:id/cancel", s.cancelTaskHTTP)
+	api.POST("/tasks/:id/restart", s.restartTask)
+	api.GET("/tasks/:id/log", s.taskLog)
 	api.Any("/*", func(c echo.Context) error {
 		return &APIError{http.StatusNotFound, CodeNotFound, "no API endpoint " + c.Request().Method + " " + c.Request().URL.Path}
 	})

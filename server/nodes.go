@@ -71,11 +71,14 @@ func (s *Server) event(env *wire.Envelope) {
 func (s *Server) watchNodes(ctx context.Context) {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
+	for tick := 0; ; tick++ {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		}
+		if tick%5 == 0 {
+			s.orphanedTasks(ctx)
 		}
 		stale, err := s.store.Nodes().MarkStale(ctx, store.Now().Add(-s.offlineAfter()))
 		if err != nil {
@@ -90,5 +93,45 @@ func (s *Server) watchNodes(ctx context.Context) {
 			s.mu.Unlock()
 			s.log.Warn("node offline: missed its heartbeats", "node_id", n.ID, "name", n.Name, "last_seen", n.LastSeen)
 		}
+		if len(stale) > 0 {
+			s.orphanedTasks(ctx)
+		}
+	}
+}
+
+// orphanedTasks marks abnormal the running tasks whose node is offline:
+// nobody will ever finish them. Their logs stay readable from the store.
+func (s *Server) orphanedTasks(ctx context.Context) {
+	running, _, err := s.store.Tasks().List(ctx, store.TaskFilter{Status: store.TaskRunning})
+	if err != nil || len(running) == 0 {
+		return
+	}
+	nodes, err := s.store.Nodes().List(ctx)
+	if err != nil {
+		return
+	}
+	byID := make(map[string]store.Node, len(nodes))
+	for _, n := range nodes {
+		byID[n.ID] = n
+	}
+	for _, t := range running {
+		n, ok := byID[t.NodeID]
+		if ok && n.Status == store.NodeOnline {
+			continue
+		}
+		name := t.NodeID
+		if ok {
+			name = n.Name + " (" + n.ID + ")"
+		}
+		t.Status, t.Finished = store.TaskAbnormal, store.Now()
+		t.Reason = "node " + name + " went offline (missed its heartbeats) while the task ran"
+		if n, err := s.store.Logs().LogLen(ctx, t.ID); err == nil {
+			t.LogLines = n
+		}
+		if err := s.store.Tasks().Update(ctx, &t); err != nil {
+			s.log.Warn("could not mark task abnormal", "task_id", t.ID, "err", err)
+			continue
+		}
+		s.log.Warn("task abnormal: its node went offline", "task_id", t.ID, "node_id", t.NodeID)
 	}
 }

@@ -39,6 +39,8 @@ type Config struct {
 	Heartbeat time.Duration
 	// CallTimeout is the deadline of a call to a node. Zero means 5 s.
 	CallTimeout time.Duration
+	// MaxArchive bounds an uploaded spider archive. Zero means 100 MiB.
+	MaxArchive int64
 	// Dist is the built dashboard. Nil serves a page saying it is not built.
 	Dist    fs.FS
 	Version string

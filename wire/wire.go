@@ -103,3 +103,68 @@ func Bidirectional(op string) bool {
 	}
 	return false
 }
+
+// GetLog is the request payload of OpGetLog.
+type GetLog struct {
+	TaskID string `json:"task_id"`
+	From   int64  `json:"from"`
+	Limit  int    `json:"limit"`
+}
+
+// LogLines is the reply payload of OpGetLog: Lines are numbered from From;
+// Total is how many lines the log has so far.
+type LogLines struct {
+	TaskID string   `json:"task_id"`
+	From   int64    `json:"from"`
+	Lines  []string `json:"lines"`
+	Total  int64    `json:"total"`
+}
+
+// CancelTask is the payload of OpCancelTask.
+type CancelTask struct {
+	TaskID string `json:"task_id"`
+	By     string `json:"by"`
+	Reason string `json:"reason,omitempty"`
+}
+
+// SyncSpider is the payload of OpSyncSpider.
+type SyncSpider struct {
+	SpiderID string `json:"spider_id"`
+}
+
+// TaskAvailable is the payload of OpTaskAvailable.
+type TaskAvailable struct {
+	TaskID string `json:"task_id,omitempty"`
+}
+
+// TaskStatus is the payload of EvTaskStatus: a task changed state.
+type TaskStatus struct {
+	TaskID   string `json:"task_id"`
+	NodeID   string `json:"node_id"`
+	SpiderID string `json:"spider_id"`
+	Status   string `json:"status"`
+	ExitCode *int   `json:"exit_code,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	LogLines int64  `json:"log_lines"`
+}
+
+// SpiderSynced is the payload of EvSpiderSynced: the outcome of a sync.
+type SpiderSynced struct {
+	SpiderID string `json:"spider_id"`
+	MD5      string `json:"md5"`
+	// Downloaded is false when the node already had this version.
+	Downloaded bool   `json:"downloaded"`
+	Error      string `json:"error,omitempty"`
+}
+
+// LogBatch is one message on LogChannel: lines From, From+1, … of a task's
+// log. The agent's last message for a task has End set, with the task's
+// final Status and the Total line count, once every line was published.
+type LogBatch struct {
+	TaskID string   `json:"task_id"`
+	From   int64    `json:"from"`
+	Lines  []string `json:"lines"`
+	End    bool     `json:"end,omitempty"`
+	Status string   `json:"status,omitempty"`
+	Total  int64    `json:"total,omitempty"`
+}

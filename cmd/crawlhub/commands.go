@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -41,10 +42,7 @@ type serverFlags struct {
 	heartbeat time.Duration
 }
 
-func (f *serverFlags) register(fs interface {
-	StringVar(*string, string, string, string)
-	DurationVar(*time.Duration, string, time.Duration, string)
-}) {
+func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve the dashboard and the API on; loopback only unless you say otherwise (e.g. 0.0.0.0:8080)")
 	fs.StringVar(&f.token, "token", "", "API and dashboard token; empty means generate one and print it")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated extra Origins allowed to open WebSockets (the server's own is always allowed)")
@@ -64,23 +62,39 @@ func (f *serverFlags) config(log *slog.Logger) server.Config {
 	}
 }
 
+type taskFlags struct {
+	concurrency int
+	grace       time.Duration
+	maxArchive  int64
+}
+
+func (f *taskFlags) register(fs *flag.FlagSet) {
+	fs.IntVar(&f.concurrency, "concurrency", 0, "tasks run at once on this node (0: the CPU count)")
+	fs.DurationVar(&f.grace, "cancel-grace", 10*time.Second, "time between SIGTERM and SIGKILL when a task is stopped")
+	fs.Int64Var(&f.maxArchive, "max-archive", 100<<20, "largest spider archive accepted, in bytes")
+}
+
 func newToken() string {
 	var b [24]byte
 	_, _ = rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
 
-// dashboardURL is what a person pastes in a browser: the listen address,
-// with an unspecified host replaced by loopback.
-func dashboardURL(addr, token string) string {
+// baseURL is the server's address as a person pastes it in a browser: an
+// unspecified host is replaced by loopback.
+func baseURL(addr string) string {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
-		return "http://" + addr + "/?token=" + url.QueryEscape(token)
+		return "http://" + addr
 	}
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
 	}
-	return "http://" + net.JoinHostPort(host, port) + "/?token=" + url.QueryEscape(token)
+	return "http://" + net.JoinHostPort(host, port)
+}
+
+func dashboardURL(addr, token string) string {
+	return baseURL(addr) + "/?token=" + url.QueryEscape(token)
 }
 
 func printURL(s *server.Server, token string) {
@@ -116,8 +130,10 @@ func runServer(ctx context.Context, args []string) error {
 	var sf serverFlags
 	var lf logFlags
 	var redisURL, mongoURI string
+	var maxArchive int64
 	sf.register(fs)
 	lf.register(fs)
+	fs.Int64Var(&maxArchive, "max-archive", 100<<20, "largest spider archive accepted, in bytes")
 	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
 	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub), e.g. mongodb://127.0.0.1:27017/crawlhub")
 	if err := parse(fs, args); err != nil {
@@ -136,14 +152,16 @@ func runServer(ctx context.Context, args []string) error {
 	if generated {
 		sf.token = newToken()
 	}
-	s, err := server.New(sf.config(log), st, redisConnect(ctx, redisURL, log))
+	cfg := sf.config(log)
+	cfg.MaxArchive = maxArchive
+	s, err := server.New(cfg, st, redisConnect(ctx, redisURL, log))
 	if err != nil {
 		return err
 	}
 	if generated {
 		printURL(s, sf.token)
 	} else {
-		log.Info("dashboard", "url", dashboardURL(s.Addr(), "<token>"))
+		log.Info("dashboard: open the url with ?token=<the configured token>", "url", baseURL(s.Addr())+"/")
 	}
 	return s.Run(ctx)
 }
@@ -153,7 +171,9 @@ func runAgent(ctx context.Context, args []string) error {
 	var lf logFlags
 	var redisURL, mongoURI, name, data string
 	var heartbeat time.Duration
+	var tf taskFlags
 	lf.register(fs)
+	tf.register(fs)
 	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
 	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub)")
 	fs.StringVar(&name, "name", "", "node name shown in the dashboard (default: the hostname)")
@@ -171,7 +191,8 @@ func runAgent(ctx context.Context, args []string) error {
 		return err
 	}
 	defer st.Close(context.Background())
-	a, err := agent.New(agent.Config{Name: name, DataDir: data, Heartbeat: heartbeat, Version: version, Log: log},
+	a, err := agent.New(agent.Config{Name: name, DataDir: data, Heartbeat: heartbeat, Version: version, Log: log,
+		Concurrency: tf.concurrency, CancelGrace: tf.grace, MaxArchive: tf.maxArchive},
 		st, redisConnect(ctx, redisURL, log))
 	if err != nil {
 		return err
@@ -184,8 +205,10 @@ func runAllInOne(ctx context.Context, args []string) error {
 	var sf serverFlags
 	var lf logFlags
 	var data, name string
+	var tf taskFlags
 	sf.register(fs)
 	lf.register(fs)
+	tf.register(fs)
 	fs.StringVar(&data, "data", "./data", "directory for the database, files and the generated token")
 	fs.StringVar(&name, "name", "", "this node's name (default: the hostname)")
 	if err := parse(fs, args); err != nil {
@@ -211,14 +234,22 @@ func runAllInOne(ctx context.Context, args []string) error {
 
 	hub := bus.NewMemoryHub()
 	connect := func(h bus.Handler) (bus.Bus, error) { return hub.Connect(h), nil }
-	s, err := server.New(sf.config(log), st, connect)
+	cfg := sf.config(log)
+	cfg.MaxArchive = tf.maxArchive
+	s, err := server.New(cfg, st, connect)
 	if err != nil {
 		return err
 	}
 	a, err := agent.New(agent.Config{Name: name, DataDir: filepath.Join(data, "agent"), Heartbeat: sf.heartbeat,
-		Version: version, IsMaster: true, Log: log}, st, connect)
+		Version: version, IsMaster: true, Log: log, Concurrency: tf.concurrency, CancelGrace: tf.grace,
+		MaxArchive: tf.maxArchive}, st, connect)
 	if err != nil {
 		return err
+	}
+	if created, err := server.CreateSampleSpider(ctx, st); err != nil {
+		log.Warn("sample spider not created", "err", err)
+	} else if created {
+		log.Info("created the sample spider \"sample\": run it from the dashboard's Spiders page")
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return s.Run(gctx) })

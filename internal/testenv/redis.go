@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
@@ -51,8 +52,14 @@ func (r *Redis) Start() {
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port),
 		"--dir", r.dir, "--save", "", "--appendonly", "no",
 		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
-	cmd.Stdout = os.Stderr
-	cmd.Stderr = os.Stderr
+	// Redis's own log goes to its directory: it is noise unless a test
+	// needs to look.
+	logf, err := os.OpenFile(filepath.Join(r.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		r.t.Fatalf("redis log: %v", err)
+	}
+	defer logf.Close()
+	cmd.Stdout, cmd.Stderr = logf, logf
 	if err := cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}

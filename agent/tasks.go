@@ -1,0 +1,437 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/crawlhub/crawlhub/runner"
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/tasklog"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// claimTTL bounds how long a claimed task may stay pending in the store
+// before another node may claim it: the winner records it as running right
+// after claiming, so only a node that died in between leaves it pending.
+const claimTTL = 2 * time.Minute
+
+// run is one task running on this node.
+type run struct {
+	task store.Task
+	dir  string // the spider version it runs from
+	proc *runner.Process
+	log  *tasklog.Writer
+
+	mu       sync.Mutex
+	cancelBy string // set by cancel_task
+}
+
+func (a *Agent) dir(parts ...string) string {
+	return filepath.Join(append([]string{a.cfg.DataDir}, parts...)...)
+}
+
+// poll takes pending tasks while there are free slots: at once when nudged
+// by task_available, and every PollInterval anyway.
+func (a *Agent) poll(ctx context.Context) {
+	t := time.NewTicker(a.cfg.PollInterval)
+	defer t.Stop()
+	for {
+		a.takeTasks(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		case <-a.wake:
+		}
+	}
+}
+
+func (a *Agent) nudge() {
+	select {
+	case a.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (a *Agent) freeSlots() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.cfg.Concurrency - len(a.runs) - a.starting
+}
+
+func (a *Agent) takeTasks(ctx context.Context) {
+	for {
+		free := a.freeSlots()
+		if free <= 0 || ctx.Err() != nil {
+			return
+		}
+		// Ask for more than the free slots: others may win some claims.
+		pending, err := a.store.Tasks().Pending(ctx, a.nodeID, free*4)
+		if err != nil {
+			if ctx.Err() == nil {
+				a.log.Warn("could not poll for tasks", "err", err)
+			}
+			return
+		}
+		took := 0
+		for _, t := range pending {
+			if a.freeSlots() <= 0 {
+				return
+			}
+			if a.claim(ctx, t) {
+				took++
+			}
+		}
+		if took == 0 || len(pending) < free*4 {
+			return
+		}
+	}
+}
+
+// claim takes t through the bus, so that exactly one node runs it, and
+// records it as running. It reports whether this node runs t.
+func (a *Agent) claim(ctx context.Context, t store.Task) bool {
+	ok, err := a.bus.Claim(ctx, "crawlhub:claim:task:"+t.ID, claimTTL)
+	if err != nil || !ok {
+		if err != nil && ctx.Err() == nil {
+			a.log.Warn("could not claim task", "task_id", t.ID, "err", err)
+		}
+		return false
+	}
+	// The claim is ours; the stored task may have been cancelled meanwhile.
+	cur, err := a.store.Tasks().Get(ctx, t.ID)
+	if err != nil || cur.Status != store.TaskPending {
+		return false
+	}
+	cur.Status, cur.NodeID, cur.Started, cur.Reason = store.TaskRunning, a.nodeID, store.Now(), ""
+	if err := a.store.Tasks().Update(ctx, cur); err != nil {
+		a.log.Warn("could not record claimed task", "task_id", t.ID, "err", err)
+		return false
+	}
+	a.mu.Lock()
+	a.starting++
+	a.mu.Unlock()
+	a.emitStatus(ctx, cur)
+	a.tasks.Go(func() { a.runTask(a.runCtx, *cur) })
+	return true
+}
+
+func (a *Agent) emitStatus(ctx context.Context, t *store.Task) {
+	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines}
+	if err := a.resp.Emit(ctx, wire.EvTaskStatus, ev); err != nil && ctx.Err() == nil {
+		a.log.Warn("task status not published", "task_id", t.ID, "err", err)
+	}
+}
+
+// runTask runs a claimed task to its end and records the outcome. ctx is
+// the agent's life: when it ends, the task is stopped.
+func (a *Agent) runTask(ctx context.Context, t store.Task) {
+	log := a.log.With("task_id", t.ID)
+	r := &run{task: t}
+	fail := func(reason string) {
+		a.mu.Lock()
+		a.starting--
+		a.mu.Unlock()
+		a.finish(&t, store.TaskError, nil, reason, 0)
+	}
+	sp, dir, err := a.syncSpider(ctx, t.SpiderID)
+	if err != nil {
+		fail("could not fetch the spider: " + err.Error())
+		return
+	}
+	r.dir = dir
+	if err := os.MkdirAll(a.dir("logs"), 0o755); err != nil {
+		fail("log directory: " + err.Error())
+		return
+	}
+	logPath := a.dir("logs", t.ID+".log")
+	r.log, err = tasklog.Open(tasklog.Config{
+		TaskID: t.ID, Path: logPath, Store: a.store.Logs(), Log: log,
+		Publish: func(ctx context.Context, b tasklog.Batch) error {
+			return a.publishLog(ctx, wire.LogBatch{TaskID: b.TaskID, From: b.From, Lines: b.Lines})
+		},
+	})
+	if err != nil {
+		fail("open the log: " + err.Error())
+		return
+	}
+	cmd := sp.Command
+	if t.Params != "" {
+		cmd += " " + t.Params
+	}
+	r.proc, err = runner.Start(ctx, runner.Spec{
+		Command: cmd, Dir: dir, Env: a.taskEnv(sp, &t), Output: r.log,
+		Timeout: time.Duration(t.Timeout) * time.Second, Grace: a.cfg.CancelGrace,
+	})
+	a.mu.Lock()
+	a.starting--
+	if err == nil {
+		a.runs[t.ID] = r
+	}
+	a.mu.Unlock()
+	if err != nil {
+		total, _ := r.log.Close(context.Background())
+		a.finish(&t, store.TaskError, nil, "could not start the command: "+err.Error(), total)
+		return
+	}
+	a.savePID(t.ID, r.proc.PID())
+	log.Info("task started", "spider", sp.Name, "pid", r.proc.PID())
+
+	var res runner.Result
+	select {
+	case <-r.proc.Done():
+		res = r.proc.Wait()
+	case <-ctx.Done():
+		r.mu.Lock()
+		r.cancelBy = "the agent on node " + a.cfg.Name + ", which was stopping"
+		r.mu.Unlock()
+		r.proc.Stop("agent stopping")
+		res = r.proc.Wait()
+	}
+
+	// Save everything before saying the task ended, so the end is only
+	// announced once the whole log is durable.
+	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	total, lerr := r.log.Close(sctx)
+	cancel()
+	if lerr != nil {
+		log.Error("task log not completely saved; it stays on this node and is uploaded at its next start", "err", lerr)
+	}
+	status, reason := store.TaskFinished, ""
+	r.mu.Lock()
+	by := r.cancelBy
+	r.mu.Unlock()
+	var code *int
+	switch {
+	case res.TimedOut:
+		status, reason = store.TaskCancelled, res.Reason
+	case res.Stopped:
+		status, reason = store.TaskCancelled, "cancelled by "+by
+		if res.Reason != "" {
+			reason += ": " + res.Reason
+		}
+	case res.ExitCode == 0:
+		c := 0
+		code = &c
+	case res.ExitCode > 0:
+		c := res.ExitCode
+		status, code, reason = store.TaskError, &c, "exit code "+strconv.Itoa(c)
+	default:
+		status, reason = store.TaskError, "killed by signal "+res.Signal
+	}
+	a.mu.Lock()
+	delete(a.runs, t.ID)
+	a.mu.Unlock()
+	a.finish(&t, status, code, reason, total)
+	a.dropPID(t.ID)
+	if lerr == nil {
+		os.Remove(logPath)
+	}
+	log.Info("task ended", "status", status, "reason", reason, "lines", total)
+	a.nudge() // a slot is free
+}
+
+// finish records a task's end, publishes the end of its log and its new
+// status.
+func (a *Agent) finish(t *store.Task, status string, code *int, reason string, lines int64) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	t.Status, t.ExitCode, t.Reason, t.LogLines, t.Finished = status, code, reason, lines, store.Now()
+	if err := a.store.Tasks().Update(ctx, t); err != nil {
+		a.log.Error("task outcome not stored", "task_id", t.ID, "status", status, "err", err)
+	}
+	_ = a.publishLog(ctx, wire.LogBatch{TaskID: t.ID, From: lines, Lines: []string{}, End: true, Status: status, Total: lines})
+	a.emitStatus(ctx, t)
+}
+
+func (a *Agent) publishLog(ctx context.Context, b wire.LogBatch) error {
+	p, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	return a.bus.Publish(ctx, wire.LogChannel(b.TaskID), p)
+}
+
+func (a *Agent) taskEnv(sp *store.Spider, t *store.Task) []string {
+	env := os.Environ()
+	add := func(m map[string]string) {
+		keys := make([]string, 0, len(m))
+		for k := range m {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			env = append(env, k+"="+m[k])
+		}
+	}
+	add(sp.Env)
+	add(t.Env)
+	return append(env,
+		"CRAWLHUB_TASK_ID="+t.ID, "CRAWLHUB_NODE_ID="+a.nodeID,
+		"CRAWLHUB_SPIDER_ID="+sp.ID, "CRAWLHUB_SPIDER_NAME="+sp.Name, "CRAWLHUB_PARAMS="+t.Params)
+}
+
+// --- operations --------------------------------------------------------------
+
+func (a *Agent) handleCancel(_ context.Context, payload json.RawMessage) (any, error) {
+	var req wire.CancelTask
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, fmt.Errorf("bad cancel_task payload: %w", err)
+	}
+	a.mu.Lock()
+	r := a.runs[req.TaskID]
+	a.mu.Unlock()
+	if r == nil {
+		return nil, nil // not running here (any more)
+	}
+	r.mu.Lock()
+	r.cancelBy = req.By
+	r.mu.Unlock()
+	a.log.Info("cancelling task", "task_id", req.TaskID, "by", req.By, "reason", req.Reason)
+	r.proc.Stop(req.Reason)
+	return nil, nil
+}
+
+func (a *Agent) handleGetLog(ctx context.Context, payload json.RawMessage) (any, error) {
+	var req wire.GetLog
+	if err := json.Unmarshal(payload, &req); err != nil {
+		return nil, fmt.Errorf("bad get_log payload: %w", err)
+	}
+	a.mu.Lock()
+	r := a.runs[req.TaskID]
+	a.mu.Unlock()
+	out := &wire.LogLines{TaskID: req.TaskID, From: req.From}
+	var err error
+	if r != nil {
+		out.Total = r.log.Lines()
+		out.Lines, err = r.log.Read(req.From, req.Limit)
+	} else {
+		out.Lines, err = a.store.Logs().ReadLog(ctx, req.TaskID, req.From, req.Limit)
+		if err == nil {
+			out.Total, err = a.store.Logs().LogLen(ctx, req.TaskID)
+		}
+	}
+	if out.Lines == nil {
+		out.Lines = []string{}
+	}
+	return out, err
+}
+
+// --- orphans -----------------------------------------------------------------
+
+// A pid file per running task lets a restarted agent find what a crash
+// left behind: "<pgid> <start time>".
+func (a *Agent) savePID(taskID string, pid int) {
+	if err := os.MkdirAll(a.dir("running"), 0o755); err != nil {
+		a.log.Warn("pid file not saved", "task_id", taskID, "err", err)
+		return
+	}
+	start, _ := procStartTime(pid)
+	_ = os.WriteFile(a.dir("running", taskID), fmt.Appendf(nil, "%d %d\n", pid, start), 0o644)
+}
+
+func (a *Agent) dropPID(taskID string) { os.Remove(a.dir("running", taskID)) }
+
+// recoverOrphans runs at start: tasks this node was running when it died
+// are stopped for good, their logs uploaded, and marked abnormal.
+func (a *Agent) recoverOrphans(ctx context.Context) {
+	entries, _ := os.ReadDir(a.dir("running"))
+	seen := map[string]bool{}
+	for _, e := range entries {
+		id := e.Name()
+		seen[id] = true
+		b, _ := os.ReadFile(a.dir("running", id))
+		var pid int
+		var start uint64
+		fmt.Sscan(string(b), &pid, &start)
+		if pid > 0 && ownGroup(pid, start) {
+			if err := runner.KillGroup(pid, a.cfg.CancelGrace); err != nil {
+				a.log.Warn("could not stop an orphaned task's processes", "task_id", id, "pid", pid, "err", err)
+			}
+		}
+		a.abandon(ctx, id, "the agent on node "+a.cfg.Name+" restarted while the task ran; its processes were stopped")
+		a.dropPID(id)
+	}
+	// Tasks the store says run here but that left no pid file (the agent
+	// died between claiming and starting them).
+	mine, _, err := a.store.Tasks().List(ctx, store.TaskFilter{Status: store.TaskRunning, NodeID: a.nodeID})
+	if err != nil {
+		return
+	}
+	for _, t := range mine {
+		if !seen[t.ID] {
+			a.abandon(ctx, t.ID, "the agent on node "+a.cfg.Name+" restarted while the task was starting")
+		}
+	}
+}
+
+func (a *Agent) abandon(ctx context.Context, taskID, reason string) {
+	var total int64
+	logPath := a.dir("logs", taskID+".log")
+	if _, err := os.Stat(logPath); err == nil {
+		n, err := tasklog.Recover(ctx, taskID, logPath, a.store.Logs())
+		if err != nil {
+			a.log.Warn("orphaned task's log not uploaded", "task_id", taskID, "err", err)
+		} else {
+			total = n
+			os.Remove(logPath)
+		}
+	} else {
+		total, _ = a.store.Logs().LogLen(ctx, taskID)
+	}
+	t, err := a.store.Tasks().Get(ctx, taskID)
+	if err != nil || store.TaskEnded(t.Status) {
+		return
+	}
+	t.Status, t.Reason, t.LogLines, t.Finished = store.TaskAbnormal, reason, total, store.Now()
+	if err := a.store.Tasks().Update(ctx, t); err != nil {
+		a.log.Warn("orphaned task not marked abnormal", "task_id", taskID, "err", err)
+		return
+	}
+	a.log.Warn("task abnormal: "+reason, "task_id", taskID)
+	a.emitStatus(ctx, t)
+}
+
+// ownGroup reports whether pid may still be the group this agent started:
+// a live leader with another start time means the pid was reused.
+func ownGroup(pid int, start uint64) bool {
+	now, err := procStartTime(pid)
+	if err != nil {
+		// Leader gone: a group id is not reused while its group has members,
+		// so any member left is ours.
+		return runner.GroupAlive(pid)
+	}
+	return start == 0 || now == start
+}
+
+// procStartTime reads field 22 of /proc/<pid>/stat (start time in clock
+// ticks since boot).
+func procStartTime(pid int) (uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, err
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+	if i < 0 {
+		return 0, errors.New("malformed stat")
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 20 {
+		return 0, errors.New("malformed stat")
+	}
+	return strconv.ParseUint(f[19], 10, 64)
+}
+
+var _ io.Writer = (*tasklog.Writer)(nil)

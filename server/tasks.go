@@ -1,0 +1,327 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// RunRequest asks for a spider to run: mode "any" (one task, the first
+// free node takes it), "all" (one task per online node) or "nodes" (one
+// task per listed node).
+type RunRequest struct {
+	SpiderID string            `json:"spider_id"`
+	Spider   string            `json:"spider,omitempty"` // a name, instead of SpiderID
+	Mode     string            `json:"mode"`
+	NodeIDs  []string          `json:"node_ids,omitempty"`
+	Params   string            `json:"params,omitempty"`
+	Env      map[string]string `json:"env,omitempty"`
+	Timeout  int64             `json:"timeout,omitempty"` // seconds; zero means none
+	// Queue lets tasks for offline nodes wait until the node is back,
+	// instead of refusing them.
+	Queue bool `json:"queue,omitempty"`
+}
+
+// RunTasks creates the tasks of req and nudges the nodes that may take
+// them. It is shared by the REST and WebSocket APIs.
+func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, error) {
+	var sp *store.Spider
+	var err error
+	switch {
+	case req.SpiderID != "" && store.ValidID(req.SpiderID):
+		sp, err = s.store.Spiders().Get(ctx, req.SpiderID)
+	case req.SpiderID != "":
+		return nil, badRequest("spider_id " + req.SpiderID + " is not valid: ids are 24 hex digits")
+	case req.Spider != "":
+		sp, err = s.store.Spiders().GetByName(ctx, req.Spider)
+	default:
+		return nil, badRequest("say which spider to run: spider_id, or spider (its name)")
+	}
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &APIError{http.StatusNotFound, CodeNotFound, "no such spider: " + req.SpiderID + req.Spider}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if req.Timeout < 0 {
+		return nil, badRequest("timeout is in seconds and cannot be negative")
+	}
+	base := store.Task{
+		SpiderID: sp.ID, SpiderName: sp.Name, Mode: req.Mode, Status: store.TaskPending,
+		Command: sp.Command, Params: req.Params, Env: req.Env, Timeout: req.Timeout,
+	}
+	var targets []string // node ids; "" for any node
+	reasons := map[string]string{}
+	switch req.Mode {
+	case "", "any":
+		base.Mode = "any"
+		targets = []string{""}
+	case "all":
+		on, err := s.onlineNodes(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(on) == 0 {
+			return nil, &APIError{http.StatusServiceUnavailable, CodeNodeOffline, "no node is online to run on: start an agent first"}
+		}
+		for _, n := range on {
+			targets = append(targets, n.ID)
+		}
+	case "nodes":
+		if len(req.NodeIDs) == 0 {
+			return nil, badRequest(`mode "nodes" needs node_ids`)
+		}
+		for _, id := range req.NodeIDs {
+			if !store.ValidID(id) {
+				return nil, badRequest("node id " + id + " is not valid: ids are 24 hex digits")
+			}
+			err := s.live(ctx, id)
+			switch {
+			case err == nil:
+			case errors.Is(err, wire.ErrNodeOffline) && req.Queue:
+				var oe *wire.OfflineError
+				errors.As(err, &oe)
+				reasons[id] = fmt.Sprintf("waiting for node %s (%s) to come online", oe.Name, id)
+			case errors.Is(err, wire.ErrNodeOffline):
+				return nil, &APIError{http.StatusServiceUnavailable, CodeNodeOffline, err.Error() + "; pass \"queue\": true to queue the task until it is back"}
+			default:
+				return nil, err
+			}
+			targets = append(targets, id)
+		}
+	default:
+		return nil, badRequest(`mode must be "any", "all" or "nodes"`)
+	}
+	tasks := make([]store.Task, 0, len(targets))
+	for _, node := range targets {
+		t := base
+		t.ID, t.NodeID, t.Created, t.Reason = store.NewID(), node, store.Now(), reasons[node]
+		if err := s.store.Tasks().Create(ctx, &t); err != nil {
+			return tasks, err
+		}
+		tasks = append(tasks, t)
+	}
+	s.nudge(ctx, tasks)
+	return tasks, nil
+}
+
+// nudge tells the nodes that may run tasks to poll now, so a task starts at
+// once rather than at the next poll.
+func (s *Server) nudge(ctx context.Context, tasks []store.Task) {
+	notify := map[string]bool{}
+	for _, t := range tasks {
+		if t.NodeID != "" {
+			notify[t.NodeID] = true
+			continue
+		}
+		on, err := s.onlineNodes(ctx)
+		if err != nil {
+			s.log.Warn("could not list nodes to nudge", "err", err)
+			return
+		}
+		for _, n := range on {
+			notify[n.ID] = true
+		}
+	}
+	for id := range notify {
+		if err := s.caller.Send(ctx, id, wire.OpTaskAvailable, wire.TaskAvailable{}); err != nil {
+			s.log.Warn("task_available not sent; the node will find the task at its next poll", "node_id", id, "err", err)
+		}
+	}
+}
+
+// CancelTask stops a task: a pending one is cancelled here, a running one
+// by its node (the outcome arrives as a task_status event).
+func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.Task, error) {
+	t, err := s.taskByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if store.TaskEnded(t.Status) {
+		return nil, &APIError{http.StatusConflict, CodeConflict, fmt.Sprintf("task %s has already ended (%s)", t.ID, t.Status)}
+	}
+	why := "cancelled by " + by
+	if reason != "" {
+		why += ": " + reason
+	}
+	if t.Status == store.TaskPending {
+		t.Status, t.Reason, t.Finished = store.TaskCancelled, why, store.Now()
+		if err := s.store.Tasks().Update(ctx, t); err != nil {
+			return nil, err
+		}
+		// An agent may have claimed it meanwhile; it checks the status again
+		// before starting, and a cancel_task reaches it if it did start.
+		if t.NodeID != "" {
+			_ = s.caller.Send(ctx, t.NodeID, wire.OpCancelTask, wire.CancelTask{TaskID: t.ID, By: by, Reason: reason})
+		}
+		return t, nil
+	}
+	if err := s.caller.Send(ctx, t.NodeID, wire.OpCancelTask, wire.CancelTask{TaskID: t.ID, By: by, Reason: reason}); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+func (s *Server) taskByID(ctx context.Context, id string) (*store.Task, error) {
+	if !store.ValidID(id) {
+		return nil, badRequest("task id " + id + " is not valid: ids are 24 hex digits")
+	}
+	t, err := s.store.Tasks().Get(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, &APIError{http.StatusNotFound, CodeNotFound, "no task has id " + id}
+	}
+	return t, err
+}
+
+// maxLogLimit bounds one read of a log.
+const maxLogLimit = 10000
+
+// ReadLog returns lines from..from+limit of a task's log: a running task's
+// newest lines from its node, everything else from the store (which also
+// serves when the node is gone).
+func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) (*wire.LogLines, error) {
+	t, err := s.taskByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if from < 0 || limit < 0 {
+		return nil, badRequest("from and limit cannot be negative")
+	}
+	if limit == 0 || limit > maxLogLimit {
+		limit = maxLogLimit
+	}
+	if t.Status == store.TaskRunning && t.NodeID != "" {
+		var ll wire.LogLines
+		err := s.caller.Call(ctx, t.NodeID, wire.OpGetLog, wire.GetLog{TaskID: id, From: from, Limit: limit}, &ll)
+		if err == nil {
+			return &ll, nil
+		}
+		s.log.Debug("log from node failed; reading the stored copy", "task_id", id, "err", err)
+	}
+	lines, err := s.store.Logs().ReadLog(ctx, id, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	total, err := s.store.Logs().LogLen(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if lines == nil {
+		lines = []string{}
+	}
+	return &wire.LogLines{TaskID: id, From: from, Lines: lines, Total: total}, nil
+}
+
+// --- REST handlers -----------------------------------------------------------
+
+func (s *Server) runTasksHTTP(c echo.Context) error {
+	var req RunRequest
+	if err := c.Bind(&req); err != nil {
+		return badRequest("send a JSON object like {\"spider_id\": \"…\", \"mode\": \"any\"}")
+	}
+	tasks, err := s.RunTasks(c.Request().Context(), req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, list[store.Task]{Items: tasks, Total: len(tasks)})
+}
+
+func (s *Server) listTasks(c echo.Context) error {
+	f := store.TaskFilter{Status: c.QueryParam("status"), SpiderID: c.QueryParam("spider_id"), NodeID: c.QueryParam("node_id")}
+	var err error
+	if f.Limit, err = intParam(c, "limit", 50); err != nil {
+		return err
+	}
+	if f.Offset, err = intParam(c, "offset", 0); err != nil {
+		return err
+	}
+	if f.Limit > 1000 {
+		f.Limit = 1000
+	}
+	tasks, total, err := s.store.Tasks().List(c.Request().Context(), f)
+	if err != nil {
+		return err
+	}
+	if tasks == nil {
+		tasks = []store.Task{}
+	}
+	return c.JSON(http.StatusOK, list[store.Task]{Items: tasks, Total: total})
+}
+
+func intParam(c echo.Context, name string, def int) (int, error) {
+	v := c.QueryParam(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		return 0, badRequest(name + " must be a whole number ≥ 0")
+	}
+	return n, nil
+}
+
+func (s *Server) getTask(c echo.Context) error {
+	t, err := s.taskByID(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, t)
+}
+
+func (s *Server) cancelTaskHTTP(c echo.Context) error {
+	var body struct {
+		Reason string `json:"reason"`
+	}
+	if c.Request().ContentLength > 0 {
+		if err := c.Bind(&body); err != nil {
+			return badRequest(`send {"reason": "…"} or no body`)
+		}
+	}
+	by := "api (" + c.RealIP() + ")"
+	t, err := s.CancelTask(c.Request().Context(), c.Param("id"), by, strings.TrimSpace(body.Reason))
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusAccepted, t)
+}
+
+func (s *Server) restartTask(c echo.Context) error {
+	ctx := c.Request().Context()
+	t, err := s.taskByID(ctx, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	req := RunRequest{SpiderID: t.SpiderID, Mode: "any", Params: t.Params, Env: t.Env, Timeout: t.Timeout, Queue: true}
+	if t.Mode != "any" && t.NodeID != "" {
+		req.Mode, req.NodeIDs = "nodes", []string{t.NodeID}
+	}
+	tasks, err := s.RunTasks(ctx, req)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, tasks[0])
+}
+
+func (s *Server) taskLog(c echo.Context) error {
+	from, err := intParam(c, "from", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", 1000)
+	if err != nil {
+		return err
+	}
+	ll, err := s.ReadLog(c.Request().Context(), c.Param("id"), int64(from), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ll)
+}
