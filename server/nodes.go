@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -60,9 +61,45 @@ func (s *Server) event(env *wire.Envelope) {
 		switch {
 		case hb.Stopping:
 			s.log.Info("node stopped", "node_id", env.NodeID, "name", hb.Name)
+			s.hub.Broadcast(hub.ChannelNodes, NodeEvent{NodeID: env.NodeID, Name: hb.Name, Status: store.NodeOffline})
 		case !known:
 			s.log.Info("node online", "node_id", env.NodeID, "name", hb.Name)
+			s.hub.Broadcast(hub.ChannelNodes, NodeEvent{NodeID: env.NodeID, Name: hb.Name, Status: store.NodeOnline})
 		}
+		s.mu.Lock()
+		if !hb.Stopping {
+			s.names[env.NodeID] = hb.Name
+		}
+		s.mu.Unlock()
+	case wire.EvTaskStatus:
+		// Forwarded as it came: encoding it again would gain nothing.
+		s.hub.Broadcast(hub.ChannelTasks, env.Payload)
+	case wire.EvSpiderSynced:
+		var ev wire.SpiderSynced
+		if json.Unmarshal(env.Payload, &ev) == nil && ev.Error != "" {
+			s.log.Warn("spider sync failed on a node", "node_id", env.NodeID, "spider_id", ev.SpiderID, "err", ev.Error)
+		} else {
+			s.log.Debug("spider synced", "node_id", env.NodeID, "spider_id", ev.SpiderID, "downloaded", ev.Downloaded)
+		}
+	}
+}
+
+// forgetSilent tells this master's clients about nodes it stopped hearing
+// from. Every master decides it from the heartbeats it hears itself, so
+// each one's clients learn it without another message.
+func (s *Server) forgetSilent() {
+	cutoff := time.Now().Add(-s.offlineAfter())
+	var gone []NodeEvent
+	s.mu.Lock()
+	for id, last := range s.lastBeat {
+		if last.Before(cutoff) {
+			delete(s.lastBeat, id)
+			gone = append(gone, NodeEvent{NodeID: id, Name: s.names[id], Status: store.NodeOffline})
+		}
+	}
+	s.mu.Unlock()
+	for _, ev := range gone {
+		s.hub.Broadcast(hub.ChannelNodes, ev)
 	}
 }
 
@@ -77,6 +114,7 @@ func (s *Server) watchNodes(ctx context.Context) {
 			return
 		case <-t.C:
 		}
+		s.forgetSilent()
 		if tick%5 == 0 {
 			s.orphanedTasks(ctx)
 		}
@@ -88,9 +126,6 @@ func (s *Server) watchNodes(ctx context.Context) {
 			continue
 		}
 		for _, n := range stale {
-			s.mu.Lock()
-			delete(s.lastBeat, n.ID)
-			s.mu.Unlock()
 			s.log.Warn("node offline: missed its heartbeats", "node_id", n.ID, "name", n.Name, "last_seen", n.LastSeen)
 		}
 		if len(stale) > 0 {
@@ -133,5 +168,7 @@ func (s *Server) orphanedTasks(ctx context.Context) {
 			continue
 		}
 		s.log.Warn("task abnormal: its node went offline", "task_id", t.ID, "node_id", t.NodeID)
+		s.emitTaskStatus(ctx, &t)
+		s.endLog(ctx, &t)
 	}
 }

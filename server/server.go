@@ -21,6 +21,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -55,10 +56,12 @@ type Server struct {
 	caller *wire.Caller
 	echo   *echo.Echo
 	ln     net.Listener
+	hub    *hub.Hub
 	log    *slog.Logger
 
 	mu       sync.Mutex
 	lastBeat map[string]time.Time // node id → last heartbeat heard by this master
+	names    map[string]string    // node id → name, for events
 }
 
 // New listens on cfg.Listen and connects to the bus through connect, which
@@ -76,7 +79,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}}
+	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}, names: map[string]string{}}
 	b, err := connect(s.handleBus)
 	if err != nil {
 		return nil, err
@@ -91,6 +94,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
+	s.hub = hub.New(hub.Config{Log: cfg.Log, CheckOrigin: func(*http.Request) bool { return true }}, wsBackend{s}, b)
 	s.echo = s.routes()
 	return s, nil
 }
@@ -101,8 +105,15 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) handleBus(channel string, payload []byte) {
 	if channel == wire.MasterChannel {
 		s.caller.Handle(payload)
+		return
+	}
+	if strings.HasPrefix(channel, "logs:") {
+		s.hub.HandleLog(payload)
 	}
 }
+
+// Hub is the WebSocket hub (for tests and benchmarks).
+func (s *Server) Hub() *hub.Hub { return s.hub }
 
 // Run serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context) error {
@@ -122,7 +133,8 @@ func (s *Server) Run(ctx context.Context) error {
 		}
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		_ = srv.Shutdown(sctx) // hijacked WebSockets are not waited for: the hub closes them
+		s.hub.Close()
 		<-errc
 		return nil
 	})

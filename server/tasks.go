@@ -108,6 +108,7 @@ func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, er
 			return tasks, err
 		}
 		tasks = append(tasks, t)
+		s.emitTaskStatus(ctx, &t)
 	}
 	s.nudge(ctx, tasks)
 	return tasks, nil
@@ -157,6 +158,8 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 		if err := s.store.Tasks().Update(ctx, t); err != nil {
 			return nil, err
 		}
+		s.emitTaskStatus(ctx, t)
+		s.endLog(ctx, t)
 		// An agent may have claimed it meanwhile; it checks the status again
 		// before starting, and a cancel_task reaches it if it did start.
 		if t.NodeID != "" {

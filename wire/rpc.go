@@ -178,6 +178,21 @@ func (c *Caller) Call(ctx context.Context, nodeID, op string, in, out any) error
 	}
 }
 
+// Emit publishes an event on MasterChannel, for every master: masters use
+// it for changes they make themselves (a task created or cancelled before
+// any node took it), so all masters' clients hear of them.
+func (c *Caller) Emit(ctx context.Context, typ string, payload any) error {
+	env, err := c.envelope("", typ, payload)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(env)
+	if err != nil {
+		return err
+	}
+	return c.cfg.Bus.Publish(ctx, MasterChannel, b)
+}
+
 // Send publishes a one-way command: no reply is awaited.
 func (c *Caller) Send(ctx context.Context, nodeID, op string, in any) error {
 	env, err := c.envelope(nodeID, op, in)

@@ -1,0 +1,264 @@
+package hub
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+
+	"github.com/gorilla/websocket"
+)
+
+// maxFrameOut bounds a frame of coalesced messages, so clients with the
+// usual 1 MiB read limits (Python's websockets) can take it.
+const maxFrameOut = 512 << 10
+
+// Client is one WebSocket connection.
+type Client struct {
+	hub    *Hub
+	conn   *websocket.Conn
+	id     string
+	remote string
+
+	ctx    context.Context // ends when the client goes
+	cancel context.CancelFunc
+	calls  sync.WaitGroup // calls and catch-ups in flight
+
+	mu        sync.Mutex
+	queue     [][]byte
+	queued    int  // bytes in queue
+	closing   bool // no more enqueues; the writer closes the connection
+	closeCode int
+	closeText string
+	wake      chan struct{} // capacity 1
+	gone      bool          // set before calls.Wait: no more goCall
+
+	// subs is read and written only by the read goroutine and, after it
+	// ends, by remove; no lock.
+	subs map[string]struct{}
+}
+
+func newClient(h *Hub, conn *websocket.Conn, id, remote string) *Client {
+	ctx, cancel := context.WithCancel(h.ctx)
+	return &Client{hub: h, conn: conn, id: id, remote: remote, ctx: ctx, cancel: cancel,
+		wake: make(chan struct{}, 1), subs: map[string]struct{}{}}
+}
+
+// ID identifies the client in logs and in "cancelled by".
+func (c *Client) ID() string { return c.id }
+
+// Remote is the client's address.
+func (c *Client) Remote() string { return c.remote }
+
+// enqueue queues one message. A client whose queue would pass the limit
+// is closed with 4008 instead: it never slows the caller.
+func (c *Client) enqueue(msg []byte) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	if c.queued+len(msg) > c.hub.cfg.SendQueue {
+		c.closing, c.closeCode = true, CloseSlowClient
+		c.closeText = "too slow: more than the send queue limit waited to be read; reconnect and resubscribe with since"
+		c.queue, c.queued = nil, 0
+		c.mu.Unlock()
+		c.hub.log.Info("client too slow; disconnecting", "client_id", c.id)
+		c.signal()
+		return
+	}
+	c.queue = append(c.queue, msg)
+	c.queued += len(msg)
+	c.mu.Unlock()
+	c.signal()
+}
+
+func (c *Client) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// closeWith makes the writer send a close frame and end the connection.
+func (c *Client) closeWith(code int, text string) {
+	c.mu.Lock()
+	if !c.closing {
+		c.closing, c.closeCode, c.closeText = true, code, text
+	}
+	c.mu.Unlock()
+	c.signal()
+}
+
+// writePump is the only writer of the connection. It sends the queued
+// messages, several at once as one JSON array frame when the client is
+// behind, pings, and closes the connection when told to.
+func (c *Client) writePump() {
+	ping := time.NewTicker(c.hub.cfg.PingPeriod)
+	defer func() {
+		ping.Stop()
+		c.conn.Close() // ends readPump too
+		c.cancel()
+	}()
+	var frame bytes.Buffer
+	for {
+		select {
+		case <-c.wake:
+		case <-ping.C:
+			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteWait)); err != nil {
+				return
+			}
+			continue
+		case <-c.ctx.Done():
+			code, text := websocket.CloseGoingAway, "server shutting down"
+			c.mu.Lock()
+			if c.closing {
+				code, text = c.closeCode, c.closeText
+			}
+			c.mu.Unlock()
+			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
+			return
+		}
+		for {
+			c.mu.Lock()
+			if c.closing {
+				code, text := c.closeCode, c.closeText
+				c.mu.Unlock()
+				_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(c.hub.cfg.WriteWait))
+				return
+			}
+			if len(c.queue) == 0 {
+				c.mu.Unlock()
+				break
+			}
+			// Take as many messages as fit one frame.
+			n, size := 1, len(c.queue[0])
+			for n < len(c.queue) && size+len(c.queue[n])+1 <= maxFrameOut {
+				size += len(c.queue[n]) + 1
+				n++
+			}
+			batch := c.queue[:n:n]
+			c.queue = c.queue[n:]
+			c.queued -= size - (n - 1)
+			if len(c.queue) == 0 {
+				c.queue = nil // let the backing array go
+			}
+			c.mu.Unlock()
+
+			var out []byte
+			if n == 1 {
+				out = batch[0]
+			} else {
+				frame.Reset()
+				frame.WriteByte('[')
+				for i, m := range batch {
+					if i > 0 {
+						frame.WriteByte(',')
+					}
+					frame.Write(m)
+				}
+				frame.WriteByte(']')
+				out = frame.Bytes()
+			}
+			_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
+			if err := c.conn.WriteMessage(websocket.TextMessage, out); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// readPump reads frames until the connection fails, dispatching calls.
+func (c *Client) readPump() {
+	defer func() {
+		c.cancel()
+		c.mu.Lock()
+		c.gone = true
+		c.mu.Unlock()
+		c.calls.Wait()
+		c.hub.remove(c)
+		c.hub.log.Debug("client disconnected", "client_id", c.id)
+	}()
+	c.conn.SetReadLimit(c.hub.cfg.MaxFrame)
+	_ = c.conn.SetReadDeadline(time.Now().Add(c.hub.cfg.PongWait))
+	c.conn.SetPongHandler(func(string) error {
+		return c.conn.SetReadDeadline(time.Now().Add(c.hub.cfg.PongWait))
+	})
+	sem := make(chan struct{}, c.hub.cfg.MaxInFlight)
+	for {
+		kind, msg, err := c.conn.ReadMessage()
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				c.hub.log.Info("client sent a frame over the limit; closed with 1009", "client_id", c.id)
+			}
+			return
+		}
+		_ = c.conn.SetReadDeadline(time.Now().Add(c.hub.cfg.PongWait))
+		if kind != websocket.TextMessage {
+			c.reply(nil, nil, &rpcError{Code: CodeInvalidRequest, Message: "send JSON-RPC requests as text frames"})
+			continue
+		}
+		req, rerr := parseRequest(msg)
+		if rerr != nil {
+			c.reply(req.idOrNull(), nil, rerr)
+			continue
+		}
+		// Subscriptions change c.subs: served here, in order.
+		switch req.Method {
+		case "subscribe":
+			c.subscribe(req)
+			continue
+		case "unsubscribe":
+			c.unsubscribe(req)
+			continue
+		}
+		select {
+		case sem <- struct{}{}:
+		case <-c.ctx.Done():
+			return
+		}
+		c.goCall(func() {
+			defer func() { <-sem }()
+			res, err := c.hub.backend.Call(c.ctx, c, req.Method, req.Params)
+			if req.ID == nil {
+				return // a notification: no answer
+			}
+			if err != nil {
+				var re *rpcError
+				if !errors.As(err, &re) {
+					code, text := c.hub.backend.ErrorCode(err)
+					re = &rpcError{Code: code, Message: text}
+				}
+				c.reply(req.ID, nil, re)
+				return
+			}
+			c.reply(req.ID, res, nil)
+		})
+	}
+}
+
+// goCall runs f on a goroutine the client waits for before it is removed.
+// After the client is gone it does nothing.
+func (c *Client) goCall(f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.gone {
+		return
+	}
+	c.calls.Add(1)
+	go func() {
+		defer c.calls.Done()
+		f()
+	}()
+}
+
+func (c *Client) reply(id json.RawMessage, result any, rerr *rpcError) {
+	msg, err := encodeResponse(id, result, rerr)
+	if err != nil {
+		c.hub.log.Error("response not encoded", "client_id", c.id, "err", err)
+		msg, _ = encodeResponse(id, nil, &rpcError{Code: CodeInternal, Message: "internal error: " + err.Error()})
+	}
+	c.enqueue(msg)
+}

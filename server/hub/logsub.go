@@ -1,0 +1,271 @@
+package hub
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// logPage is how many lines one backlog read asks for.
+const logPage = 5000
+
+// maxPending bounds, in lines, the live batches a subscription holds while
+// it catches up. Past it they are dropped: they are in the log already and
+// the catch-up reads them again.
+const maxPending = 200_000
+
+// logSub is one client's subscription to one task's log. It delivers every
+// line from since on exactly once and in order:
+//
+//   - The upstream channel is subscribed before anything is read, so no
+//     line published afterwards can be missed.
+//   - The backlog is read (from the node for a running task, else from the
+//     store) while live batches are held in pending.
+//   - Then pending is applied: lines below next are dropped as duplicates.
+//   - A batch that starts past next (a gap: a batch lost upstream, or a
+//     client that fell behind) starts a catch-up read again.
+//   - The end notification goes out once every line up to the total has.
+//
+// live runs on the bus goroutine and never blocks; reads run on a catch-up
+// goroutine owned by the client.
+type logSub struct {
+	c       *Client
+	taskID  string
+	channel string
+
+	mu       sync.Mutex // guards the fields below
+	next     int64
+	catching bool
+	pending  []wire.LogBatch
+	pendLen  int
+	end      *wire.LogBatch // an End held while catching up
+	ended    bool
+	stopped  bool
+}
+
+func (c *Client) subscribeLog(taskID, channel string, since int64) *rpcError {
+	h := c.hub
+	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
+	defer cancel()
+	if !storeIDLike(taskID) {
+		return &rpcError{CodeInvalidParams, "task id " + taskID + " is not valid: ids are 24 hex digits"}
+	}
+	ended, status, err := h.backend.TaskEnded(ctx, taskID)
+	if err != nil {
+		code, msg := h.backend.ErrorCode(err)
+		return &rpcError{code, msg}
+	}
+	if err := h.acquire(ctx, wire.LogChannel(taskID)); err != nil {
+		return &rpcError{CodeUnavailable, "could not subscribe to the task's live log: " + err.Error() + "; try again"}
+	}
+	s := &logSub{c: c, taskID: taskID, channel: channel, next: since, catching: true}
+	if !ended {
+		// It may end between the check and the upstream subscription: ask
+		// again now that no End can be missed.
+		ended, status, err = h.backend.TaskEnded(ctx, taskID)
+		if err != nil {
+			h.release(wire.LogChannel(taskID))
+			code, msg := h.backend.ErrorCode(err)
+			return &rpcError{code, msg}
+		}
+	}
+	if ended {
+		// Its End went out before we listened: the stored log is complete.
+		s.end = &wire.LogBatch{TaskID: taskID, End: true, Status: status, Total: -1}
+	}
+	h.mu.Lock()
+	m := h.subs[channel]
+	if m == nil {
+		m = map[*Client]*logSub{}
+		h.subs[channel] = m
+	}
+	m[c] = s
+	h.mu.Unlock()
+	c.subs[channel] = struct{}{}
+	c.goCall(s.catchUp)
+	return nil
+}
+
+func storeIDLike(id string) bool {
+	if len(id) != 24 {
+		return false
+	}
+	for _, r := range id {
+		if !(r >= '0' && r <= '9' || r >= 'a' && r <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func (s *logSub) stop() {
+	s.mu.Lock()
+	s.stopped = true
+	s.pending = nil
+	s.mu.Unlock()
+}
+
+// live takes a batch from the bus.
+func (s *logSub) live(b *wire.LogBatch, full func() []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ended || s.stopped {
+		return
+	}
+	if s.catching {
+		s.hold(b)
+		return
+	}
+	if s.apply(b, full) {
+		return
+	}
+	// A gap: catch up from the log, holding this batch.
+	s.catching = true
+	s.hold(b)
+	s.c.goCall(s.catchUp)
+}
+
+func (s *logSub) hold(b *wire.LogBatch) {
+	if b.End {
+		s.end = b
+		return
+	}
+	if s.pendLen+len(b.Lines) > maxPending {
+		s.pending, s.pendLen = nil, 0 // read again by the catch-up
+		return
+	}
+	s.pending = append(s.pending, *b)
+	s.pendLen += len(b.Lines)
+}
+
+// apply delivers b's new lines; it reports false on a gap. Called with mu
+// held.
+func (s *logSub) apply(b *wire.LogBatch, full func() []byte) bool {
+	if b.End {
+		if b.Total >= 0 && s.next < b.Total {
+			return false
+		}
+		s.sendEnd(b.Status, max(s.next, b.Total))
+		return true
+	}
+	end := b.From + int64(len(b.Lines))
+	switch {
+	case end <= s.next:
+		return true // all seen
+	case b.From > s.next:
+		return false
+	case b.From == s.next && full != nil:
+		s.c.enqueue(full())
+	default:
+		s.send(b.Lines[s.next-b.From:], s.next)
+	}
+	s.next = end
+	return true
+}
+
+func (s *logSub) send(lines []string, from int64) {
+	msg, err := encodePublish(s.channel, logData{From: from, Lines: lines})
+	if err != nil {
+		return
+	}
+	s.c.enqueue(msg)
+}
+
+func (s *logSub) sendEnd(status string, total int64) {
+	msg, err := encodePublish(s.channel, endData{End: true, Status: status, Total: total})
+	if err == nil {
+		s.c.enqueue(msg)
+	}
+	s.ended = true
+	s.pending = nil
+}
+
+// catchUp reads the log from next until it has everything, then applies
+// what was held, and repeats while that leaves a gap.
+func (s *logSub) catchUp() {
+	ctx := s.c.ctx
+	backoff := 100 * time.Millisecond
+	for {
+		progressed := false
+		for {
+			s.mu.Lock()
+			if s.stopped || s.ended {
+				s.mu.Unlock()
+				return
+			}
+			from := s.next
+			s.mu.Unlock()
+			ll, err := s.c.hub.backend.ReadLog(ctx, s.taskID, from, logPage)
+			if ctx.Err() != nil {
+				return
+			}
+			if err != nil {
+				s.c.hub.log.Warn("log read failed; retrying", "task_id", s.taskID, "client_id", s.c.id, "err", err)
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(backoff):
+				}
+				backoff = min(backoff*2, 5*time.Second)
+				continue
+			}
+			if len(ll.Lines) == 0 {
+				break
+			}
+			s.mu.Lock()
+			if s.stopped {
+				s.mu.Unlock()
+				return
+			}
+			// Only this goroutine moves next while catching, but check anyway.
+			if ll.From == s.next {
+				s.send(ll.Lines, ll.From)
+				s.next += int64(len(ll.Lines))
+				progressed = true
+			}
+			s.mu.Unlock()
+			if len(ll.Lines) < logPage {
+				break
+			}
+		}
+		s.mu.Lock()
+		if s.stopped || s.ended {
+			s.mu.Unlock()
+			return
+		}
+		gap := false
+		for len(s.pending) > 0 {
+			b := s.pending[0]
+			if !s.apply(&b, nil) {
+				if !progressed {
+					// The log cannot fill the gap (lines lost for good, say
+					// on a node that died): deliver what exists rather than
+					// wait forever.
+					s.c.hub.log.Warn("log gap cannot be filled; skipping", "task_id", s.taskID, "from", s.next, "to", b.From)
+					s.next = b.From
+					continue
+				}
+				gap = true
+				break
+			}
+			s.pending = s.pending[1:]
+			s.pendLen -= len(b.Lines)
+		}
+		if !gap && s.end != nil {
+			if !s.apply(s.end, nil) && progressed {
+				gap = true
+			} else if !s.ended {
+				s.sendEnd(s.end.Status, s.next)
+			}
+		}
+		if !gap {
+			s.catching = false
+			s.pending, s.pendLen = nil, 0
+			s.mu.Unlock()
+			return
+		}
+		s.mu.Unlock()
+	}
+}

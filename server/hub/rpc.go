@@ -1,0 +1,230 @@
+package hub
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// JSON-RPC error codes: the standard ones and crawlhub's own (documented in
+// docs/websocket-api.md).
+const (
+	CodeParse          = -32700
+	CodeInvalidRequest = -32600
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602
+	CodeInternal       = -32603
+
+	CodeNotFound          = -32001
+	CodeNodeOffline       = -32002
+	CodeTimeout           = -32003
+	CodeUnauthorized      = -32004
+	CodeTooManySubs       = -32005
+	CodeConflict          = -32006
+	CodeNodeError         = -32007
+	CodeUnavailable       = -32008
+	CodeAlreadySubscribed = -32009
+)
+
+type request struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Method  string          `json:"method"`
+	Params  json.RawMessage `json:"params"`
+}
+
+func (r *request) idOrNull() json.RawMessage {
+	if r == nil {
+		return nil
+	}
+	return r.ID
+}
+
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func parseRequest(msg []byte) (*request, *rpcError) {
+	msg = bytes.TrimSpace(msg)
+	if len(msg) > 0 && msg[0] == '[' {
+		return nil, &rpcError{CodeInvalidRequest, "batch requests are not supported: send one request per frame"}
+	}
+	req := new(request)
+	if err := json.Unmarshal(msg, req); err != nil {
+		return nil, &rpcError{CodeParse, "parse error: " + err.Error() + `; send one JSON object per frame, like {"jsonrpc":"2.0","id":1,"method":"nodes.list"}`}
+	}
+	if req.JSONRPC != "2.0" || req.Method == "" {
+		return req, &rpcError{CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0" and "method" a non-empty string`}
+	}
+	if len(req.ID) > 0 && req.ID[0] != '"' && !(req.ID[0] >= '0' && req.ID[0] <= '9') && req.ID[0] != '-' && string(req.ID) != "null" {
+		return nil, &rpcError{CodeInvalidRequest, "invalid request: id must be a string or a number"}
+	}
+	return req, nil
+}
+
+// decodeParams decodes params strictly, so a misspelt field is an error a
+// person sees rather than a silent default.
+func decodeParams(raw json.RawMessage, v any) *rpcError {
+	if len(raw) == 0 || string(raw) == "null" {
+		raw = []byte("{}")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return &rpcError{CodeInvalidParams, "invalid params: " + err.Error()}
+	}
+	return nil
+}
+
+type response struct {
+	JSONRPC string          `json:"jsonrpc"`
+	ID      json.RawMessage `json:"id"`
+	Result  any             `json:"result,omitempty"`
+	Error   *rpcError       `json:"error,omitempty"`
+}
+
+func encodeResponse(id json.RawMessage, result any, rerr *rpcError) ([]byte, error) {
+	if len(id) == 0 {
+		id = json.RawMessage("null")
+	}
+	if rerr == nil && result == nil {
+		result = struct{}{}
+	}
+	return json.Marshal(response{JSONRPC: "2.0", ID: id, Result: result, Error: rerr})
+}
+
+type publishParams struct {
+	Channel string `json:"channel"`
+	Data    any    `json:"data"`
+}
+
+type notification struct {
+	JSONRPC string        `json:"jsonrpc"`
+	Method  string        `json:"method"`
+	Params  publishParams `json:"params"`
+}
+
+func encodePublish(channel string, data any) ([]byte, error) {
+	return json.Marshal(notification{JSONRPC: "2.0", Method: "publish", Params: publishParams{channel, data}})
+}
+
+// logData is the data of a log notification.
+type logData struct {
+	From  int64    `json:"from"`
+	Lines []string `json:"lines"`
+}
+
+// endData is the last notification of a task's log.
+type endData struct {
+	End    bool   `json:"end"`
+	Status string `json:"status"`
+	Total  int64  `json:"total"`
+}
+
+type subscribeParams struct {
+	Channel string `json:"channel"`
+	Since   *int64 `json:"since,omitempty"`
+}
+
+func (c *Client) subscribe(req *request) {
+	var p subscribeParams
+	if rerr := decodeParams(req.Params, &p); rerr != nil {
+		c.reply(req.ID, nil, rerr)
+		return
+	}
+	taskID, isLog := taskOfChannel(p.Channel)
+	switch {
+	case p.Channel == ChannelNodes || p.Channel == ChannelTasks:
+		if p.Since != nil {
+			c.reply(req.ID, nil, &rpcError{CodeInvalidParams, "since applies to task log channels only"})
+			return
+		}
+	case isLog:
+		if p.Since != nil && *p.Since < 0 {
+			c.reply(req.ID, nil, &rpcError{CodeInvalidParams, "since is a line number, 0 or more"})
+			return
+		}
+	default:
+		c.reply(req.ID, nil, &rpcError{CodeInvalidParams, fmt.Sprintf("unknown channel %q: use nodes, tasks or task:<task_id>:log", p.Channel)})
+		return
+	}
+	if _, ok := c.subs[p.Channel]; ok {
+		c.reply(req.ID, nil, &rpcError{CodeAlreadySubscribed, "already subscribed to " + p.Channel + "; unsubscribe first to start again from another line"})
+		return
+	}
+	if len(c.subs) >= c.hub.cfg.MaxSubscriptions {
+		c.reply(req.ID, nil, &rpcError{CodeTooManySubs, fmt.Sprintf("too many subscriptions: at most %d per connection", c.hub.cfg.MaxSubscriptions)})
+		return
+	}
+	if !isLog {
+		c.hub.mu.Lock()
+		m := c.hub.subs[p.Channel]
+		if m == nil {
+			m = map[*Client]*logSub{}
+			c.hub.subs[p.Channel] = m
+		}
+		m[c] = nil
+		c.hub.mu.Unlock()
+		c.subs[p.Channel] = struct{}{}
+		c.reply(req.ID, map[string]any{"channel": p.Channel}, nil)
+		return
+	}
+	since := int64(0)
+	if p.Since != nil {
+		since = *p.Since
+	}
+	if rerr := c.subscribeLog(taskID, p.Channel, since); rerr != nil {
+		c.reply(req.ID, nil, rerr)
+		return
+	}
+	c.reply(req.ID, map[string]any{"channel": p.Channel, "since": since}, nil)
+}
+
+func (c *Client) unsubscribe(req *request) {
+	var p struct {
+		Channel string `json:"channel"`
+	}
+	if rerr := decodeParams(req.Params, &p); rerr != nil {
+		c.reply(req.ID, nil, rerr)
+		return
+	}
+	if _, ok := c.subs[p.Channel]; !ok {
+		c.reply(req.ID, nil, &rpcError{CodeInvalidParams, "not subscribed to " + p.Channel})
+		return
+	}
+	delete(c.subs, p.Channel)
+	c.hub.mu.Lock()
+	if m := c.hub.subs[p.Channel]; m != nil {
+		if s := m[c]; s != nil {
+			s.stop()
+		}
+		delete(m, c)
+		if len(m) == 0 {
+			delete(c.hub.subs, p.Channel)
+		}
+	}
+	c.hub.mu.Unlock()
+	if id, ok := taskOfChannel(p.Channel); ok {
+		c.hub.release(wire.LogChannel(id))
+	}
+	c.reply(req.ID, map[string]any{"channel": p.Channel}, nil)
+}
+
+func (e *rpcError) Error() string { return e.Message }
+
+// Errorf returns an error the hub sends with the given JSON-RPC code.
+func Errorf(code int, format string, args ...any) error {
+	return &rpcError{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// DecodeParams decodes params strictly (unknown fields are an error) into
+// v, returning an invalid-params error a person can act on.
+func DecodeParams(raw json.RawMessage, v any) error {
+	if rerr := decodeParams(raw, v); rerr != nil {
+		return rerr
+	}
+	return nil
+}

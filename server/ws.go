@@ -1,0 +1,185 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/crawlhub/crawlhub/server/hub"
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// wsBackend serves the WebSocket API's calls with the same methods as the
+// REST API.
+type wsBackend struct{ s *Server }
+
+var _ hub.Backend = wsBackend{}
+
+func (s *Server) serveWS(c echo.Context) error {
+	r := c.Request()
+	if !s.authorized(r) {
+		return &APIError{http.StatusUnauthorized, CodeUnauthorized,
+			"missing or wrong token: send 'Authorization: Bearer <token>' or add ?token=<token> to the URL"}
+	}
+	if !s.originAllowed(r) {
+		return &APIError{http.StatusForbidden, "forbidden",
+			"Origin " + r.Header.Get("Origin") + " may not open a WebSocket here: start the server with --allowed-origins " + r.Header.Get("Origin")}
+	}
+	s.hub.ServeHTTP(c.Response(), r)
+	return nil
+}
+
+// originAllowed: scripts send no Origin; a browser's must be this server
+// or listed in AllowedOrigins.
+func (s *Server) originAllowed(r *http.Request) bool {
+	origin := r.Header.Get("Origin")
+	if origin == "" {
+		return true
+	}
+	u, err := url.Parse(origin)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(u.Host, r.Host) {
+		return true
+	}
+	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(o string) bool { return strings.EqualFold(strings.TrimSuffix(o, "/"), origin) })
+}
+
+func (b wsBackend) ErrorCode(err error) (int, string) {
+	ae := toAPIError(err)
+	switch ae.Code {
+	case CodeBadRequest:
+		return hub.CodeInvalidParams, ae.Message
+	case CodeNotFound:
+		return hub.CodeNotFound, ae.Message
+	case CodeNodeOffline:
+		return hub.CodeNodeOffline, ae.Message
+	case CodeTimeout:
+		return hub.CodeTimeout, ae.Message
+	case CodeUnauthorized:
+		return hub.CodeUnauthorized, ae.Message
+	case CodeConflict:
+		return hub.CodeConflict, ae.Message
+	case CodeNodeError:
+		return hub.CodeNodeError, ae.Message
+	case CodeUnavailable:
+		return hub.CodeUnavailable, ae.Message
+	}
+	return hub.CodeInternal, ae.Message
+}
+
+func (b wsBackend) ReadLog(ctx context.Context, taskID string, from int64, limit int) (*wire.LogLines, error) {
+	return b.s.ReadLog(ctx, taskID, from, limit)
+}
+
+func (b wsBackend) TaskEnded(ctx context.Context, taskID string) (bool, string, error) {
+	t, err := b.s.taskByID(ctx, taskID)
+	if err != nil {
+		return false, "", err
+	}
+	return store.TaskEnded(t.Status), t.Status, nil
+}
+
+func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, params json.RawMessage) (any, error) {
+	s := b.s
+	switch method {
+	case "nodes.list":
+		if err := hub.DecodeParams(params, &struct{}{}); err != nil {
+			return nil, err
+		}
+		nodes, err := s.store.Nodes().List(ctx)
+		return list[store.Node]{Items: nodes, Total: len(nodes)}, err
+	case "node.sysinfo":
+		var p struct {
+			NodeID string `json:"node_id"`
+		}
+		if err := hub.DecodeParams(params, &p); err != nil {
+			return nil, err
+		}
+		if !store.ValidID(p.NodeID) {
+			return nil, badRequest("node_id " + p.NodeID + " is not valid: ids are 24 hex digits, as nodes.list gives them")
+		}
+		var si wire.SysInfo
+		err := s.caller.Call(ctx, p.NodeID, wire.OpGetSysinfo, nil, &si)
+		return si, err
+	case "tasks.list":
+		var p struct {
+			Filter store.TaskFilter `json:"filter"`
+		}
+		if err := hub.DecodeParams(params, &p); err != nil {
+			return nil, err
+		}
+		if p.Filter.Limit == 0 || p.Filter.Limit > 1000 {
+			p.Filter.Limit = min(max(p.Filter.Limit, 50), 1000)
+		}
+		tasks, total, err := s.store.Tasks().List(ctx, p.Filter)
+		if tasks == nil {
+			tasks = []store.Task{}
+		}
+		return list[store.Task]{Items: tasks, Total: total}, err
+	case "task.run":
+		var req RunRequest
+		if err := hub.DecodeParams(params, &req); err != nil {
+			return nil, err
+		}
+		tasks, err := s.RunTasks(ctx, req)
+		return list[store.Task]{Items: tasks, Total: len(tasks)}, err
+	case "task.cancel":
+		var p struct {
+			TaskID string `json:"task_id"`
+			Reason string `json:"reason"`
+		}
+		if err := hub.DecodeParams(params, &p); err != nil {
+			return nil, err
+		}
+		return s.CancelTask(ctx, p.TaskID, "websocket client "+c.ID()+" ("+c.Remote()+")", p.Reason)
+	case "task.log":
+		var p struct {
+			TaskID string `json:"task_id"`
+			From   int64  `json:"from"`
+			Limit  int    `json:"limit"`
+		}
+		if err := hub.DecodeParams(params, &p); err != nil {
+			return nil, err
+		}
+		return s.ReadLog(ctx, p.TaskID, p.From, p.Limit)
+	case "spiders.list":
+		sps, err := s.store.Spiders().List(ctx)
+		return list[store.Spider]{Items: sps, Total: len(sps)}, err
+	}
+	return nil, hub.Errorf(hub.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
+}
+
+// NodeEvent is the data of a notification on the nodes channel.
+type NodeEvent struct {
+	NodeID string `json:"node_id"`
+	Name   string `json:"name"`
+	Status string `json:"status"`
+}
+
+// emitTaskStatus tells every master (this one included) that a task
+// changed state: masters forward task_status events to their clients.
+func (s *Server) emitTaskStatus(ctx context.Context, t *store.Task) {
+	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines}
+	if err := s.caller.Emit(ctx, wire.EvTaskStatus, ev); err != nil {
+		s.log.Warn("task status not published", "task_id", t.ID, "err", err)
+	}
+}
+
+// endLog closes a task's live log for its viewers when no agent will: the
+// task never started, or its node died.
+func (s *Server) endLog(ctx context.Context, t *store.Task) {
+	p, _ := json.Marshal(wire.LogBatch{TaskID: t.ID, From: t.LogLines, Lines: []string{}, End: true, Status: t.Status, Total: t.LogLines})
+	if err := s.bus.Publish(ctx, wire.LogChannel(t.ID), p); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("log end not published", "task_id", t.ID, "err", err)
+	}
+}
