@@ -40,6 +40,9 @@ type Config struct {
 	Heartbeat time.Duration
 	// CallTimeout is the deadline of a call to a node. Zero means 5 s.
 	CallTimeout time.Duration
+	// SendQueue bounds, in bytes, what may wait to be written to one
+	// WebSocket client. Zero means the hub's default (8 MiB).
+	SendQueue int
 	// MaxArchive bounds an uploaded spider archive. Zero means 100 MiB.
 	MaxArchive int64
 	// Dist is the built dashboard. Nil serves a page saying it is not built.
@@ -94,7 +97,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
-	s.hub = hub.New(hub.Config{Log: cfg.Log, CheckOrigin: func(*http.Request) bool { return true }}, wsBackend{s}, b)
+	s.hub = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true }}, wsBackend{s}, b)
 	s.echo = s.routes()
 	return s, nil
 }

@@ -84,3 +84,44 @@ func (l *logFlags) logger() (*slog.Logger, error) {
 	}
 	return nil, fmt.Errorf("--log-format %q: use text or json", l.format)
 }
+
+// parseWithArg parses flags around one required positional argument.
+func parseWithArg(fs *flag.FlagSet, args []string, name string) (string, error) {
+	// Flags may come after the argument too: take the first non-flag out.
+	var pos []string
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") && len(pos) == 0 && (i == 0 || !flagTakesValue(fs, args[i-1])) {
+			pos = append(pos, a)
+			continue
+		}
+		rest = append(rest, a)
+	}
+	if err := parse(fs, rest); err != nil {
+		return "", err
+	}
+	if len(pos) != 1 {
+		fmt.Fprintf(fs.Output(), "%s is required\n", name)
+		fs.Usage()
+		return "", errUsage
+	}
+	return pos[0], nil
+}
+
+// flagTakesValue reports whether arg is a non-boolean flag given without
+// "=", whose value is the next argument.
+func flagTakesValue(fs *flag.FlagSet, arg string) bool {
+	name := strings.TrimLeft(arg, "-")
+	if strings.Contains(name, "=") || !strings.HasPrefix(arg, "-") {
+		return false
+	}
+	f := fs.Lookup(name)
+	if f == nil {
+		return false
+	}
+	if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+		return false
+	}
+	return true
+}

@@ -22,6 +22,10 @@ Usage:
                             SQLite under ./data, no Redis or MongoDB needed
   crawlhub server [flags]   a master: dashboard, REST and WebSocket API
   crawlhub agent [flags]    a work node
+  crawlhub run SPIDER [--node NAME] [--follow]
+                            run a spider; with --follow, print its log until it ends
+  crawlhub logs [-f] TASK_ID
+                            print (or follow) a task's log
   crawlhub version
 
 Run 'crawlhub COMMAND --help' for the flags of a command. Every flag can
@@ -35,6 +39,10 @@ func main() {
 	if err := run(ctx, os.Args[1:]); err != nil {
 		if errors.Is(err, errUsage) {
 			os.Exit(2)
+		}
+		var tf errTaskFailed
+		if errors.As(err, &tf) {
+			os.Exit(1)
 		}
 		fmt.Fprintln(os.Stderr, "crawlhub:", err)
 		os.Exit(1)
@@ -53,6 +61,10 @@ func run(ctx context.Context, args []string) error {
 		return runServer(ctx, args)
 	case "agent":
 		return runAgent(ctx, args)
+	case "logs":
+		return runLogs(ctx, args)
+	case "run":
+		return runRun(ctx, args)
 	case "version":
 		fmt.Println("crawlhub", version)
 		return nil

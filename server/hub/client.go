@@ -33,6 +33,7 @@ type Client struct {
 	closeCode int
 	closeText string
 	wake      chan struct{} // capacity 1
+	room      chan struct{} // capacity 1: the writer took messages off the queue
 	gone      bool          // set before calls.Wait: no more goCall
 
 	// subs is read and written only by the read goroutine and, after it
@@ -43,7 +44,7 @@ type Client struct {
 func newClient(h *Hub, conn *websocket.Conn, id, remote string) *Client {
 	ctx, cancel := context.WithCancel(h.ctx)
 	return &Client{hub: h, conn: conn, id: id, remote: remote, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1), subs: map[string]struct{}{}}
+		wake: make(chan struct{}, 1), room: make(chan struct{}, 1), subs: map[string]struct{}{}}
 }
 
 // ID identifies the client in logs and in "cancelled by".
@@ -60,18 +61,32 @@ func (c *Client) enqueue(msg []byte) {
 		c.mu.Unlock()
 		return
 	}
-	if c.queued+len(msg) > c.hub.cfg.SendQueue {
-		c.closing, c.closeCode = true, CloseSlowClient
-		c.closeText = "too slow: more than the send queue limit waited to be read; reconnect and resubscribe with since"
-		c.queue, c.queued = nil, 0
+	// One message larger than the whole queue still goes out alone.
+	if c.queued > 0 && c.queued+len(msg) > c.hub.cfg.SendQueue {
 		c.mu.Unlock()
-		c.hub.log.Info("client too slow; disconnecting", "client_id", c.id)
-		c.signal()
+		c.tooSlow()
 		return
 	}
 	c.queue = append(c.queue, msg)
 	c.queued += len(msg)
 	c.mu.Unlock()
+	c.signal()
+}
+
+// tooSlow drops what waits for the client and has the writer close it
+// with 4008.
+func (c *Client) tooSlow() {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return
+	}
+	c.closing, c.closeCode = true, CloseSlowClient
+	c.closeText = "too slow: the client did not read what it was sent in time; reconnect and resubscribe with since"
+	c.queue, c.queued = nil, 0
+	c.mu.Unlock()
+	c.hub.slow.Add(1)
+	c.hub.log.Info("client too slow; disconnecting", "client_id", c.id)
 	c.signal()
 }
 
@@ -97,7 +112,15 @@ func (c *Client) closeWith(code int, text string) {
 // behind, pings, and closes the connection when told to.
 func (c *Client) writePump() {
 	ping := time.NewTicker(c.hub.cfg.PingPeriod)
+	// A write that blocks for half the write deadline means the client
+	// stopped reading (its socket buffers are full): it is too slow even if
+	// its queue has room. The blocked write may still finish if the client
+	// reads again, and then it gets the 4008 close; if not, the deadline
+	// ends the connection.
+	stalled := time.AfterFunc(time.Hour, c.tooSlow)
+	stalled.Stop()
 	defer func() {
+		stalled.Stop()
 		ping.Stop()
 		c.conn.Close() // ends readPump too
 		c.cancel()
@@ -146,6 +169,10 @@ func (c *Client) writePump() {
 				c.queue = nil // let the backing array go
 			}
 			c.mu.Unlock()
+			select {
+			case c.room <- struct{}{}:
+			default:
+			}
 
 			var out []byte
 			if n == 1 {
@@ -163,7 +190,10 @@ func (c *Client) writePump() {
 				out = frame.Bytes()
 			}
 			_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
-			if err := c.conn.WriteMessage(websocket.TextMessage, out); err != nil {
+			stalled.Reset(c.hub.cfg.WriteWait / 2)
+			err := c.conn.WriteMessage(websocket.TextMessage, out)
+			stalled.Stop()
+			if err != nil {
 				return
 			}
 		}
@@ -236,6 +266,36 @@ func (c *Client) readPump() {
 			}
 			c.reply(req.ID, res, nil)
 		})
+	}
+}
+
+// waitRoom blocks until at most half the send queue is used, so a reader
+// of a long backlog sends it at the pace the client takes it instead of
+// overflowing the queue. A client that takes nothing for WriteWait is too
+// slow and is closed with 4008, as one whose queue overflows. It returns
+// false when the client is gone.
+func (c *Client) waitRoom(ctx context.Context) bool {
+	stuck := time.NewTimer(c.hub.cfg.WriteWait)
+	defer stuck.Stop()
+	for {
+		c.mu.Lock()
+		ok, closing := c.queued <= c.hub.cfg.SendQueue/2, c.closing
+		c.mu.Unlock()
+		if closing {
+			return false
+		}
+		if ok {
+			return true
+		}
+		select {
+		case <-c.room:
+			stuck.Reset(c.hub.cfg.WriteWait)
+		case <-stuck.C:
+			c.tooSlow()
+			return false
+		case <-ctx.Done():
+			return false
+		}
 	}
 }
 

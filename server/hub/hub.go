@@ -97,6 +97,7 @@ type Hub struct {
 	upgrader websocket.Upgrader
 	log      *slog.Logger
 	nextID   atomic.Uint64
+	slow     atomic.Int64 // clients dropped for being too slow
 
 	ctx    context.Context // ends when the hub closes
 	cancel context.CancelFunc
@@ -163,6 +164,17 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 func (h *Hub) Close() {
 	h.cancel()
 	h.wg.Wait()
+}
+
+// Stats are the hub's counters.
+type Stats struct {
+	Clients         int   `json:"clients"`
+	SlowDisconnects int64 `json:"slow_disconnects"`
+}
+
+// Stats returns the hub's counters.
+func (h *Hub) Stats() Stats {
+	return Stats{Clients: h.Clients(), SlowDisconnects: h.slow.Load()}
 }
 
 // Clients is the number of connected clients.
@@ -278,11 +290,14 @@ func (h *Hub) release(channel string) {
 // UpstreamRefs is how many local subscriptions hold an upstream channel.
 func (h *Hub) UpstreamRefs(channel string) int {
 	h.upMu.Lock()
-	defer h.upMu.Unlock()
-	if u := h.ups[channel]; u != nil {
-		return u.refs
+	u := h.ups[channel]
+	h.upMu.Unlock()
+	if u == nil {
+		return 0
 	}
-	return 0
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.refs
 }
 
 // Broadcast sends data to every client subscribed to a plain channel

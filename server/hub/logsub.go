@@ -11,10 +11,10 @@ import (
 // logPage is how many lines one backlog read asks for.
 const logPage = 5000
 
-// maxPending bounds, in lines, the live batches a subscription holds while
+// maxPending bounds, in bytes, the live batches a subscription holds while
 // it catches up. Past it they are dropped: they are in the log already and
 // the catch-up reads them again.
-const maxPending = 200_000
+const maxPending = 4 << 20
 
 // logSub is one client's subscription to one task's log. It delivers every
 // line from since on exactly once and in order:
@@ -39,7 +39,7 @@ type logSub struct {
 	next     int64
 	catching bool
 	pending  []wire.LogBatch
-	pendLen  int
+	pendLen  int            // bytes held in pending, roughly
 	end      *wire.LogBatch // an End held while catching up
 	ended    bool
 	stopped  bool
@@ -132,12 +132,16 @@ func (s *logSub) hold(b *wire.LogBatch) {
 		s.end = b
 		return
 	}
-	if s.pendLen+len(b.Lines) > maxPending {
+	size := 0
+	for _, l := range b.Lines {
+		size += len(l) + 4
+	}
+	if s.pendLen+size > maxPending {
 		s.pending, s.pendLen = nil, 0 // read again by the catch-up
 		return
 	}
 	s.pending = append(s.pending, *b)
-	s.pendLen += len(b.Lines)
+	s.pendLen += size
 }
 
 // apply delivers b's new lines; it reports false on a gap. Called with mu
@@ -197,6 +201,9 @@ func (s *logSub) catchUp() {
 			}
 			from := s.next
 			s.mu.Unlock()
+			if !s.c.waitRoom(ctx) {
+				return
+			}
 			ll, err := s.c.hub.backend.ReadLog(ctx, s.taskID, from, logPage)
 			if ctx.Err() != nil {
 				return
@@ -239,26 +246,13 @@ func (s *logSub) catchUp() {
 		for len(s.pending) > 0 {
 			b := s.pending[0]
 			if !s.apply(&b, nil) {
-				if !progressed {
-					// The log cannot fill the gap (lines lost for good, say
-					// on a node that died): deliver what exists rather than
-					// wait forever.
-					s.c.hub.log.Warn("log gap cannot be filled; skipping", "task_id", s.taskID, "from", s.next, "to", b.From)
-					s.next = b.From
-					continue
-				}
 				gap = true
 				break
 			}
 			s.pending = s.pending[1:]
-			s.pendLen -= len(b.Lines)
 		}
-		if !gap && s.end != nil {
-			if !s.apply(s.end, nil) && progressed {
-				gap = true
-			} else if !s.ended {
-				s.sendEnd(s.end.Status, s.next)
-			}
+		if !gap && s.end != nil && !s.apply(s.end, nil) {
+			gap = true
 		}
 		if !gap {
 			s.catching = false
@@ -267,5 +261,45 @@ func (s *logSub) catchUp() {
 			return
 		}
 		s.mu.Unlock()
+		if !progressed && s.skipIfLost(ctx) {
+			continue
+		}
+		if !progressed {
+			// The lines exist but could not be read yet (the node was slow
+			// to answer and the store is behind it): try again shortly.
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(backoff):
+			}
+			backoff = min(backoff*2, 2*time.Second)
+		}
 	}
+}
+
+// skipIfLost handles a gap no read could fill. While the task runs, the
+// lines will come (the node or the store will have them). Once it ended,
+// the store has all there will ever be, so the gap is lines lost for good
+// (a node that died before saving them): skip past it rather than wait
+// forever. It reports whether it skipped.
+func (s *logSub) skipIfLost(ctx context.Context) bool {
+	ended, _, err := s.c.hub.backend.TaskEnded(ctx, s.taskID)
+	if err != nil || !ended {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopped || s.ended {
+		return true
+	}
+	switch {
+	case len(s.pending) > 0:
+		s.c.hub.log.Warn("log lines lost for good; skipping", "task_id", s.taskID, "from", s.next, "to", s.pending[0].From)
+		s.next = s.pending[0].From
+	case s.end != nil:
+		s.sendEnd(s.end.Status, s.next)
+	default:
+		return false
+	}
+	return true
 }

@@ -1,0 +1,226 @@
+package e2e
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime/multipart"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/crawlhub/crawlhub/agent"
+	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/client"
+	"github.com/crawlhub/crawlhub/internal/testenv"
+	"github.com/crawlhub/crawlhub/server"
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/store/mongo"
+	"github.com/crawlhub/crawlhub/store/sqlite"
+)
+
+const token = "e2e-token"
+
+func testLog(t *testing.T) *slog.Logger {
+	if os.Getenv("E2E_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// env is masters and agents running in this test process.
+type env struct {
+	t       *testing.T
+	ctx     context.Context
+	masters []*server.Server
+	agents  []*agent.Agent
+	stores  []store.Store
+	wg      sync.WaitGroup
+
+	sendQueue int // per-client send queue of the masters; zero: default
+}
+
+func (e *env) base(i int) string { return "http://" + e.masters[i].Addr() }
+
+func newEnv(t *testing.T) *env {
+	ctx, cancel := context.WithCancel(context.Background())
+	e := &env{t: t, ctx: ctx}
+	t.Cleanup(func() {
+		cancel()
+		e.wg.Wait()
+		for _, st := range e.stores {
+			st.Close(context.Background())
+		}
+	})
+	return e
+}
+
+func (e *env) startMaster(st store.Store, connect func(bus.Handler) (bus.Bus, error)) *server.Server {
+	e.t.Helper()
+	s, err := server.New(server.Config{Listen: "127.0.0.1:0", Token: token, Log: testLog(e.t), SendQueue: e.sendQueue}, st, connect)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.masters = append(e.masters, s)
+	e.wg.Go(func() { s.Run(e.ctx) })
+	return s
+}
+
+func (e *env) startAgent(name string, st store.Store, connect func(bus.Handler) (bus.Bus, error)) *agent.Agent {
+	e.t.Helper()
+	a, err := agent.New(agent.Config{Name: name, DataDir: e.t.TempDir(),
+		PollInterval: time.Second, CancelGrace: time.Second, Concurrency: 4, Log: testLog(e.t)}, st, connect)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.agents = append(e.agents, a)
+	e.wg.Go(func() { a.Run(e.ctx) })
+	return a
+}
+
+// allInOne is the embedded default: one master, one agent, the in-process
+// bus and SQLite.
+func allInOne(t *testing.T, opts ...func(*env)) *env {
+	e := newEnv(t)
+	for _, o := range opts {
+		o(e)
+	}
+	st, err := sqlite.Open(context.Background(), t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.stores = append(e.stores, st)
+	hub := bus.NewMemoryHub()
+	connect := func(h bus.Handler) (bus.Bus, error) { return hub.Connect(h), nil }
+	e.startMaster(st, connect)
+	e.startAgent("solo", st, connect)
+	e.waitNodes(0, 1)
+	return e
+}
+
+// cluster is masters and agents on a real Redis and the Mongo-compatible
+// test server, each with its own connections.
+func cluster(t *testing.T, masters int, agents ...string) *env {
+	e := newEnv(t)
+	r := testenv.StartRedis(t)
+	uri := testenv.MongoURIs(t)[0].URI
+	db := testenv.UniqueDB(t)
+	open := func() store.Store {
+		st, err := mongo.Open(context.Background(), uri, db)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.stores = append(e.stores, st)
+		return st
+	}
+	connect := func(h bus.Handler) (bus.Bus, error) { return bus.NewRedis(context.Background(), r.URL, h, testLog(t)) }
+	for range masters {
+		e.startMaster(open(), connect)
+	}
+	for _, name := range agents {
+		e.startAgent(name, open(), connect)
+	}
+	e.waitNodes(0, len(agents))
+	return e
+}
+
+func (e *env) waitNodes(master, n int) {
+	e.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var l struct {
+			Items []store.Node `json:"items"`
+		}
+		e.get(master, "/api/nodes", &l)
+		online := 0
+		for _, n := range l.Items {
+			if n.Status == store.NodeOnline {
+				online++
+			}
+		}
+		if online == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			e.t.Fatalf("%d of %d nodes online", online, n)
+		}
+		time.Sleep(50 * time.Millisecond) // another process's state, seen only through the API
+	}
+}
+
+func (e *env) do(master int, method, path, contentType string, body io.Reader, out any) int {
+	e.t.Helper()
+	req, _ := http.NewRequest(method, e.base(master)+path, body)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode/100 != 2 {
+		e.t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			e.t.Fatalf("%s %s: %v", method, path, err)
+		}
+	}
+	return resp.StatusCode
+}
+
+func (e *env) get(master int, path string, out any) { e.do(master, "GET", path, "", nil, out) }
+
+func (e *env) spider(name, script string) store.Spider {
+	e.t.Helper()
+	var buf bytes.Buffer
+	zw := zip.NewWriter(&buf)
+	w, _ := zw.Create("run.sh")
+	w.Write([]byte(script))
+	zw.Close()
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	mw.WriteField("name", name)
+	mw.WriteField("command", "sh run.sh")
+	fw, _ := mw.CreateFormFile("file", "s.zip")
+	fw.Write(buf.Bytes())
+	mw.Close()
+	var sp store.Spider
+	e.do(0, "POST", "/api/spiders", mw.FormDataContentType(), &body, &sp)
+	return sp
+}
+
+func (e *env) run(master int, req map[string]any) []store.Task {
+	e.t.Helper()
+	b, _ := json.Marshal(req)
+	var l struct {
+		Items []store.Task `json:"items"`
+	}
+	e.do(master, "POST", "/api/tasks", "application/json", bytes.NewReader(b), &l)
+	return l.Items
+}
+
+func (e *env) dial(master int) *client.Conn {
+	e.t.Helper()
+	c, err := client.Dial(context.Background(), e.base(master), token)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// lineText is what the test spiders print as line n.
+func lineText(n int64) string { return fmt.Sprintf("line %d", n) }
+
+func trimmed(s string) string { return strings.TrimSpace(s) }

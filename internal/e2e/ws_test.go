@@ -1,0 +1,449 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/crawlhub/crawlhub/client"
+	"github.com/crawlhub/crawlhub/server/hub"
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// burstSpider prints lines "line 0" … "line N-1" in bursts of 1,000 at full
+// speed, with short pauses so subscribers can arrive mid-run.
+func burstSpider(n int) string {
+	return fmt.Sprintf(`sleep 0.3
+i=0
+while [ $i -lt %d ]; do
+  seq $((i*1000)) $((i*1000+999)) | sed 's/^/line /'
+  i=$((i+1))
+  sleep 0.01
+done
+`, n/1000)
+}
+
+// follower is one client of a task's log that checks every line it gets.
+type follower struct {
+	want        func(int64) string // line n's text; nil: lineText
+	since, next int64
+	cuts, drops int
+	status      string
+	err         error
+}
+
+// follow reads a task's log from since; after cutAt lines (if > 0) it drops
+// the connection and resumes from the next line on a new one.
+func (f *follower) follow(ctx context.Context, base, taskID string, cutAt int64) {
+	f.next = f.since
+	for {
+		c, err := client.Dial(ctx, base, token)
+		if err != nil {
+			f.err = err
+			return
+		}
+		err = c.Subscribe(ctx, client.LogChannel(taskID), f.next)
+		if err != nil {
+			c.Close()
+			f.err = err
+			return
+		}
+		cut := false
+		for p := range c.Publications() {
+			var d client.LogData
+			if err := json.Unmarshal(p.Data, &d); err != nil {
+				f.err = err
+				break
+			}
+			if d.End {
+				f.status = d.Status
+				if d.Total != f.next {
+					f.err = fmt.Errorf("end says total %d, got up to %d", d.Total, f.next)
+				}
+				c.Close()
+				return
+			}
+			if d.From != f.next {
+				f.err = fmt.Errorf("got lines from %d, expected %d", d.From, f.next)
+				break
+			}
+			text := f.want
+			if text == nil {
+				text = lineText
+			}
+			for i, l := range d.Lines {
+				if want := text(d.From + int64(i)); l != want {
+					f.err = fmt.Errorf("line %d = %q, want %q", d.From+int64(i), l, want)
+					break
+				}
+			}
+			f.next += int64(len(d.Lines))
+			if cutAt > 0 && f.next-f.since >= cutAt && f.cuts == 0 {
+				cut = true
+				break
+			}
+		}
+		c.Close()
+		if f.err != nil {
+			return
+		}
+		var ce *websocket.CloseError
+		if !cut && errors.As(c.Err(), &ce) && ce.Code == hub.CloseSlowClient {
+			// Too slow for a burst: resume from the next line, as the
+			// close reason says.
+			f.drops++
+			continue
+		}
+		if !cut {
+			f.err = fmt.Errorf("connection ended before the log did: %v", c.Err())
+			return
+		}
+		f.cuts++
+	}
+}
+
+func TestLogNoGap(t *testing.T) {
+	e := allInOne(t)
+	const total = 200_000
+	sp := e.spider("burst", burstSpider(total))
+	task := e.run(0, map[string]any{"spider_id": sp.ID})[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+
+	rng := rand.New(rand.NewPCG(1, 2))
+	fs := make([]*follower, 50)
+	var wg sync.WaitGroup
+	for i := range fs {
+		f := &follower{since: rng.Int64N(total + 1)}
+		if i%10 == 0 {
+			f.since = 0
+		}
+		fs[i] = f
+		delay := time.Duration(rng.Int64N(int64(5 * time.Second)))
+		cutAt := int64(0)
+		if i%2 == 1 {
+			cutAt = 1 + rng.Int64N(max(1, (total-f.since)/2))
+		}
+		wg.Go(func() {
+			select {
+			case <-time.After(delay):
+			case <-ctx.Done():
+				return
+			}
+			f.follow(ctx, e.base(0), task.ID, cutAt)
+		})
+	}
+	wg.Wait()
+	for i, f := range fs {
+		if f.err != nil {
+			t.Errorf("client %d (since %d): %v", i, f.since, f.err)
+			continue
+		}
+		if f.next != total || f.status != store.TaskFinished {
+			t.Errorf("client %d (since %d): ended at %d with %q", i, f.since, f.next, f.status)
+		}
+	}
+	// Some subscribed after the end, some before the first line: the
+	// random moments span the whole run.
+	var ended store.Task
+	e.get(0, "/api/tasks/"+task.ID, &ended)
+	if ended.LogLines != total {
+		t.Fatalf("task has %d lines", ended.LogLines)
+	}
+	// Upstream references are released when clients leave.
+	deadline := time.Now().Add(10 * time.Second)
+	for e.masters[0].Hub().Clients() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond) // the server notices closes on its own time
+	}
+	if n := e.masters[0].Hub().UpstreamRefs(wire.LogChannel(task.ID)); n != 0 {
+		t.Errorf("%d upstream references left", n)
+	}
+}
+
+func TestTwoMastersThreeAgents(t *testing.T) {
+	e := cluster(t, 2, "A", "B", "C")
+	var nodes struct {
+		Items []store.Node `json:"items"`
+	}
+	e.get(1, "/api/nodes", &nodes)
+	ids := map[string]string{}
+	for _, n := range nodes.Items {
+		ids[n.Name] = n.ID
+	}
+	sp := e.spider("burst", burstSpider(20_000))
+	cb := e.dial(1)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := cb.Subscribe(ctx, "tasks", 0); err != nil {
+		t.Fatal(err)
+	}
+	// Created through master A's API, followed on master B, run on agent C.
+	task := e.run(0, map[string]any{"spider_id": sp.ID, "mode": "nodes", "node_ids": []string{ids["C"]}})[0]
+	f := &follower{}
+	done := make(chan struct{})
+	go func() { defer close(done); f.follow(ctx, e.base(1), task.ID, 0) }()
+
+	var si wire.SysInfo
+	if err := cb.Call(ctx, "node.sysinfo", map[string]string{"node_id": ids["A"]}, &si); err != nil {
+		t.Fatal(err)
+	}
+	if si.NodeID != ids["A"] || si.Name != "A" {
+		t.Fatalf("sysinfo answered by %s", si.Name)
+	}
+	<-done
+	if f.err != nil || f.next != 20_000 || f.status != store.TaskFinished {
+		t.Fatalf("follow on master B: %v, %d lines, %q", f.err, f.next, f.status)
+	}
+	// Master B's client saw the task go pending, running and finished.
+	seen := map[string]bool{}
+	for !seen[store.TaskFinished] {
+		select {
+		case p := <-cb.Publications():
+			var ts wire.TaskStatus
+			json.Unmarshal(p.Data, &ts)
+			if ts.TaskID == task.ID {
+				seen[ts.Status] = true
+				if ts.Status == store.TaskRunning && ts.NodeID != ids["C"] {
+					t.Errorf("ran on %s, want C", ts.NodeID)
+				}
+			}
+		case <-ctx.Done():
+			t.Fatalf("task events seen on master B: %v", seen)
+		}
+	}
+	if !seen[store.TaskPending] || !seen[store.TaskRunning] {
+		t.Errorf("task events seen on master B: %v", seen)
+	}
+}
+
+func TestSlowClientDropped(t *testing.T) {
+	e := allInOne(t)
+	// 20 MB in bursts of 100 kB: more than a stalled client's send queue
+	// (8 MiB) and socket buffers hold.
+	const total = 200_000
+	pad := strings.Repeat("x", 90)
+	text := func(n int64) string { return fmt.Sprintf("line %d %s", n, pad) }
+	sp := e.spider("fast", fmt.Sprintf(`sleep 0.5
+exec perl -e '$| = 1; for my $i (0..%d) { print "line $i %s\n"; select(undef, undef, undef, 0.005) if $i %% 1000 == 999 }'`, total-1, pad))
+	task := e.run(0, map[string]any{"spider_id": sp.ID})[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	// The slow one subscribes, then stops reading, with a smallish receive
+	// buffer so the kernel does not read megabytes for it. (Not tiny: with
+	// a receive window under one segment, TCP crawls on persist probes.)
+	d := websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			c.(*net.TCPConn).SetReadBuffer(256 << 10)
+		}
+		return c, err
+	}}
+	slow, _, err := d.Dial(strings.Replace(e.base(0), "http", "ws", 1)+"/ws", http.Header{"Authorization": {"Bearer " + token}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	sub := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"channel":%q}}`, client.LogChannel(task.ID))
+	if err := slow.WriteMessage(websocket.TextMessage, []byte(sub)); err != nil {
+		t.Fatal(err)
+	}
+	fs := make([]*follower, 10)
+	var wg sync.WaitGroup
+	for i := range fs {
+		fs[i] = &follower{want: text}
+		wg.Go(func() { fs[i].follow(ctx, e.base(0), task.ID, 0) })
+	}
+	var peak uint64
+	sample := time.NewTicker(50 * time.Millisecond)
+	defer sample.Stop()
+	h := e.masters[0].Hub()
+	dropped := time.Time{}
+	for h.Stats().SlowDisconnects == 0 {
+		select {
+		case <-ctx.Done():
+			t.Fatal("the stalled client was never dropped")
+		case <-sample.C:
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+		}
+	}
+	dropped = time.Now()
+	// Read what it was sent: its data, then close 4008, within the write
+	// deadline the server gives a stuck write.
+	slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	for {
+		if _, _, err = slow.ReadMessage(); err != nil {
+			break
+		}
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != hub.CloseSlowClient {
+		t.Fatalf("slow client ended with %v, want close %d", err, hub.CloseSlowClient)
+	}
+	t.Logf("slow client closed %v after the drop: %d %q; peak heap in use %d MiB", time.Since(dropped).Round(time.Millisecond), ce.Code, ce.Text, peak>>20)
+	wg.Wait()
+	drops := 0
+	for i, f := range fs {
+		if f.err != nil || f.next != total {
+			t.Errorf("follower %d: %v at %d", i, f.err, f.next)
+		}
+		drops += f.drops
+	}
+	t.Logf("followers dropped as too slow and resumed: %d times", drops)
+	if peak > 512<<20 {
+		t.Errorf("heap grew to %d MiB while a client stalled", peak>>20)
+	}
+}
+
+func rawDial(t *testing.T, base string, h http.Header) (*websocket.Conn, *http.Response, error) {
+	t.Helper()
+	return websocket.DefaultDialer.Dial(strings.Replace(base, "http", "ws", 1)+"/ws", h)
+}
+
+type rpcReply struct {
+	ID     any             `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func TestBadFrames(t *testing.T) {
+	e := allInOne(t)
+	auth := http.Header{"Authorization": {"Bearer " + token}}
+	ws, _, err := rawDial(t, e.base(0), auth)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ask := func(frame string) rpcReply {
+		t.Helper()
+		if err := ws.WriteMessage(websocket.TextMessage, []byte(frame)); err != nil {
+			t.Fatal(err)
+		}
+		ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, msg, err := ws.ReadMessage()
+		if err != nil {
+			t.Fatalf("%s: %v", frame, err)
+		}
+		var r rpcReply
+		if err := json.Unmarshal(msg, &r); err != nil {
+			t.Fatalf("%s: reply %s", frame, msg)
+		}
+		return r
+	}
+	for _, tc := range []struct {
+		frame string
+		code  int
+	}{
+		{`not json`, -32700},
+		{`{"jsonrpc":"2.0","id":1,"method":"no.such"}`, -32601},
+		{`{"jsonrpc":"2.0","id":2,"method":"subscribe","params":{"channel":5}}`, -32602},
+		{`{"jsonrpc":"2.0","id":3,"method":"subscribe","params":{"channel":"elsewhere"}}`, -32602},
+		{`{"jsonrpc":"2.0","id":4,"method":"task.log","params":{"task_id":"0123456789abcdef01234567"}}`, -32001},
+		{`{"jsonrpc":"2.0","id":5,"method":"node.sysinfo","params":{"node_id":"nope"}}`, -32602},
+		{`{"jsonrpc":"2.0","id":6,"method":"task.run","params":{"spider":"missing","mode":"any"}}`, -32001},
+		{`{"jsonrpc":"2.0","id":7,"method":"nodes.list","params":{"bogus":1}}`, -32602},
+		{`[{"jsonrpc":"2.0","id":8,"method":"nodes.list"}]`, -32600},
+	} {
+		r := ask(tc.frame)
+		if r.Error == nil || r.Error.Code != tc.code || r.Error.Message == "" {
+			t.Errorf("%s: got %+v, want code %d", tc.frame, r.Error, tc.code)
+		}
+	}
+	// Still serving on the same connection.
+	if r := ask(`{"jsonrpc":"2.0","id":9,"method":"nodes.list"}`); r.Error != nil {
+		t.Fatalf("nodes.list after bad frames: %+v", r.Error)
+	}
+
+	// 10,000 subscribe calls: one per queued task up to the limit, then
+	// "too many"; the same channel twice is "already subscribed".
+	offline := store.Node{ID: store.NewID(), Name: "away", Status: store.NodeOffline}
+	if err := e.stores[0].Nodes().Register(context.Background(), &offline); err != nil {
+		t.Fatal(err)
+	}
+	sp := e.spider("idle", "true")
+	var tasks []store.Task
+	for range 11 {
+		ids := make([]string, 100)
+		for i := range ids {
+			ids[i] = offline.ID
+		}
+		tasks = append(tasks, e.run(0, map[string]any{"spider_id": sp.ID, "mode": "nodes", "node_ids": ids, "queue": true})...)
+	}
+	codes := map[int]int{}
+	for i := range 10_000 {
+		ch := client.LogChannel(tasks[i%len(tasks)].ID)
+		r := ask(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"subscribe","params":{"channel":%q}}`, 100+i, ch))
+		if r.Error == nil {
+			codes[0]++
+		} else {
+			codes[r.Error.Code]++
+		}
+	}
+	if codes[0] != 1000 || codes[hub.CodeTooManySubs]+codes[hub.CodeAlreadySubscribed] != 9000 || codes[hub.CodeTooManySubs] == 0 {
+		t.Errorf("subscribe answers by code: %v", codes)
+	}
+	// Another client is served all along.
+	other := e.dial(0)
+	if err := other.Call(context.Background(), "nodes.list", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	// A frame over the 64 KiB limit closes the connection with 1009.
+	big := `{"jsonrpc":"2.0","id":1,"method":"nodes.list","params":{"x":"` + strings.Repeat("a", 1<<20) + `"}}`
+	ws.WriteMessage(websocket.TextMessage, []byte(big))
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		if _, _, err = ws.ReadMessage(); err != nil {
+			break
+		}
+	}
+	var ce *websocket.CloseError
+	if !errors.As(err, &ce) || ce.Code != websocket.CloseMessageTooBig {
+		t.Fatalf("1 MiB frame: %v, want close 1009", err)
+	}
+	if err := other.Call(context.Background(), "nodes.list", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWebSocketAuth(t *testing.T) {
+	e := allInOne(t)
+	for _, tc := range []struct {
+		name string
+		h    http.Header
+		code int
+	}{
+		{"no token", http.Header{}, http.StatusUnauthorized},
+		{"wrong token", http.Header{"Authorization": {"Bearer wrong"}}, http.StatusUnauthorized},
+		{"foreign origin", http.Header{"Authorization": {"Bearer " + token}, "Origin": {"http://evil.example"}}, http.StatusForbidden},
+	} {
+		_, resp, err := rawDial(t, e.base(0), tc.h)
+		if err == nil || resp == nil || resp.StatusCode != tc.code {
+			t.Errorf("%s: err %v, response %v, want %d", tc.name, err, resp, tc.code)
+		}
+	}
+	// Its own origin, and ?token= as browsers send it.
+	own := http.Header{"Origin": {e.base(0)}}
+	ws, _, err := websocket.DefaultDialer.Dial(strings.Replace(e.base(0), "http", "ws", 1)+"/ws?token="+token, own)
+	if err != nil {
+		t.Fatalf("own origin with ?token=: %v", err)
+	}
+	ws.Close()
+}
