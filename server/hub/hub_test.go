@@ -1,0 +1,255 @@
+package hub_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/crawlhub/crawlhub/server/hub"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+const taskID = "0123456789abcdef01234567"
+
+// fakeUpstream records bus subscriptions and can be made to fail.
+type fakeUpstream struct {
+	mu          sync.Mutex
+	fail        error
+	subs, unsub map[string]int
+}
+
+func (u *fakeUpstream) Subscribe(_ context.Context, chs ...string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.fail != nil {
+		return u.fail
+	}
+	for _, c := range chs {
+		u.subs[c]++
+	}
+	return nil
+}
+
+func (u *fakeUpstream) Unsubscribe(_ context.Context, chs ...string) error {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	for _, c := range chs {
+		u.unsub[c]++
+	}
+	return nil
+}
+
+func (u *fakeUpstream) counts(ch string) (int, int) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return u.subs[ch], u.unsub[ch]
+}
+
+// backend serves a fixed log for one task.
+type backend struct{ lines []string }
+
+func (backend) Call(context.Context, *hub.Client, string, json.RawMessage) (any, error) {
+	return nil, hub.Errorf(hub.CodeMethodNotFound, "no methods here")
+}
+
+func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*wire.LogLines, error) {
+	end := min(int(from)+limit, len(b.lines))
+	if int(from) > end {
+		from = int64(end)
+	}
+	return &wire.LogLines{TaskID: id, From: from, Lines: b.lines[from:end], Total: int64(len(b.lines))}, nil
+}
+
+func (b backend) TaskEnded(context.Context, string) (bool, string, error) { return false, "running", nil }
+func (backend) ErrorCode(err error) (int, string)                          { return hub.CodeInternal, err.Error() }
+
+type conn struct {
+	t  *testing.T
+	ws *websocket.Conn
+	id int
+}
+
+func dial(t *testing.T, srv *httptest.Server) *conn {
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close() })
+	return &conn{t: t, ws: ws}
+}
+
+type msg struct {
+	ID     *int            `json:"id"`
+	Method string          `json:"method"`
+	Params json.RawMessage `json:"params"`
+	Error  *struct {
+		Code int `json:"code"`
+	} `json:"error"`
+}
+
+// next reads one message, unpacking array frames.
+func (c *conn) next(pending *[]msg) msg {
+	c.t.Helper()
+	for len(*pending) == 0 {
+		c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+		_, b, err := c.ws.ReadMessage()
+		if err != nil {
+			c.t.Fatal(err)
+		}
+		if b[0] == '[' {
+			json.Unmarshal(b, pending)
+		} else {
+			var m msg
+			json.Unmarshal(b, &m)
+			*pending = append(*pending, m)
+		}
+	}
+	m := (*pending)[0]
+	*pending = (*pending)[1:]
+	return m
+}
+
+func (c *conn) call(method, params string) *int {
+	c.t.Helper()
+	c.id++
+	err := c.ws.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":`+itoa(c.id)+`,"method":"`+method+`","params":`+params+`}`))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	var p []msg
+	for {
+		m := c.next(&p)
+		if m.ID != nil && *m.ID == c.id {
+			if m.Error != nil {
+				return &m.Error.Code
+			}
+			return nil
+		}
+	}
+}
+
+func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
+
+func newHub(t *testing.T, up *fakeUpstream, b hub.Backend) (*hub.Hub, *httptest.Server) {
+	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, b, up)
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { srv.Close(); h.Close() })
+	return h, srv
+}
+
+func waitRefs(t *testing.T, h *hub.Hub, ch string, want int) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for h.UpstreamRefs(ch) != want {
+		if time.Now().After(deadline) {
+			t.Fatalf("upstream refs of %s = %d, want %d", ch, h.UpstreamRefs(ch), want)
+		}
+		time.Sleep(5 * time.Millisecond) // the hub releases on its own goroutine
+	}
+}
+
+func TestUpstreamRefcountAndUndo(t *testing.T) {
+	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}, fail: errors.New("redis down")}
+	h, srv := newHub(t, up, backend{})
+	ch := wire.LogChannel(taskID)
+	params := `{"channel":"task:` + taskID + `:log"}`
+
+	a := dial(t, srv)
+	if code := a.call("subscribe", params); code == nil || *code != hub.CodeUnavailable {
+		t.Fatalf("subscribe with the bus failing: %v, want %d", code, hub.CodeUnavailable)
+	}
+	if h.UpstreamRefs(ch) != 0 {
+		t.Fatal("a failed upstream subscribe left a reference")
+	}
+	up.mu.Lock()
+	up.fail = nil
+	up.mu.Unlock()
+
+	if code := a.call("subscribe", params); code != nil {
+		t.Fatalf("subscribe: %d", *code)
+	}
+	b := dial(t, srv)
+	if code := b.call("subscribe", params); code != nil {
+		t.Fatalf("second client subscribe: %d", *code)
+	}
+	if s, _ := up.counts(ch); s != 1 {
+		t.Fatalf("upstream subscribed %d times for two clients, want 1", s)
+	}
+	waitRefs(t, h, ch, 2)
+	if code := a.call("unsubscribe", params); code != nil {
+		t.Fatalf("unsubscribe: %d", *code)
+	}
+	if _, u := up.counts(ch); u != 0 {
+		t.Fatal("unsubscribed upstream while a client remained")
+	}
+	b.ws.Close() // the last one leaves by disconnecting
+	waitRefs(t, h, ch, 0)
+	if _, u := up.counts(ch); u != 1 {
+		t.Fatalf("upstream unsubscribed %d times, want 1", u)
+	}
+}
+
+// TestBacklogThenLive: a subscriber gets the backlog, then live batches
+// without duplicates, across overlaps.
+func TestBacklogThenLive(t *testing.T) {
+	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
+	lines := make([]string, 12000)
+	for i := range lines {
+		lines[i] = "l" + itoa(i)
+	}
+	h, srv := newHub(t, up, backend{lines: lines[:10000]})
+	c := dial(t, srv)
+	if code := c.call("subscribe", `{"channel":"task:`+taskID+`:log","since":3}`); code != nil {
+		t.Fatalf("subscribe: %d", *code)
+	}
+	// Live batches overlapping the backlog's end, then new lines, then the end.
+	for _, b := range []wire.LogBatch{
+		{TaskID: taskID, From: 9990, Lines: lines[9990:10005]},
+		{TaskID: taskID, From: 10005, Lines: lines[10005:12000]},
+		{TaskID: taskID, From: 12000, Lines: []string{}, End: true, Status: "finished", Total: 12000},
+	} {
+		p, _ := json.Marshal(b)
+		h.HandleLog(p)
+	}
+	next := int64(3)
+	var pending []msg
+	for {
+		m := c.next(&pending)
+		if m.Method != "publish" {
+			continue
+		}
+		var p struct {
+			Data struct {
+				From  int64    `json:"from"`
+				Lines []string `json:"lines"`
+				End   bool     `json:"end"`
+				Total int64    `json:"total"`
+			} `json:"data"`
+		}
+		json.Unmarshal(m.Params, &p)
+		if p.Data.End {
+			if next != 12000 || p.Data.Total != 12000 {
+				t.Fatalf("end at %d, total %d", next, p.Data.Total)
+			}
+			return
+		}
+		if p.Data.From != next {
+			t.Fatalf("batch from %d, want %d", p.Data.From, next)
+		}
+		for i, l := range p.Data.Lines {
+			if l != lines[next+int64(i)] {
+				t.Fatalf("line %d = %q", next+int64(i), l)
+			}
+		}
+		next += int64(len(p.Data.Lines))
+	}
+}
