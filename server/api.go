@@ -30,6 +30,7 @@ func (s *Server) routes() *echo.Echo {
 	e.GET("/healthz", func(c echo.Context) error { return c.JSON(http.StatusOK, map[string]string{"status": "ok"}) })
 	e.GET("/readyz", s.readyz)
 	e.GET("/ws", s.serveWS)
+	e.GET("/metrics", s.metrics, s.requireToken)
 
 	api := e.Group("/api", s.requireToken)
 	api.GET("/nodes", s.listNodes)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -183,6 +184,20 @@ func TestClusterSysinfo(t *testing.T) {
 	}
 	if code, _, _ := noTok.get("/healthz", nil); code != 200 {
 		t.Errorf("healthz: %d", code)
+	}
+	if code, _, _ := noTok.get("/metrics", nil); code != 401 {
+		t.Errorf("metrics without a token: %d", code)
+	}
+	req, _ := http.NewRequest("GET", c.api.base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+c.token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Errorf("metrics: %v %v", resp, err)
+	} else {
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(b), "crawlhub_nodes_online 2") {
+			t.Errorf("metrics do not count 2 nodes online:\n%s", b)
+		}
 	}
 }
 
