@@ -201,8 +201,9 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	}
 
 	// Save everything before saying the task ended, so the end is only
-	// announced once the whole log is durable.
-	sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// announced once the whole log is durable. A slow store gets time; a
+	// dead one does not hold the task forever.
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	total, lerr := r.log.Close(sctx)
 	cancel()
 	if lerr != nil {
@@ -233,6 +234,12 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	a.mu.Lock()
 	delete(a.runs, t.ID)
 	a.mu.Unlock()
+	if lerr != nil {
+		if reason != "" {
+			reason += "; "
+		}
+		reason += "the log could not all be saved (" + lerr.Error() + "); the rest is uploaded when the agent restarts"
+	}
 	a.finish(&t, status, code, reason, total)
 	a.dropPID(t.ID)
 	if lerr == nil {

@@ -40,6 +40,7 @@ type follower struct {
 	want        func(int64) string // line n's text; nil: lineText
 	since, next int64
 	cuts, drops int
+	lastDrop    error
 	status      string
 	err         error
 }
@@ -99,16 +100,17 @@ func (f *follower) follow(ctx context.Context, base, taskID string, cutAt int64)
 		if f.err != nil {
 			return
 		}
-		var ce *websocket.CloseError
-		if !cut && errors.As(c.Err(), &ce) && ce.Code == hub.CloseSlowClient {
-			// Too slow for a burst: resume from the next line, as the
-			// close reason says.
-			f.drops++
-			continue
-		}
 		if !cut {
-			f.err = fmt.Errorf("connection ended before the log did: %v", c.Err())
-			return
+			// Dropped: too slow for a burst (4008), or starved long enough
+			// for the server to give up on a write. Resume from the next
+			// line, as the close reason says.
+			f.drops++
+			f.lastDrop = c.Err()
+			if f.drops > 20 {
+				f.err = fmt.Errorf("dropped %d times, last: %v", f.drops, c.Err())
+				return
+			}
+			continue
 		}
 		f.cuts++
 	}
