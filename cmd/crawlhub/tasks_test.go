@@ -427,7 +427,7 @@ func TestHostileArchivesRefused(t *testing.T) {
 func TestAgentKilledMidTask(t *testing.T) {
 	t.Parallel()
 	c := newCluster(t, "a1")
-	sp := c.spider("ticker", "sh tick.sh", map[string]string{"tick.sh": `echo "pid $$"; while :; do echo "tick $(date +%s%3N)"; sleep 0.1; done`})
+	sp := c.spider("ticker", "sh tick.sh", map[string]string{"tick.sh": `echo "pid $(cut -d' ' -f5 /proc/$$/stat)"; while :; do echo "tick $(date +%s%3N)"; sleep 0.1; done`})
 	tk := c.run(map[string]any{"spider_id": sp.ID, "mode": "any"})[0]
 	c.waitTask(tk.ID, 60*time.Second, "running")
 	eventually(t, 30*time.Second, "ten seconds of log", func() error {
@@ -470,5 +470,57 @@ func TestAgentKilledMidTask(t *testing.T) {
 	}
 	if gap := killedAt - ms; gap > 5000 {
 		t.Fatalf("stored log ends %d ms before the kill, want at most 5000", gap)
+	}
+}
+
+// TestAgentRestartRecoversOrphans: an agent killed mid-task and started
+// again at once stops what its previous run left behind, uploads the rest
+// of the log and marks the task abnormal. (The spider ignores SIGPIPE: one
+// that does not dies at its next write once its agent is gone.)
+func TestAgentRestartRecoversOrphans(t *testing.T) {
+	t.Parallel()
+	c := newCluster(t, "a1")
+	sp := c.spider("orphan", "sh o.sh", map[string]string{"o.sh": `trap "" TERM PIPE; echo "pid $(cut -d' ' -f5 /proc/$$/stat)"; i=0; while :; do echo "tick $i"; i=$((i+1)); sleep 0.05; done`})
+	tk := c.run(map[string]any{"spider_id": sp.ID, "mode": "any"})[0]
+	c.waitTask(tk.ID, 60*time.Second, "running")
+	var head struct {
+		Lines []string `json:"lines"`
+		Total int64    `json:"total"`
+	}
+	eventually(t, 30*time.Second, "some log", func() error {
+		c.api.get("/api/tasks/"+tk.ID+"/log?from=0&limit=1", &head)
+		if head.Total < 20 {
+			return fmt.Errorf("%d lines", head.Total)
+		}
+		return nil
+	})
+	pgid, err := strconv.Atoi(strings.TrimPrefix(head.Lines[0], "pid "))
+	if err != nil {
+		t.Fatalf("first line %q", head.Lines)
+	}
+	t.Cleanup(func() { syscall.Kill(-pgid, syscall.SIGKILL) })
+	c.agents["a1"].kill(syscall.SIGKILL)
+	if syscall.Kill(-pgid, 0) != nil {
+		t.Fatal("the spider died with its agent; nothing to recover")
+	}
+	c.startAgent("a1")
+	done := c.waitTask(tk.ID, 60*time.Second, "abnormal")
+	if !strings.Contains(done.Reason, "restarted") {
+		t.Errorf("reason %q", done.Reason)
+	}
+	eventually(t, 10*time.Second, "the orphaned spider's processes gone", func() error {
+		if err := syscall.Kill(-pgid, 0); err == nil {
+			return fmt.Errorf("process group %d still alive", pgid)
+		}
+		return nil
+	})
+	lines := c.logOf(tk.ID)
+	if int64(len(lines)) != done.LogLines || len(lines) < 20 {
+		t.Fatalf("stored log has %d lines, task says %d", len(lines), done.LogLines)
+	}
+	for i, l := range lines[1:] {
+		if l != "tick "+strconv.Itoa(i) {
+			t.Fatalf("line %d = %q", i+1, l)
+		}
 	}
 }
