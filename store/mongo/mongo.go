@@ -72,7 +72,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// List: newest first; Pending: pending ones oldest first.
 		{s.tasks, mongo.IndexModel{Keys: bson.D{{Key: "created", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.tasks, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created", Value: 1}}}},
-		// Range reads of a log. Unique, as the chunk _ids already are.
+		// DeleteLog's query (reads go by _id, see logs). Unique, as the
+		// chunk _ids already are.
 		{s.chunks, mongo.IndexModel{Keys: bson.D{{Key: "task_id", Value: 1}, {Key: "from", Value: 1}}, Options: options.Index().SetUnique(true)}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
