@@ -69,8 +69,10 @@ func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*
 	return &wire.LogLines{TaskID: id, From: from, Lines: b.lines[from:end], Total: int64(len(b.lines))}, nil
 }
 
-func (b backend) TaskEnded(context.Context, string) (bool, string, error) { return false, "running", nil }
-func (backend) ErrorCode(err error) (int, string)                          { return hub.CodeInternal, err.Error() }
+func (b backend) TaskEnded(context.Context, string) (bool, string, error) {
+	return false, "running", nil
+}
+func (backend) ErrorCode(err error) (int, string) { return hub.CodeInternal, err.Error() }
 
 type conn struct {
 	t  *testing.T
