@@ -1,28 +1,41 @@
-// crawlhub dashboard: wires authentication, the router, the nav and the
-// pages together. Each page exports mount(view, params, ctx) and returns a
-// function that stops whatever it started (timers, requests, subscriptions).
+// crawlhub dashboard: wires authentication, the router, the nav, the shared
+// WebSocket and the pages together. Each page exports mount(view, params,
+// ctx) and returns a function that stops whatever it started (timers,
+// requests, subscriptions).
 
 import { onUnauthorized } from './lib/api.js';
 import { TOKEN_KEY, captureTokenFromURL, clearToken, getToken } from './lib/auth.js';
+import { closeDialogs } from './lib/dialog.js';
 import { h, replace } from './lib/dom.js';
 import { createMatcher } from './lib/router.js';
 import { startClock } from './lib/ui.js';
+import { getSocket } from './lib/ws.js';
 import * as login from './pages/login.js';
 import * as node from './pages/node.js';
 import * as nodes from './pages/nodes.js';
 import * as notFound from './pages/not-found.js';
+import * as spiders from './pages/spiders.js';
+import * as task from './pages/task.js';
+import * as tasks from './pages/tasks.js';
 
 // Before anything calls the API: the token may arrive in the URL.
 captureTokenFromURL();
 
-/** The nav, in order. Spiders and Tasks join here, with their routes below. */
-const SECTIONS = [{ id: 'nodes', label: 'Nodes', href: '#/nodes' }];
+/** The nav, in order; each section's routes are below. */
+const SECTIONS = [
+  { id: 'nodes', label: 'Nodes', href: '#/nodes' },
+  { id: 'spiders', label: 'Spiders', href: '#/spiders' },
+  { id: 'tasks', label: 'Tasks', href: '#/tasks' },
+];
 
 const HOME = '#/nodes';
 
 const match = createMatcher([
   { path: '/nodes', section: 'nodes', page: nodes },
   { path: '/nodes/:id', section: 'nodes', page: node },
+  { path: '/spiders', section: 'spiders', page: spiders },
+  { path: '/tasks', section: 'tasks', page: tasks },
+  { path: '/tasks/:id', section: 'tasks', page: task },
 ]);
 
 const view = document.getElementById('view');
@@ -39,6 +52,7 @@ let unmount = null;
 let locked = false;
 
 function show(mountPage) {
+  closeDialogs();
   unmount?.();
   unmount = null;
   view.replaceChildren();
@@ -67,6 +81,8 @@ function lock(reason) {
   if (locked) return;
   locked = true;
   document.body.classList.add('is-locked');
+  // No reconnecting with a token the server refuses; resumed on sign-in.
+  getSocket().pause();
   show(() => login.mount(view, { reason, onSignedIn: unlock, setTitle: ctx.setTitle }));
 }
 
@@ -74,6 +90,7 @@ function unlock() {
   if (!locked) return;
   locked = false;
   document.body.classList.remove('is-locked');
+  getSocket().resume();
   route();
 }
 

@@ -37,29 +37,33 @@ export function onUnauthorized(fn) {
  * Resolves to the decoded JSON body; rejects with ApiError, or with the
  * caller's AbortError when `signal` aborts.
  *
+ * A FormData body is sent as multipart/form-data (uploads), anything else
+ * as JSON.
+ *
  * @param {string} path
- * @param {{ method?: string, body?: any, signal?: AbortSignal, token?: string }} [options]
+ * @param {{ method?: string, body?: any, signal?: AbortSignal, token?: string, timeoutMs?: number }} [options]
  *   token overrides the stored token (used to check a pasted one).
  */
-export async function request(path, { method = 'GET', body, signal, token = getToken() } = {}) {
+export async function request(path, { method = 'GET', body, signal, token = getToken(), timeoutMs = TIMEOUT_MS } = {}) {
   const headers = { Accept: 'application/json' };
   if (token) headers.Authorization = `Bearer ${token}`;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const multipart = typeof FormData !== 'undefined' && body instanceof FormData;
+  if (body !== undefined && !multipart) headers['Content-Type'] = 'application/json';
 
-  const timeout = AbortSignal.timeout(TIMEOUT_MS);
+  const timeout = AbortSignal.timeout(timeoutMs);
   let res;
   try {
     res = await fetch(apiURL(path), {
       method,
       headers,
-      body: body === undefined ? undefined : JSON.stringify(body),
+      body: body === undefined ? undefined : multipart ? body : JSON.stringify(body),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       cache: 'no-store',
     });
   } catch (err) {
     if (signal?.aborted) throw signal.reason ?? err;
     if (timeout.aborted) {
-      throw new ApiError(0, 'timeout', `The server did not answer within ${TIMEOUT_MS / 1000} s.`);
+      throw new ApiError(0, 'timeout', `The server did not answer within ${Math.round(timeoutMs / 1000)} s.`);
     }
     throw new ApiError(0, 'network', 'Cannot reach the crawlhub server. Check that it is running.');
   }
@@ -104,3 +108,49 @@ export const getNode = (nodeID, signal) => request(`nodes/${id(nodeID)}`, { sign
 
 /** GET /api/nodes/:id/sysinfo → SysInfo (wire.SysInfo) */
 export const getSysinfo = (nodeID, signal) => request(`nodes/${id(nodeID)}/sysinfo`, { signal });
+
+/** GET /api/spiders → {items: Spider[], total} (ordered by name) */
+export const listSpiders = (signal) => request('spiders', { signal });
+
+/**
+ * POST /api/spiders, multipart: name, command, env (JSON object), file (zip)
+ * → Spider. Uploads may be large: they get minutes, not seconds.
+ * @param {FormData} form
+ */
+export const createSpider = (form, signal) => request('spiders', { method: 'POST', body: form, signal, timeoutMs: 10 * 60_000 });
+
+/** DELETE /api/spiders/:id → nothing */
+export const deleteSpider = (spiderID) => request(`spiders/${id(spiderID)}`, { method: 'DELETE' });
+
+/** POST /api/spiders/:id/deploy → {spider_id, md5, nodes: [node ids]} */
+export const deploySpider = (spiderID) => request(`spiders/${id(spiderID)}/deploy`, { method: 'POST' });
+
+/**
+ * POST /api/tasks → {items: Task[], total}
+ * @param {{ spider_id?: string, spider?: string, mode?: 'any'|'all'|'nodes', node_ids?: string[], params?: string, env?: Record<string, string>, timeout?: number, queue?: boolean }} run
+ */
+export const runTasks = (run) => request('tasks', { method: 'POST', body: run });
+
+/**
+ * GET /api/tasks?status=&spider_id=&node_id=&limit=&offset= → {items: Task[], total} (newest first)
+ * @param {{ status?: string, spider_id?: string, node_id?: string, limit?: number, offset?: number }} filter
+ */
+export const listTasks = (filter = {}, signal) => {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const qs = q.toString();
+  return request(qs ? `tasks?${qs}` : 'tasks', { signal });
+};
+
+/** GET /api/tasks/:id → Task */
+export const getTask = (taskID, signal) => request(`tasks/${id(taskID)}`, { signal });
+
+/** POST /api/tasks/:id/cancel {reason} → Task (the outcome arrives on the tasks channel) */
+export const cancelTask = (taskID, reason = '') => request(`tasks/${id(taskID)}/cancel`, { method: 'POST', body: { reason } });
+
+/** POST /api/tasks/:id/restart → the new Task */
+export const restartTask = (taskID) => request(`tasks/${id(taskID)}/restart`, { method: 'POST' });
+
+/** GET /api/tasks/:id/log?from=&limit= → {task_id, from, lines, total} */
+export const getTaskLog = (taskID, from = 0, limit = 10_000, signal) =>
+  request(`tasks/${id(taskID)}/log?from=${from}&limit=${limit}`, { signal });

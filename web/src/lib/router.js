@@ -63,3 +63,20 @@ function safeDecode(s) {
     return s;
   }
 }
+
+/** The query part of a location hash: "#/tasks?status=running" → URLSearchParams. */
+export function hashQuery(hash) {
+  const at = hash.indexOf('?');
+  return new URLSearchParams(at < 0 ? '' : hash.slice(at + 1));
+}
+
+/**
+ * A hash with a query, leaving out empty values:
+ * withQuery('#/tasks', {status: 'running', node: ''}) → "#/tasks?status=running".
+ */
+export function withQuery(base, params) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `${base}?${s}` : base;
+}

@@ -2,7 +2,8 @@
 // definition lists, the page header and the "last updated" indicator.
 
 import { h, replace } from './dom.js';
-import { ago, dateTime } from './format.js';
+import { ago, dateTime, duration } from './format.js';
+import { getSocket } from './ws.js';
 
 /** online / offline badge. */
 export function statusBadge(status) {
@@ -25,12 +26,26 @@ export function timeAgo(when) {
   return h('time', { datetime: when || null, title: dateTime(when), dataset: { ago: when || '' } }, ago(when));
 }
 
-/** Refresh every relative time on the page once a second. */
+/** A duration that keeps counting from `since` (a running task), see startClock. */
+export function elapsed(since) {
+  return h('span', { class: 'elapsed', dataset: { since } }, elapsedText(since, Date.now()));
+}
+
+function elapsedText(since, now) {
+  const t = Date.parse(since);
+  return Number.isFinite(t) ? duration(Math.max(0, (now - t) / 1000)) : '–';
+}
+
+/** Refresh every relative time and running duration on the page once a second. */
 export function startClock() {
   const tick = () => {
     const now = Date.now();
     for (const el of document.querySelectorAll('time[data-ago]')) {
       const text = ago(el.dataset.ago, now);
+      if (el.textContent !== text) el.textContent = text;
+    }
+    for (const el of document.querySelectorAll('.elapsed[data-since]')) {
+      const text = elapsedText(el.dataset.since, now);
       if (el.textContent !== text) el.textContent = text;
     }
   };
@@ -151,4 +166,111 @@ export function freshness() {
       replace(el, h('span', { class: 'pulse', 'aria-hidden': 'true' }), h('span', null, 'Not updating — retrying'));
     },
   };
+}
+
+const TASK_STATUS = {
+  pending: ['Pending', 'badge-neutral', 'Waiting for a node to take it'],
+  running: ['Running', 'badge-accent', 'Running now'],
+  finished: ['Finished', 'badge-ok', 'Ended with exit code 0'],
+  error: ['Error', 'badge-bad', 'Ended with an error'],
+  cancelled: ['Cancelled', 'badge-warn', 'Stopped before it ended'],
+  abnormal: ['Abnormal', 'badge-bad', 'Its node went away while it ran'],
+};
+
+/**
+ * A task's status as a badge; the reason (why it is in that status) is
+ * its tooltip.
+ */
+export function taskStatusBadge(status, reason) {
+  const [label, cls, note] = TASK_STATUS[status] ?? [status || 'Unknown', 'badge-neutral', ''];
+  return h(
+    'span',
+    { class: `badge ${cls} task-status task-${status}`, dataset: { status: status || 'unknown' }, title: reason || note || null },
+    h('span', { class: 'dot', 'aria-hidden': 'true' }),
+    label,
+  );
+}
+
+/** The status badge with the reason beside it (muted, shortened; full on hover). */
+export function taskStatus(status, reason) {
+  return h(
+    'span',
+    { class: 'task-status-cell' },
+    taskStatusBadge(status, reason),
+    reason ? h('span', { class: 'reason', title: reason }, reason) : null,
+  );
+}
+
+/**
+ * "Live" beside a page title: green while the WebSocket is connected and
+ * the data loads, amber with a "Retry now" while it reconnects or the
+ * latest load failed. Call stop() when the page goes.
+ */
+export function liveIndicator() {
+  const el = h('span', { class: 'freshness live', 'aria-live': 'polite' });
+  const socket = getSocket();
+  let loadFailed = false;
+  let shown = '';
+  const render = () => {
+    const st = socket.status();
+    let key;
+    let content;
+    if (loadFailed) {
+      key = 'failed';
+      content = h('span', null, 'Not updating — retrying');
+    } else if (st.state === 'open') {
+      key = 'open';
+      content = h('span', null, 'Live');
+    } else if (st.state === 'waiting') {
+      key = 'waiting';
+      content = [
+        h('span', null, 'Reconnecting…'),
+        h('button', { class: 'link-button', type: 'button', onclick: () => socket.retryNow() }, 'Retry now'),
+      ];
+    } else if (st.state === 'paused') {
+      key = 'paused';
+      content = h('span', null, 'Offline');
+    } else {
+      key = 'connecting';
+      content = h('span', null, 'Connecting…');
+    }
+    if (key === shown) return;
+    shown = key;
+    el.dataset.state = key;
+    el.classList.toggle('is-stale', key === 'failed' || key === 'waiting' || key === 'paused');
+    el.title = key === 'open' ? 'Changes appear as they happen' : key === 'waiting' && st.lastClose ? `Connection closed (${st.lastClose.code}${st.lastClose.reason ? `: ${st.lastClose.reason}` : ''})` : '';
+    replace(el, h('span', { class: 'pulse', 'aria-hidden': 'true' }), content);
+  };
+  const off = socket.onStatus(render);
+  render();
+  return {
+    el,
+    ok() {
+      loadFailed = false;
+      render();
+    },
+    failed() {
+      loadFailed = true;
+      render();
+    },
+    stop: off,
+  };
+}
+
+/** The end of a 24-hex-digit id, which differs between ids made together. */
+export function shortID(id) {
+  return id && id.length > 8 ? id.slice(-8) : id || '';
+}
+
+/**
+ * When a node was last heard from. An online node is heard every few
+ * seconds (its status is live), so it says "now" rather than a time that the
+ * 30 s refresh of the records would make look stale; an offline node says
+ * how long ago it went silent.
+ */
+export function lastSeen(node) {
+  if (node.status === 'online') {
+    return h('span', { class: 'seen-now', title: `Sending heartbeats; last stored ${dateTime(node.last_seen)}` }, 'now');
+  }
+  return timeAgo(node.last_seen);
 }

@@ -4,7 +4,7 @@
 import { watchNode, watchSysinfo } from '../data/nodes.js';
 import { h, replace } from '../lib/dom.js';
 import { bytes, dateTime, duration, platform } from '../lib/format.js';
-import { callout, card, errorBox, fields, freshness, loading, meter, pageHeader, roleBadge, statusBadge, timeAgo } from '../lib/ui.js';
+import { callout, card, errorBox, fields, lastSeen, liveIndicator, loading, meter, pageHeader, roleBadge, statusBadge } from '../lib/ui.js';
 
 const BACK = { href: '#/nodes', label: 'Nodes' };
 
@@ -12,7 +12,7 @@ const BACK = { href: '#/nodes', label: 'Nodes' };
 export function mount(view, { id }, ctx) {
   ctx.setTitle('Node');
   const header = h('div', null, pageHeader({ title: 'Node', back: BACK }));
-  const status = freshness();
+  const status = liveIndicator();
   const nodeBody = h('div', null, loading());
   const sysBody = h('div', null, loading('Asking the node…'));
   const execBody = h('div', null, loading());
@@ -88,6 +88,7 @@ export function mount(view, { id }, ctx) {
   function stopAll() {
     node.stop();
     sys.stop();
+    status.stop();
   }
   return stopAll;
 }
@@ -100,7 +101,7 @@ function nodeFields(n) {
     ['OS / arch', platform(n.os, n.arch)],
     ['Version', n.version && h('span', { class: 'mono' }, n.version)],
     ['Role', n.is_master ? 'Master (also runs tasks)' : 'Agent'],
-    ['Last seen', h('span', null, timeAgo(n.last_seen), h('span', { class: 'muted' }, ' · ', dateTime(n.last_seen)))],
+    ['Last seen', n.status === 'online' ? h('span', null, lastSeen(n), h('span', { class: 'muted' }, ' · sending heartbeats')) : h('span', null, lastSeen(n), h('span', { class: 'muted' }, ' · ', dateTime(n.last_seen)))],
     ['Registered', dateTime(n.created)],
   ]);
 }

@@ -1,16 +1,16 @@
-// #/nodes — every node of the cluster, refreshed while the page is open.
+// #/nodes — every node of the cluster; statuses change live (see data/nodes.js).
 
 import { watchNodes } from '../data/nodes.js';
 import { h, replace } from '../lib/dom.js';
 import { platform } from '../lib/format.js';
 import { href } from '../lib/router.js';
-import { emptyState, errorBox, freshness, loading, pageHeader, roleBadge, statusBadge, timeAgo } from '../lib/ui.js';
+import { emptyState, errorBox, lastSeen, liveIndicator, loading, pageHeader, roleBadge, statusBadge } from '../lib/ui.js';
 
 /** @param {HTMLElement} view @param {object} _params @param {{ setTitle: (t: string) => void }} ctx */
 export function mount(view, _params, ctx) {
   ctx.setTitle('Nodes');
   const subtitle = h('span', null, '\u00a0');
-  const status = freshness();
+  const status = liveIndicator();
   const banner = h('div', { class: 'banner-slot' });
   const body = h('div', null, h('section', { class: 'card' }, loading('Loading nodes…')));
   replace(view, pageHeader({ title: 'Nodes', subtitle, actions: status.el }), banner, body);
@@ -34,7 +34,10 @@ export function mount(view, _params, ctx) {
       else replace(banner, errorBox('Could not refresh the nodes; showing the last known state', err));
     },
   });
-  return () => watcher.stop();
+  return () => {
+    watcher.stop();
+    status.stop();
+  };
 }
 
 function nodeTable(nodes) {
@@ -78,7 +81,7 @@ function nodeRow(node) {
     h('td', null, platform(node.os, node.arch)),
     h('td', { class: 'mono' }, node.version || '–'),
     h('td', null, roleBadge(node.is_master)),
-    h('td', { class: 'nowrap' }, timeAgo(node.last_seen)),
+    h('td', { class: 'nowrap' }, lastSeen(node)),
   );
 }
 

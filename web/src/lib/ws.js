@@ -1,0 +1,621 @@
+// The WebSocket client: one shared connection to /ws for the whole dashboard
+// (JSON-RPC 2.0, see docs/websocket-api.md).
+//
+//   const socket = getSocket();
+//   const result = await socket.call('tasks.list', { filter: { limit: 10 } });
+//   const sub = socket.subscribe('tasks', { onData(ev) { … } });
+//   sub.unsubscribe();
+//
+// - Connects on first use, to /ws?token=… next to the page (ws: or wss: as
+//   the page), and stays connected while anything is subscribed or waiting.
+// - A frame holds one message or, when the server coalesces, an array of
+//   them; both are accepted.
+// - When the connection drops (network, server restart, or 4008 "too slow")
+//   it reconnects with exponential backoff and jitter, and subscribes again
+//   to every channel. A task log resumes with since = the last line received
+//   + 1, and lines already delivered are dropped, so a viewer never shows a
+//   gap or a duplicate. A log that has ended is not subscribed again.
+// - Calls in flight when the connection drops fail (they may or may not have
+//   happened: the caller decides whether to repeat them); calls made while
+//   disconnected wait for the connection, up to their timeout.
+// - The browser hides why an upgrade failed, so a connection that fails
+//   before opening asks the REST API (probe); a 401 there shows the token
+//   form (the REST client's onUnauthorized) and the socket pauses until
+//   resume() is called after signing in.
+//
+// createSocket takes its WebSocket constructor, timers and probe as options,
+// so the logic runs under Node's test runner with fakes.
+
+import { request } from './api.js';
+import { getToken } from './auth.js';
+
+/** Close code: the server dropped a client that did not keep up. */
+export const CLOSE_TOO_SLOW = 4008;
+
+/** JSON-RPC error codes from the server (docs/websocket-api.md). */
+export const RPC = {
+  PARSE: -32700,
+  INVALID_REQUEST: -32600,
+  METHOD_NOT_FOUND: -32601,
+  INVALID_PARAMS: -32602,
+  INTERNAL: -32603,
+  NOT_FOUND: -32001,
+  NODE_OFFLINE: -32002,
+  TIMEOUT: -32003,
+  UNAUTHORIZED: -32004,
+  TOO_MANY_SUBSCRIPTIONS: -32005,
+  CONFLICT: -32006,
+  NODE_ERROR: -32007,
+  UNAVAILABLE: -32008,
+  ALREADY_SUBSCRIBED: -32009,
+};
+
+/** Codes of failures on this side (not sent by the server). */
+export const CLIENT = {
+  TIMEOUT: 1, // no answer in time
+  DISCONNECTED: 2, // the connection dropped while the call was in flight
+  PAUSED: 3, // signed out or the token was refused
+};
+
+/** A failed call: the server's JSON-RPC error, or one of CLIENT. */
+export class RpcError extends Error {
+  /** @param {number} code @param {string} message */
+  constructor(code, message) {
+    super(message);
+    this.name = 'RpcError';
+    this.code = code;
+  }
+}
+
+/** Subscribe errors worth retrying on the same connection. */
+const RETRYABLE = new Set([RPC.INTERNAL, RPC.TIMEOUT, RPC.UNAVAILABLE]);
+
+const LOG_CHANNEL = /^task:[^:]+:log$/;
+
+/**
+ * The /ws URL next to the page, with the token: http → ws, https → wss.
+ * @param {string} base the page's URL (document.baseURI)
+ * @param {string} token
+ */
+export function wsURL(base, token) {
+  const u = new URL('ws', base);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  u.hash = '';
+  u.search = '';
+  if (token) u.searchParams.set('token', token);
+  return u.href;
+}
+
+/**
+ * The messages of one frame: a single object or a coalesced array. Anything
+ * else is an empty list (a malformed frame is skipped, not fatal).
+ * @param {string} text
+ * @returns {any[]}
+ */
+export function parseFrame(text) {
+  let v;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    return [];
+  }
+  const list = Array.isArray(v) ? v : [v];
+  return list.filter((m) => m !== null && typeof m === 'object' && !Array.isArray(m));
+}
+
+/**
+ * @typedef {object} SocketOptions
+ * @property {() => string} url where to connect, asked at every attempt (the token may change)
+ * @property {any} WebSocket the WebSocket constructor
+ * @property {() => Promise<unknown>} [probe] asked after a connection failed before opening;
+ *   rejecting with {status: 401} pauses the socket
+ * @property {{ setTimeout: typeof setTimeout, clearTimeout: typeof clearTimeout }} [timers]
+ * @property {() => number} [now]
+ * @property {() => number} [random]
+ * @property {(err: any) => void} [report] where listener exceptions go
+ * @property {number} [callTimeout] ms, default 15 s
+ * @property {number} [minDelay] first reconnect delay in ms, default 500
+ * @property {number} [maxDelay] longest reconnect delay in ms, default 15 s
+ * @property {number} [stableAfter] a connection open this long resets the backoff, default 10 s
+ */
+
+/**
+ * @typedef {object} Status
+ * @property {'idle'|'connecting'|'open'|'waiting'|'paused'} state
+ *   idle: not needed yet; waiting: a reconnect is scheduled at retryAt
+ * @property {number} retryAt epoch ms of the next attempt while waiting, else 0
+ * @property {{ code: number, reason: string } | null} lastClose
+ * @property {number} attempt reconnects since the last stable connection
+ */
+
+/**
+ * @typedef {object} Listener
+ * @property {(data: any) => void} [onData] a notification's data; for a log,
+ *   {from, lines} with only new lines, then {end: true, status, total}
+ * @property {(err: RpcError) => void} [onError] the subscription was refused; it is dropped
+ * @property {(info: { resumed: boolean }) => void} [onSubscribed] the server confirmed;
+ *   resumed is true after a reconnect (notifications may have been missed on
+ *   plain channels: reload what they describe)
+ */
+
+/**
+ * @param {SocketOptions} options
+ */
+export function createSocket(options) {
+  const {
+    url,
+    WebSocket: WS,
+    probe,
+    timers = { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) },
+    now = Date.now,
+    random = Math.random,
+    report = (err) => (typeof reportError === 'function' ? reportError(err) : console.error(err)),
+    callTimeout = 15_000,
+    minDelay = 500,
+    maxDelay = 15_000,
+    stableAfter = 10_000,
+  } = options;
+
+  /** @type {any} */
+  let ws = null;
+  let opened = false;
+  /** @type {Status['state']} */
+  let state = 'idle';
+  let attempt = 0;
+  let retryAt = 0;
+  let retryTimer = null;
+  let stableTimer = null;
+  /** @type {Status['lastClose']} */
+  let lastClose = null;
+  let nextID = 1;
+
+  /**
+   * Requests waiting for their answer (sent) or for the connection (not sent).
+   * @type {Map<number, { frame: string, sent: boolean, internal: boolean, onReply: (err: RpcError|null, result?: any) => void, fail: (err: RpcError) => void, timer: any }>}
+   */
+  const pending = new Map();
+
+  /**
+   * One entry per channel; several listeners may share a plain channel.
+   * @typedef {{ channel: string, isLog: boolean, next: number, ended: boolean, confirmed: boolean, everConfirmed: boolean, subscribing: number, listeners: Set<Listener> }} Entry
+   * @type {Map<string, Entry>}
+   */
+  const subs = new Map();
+
+  /**
+   * Channels being unsubscribed: their notifications are dropped until the
+   * server answers the unsubscribe (the server sends in order, so nothing
+   * of a later subscription to the same channel comes before that answer).
+   * @type {Map<string, number>}
+   */
+  const draining = new Map();
+
+  const statusListeners = new Set();
+
+  function status() {
+    return { state, retryAt: state === 'waiting' ? retryAt : 0, lastClose, attempt };
+  }
+
+  function emit() {
+    const s = status();
+    for (const fn of statusListeners) safely(fn, s);
+  }
+
+  function safely(fn, ...args) {
+    if (!fn) return;
+    try {
+      fn(...args);
+    } catch (err) {
+      report(err);
+    }
+  }
+
+  function wanted() {
+    return subs.size > 0 || pending.size > 0;
+  }
+
+  function setState(s) {
+    if (state === s) return;
+    state = s;
+    emit();
+  }
+
+  // --- connection ----------------------------------------------------------
+
+  function ensure() {
+    if (state === 'idle' && wanted()) connect();
+  }
+
+  function connect() {
+    timers.clearTimeout(retryTimer);
+    retryTimer = null;
+    opened = false;
+    let sock;
+    try {
+      sock = new WS(url());
+    } catch (err) {
+      // A malformed URL: nothing to wait for, but do not spin.
+      report(err);
+      ws = null;
+      schedule();
+      return;
+    }
+    ws = sock;
+    setState('connecting');
+    sock.onopen = () => {
+      if (sock !== ws) return;
+      opened = true;
+      timers.clearTimeout(stableTimer);
+      stableTimer = timers.setTimeout(() => {
+        attempt = 0;
+      }, stableAfter);
+      state = 'open';
+      for (const entry of subs.values()) {
+        if (!(entry.isLog && entry.ended)) sendSubscribe(entry);
+      }
+      for (const [id, p] of pending) {
+        if (!p.sent) {
+          p.sent = true;
+          send(p.frame, id);
+        }
+      }
+      emit();
+    };
+    sock.onmessage = (ev) => {
+      if (sock !== ws) return;
+      for (const msg of parseFrame(typeof ev.data === 'string' ? ev.data : String(ev.data))) dispatch(msg);
+    };
+    sock.onclose = (ev) => {
+      if (sock !== ws) return;
+      closed(ev?.code ?? 1006, ev?.reason ?? '');
+    };
+    sock.onerror = () => {}; // a close event follows
+  }
+
+  function closed(code, reason) {
+    const wasOpen = opened;
+    ws = null;
+    opened = false;
+    timers.clearTimeout(stableTimer);
+    lastClose = { code, reason };
+    draining.clear();
+    for (const entry of subs.values()) {
+      entry.confirmed = false;
+      entry.subscribing = 0;
+    }
+    for (const [id, p] of pending) {
+      if (!p.sent) continue;
+      pending.delete(id);
+      timers.clearTimeout(p.timer);
+      if (!p.internal) {
+        p.fail(new RpcError(CLIENT.DISCONNECTED, 'The connection to the server dropped before it answered; it may or may not have been done.'));
+      }
+    }
+    if (state === 'paused') return;
+    if (!wasOpen && probe) {
+      // Why did the upgrade fail? The REST API tells (a 401 shows the token form).
+      setState('waiting');
+      retryAt = 0;
+      Promise.resolve()
+        .then(probe)
+        .then(
+          () => state === 'waiting' && !retryTimer && schedule(),
+          (err) => {
+            if (state !== 'waiting' || retryTimer) return;
+            if (err && err.status === 401) pauseWith('unauthorized');
+            else schedule();
+          },
+        );
+      return;
+    }
+    schedule();
+  }
+
+  function schedule() {
+    if (!wanted()) {
+      attempt = 0;
+      setState('idle');
+      return;
+    }
+    const base = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 16));
+    const delay = Math.round(base * (0.8 + 0.4 * random()));
+    attempt++;
+    retryAt = now() + delay;
+    timers.clearTimeout(retryTimer);
+    retryTimer = timers.setTimeout(() => {
+      retryTimer = null;
+      if (state !== 'waiting') return;
+      if (!wanted()) {
+        attempt = 0;
+        setState('idle');
+        return;
+      }
+      connect();
+    }, delay);
+    state = 'waiting';
+    emit();
+  }
+
+  function pauseWith(why) {
+    timers.clearTimeout(retryTimer);
+    retryTimer = null;
+    timers.clearTimeout(stableTimer);
+    const sock = ws;
+    ws = null;
+    opened = false;
+    draining.clear();
+    for (const entry of subs.values()) {
+      entry.confirmed = false;
+      entry.subscribing = 0;
+    }
+    for (const [id, p] of pending) {
+      pending.delete(id);
+      timers.clearTimeout(p.timer);
+      if (!p.internal) p.fail(new RpcError(CLIENT.PAUSED, why === 'unauthorized' ? 'The server refused the access token.' : 'Not connected: signed out.'));
+    }
+    state = 'paused';
+    if (sock) {
+      try {
+        sock.close(1000, why);
+      } catch {
+        // already closing
+      }
+    }
+    emit();
+  }
+
+  // --- messages ------------------------------------------------------------
+
+  function send(frame, id) {
+    try {
+      ws.send(frame);
+    } catch (err) {
+      // The socket is closing: its close event will fail or retry this.
+      report(err);
+      const p = pending.get(id);
+      if (p) p.sent = true;
+    }
+  }
+
+  /**
+   * Send a request; onReply runs synchronously when the answer is read.
+   * @returns {number} the request id
+   */
+  function request(method, params, { internal, onReply, fail = () => {}, timeout = 0 }) {
+    const id = nextID++;
+    const frame = JSON.stringify(params === undefined ? { jsonrpc: '2.0', id, method } : { jsonrpc: '2.0', id, method, params });
+    const p = { frame, sent: false, internal, onReply, fail, timer: null };
+    pending.set(id, p);
+    if (timeout > 0) {
+      p.timer = timers.setTimeout(() => {
+        if (pending.get(id) !== p) return;
+        pending.delete(id);
+        p.fail(new RpcError(CLIENT.TIMEOUT, `The server did not answer ${method} within ${Math.round(timeout / 1000)} s.`));
+      }, timeout);
+    }
+    if (state === 'open' && ws) {
+      p.sent = true;
+      send(frame, id);
+    } else ensure();
+    return id;
+  }
+
+  function dispatch(msg) {
+    if (msg.method === 'publish' && msg.params && typeof msg.params.channel === 'string') {
+      const { channel, data } = msg.params;
+      if (draining.has(channel)) return;
+      const entry = subs.get(channel);
+      if (!entry) return;
+      if (entry.isLog) onLog(entry, data);
+      else for (const l of [...entry.listeners]) safely(l.onData, data);
+      return;
+    }
+    if (msg.id === undefined || msg.id === null || !('result' in msg || 'error' in msg)) return;
+    const p = pending.get(msg.id);
+    if (!p) return;
+    pending.delete(msg.id);
+    timers.clearTimeout(p.timer);
+    if (msg.error) {
+      const e = msg.error;
+      p.onReply(new RpcError(typeof e.code === 'number' ? e.code : RPC.INTERNAL, String(e.message ?? 'The server reported an error.')));
+    } else p.onReply(null, msg.result);
+  }
+
+  function onLog(entry, data) {
+    if (!data || typeof data !== 'object') return;
+    if (data.end) {
+      if (entry.ended) return;
+      entry.ended = true;
+      for (const l of [...entry.listeners]) safely(l.onData, data);
+      return;
+    }
+    if (entry.ended || !Array.isArray(data.lines)) return;
+    let from = Number(data.from);
+    let lines = data.lines;
+    if (!Number.isInteger(from) || from < 0) return;
+    if (from + lines.length <= entry.next) return; // all seen
+    if (from > entry.next) {
+      // A gap (the server promises none; be safe): read it again from next.
+      resync(entry);
+      return;
+    }
+    if (from < entry.next) {
+      lines = lines.slice(entry.next - from);
+      from = entry.next;
+    }
+    entry.next = from + lines.length;
+    const out = { from, lines };
+    for (const l of [...entry.listeners]) safely(l.onData, out);
+  }
+
+  function resync(entry) {
+    sendUnsubscribe(entry.channel);
+    entry.confirmed = false;
+    sendSubscribe(entry);
+  }
+
+  function sendSubscribe(entry) {
+    const params = { channel: entry.channel };
+    if (entry.isLog) params.since = entry.next;
+    const resumed = entry.everConfirmed;
+    const id = request('subscribe', params, {
+      internal: true,
+      onReply(err) {
+        if (subs.get(entry.channel) !== entry || entry.subscribing !== id) return;
+        entry.subscribing = 0;
+        if (!err || err.code === RPC.ALREADY_SUBSCRIBED) {
+          entry.confirmed = true;
+          entry.everConfirmed = true;
+          for (const l of [...entry.listeners]) safely(l.onSubscribed, { resumed });
+          return;
+        }
+        if (RETRYABLE.has(err.code)) {
+          timers.setTimeout(() => {
+            if (subs.get(entry.channel) === entry && state === 'open' && !entry.confirmed && !entry.subscribing) sendSubscribe(entry);
+          }, minDelay * 2);
+          return;
+        }
+        subs.delete(entry.channel);
+        for (const l of [...entry.listeners]) safely(l.onError, err);
+      },
+    });
+    entry.subscribing = id;
+  }
+
+  function sendUnsubscribe(channel) {
+    const id = request('unsubscribe', { channel }, {
+      internal: true,
+      onReply() {
+        if (draining.get(channel) === id) draining.delete(channel);
+      },
+    });
+    draining.set(channel, id);
+  }
+
+  // --- API -----------------------------------------------------------------
+
+  return {
+    /**
+     * Call a method; resolves to its result, rejects with RpcError.
+     * @param {string} method
+     * @param {object} [params]
+     * @param {{ timeout?: number }} [opts]
+     */
+    call(method, params, { timeout = callTimeout } = {}) {
+      if (state === 'paused') {
+        return Promise.reject(new RpcError(CLIENT.PAUSED, 'Not connected: sign in first.'));
+      }
+      return new Promise((resolve, reject) => {
+        request(method, params, {
+          internal: false,
+          timeout,
+          onReply: (err, result) => (err ? reject(err) : resolve(result)),
+          fail: reject,
+        });
+      });
+    },
+
+    /**
+     * Follow a channel. For a task log ("task:<id>:log") since is the first
+     * line wanted (default 0); one listener per log channel.
+     * @param {string} channel
+     * @param {Listener & { since?: number }} listener
+     * @returns {{ unsubscribe: () => void, readonly next: number }}
+     */
+    subscribe(channel, listener) {
+      const isLog = LOG_CHANNEL.test(channel);
+      let entry = subs.get(channel);
+      if (entry && isLog) throw new Error(`already following ${channel}`);
+      if (!entry) {
+        entry = {
+          channel,
+          isLog,
+          next: isLog ? Math.max(0, Math.floor(listener.since ?? 0)) : 0,
+          ended: false,
+          confirmed: false,
+          everConfirmed: false,
+          subscribing: 0,
+          listeners: new Set(),
+        };
+        subs.set(channel, entry);
+        entry.listeners.add(listener);
+        if (state === 'open') sendSubscribe(entry);
+        else ensure();
+      } else {
+        entry.listeners.add(listener);
+        if (entry.confirmed) {
+          const e = entry;
+          Promise.resolve().then(() => e.listeners.has(listener) && safely(listener.onSubscribed, { resumed: false }));
+        }
+      }
+      const own = entry;
+      let active = true;
+      return {
+        unsubscribe() {
+          if (!active) return;
+          active = false;
+          own.listeners.delete(listener);
+          if (own.listeners.size > 0 || subs.get(channel) !== own) return;
+          subs.delete(channel);
+          if (state === 'open' && (own.confirmed || own.subscribing)) sendUnsubscribe(channel);
+        },
+        get next() {
+          return own.next;
+        },
+      };
+    },
+
+    /** The connection's state now. @returns {Status} */
+    status,
+
+    /** Be told of every state change; returns a function that stops it. */
+    onStatus(fn) {
+      statusListeners.add(fn);
+      return () => statusListeners.delete(fn);
+    },
+
+    /** Reconnect now instead of at the scheduled time. */
+    retryNow() {
+      if (state === 'waiting' && retryTimer) {
+        attempt = 0;
+        connect();
+      }
+    },
+
+    /** Disconnect and stay so until resume() (signed out, or token refused). */
+    pause() {
+      if (state !== 'paused') pauseWith('signed-out');
+    },
+
+    /** Allow connecting again after pause(); connects if anything waits. */
+    resume() {
+      if (state !== 'paused') return;
+      attempt = 0;
+      state = 'idle';
+      emit();
+      ensure();
+    },
+  };
+}
+
+/** @typedef {ReturnType<typeof createSocket>} Socket */
+
+/** @type {Socket | null} */
+let shared = null;
+
+/**
+ * The dashboard's one connection, created on first use (it connects only
+ * when something calls or subscribes).
+ * @returns {Socket}
+ */
+export function getSocket() {
+  if (shared) return shared;
+  shared = createSocket({
+    url: () => wsURL(document.baseURI, getToken()),
+    WebSocket: window.WebSocket,
+    // A cheap authenticated call: a 401 shows the token form by itself.
+    probe: () => request('nodes'),
+  });
+  window.addEventListener('online', () => shared.retryNow());
+  return shared;
+}

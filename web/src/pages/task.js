@@ -1,0 +1,198 @@
+// #/tasks/:id — one task: its fields, live status, and its log as it is
+// written (from line 0, then live, then the end notice).
+
+import { followLog, isEnded, watchTask } from '../data/tasks.js';
+import { getNode } from '../lib/api.js';
+import { h, replace } from '../lib/dom.js';
+import { dateTime } from '../lib/format.js';
+import { createLogView } from '../lib/logview.js';
+import { href } from '../lib/router.js';
+import { cancelWithConfirm, restart } from '../lib/task-actions.js';
+import { RPC } from '../lib/ws.js';
+import { callout, card, fields, liveIndicator, loading, pageHeader, taskStatus, timeAgo } from '../lib/ui.js';
+import { taskDuration } from './tasks.js';
+
+const BACK = { href: '#/tasks', label: 'Tasks' };
+
+/** @param {HTMLElement} view @param {{ id: string }} params @param {{ setTitle: (t: string) => void }} ctx */
+export function mount(view, { id }, ctx) {
+  ctx.setTitle('Task');
+  const live = liveIndicator();
+  const header = h('div', null, pageHeader({ title: 'Task', back: BACK, actions: live.el }));
+  const details = h('div', null, loading());
+  const log = createLogView({ placeholder: 'Waiting for the task to start…' });
+  const lineCount = h('span', { class: 'muted small', id: 'log-count' }, '');
+  const followToggle = h(
+    'button',
+    { class: 'btn btn-small toggle', type: 'button', id: 'log-follow', 'aria-pressed': 'true', title: 'Keep the newest lines in view', onclick: () => log.setFollow(!log.following) },
+    h('span', { class: 'toggle-box', 'aria-hidden': 'true' }),
+    'Follow',
+  );
+  const download = h('button', { class: 'btn btn-small', type: 'button', id: 'log-download', onclick: save }, 'Download');
+  const logNotice = h('div', { class: 'banner-slot' });
+  replace(
+    view,
+    header,
+    card(null, details, { class: 'task-details' }),
+    h(
+      'section',
+      { class: 'card log-card' },
+      h('div', { class: 'card-header' }, h('div', { class: 'card-title' }, h('h2', null, 'Log'), lineCount), h('div', { class: 'toolbar' }, followToggle, download)),
+      logNotice,
+      log.el,
+    ),
+  );
+  log.onFollow((on) => followToggle.setAttribute('aria-pressed', String(on)));
+
+  let task = null;
+  let shown = '';
+  let ended = null; // the log's end notice
+  let nodeName = '';
+  let nodeAsked = '';
+  let found = true;
+
+  const watcher = watchTask(id, {
+    onData(t) {
+      live.ok();
+      task = t;
+      if (t.node_id && nodeAsked !== t.node_id) lookUpNode(t.node_id);
+      renderTask();
+    },
+    onError(err) {
+      if (err.status === 401) return;
+      if (err.status === 404 || err.status === 400) {
+        notFound(err);
+        return;
+      }
+      live.failed();
+      if (!task) replace(details, callout('error', 'Could not load the task', err.message));
+    },
+  });
+
+  const follower = followLog(id, {
+    onLines({ lines }) {
+      log.append(lines);
+      countLines();
+    },
+    onEnd(end) {
+      ended = end;
+      log.setEnd(end);
+      countLines();
+      // The log may end before the status event comes: show it now.
+      if (task && !isEnded(task.status) && end.status) {
+        task = { ...task, status: end.status };
+        renderTask();
+      }
+    },
+    onError(err) {
+      if (err.code === RPC.NOT_FOUND || err.code === RPC.INVALID_PARAMS) return; // the record says why
+      replace(logNotice, callout('error', 'The live log is unavailable', err.message));
+    },
+  });
+
+  function countLines() {
+    const n = log.count;
+    lineCount.textContent = `${n.toLocaleString()} ${n === 1 ? 'line' : 'lines'}${ended ? '' : task?.status === 'running' ? ' so far' : ''}`;
+  }
+
+  function renderTask() {
+    if (!task || !found) return;
+    const t = task;
+    ctx.setTitle(`${t.spider_name || 'Task'} · ${t.status}`);
+    if (!ended) {
+      log.setPlaceholder(
+        t.status === 'pending' ? 'Waiting for a node to start the task…' : t.status === 'running' ? 'Waiting for output…' : 'The task wrote nothing.',
+      );
+    }
+    countLines();
+    const json = JSON.stringify(t) + nodeName;
+    if (json === shown) return;
+    shown = json;
+    const actions = [live.el];
+    if (!isEnded(t.status)) {
+      actions.push(h('button', { class: 'btn btn-danger-outline', type: 'button', id: 'cancel-task', onclick: () => cancelWithConfirm(t) }, 'Cancel task'));
+    } else {
+      actions.push(
+        h('button', { class: 'btn', type: 'button', id: 'restart-task', title: 'Run it again with the same settings', onclick: (e) => { e.currentTarget.disabled = true; restart(t).then((n) => { if (!n) e.currentTarget.disabled = false; }); } }, 'Restart'),
+      );
+    }
+    replace(
+      header,
+      pageHeader({
+        title: t.spider_name || 'Task',
+        back: BACK,
+        badges: h('span', { id: 'task-status' }, taskStatus(t.status, t.reason)),
+        subtitle: h('span', null, 'Task ', h('span', { class: 'mono', id: 'task-id' }, t.id), ' · created ', timeAgo(t.created)),
+        actions,
+      }),
+    );
+    replace(details, taskFields(t));
+  }
+
+  function taskFields(t) {
+    const node = t.node_id
+      ? h('a', { href: href('/nodes', t.node_id) }, nodeName || h('span', { class: 'mono' }, t.node_id))
+      : h('span', { class: 'muted' }, 'not yet assigned');
+    const env = Object.keys(t.env ?? {});
+    const command = t.params ? `${t.command} ${t.params}` : t.command;
+    const none = (text) => h('span', { class: 'muted' }, text);
+    return h(
+      'div',
+      { class: 'detail-grid' },
+      fields([
+        ['Spider', h('a', { href: `${href('/tasks')}?spider=${encodeURIComponent(t.spider_id)}`, title: 'Tasks of this spider' }, t.spider_name || t.spider_id), 'spider'],
+        ['Node', node, 'node'],
+        ['Mode', { any: 'Any node', all: 'All nodes', nodes: 'Chosen nodes' }[t.mode] ?? t.mode, 'mode'],
+        ['Command', h('code', { class: 'command', title: command }, command), 'command'],
+      ]),
+      fields([
+        ['Created', dateTime(t.created), 'created'],
+        ['Started', t.started ? dateTime(t.started) : none(isEnded(t.status) ? 'never' : 'not yet'), 'started'],
+        ['Finished', t.finished ? dateTime(t.finished) : none(isEnded(t.status) ? '–' : 'not yet'), 'finished'],
+        ['Duration', taskDuration(t), 'duration'],
+      ]),
+      fields([
+        ['Exit code', t.exit_code ?? none(isEnded(t.status) ? 'none' : '–'), 'exit-code'],
+        ['Timeout', t.timeout_seconds ? `${t.timeout_seconds} s` : none('none'), 'timeout'],
+        env.length ? ['Environment', h('span', { class: 'mono small', title: env.join(', ') }, env.join(', '))] : null,
+        t.reason ? ['Reason', t.reason, 'reason'] : null,
+      ].filter(Boolean)),
+    );
+  }
+
+  async function lookUpNode(nodeID) {
+    nodeAsked = nodeID;
+    try {
+      const n = await getNode(nodeID);
+      nodeName = n.name || n.hostname || '';
+      renderTask();
+    } catch {
+      // The id is shown instead.
+    }
+  }
+
+  function notFound(err) {
+    found = false;
+    stop();
+    ctx.setTitle('Task not found');
+    replace(view, pageHeader({ title: 'Task not found', back: BACK }), callout('warning', err.message, 'It may have been removed, or the link is wrong.'));
+  }
+
+  function save() {
+    const blob = new Blob([log.text()], { type: 'text/plain;charset=utf-8' });
+    const url = URL.createObjectURL(blob);
+    const a = h('a', { href: url, download: `${task?.spider_name || 'task'}-${id}.log` });
+    document.body.append(a);
+    a.click();
+    a.remove();
+    setTimeout(() => URL.revokeObjectURL(url), 10_000);
+  }
+
+  function stop() {
+    watcher.stop();
+    follower.stop();
+    live.stop();
+    log.destroy();
+  }
+  return stop;
+}
