@@ -255,3 +255,49 @@ func TestBacklogThenLive(t *testing.T) {
 		next += int64(len(p.Data.Lines))
 	}
 }
+
+type endedBackend struct{ backend }
+
+func (endedBackend) TaskEnded(context.Context, string) (bool, string, error) {
+	return true, "finished", nil
+}
+
+// TestEndedLog: the reply comes first, then the lines, then the end with
+// the log's real total, even for a since past it.
+func TestEndedLog(t *testing.T) {
+	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
+	_, srv := newHub(t, up, endedBackend{backend{lines: []string{"a", "b", "c"}}})
+	for _, tc := range []struct {
+		since int
+		lines int
+	}{{0, 3}, {2, 1}, {50, 0}} {
+		c := dial(t, srv)
+		err := c.ws.WriteMessage(websocket.TextMessage, []byte(`{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"channel":"task:`+taskID+`:log","since":`+itoa(tc.since)+`}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var pending []msg
+		if m := c.next(&pending); m.ID == nil || *m.ID != 1 || m.Error != nil {
+			t.Fatalf("since %d: first message is not the reply: %+v", tc.since, m)
+		}
+		got := 0
+		for {
+			m := c.next(&pending)
+			var p struct {
+				Data struct {
+					Lines []string `json:"lines"`
+					End   bool     `json:"end"`
+					Total int64    `json:"total"`
+				} `json:"data"`
+			}
+			json.Unmarshal(m.Params, &p)
+			if p.Data.End {
+				if got != tc.lines || p.Data.Total != 3 {
+					t.Fatalf("since %d: %d lines, end total %d; want %d lines, total 3", tc.since, got, p.Data.Total, tc.lines)
+				}
+				break
+			}
+			got += len(p.Data.Lines)
+		}
+	}
+}

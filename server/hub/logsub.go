@@ -41,24 +41,27 @@ type logSub struct {
 	pending  []wire.LogBatch
 	pendLen  int            // bytes held in pending, roughly
 	end      *wire.LogBatch // an End held while catching up
+	total    int64          // the log's length as last read
 	ended    bool
 	stopped  bool
 }
 
-func (c *Client) subscribeLog(taskID, channel string, since int64) *rpcError {
+// subscribeLog sets up a log subscription; the caller replies, then calls
+// start, so the reply comes before the first lines.
+func (c *Client) subscribeLog(taskID, channel string, since int64) (start func(), rerr *rpcError) {
 	h := c.hub
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	if !storeIDLike(taskID) {
-		return &rpcError{CodeInvalidParams, "task id " + taskID + " is not valid: ids are 24 hex digits"}
+		return nil, &rpcError{CodeInvalidParams, "task id " + taskID + " is not valid: ids are 24 hex digits"}
 	}
 	ended, status, err := h.backend.TaskEnded(ctx, taskID)
 	if err != nil {
 		code, msg := h.backend.ErrorCode(err)
-		return &rpcError{code, msg}
+		return nil, &rpcError{code, msg}
 	}
 	if err := h.acquire(ctx, wire.LogChannel(taskID)); err != nil {
-		return &rpcError{CodeUnavailable, "could not subscribe to the task's live log: " + err.Error() + "; try again"}
+		return nil, &rpcError{CodeUnavailable, "could not subscribe to the task's live log: " + err.Error() + "; try again"}
 	}
 	s := &logSub{c: c, taskID: taskID, channel: channel, next: since, catching: true}
 	if !ended {
@@ -68,7 +71,7 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) *rpcError {
 		if err != nil {
 			h.release(wire.LogChannel(taskID))
 			code, msg := h.backend.ErrorCode(err)
-			return &rpcError{code, msg}
+			return nil, &rpcError{code, msg}
 		}
 	}
 	if ended {
@@ -84,8 +87,7 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) *rpcError {
 	m[c] = s
 	h.mu.Unlock()
 	c.subs[channel] = struct{}{}
-	c.goCall(s.catchUp)
-	return nil
+	return func() { c.goCall(s.catchUp) }, nil
 }
 
 func storeIDLike(id string) bool {
@@ -151,7 +153,7 @@ func (s *logSub) apply(b *wire.LogBatch, full func() []byte) bool {
 		if b.Total >= 0 && s.next < b.Total {
 			return false
 		}
-		s.sendEnd(b.Status, max(s.next, b.Total))
+		s.sendEnd(b.Status, max(b.Total, s.total))
 		return true
 	}
 	end := b.From + int64(len(b.Lines))
@@ -219,9 +221,13 @@ func (s *logSub) catchUp() {
 				continue
 			}
 			if len(ll.Lines) == 0 {
+				s.mu.Lock()
+				s.total = max(s.total, ll.Total)
+				s.mu.Unlock()
 				break
 			}
 			s.mu.Lock()
+			s.total = max(s.total, ll.Total)
 			if s.stopped {
 				s.mu.Unlock()
 				return
@@ -297,7 +303,7 @@ func (s *logSub) skipIfLost(ctx context.Context) bool {
 		s.c.hub.log.Warn("log lines lost for good; skipping", "task_id", s.taskID, "from", s.next, "to", s.pending[0].From)
 		s.next = s.pending[0].From
 	case s.end != nil:
-		s.sendEnd(s.end.Status, s.next)
+		s.sendEnd(s.end.Status, max(s.next, s.total))
 	default:
 		return false
 	}

@@ -176,11 +176,13 @@ func (c *Client) subscribe(req *request) {
 	if p.Since != nil {
 		since = *p.Since
 	}
-	if rerr := c.subscribeLog(taskID, p.Channel, since); rerr != nil {
+	start, rerr := c.subscribeLog(taskID, p.Channel, since)
+	if rerr != nil {
 		c.reply(req.ID, nil, rerr)
 		return
 	}
 	c.reply(req.ID, map[string]any{"channel": p.Channel, "since": since}, nil)
+	start()
 }
 
 func (c *Client) unsubscribe(req *request) {
