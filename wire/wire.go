@@ -146,6 +146,9 @@ type TaskStatus struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	LogLines int64  `json:"log_lines"`
+	// Started and Finished are set once the task has started / ended.
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // SpiderSynced is the payload of EvSpiderSynced: the outcome of a sync.
