@@ -330,6 +330,17 @@ func TestClusterAgentKilled(t *testing.T) {
 	if code, _, e, _ := c.sysinfo(before.ID); code != http.StatusServiceUnavailable || e.Code != "node_offline" {
 		t.Fatalf("call to killed node: %d %+v", code, e)
 	}
+	// A task for the offline node is refused, naming it, unless queued;
+	// a queued one says what it waits for and runs when the node is back.
+	sp := c.spider("hello", "echo hello", map[string]string{"x": ""})
+	code, e, err := c.api.postJSON("/api/tasks", map[string]any{"spider_id": sp.ID, "mode": "nodes", "node_ids": []string{before.ID}}, nil)
+	if err != nil || code != http.StatusServiceUnavailable || !strings.Contains(e.Message, "node alpha") {
+		t.Fatalf("task for an offline node: %d %+v %v", code, e, err)
+	}
+	queued := c.run(map[string]any{"spider_id": sp.ID, "mode": "nodes", "node_ids": []string{before.ID}, "queue": true})[0]
+	if queued.Status != "pending" || !strings.Contains(queued.Reason, "waiting for node alpha") {
+		t.Fatalf("queued task: %+v", queued)
+	}
 
 	c.startAgent("alpha")
 	c.waitOnline("alpha")
@@ -346,6 +357,9 @@ func TestClusterAgentKilled(t *testing.T) {
 	}
 	if code, si, e, err := c.sysinfo(after.ID); err != nil || code != 200 || si.NodeID != before.ID {
 		t.Fatalf("restarted node sysinfo: %d %+v %v", code, e, err)
+	}
+	if done := c.waitTask(queued.ID, 60*time.Second, "finished", "error", "cancelled", "abnormal"); done.Status != "finished" || done.NodeID != before.ID {
+		t.Fatalf("queued task after the node came back: %+v", done)
 	}
 }
 

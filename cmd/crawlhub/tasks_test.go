@@ -216,6 +216,40 @@ func TestTasksRunOnAllNodes(t *testing.T) {
 			t.Errorf("agent %s synced the spider %d times", name, n)
 		}
 	}
+
+	// Restart makes a new task on the same node.
+	var again taskJSON
+	if code, e, err := c.api.postJSON("/api/tasks/"+tasks[0].ID+"/restart", nil, &again); err != nil || code != http.StatusCreated {
+		t.Fatalf("restart: %d %+v %v", code, e, err)
+	}
+	first := c.task(tasks[0].ID)
+	if again.ID == first.ID {
+		t.Fatal("restart reused the task")
+	}
+	if done := c.waitTask(again.ID, 60*time.Second, "finished", "error", "cancelled", "abnormal"); done.Status != "finished" || done.NodeID != first.NodeID {
+		t.Fatalf("restarted task: %+v (first ran on %s)", done, first.NodeID)
+	}
+
+	// Outcomes: an exit code is an error that says which; a timeout cancels
+	// the task and says so.
+	failing := c.spider("failing", "sh f.sh", map[string]string{"f.sh": "echo bye; exit 3"})
+	tk := c.run(map[string]any{"spider_id": failing.ID})[0]
+	if done := c.waitTask(tk.ID, 60*time.Second, "finished", "error", "cancelled", "abnormal"); done.Status != "error" || done.ExitCode == nil || *done.ExitCode != 3 || done.Reason != "exit code 3" {
+		t.Fatalf("exit 3: %+v", done)
+	}
+	slow := c.spider("slow", "sleep 60", map[string]string{"x": ""})
+	tk = c.run(map[string]any{"spider": "slow", "timeout": 1})[0]
+	if done := c.waitTask(tk.ID, 60*time.Second, "finished", "error", "cancelled", "abnormal"); done.Status != "cancelled" || !strings.Contains(done.Reason, "timed out after 1s") {
+		t.Fatalf("timeout: %+v (spider %s)", done, slow.ID)
+	}
+	// Filters and paging.
+	var page struct {
+		Items []taskJSON `json:"items"`
+		Total int        `json:"total"`
+	}
+	if code, _, err := c.api.get("/api/tasks?spider_id="+sp.ID+"&limit=2&offset=1", &page); err != nil || code != 200 || page.Total != 4 || len(page.Items) != 2 {
+		t.Fatalf("filtered page: %d %v total %d, %d items", code, err, page.Total, len(page.Items))
+	}
 }
 
 func TestTasksAnyRunExactlyOnce(t *testing.T) {
