@@ -301,3 +301,34 @@ func TestEndedLog(t *testing.T) {
 		}
 	}
 }
+
+// TestDeadConnectionGone: a client that never answers pings is dropped
+// after PongWait (60 s by default; shortened here).
+func TestDeadConnectionGone(t *testing.T) {
+	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
+	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PingPeriod: 50 * time.Millisecond, PongWait: 300 * time.Millisecond}, backend{}, up)
+	srv := httptest.NewServer(h)
+	defer func() { srv.Close(); h.Close() }()
+	alive := dial(t, srv) // answers pings: it reads
+	go func() {
+		for {
+			if _, _, err := alive.ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	dead := dial(t, srv) // never reads, so never answers a ping
+	_ = dead
+	deadline := time.Now().Add(5 * time.Second)
+	for h.Clients() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d clients connected, want only the live one", h.Clients())
+		}
+		time.Sleep(10 * time.Millisecond) // the hub drops it on its own clock
+	}
+	time.Sleep(500 * time.Millisecond) // longer than PongWait: the live one stays
+	if h.Clients() != 1 {
+		t.Fatal("the client answering pings was dropped")
+	}
+}
