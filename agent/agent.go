@@ -60,6 +60,10 @@ type Agent struct {
 	nodeID string
 	log    *slog.Logger
 
+	sysMu   sync.Mutex // one collection at a time; callers meanwhile wait for it
+	sysAt   time.Time
+	sysLast wire.SysInfo
+
 	spiderLocks spiderLocks
 	wake        chan struct{} // capacity 1: nudges the poller
 	runCtx      context.Context
@@ -116,16 +120,31 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Log: a.log})
 	a.resp.On(wire.OpPing, func(context.Context, json.RawMessage) (any, error) { return struct{}{}, nil })
-	a.resp.On(wire.OpGetSysinfo, func(ctx context.Context, _ json.RawMessage) (any, error) {
-		si, err := a.sys.Collect(ctx)
-		si.NodeID, si.Name = a.nodeID, a.cfg.Name
-		return si, err
-	})
+	a.resp.On(wire.OpGetSysinfo, a.sysinfo)
 	a.resp.On(wire.OpGetLog, a.handleGetLog)
 	a.resp.On(wire.OpCancelTask, a.handleCancel)
 	a.resp.On(wire.OpSyncSpider, a.handleSync)
 	a.resp.On(wire.OpTaskAvailable, func(context.Context, json.RawMessage) (any, error) { a.nudge(); return nil, nil })
 	return a, nil
+}
+
+// sysinfoFresh is how long one collection of system info answers calls:
+// a burst of calls (a dashboard per person, scripts) shares one reading of
+// /proc instead of each paying for it.
+const sysinfoFresh = time.Second
+
+func (a *Agent) sysinfo(ctx context.Context, _ json.RawMessage) (any, error) {
+	a.sysMu.Lock()
+	defer a.sysMu.Unlock()
+	if time.Since(a.sysAt) < sysinfoFresh {
+		return a.sysLast, nil
+	}
+	si, err := a.sys.Collect(ctx)
+	si.NodeID, si.Name = a.nodeID, a.cfg.Name
+	if err == nil {
+		a.sysLast, a.sysAt = si, time.Now()
+	}
+	return si, err
 }
 
 // NodeID is the node's id: stable across restarts with the same DataDir.
