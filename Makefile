@@ -28,8 +28,8 @@ test: ## install what the tests need, start Redis and FerretDB on loopback, run 
 	bash .ci/test.sh
 
 .PHONY: bench
-bench: ## run the benchmarks
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+bench: ## measure the hub against the machine and Centrifugo: BENCHMARKS.md, bench/results.json (~10 min; BENCH_ARGS='-only 3')
+	GO=$(GO) bash internal/bench/bench.sh $(BENCH_ARGS)
 
 .PHONY: lint
 lint: ## gofmt and go vet

@@ -89,7 +89,7 @@ type Caller struct {
 	nextID func() string
 
 	mu      sync.Mutex
-	waiting map[string]chan *Envelope // request id → buffered(1) reply slot
+	waiting map[string]chan []byte // request id → buffered(1) slot for the raw reply
 }
 
 // NewCaller returns a Caller. Feed it every MasterChannel message with
@@ -101,28 +101,54 @@ func NewCaller(cfg CallerConfig) *Caller {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Caller{cfg: cfg, nextID: newIDs(), waiting: map[string]chan *Envelope{}}
+	return &Caller{cfg: cfg, nextID: newIDs(), waiting: map[string]chan []byte{}}
 }
 
 // Handle takes one message from MasterChannel. Malformed messages and
 // envelopes of unknown type are logged and dropped. It never blocks.
+//
+// It runs on the bus's one receive goroutine, which every master's reply
+// and event passes through, so replies are not decoded here: their "re" is
+// read from the head of the envelope (see peekRe) and the raw message goes
+// to the waiting call, which decodes it on its own goroutine. A reply for
+// another master is dropped without being decoded at all. (A get_log reply
+// carries up to 10,000 lines: decoding it here held up every other message,
+// the live log batches included.)
 func (c *Caller) Handle(payload []byte) {
+	re, ok := peekRe(payload)
+	if !ok {
+		// Not the head wire's encoder writes: decode it all.
+		env := new(Envelope)
+		if err := json.Unmarshal(payload, env); err != nil {
+			c.cfg.Log.Warn("dropped malformed message on "+MasterChannel, "err", err, "size", len(payload))
+			return
+		}
+		if env.Re == "" {
+			c.event(env)
+			return
+		}
+		re = env.Re
+	}
+	if re != "" {
+		c.mu.Lock()
+		slot, ok := c.waiting[re]
+		delete(c.waiting, re)
+		c.mu.Unlock()
+		if ok {
+			slot <- payload // buffered(1) and removed from the map: never blocks
+		}
+		// A reply for another master, or one that came after its deadline.
+		return
+	}
 	env := new(Envelope)
 	if err := json.Unmarshal(payload, env); err != nil {
 		c.cfg.Log.Warn("dropped malformed message on "+MasterChannel, "err", err, "size", len(payload))
 		return
 	}
-	if env.Re != "" {
-		c.mu.Lock()
-		slot, ok := c.waiting[env.Re]
-		delete(c.waiting, env.Re)
-		c.mu.Unlock()
-		if ok {
-			slot <- env // buffered(1) and removed from the map: never blocks
-		}
-		// A reply for another master, or one that came after its deadline.
-		return
-	}
+	c.event(env)
+}
+
+func (c *Caller) event(env *Envelope) {
 	switch env.Type {
 	case EvHeartbeat, EvTaskStatus, EvSpiderSynced:
 		if c.cfg.Event != nil {
@@ -131,6 +157,66 @@ func (c *Caller) Handle(payload []byte) {
 	default:
 		c.cfg.Log.Warn("dropped message of unknown type on "+MasterChannel, "type", env.Type, "node_id", env.NodeID)
 	}
+}
+
+// peekRe reads the "re" of an envelope from its head, as json.Marshal of
+// an Envelope writes it: {"id":"…","type":"…"[,"node_id":"…"][,"re":"…"],…
+// It reports false for anything else (another field order, an escape in a
+// string), and the caller decodes the whole envelope instead. re is empty
+// for an envelope without one (an event).
+func peekRe(b []byte) (re string, ok bool) {
+	rest, ok := peekField(b, `{"id":"`)
+	if !ok {
+		return "", false
+	}
+	if rest, ok = peekField(rest, `,"type":"`); !ok {
+		return "", false
+	}
+	if r, ok := peekField(rest, `,"node_id":"`); ok {
+		rest = r
+	}
+	const reKey = `,"re":"`
+	if len(rest) < len(reKey) || string(rest[:len(reKey)]) != reKey {
+		if len(rest) > 0 && (rest[0] == ',' || rest[0] == '}') {
+			return "", true // no re: an event
+		}
+		return "", false
+	}
+	rest = rest[len(reKey):]
+	i := stringEnd(rest)
+	if i <= 0 {
+		return "", false
+	}
+	return string(rest[:i]), true
+}
+
+// peekField skips key and the plain JSON string after it (key ends with its
+// opening quote), returning what follows the closing quote.
+func peekField(b []byte, key string) ([]byte, bool) {
+	if len(b) < len(key) || string(b[:len(key)]) != key {
+		return nil, false
+	}
+	b = b[len(key):]
+	i := stringEnd(b)
+	if i < 0 {
+		return nil, false
+	}
+	return b[i+1:], true
+}
+
+// stringEnd is the index of the quote closing a JSON string whose opening
+// quote was just read, or -1 when the string has an escape or a control
+// character (not a plain id) or does not end.
+func stringEnd(b []byte) int {
+	for i, c := range b {
+		switch {
+		case c == '"':
+			return i
+		case c == '\\' || c < 0x20:
+			return -1
+		}
+	}
+	return -1
 }
 
 // Call sends a request to a node and decodes its reply's payload into out
@@ -145,7 +231,7 @@ func (c *Caller) Call(ctx context.Context, nodeID, op string, in, out any) error
 	if err != nil {
 		return err
 	}
-	slot := make(chan *Envelope, 1)
+	slot := make(chan []byte, 1)
 	c.mu.Lock()
 	c.waiting[env.ID] = slot
 	c.mu.Unlock()
@@ -160,14 +246,32 @@ func (c *Caller) Call(ctx context.Context, nodeID, op string, in, out any) error
 		return err
 	}
 	select {
-	case reply := <-slot:
+	case raw := <-slot:
+		// One pass decodes the envelope and its payload straight into out
+		// (a non-nil pointer in an interface is decoded into).
+		var discard json.RawMessage
+		reply := struct {
+			Error   string `json:"error"`
+			Payload any    `json:"payload"`
+		}{Payload: out}
+		if out == nil {
+			reply.Payload = &discard
+		}
+		if err := json.Unmarshal(raw, &reply); err != nil {
+			var syn *json.SyntaxError
+			if errors.As(err, &syn) {
+				return fmt.Errorf("node %s answered %s with a malformed reply: %w", nodeID, op, err)
+			}
+			// The envelope is fine but its payload is not what op returns;
+			// an error reply says more.
+			var env Envelope
+			if json.Unmarshal(raw, &env) == nil && env.Error != "" {
+				return &RemoteError{NodeID: nodeID, Op: op, Msg: env.Error}
+			}
+			return fmt.Errorf("node %s answered %s with a malformed payload: %w", nodeID, op, err)
+		}
 		if reply.Error != "" {
 			return &RemoteError{NodeID: nodeID, Op: op, Msg: reply.Error}
-		}
-		if out != nil && len(reply.Payload) > 0 {
-			if err := json.Unmarshal(reply.Payload, out); err != nil {
-				return fmt.Errorf("node %s answered %s with a malformed payload: %w", nodeID, op, err)
-			}
 		}
 		return nil
 	case <-ctx.Done():

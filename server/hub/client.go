@@ -1,7 +1,6 @@
 package hub
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -14,6 +13,9 @@ import (
 // maxFrameOut bounds a frame of coalesced messages, so clients with the
 // usual 1 MiB read limits (Python's websockets) can take it.
 const maxFrameOut = 512 << 10
+
+// framePool holds the buffers of coalesced frames (up to maxFrameOut).
+var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // Client is one WebSocket connection.
 type Client struct {
@@ -32,19 +34,35 @@ type Client struct {
 	closing   bool // no more enqueues; the writer closes the connection
 	closeCode int
 	closeText string
-	wake      chan struct{} // capacity 1
 	room      chan struct{} // capacity 1: the writer took messages off the queue
 	gone      bool          // set before calls.Wait: no more goCall
+	// The writer runs only while there is something to write (see
+	// signal): an idle connection has no goroutine but its reader.
+	writing bool        // a writer runs, or one closed the connection
+	pingDue bool        // the ping timer fired: the writer pings
+	ping    *time.Timer // PingPeriod after the last ping
+	stalled *time.Timer // WriteWait/2 into a write: too slow (the writer's)
+	stopCtx func() bool // unregisters the signal on ctx's end
 
-	// subs is read and written only by the read goroutine and, after it
-	// ends, by remove; no lock.
+	// subs is read and written only while serving the client's frames,
+	// one at a time (see readPump), and after that by remove; no lock.
 	subs map[string]struct{}
 }
 
 func newClient(h *Hub, conn *websocket.Conn, id, remote string) *Client {
 	ctx, cancel := context.WithCancel(h.ctx)
-	return &Client{hub: h, conn: conn, id: id, remote: remote, ctx: ctx, cancel: cancel,
-		wake: make(chan struct{}, 1), room: make(chan struct{}, 1), subs: map[string]struct{}{}}
+	c := &Client{hub: h, conn: conn, id: id, remote: remote, ctx: ctx, cancel: cancel,
+		room: make(chan struct{}, 1), subs: map[string]struct{}{}}
+	c.ping = time.AfterFunc(h.cfg.PingPeriod, func() {
+		c.mu.Lock()
+		c.pingDue = true
+		c.mu.Unlock()
+		c.signal()
+	})
+	// The hub closing or the reader ending: the writer says goodbye and
+	// closes the connection.
+	c.stopCtx = context.AfterFunc(ctx, c.signal)
+	return c
 }
 
 // ID identifies the client in logs and in "cancelled by".
@@ -90,10 +108,14 @@ func (c *Client) tooSlow() {
 	c.signal()
 }
 
+// signal makes sure a writer runs to write what is queued, ping, or close.
 func (c *Client) signal() {
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	c.mu.Lock()
+	start := !c.writing
+	c.writing = true
+	c.mu.Unlock()
+	if start {
+		go c.write()
 	}
 }
 
@@ -107,97 +129,117 @@ func (c *Client) closeWith(code int, text string) {
 	c.signal()
 }
 
-// writePump is the only writer of the connection. It sends the queued
-// messages, several at once as one JSON array frame when the client is
-// behind, pings, and closes the connection when told to.
-func (c *Client) writePump() {
-	ping := time.NewTicker(c.hub.cfg.PingPeriod)
-	// A write that blocks for half the write deadline means the client
-	// stopped reading (its socket buffers are full): it is too slow even if
-	// its queue has room. The blocked write may still finish if the client
-	// reads again, and then it gets the 4008 close; if not, the deadline
-	// ends the connection.
-	stalled := time.AfterFunc(time.Hour, c.tooSlow)
-	stalled.Stop()
-	defer func() {
-		stalled.Stop()
-		ping.Stop()
-		c.conn.Close() // ends readPump too
-		c.cancel()
-	}()
-	var frame bytes.Buffer
+// write is the only writer of the connection while it runs (signal starts
+// it; one at a time). It sends the queued messages, several at once as one
+// JSON array frame when the client is behind, pings when the ping timer
+// said so, and closes the connection when told to or when the client goes.
+// With nothing left to do it returns: an idle connection costs no
+// goroutine stack for its writer.
+func (c *Client) write() {
 	for {
-		select {
-		case <-c.wake:
-		case <-ping.C:
+		c.mu.Lock()
+		switch {
+		case c.closing:
+			code, text := c.closeCode, c.closeText
+			c.mu.Unlock()
+			c.finish(code, text, c.hub.cfg.WriteWait)
+			return
+		case c.ctx.Err() != nil:
+			c.mu.Unlock()
+			c.finish(websocket.CloseGoingAway, "server shutting down", time.Second)
+			return
+		case c.pingDue:
+			c.pingDue = false
+			c.mu.Unlock()
 			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteWait)); err != nil {
+				c.finish(0, "", 0)
 				return
 			}
+			c.ping.Reset(c.hub.cfg.PingPeriod)
 			continue
-		case <-c.ctx.Done():
-			code, text := websocket.CloseGoingAway, "server shutting down"
-			c.mu.Lock()
-			if c.closing {
-				code, text = c.closeCode, c.closeText
-			}
+		case len(c.queue) == 0:
+			c.writing = false
 			c.mu.Unlock()
-			_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(time.Second))
 			return
 		}
-		for {
-			c.mu.Lock()
-			if c.closing {
-				code, text := c.closeCode, c.closeText
-				c.mu.Unlock()
-				_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(c.hub.cfg.WriteWait))
-				return
-			}
-			if len(c.queue) == 0 {
-				c.mu.Unlock()
-				break
-			}
-			// Take as many messages as fit one frame.
-			n, size := 1, len(c.queue[0])
-			for n < len(c.queue) && size+len(c.queue[n])+1 <= maxFrameOut {
-				size += len(c.queue[n]) + 1
-				n++
-			}
-			batch := c.queue[:n:n]
-			c.queue = c.queue[n:]
-			c.queued -= size - (n - 1)
-			if len(c.queue) == 0 {
-				c.queue = nil // let the backing array go
-			}
-			c.mu.Unlock()
-			select {
-			case c.room <- struct{}{}:
-			default:
-			}
+		// Take as many messages as fit one frame.
+		n, size := 1, len(c.queue[0])
+		for n < len(c.queue) && size+len(c.queue[n])+1 <= maxFrameOut {
+			size += len(c.queue[n]) + 1
+			n++
+		}
+		batch := c.queue[:n:n]
+		c.queue = c.queue[n:]
+		c.queued -= size - (n - 1)
+		if len(c.queue) == 0 {
+			c.queue = nil // let the backing array go
+		}
+		c.mu.Unlock()
+		select {
+		case c.room <- struct{}{}:
+		default:
+		}
 
-			var out []byte
-			if n == 1 {
-				out = batch[0]
-			} else {
-				frame.Reset()
-				frame.WriteByte('[')
-				for i, m := range batch {
-					if i > 0 {
-						frame.WriteByte(',')
-					}
-					frame.Write(m)
+		var out []byte
+		var frame *[]byte
+		if n == 1 {
+			out = batch[0]
+		} else {
+			// A pooled buffer: a client that once caught up on a burst
+			// does not keep a frame's worth of memory while idle.
+			frame = framePool.Get().(*[]byte)
+			out = append((*frame)[:0], '[')
+			for i, m := range batch {
+				if i > 0 {
+					out = append(out, ',')
 				}
-				frame.WriteByte(']')
-				out = frame.Bytes()
+				out = append(out, m...)
 			}
-			_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
-			stalled.Reset(c.hub.cfg.WriteWait / 2)
-			err := c.conn.WriteMessage(websocket.TextMessage, out)
-			stalled.Stop()
-			if err != nil {
-				return
-			}
+			out = append(out, ']')
+		}
+		// A write that blocks for half the write deadline means the client
+		// stopped reading (its socket buffers are full): it is too slow
+		// even if its queue has room. The blocked write may still finish if
+		// the client reads again, and then it gets the 4008 close; if not,
+		// the deadline ends the connection.
+		if c.stalled == nil {
+			c.stalled = time.AfterFunc(c.hub.cfg.WriteWait/2, c.tooSlow)
+		} else {
+			c.stalled.Reset(c.hub.cfg.WriteWait / 2)
+		}
+		_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
+		err := c.conn.WriteMessage(websocket.TextMessage, out)
+		c.stalled.Stop()
+		if frame != nil {
+			*frame = out
+			framePool.Put(frame)
+		}
+		if err != nil {
+			c.finish(0, "", 0)
+			return
 		}
 	}
+}
+
+// finish sends a close frame (unless code is 0: the connection failed),
+// closes the connection, which ends readPump too, and releases the
+// client's timers. No writer runs after it.
+func (c *Client) finish(code int, text string, wait time.Duration) {
+	if code != 0 {
+		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(wait))
+	}
+	c.conn.Close()
+	c.cancel()
+	c.stopCtx()
+	c.ping.Stop()
+	if c.stalled != nil {
+		c.stalled.Stop()
+	}
+	c.mu.Lock()
+	// writing stays true: signal starts no writer. Nothing more is queued.
+	c.closing, c.queue, c.queued = true, nil, 0
+	c.mu.Unlock()
+	c.hub.wg.Done() // the writer's share of the client (see ServeHTTP)
 }
 
 // readPump reads frames until the connection fails, dispatching calls.
@@ -226,47 +268,62 @@ func (c *Client) readPump() {
 			return
 		}
 		_ = c.conn.SetReadDeadline(time.Now().Add(c.hub.cfg.PongWait))
-		if kind != websocket.TextMessage {
-			c.reply(nil, nil, &rpcError{Code: CodeInvalidRequest, Message: "send JSON-RPC requests as text frames"})
-			continue
-		}
-		req, rerr := parseRequest(msg)
-		if rerr != nil {
-			c.reply(req.idOrNull(), nil, rerr)
-			continue
-		}
-		// Subscriptions change c.subs: served here, in order.
-		switch req.Method {
-		case "subscribe":
-			c.subscribe(req)
-			continue
-		case "unsubscribe":
-			c.unsubscribe(req)
-			continue
-		}
-		select {
-		case sem <- struct{}{}:
-		case <-c.ctx.Done():
+		// The frame is served on a goroutine of its own, waited for (so
+		// calls are still taken in order): decoding and serving grow a
+		// goroutine's stack, and this one stays parked in a read for the
+		// connection's whole life, its stack with it.
+		done := make(chan bool, 1)
+		go func() { done <- c.serveFrame(kind, msg, sem) }()
+		if !<-done {
 			return
 		}
-		c.goCall(func() {
-			defer func() { <-sem }()
-			res, err := c.hub.backend.Call(c.ctx, c, req.Method, req.Params)
-			if req.ID == nil {
-				return // a notification: no answer
-			}
-			if err != nil {
-				var re *rpcError
-				if !errors.As(err, &re) {
-					code, text := c.hub.backend.ErrorCode(err)
-					re = &rpcError{Code: code, Message: text}
-				}
-				c.reply(req.ID, nil, re)
-				return
-			}
-			c.reply(req.ID, res, nil)
-		})
 	}
+}
+
+// serveFrame serves one frame from the client. It reports false when the
+// client is going.
+func (c *Client) serveFrame(kind int, msg []byte, sem chan struct{}) bool {
+	if kind != websocket.TextMessage {
+		c.reply(nil, nil, &rpcError{Code: CodeInvalidRequest, Message: "send JSON-RPC requests as text frames"})
+		return true
+	}
+	req, rerr := parseRequest(msg)
+	if rerr != nil {
+		c.reply(req.idOrNull(), nil, rerr)
+		return true
+	}
+	// Subscriptions change c.subs: served in order, one frame at a time.
+	switch req.Method {
+	case "subscribe":
+		c.subscribe(req)
+		return true
+	case "unsubscribe":
+		c.unsubscribe(req)
+		return true
+	}
+	select {
+	case sem <- struct{}{}:
+	case <-c.ctx.Done():
+		return false
+	}
+	c.goCall(func() {
+		defer func() { <-sem }()
+		res, err := c.hub.backend.Call(c.ctx, c, req.Method, req.Params)
+		if req.ID == nil {
+			return // a notification: no answer
+		}
+		if err != nil {
+			var re *rpcError
+			if !errors.As(err, &re) {
+				code, text := c.hub.backend.ErrorCode(err)
+				re = &rpcError{Code: code, Message: text}
+			}
+			c.reply(req.ID, nil, re)
+			return
+		}
+		c.reply(req.ID, res, nil)
+	})
+	return true
 }
 
 // waitRoom blocks until at most half the send queue is used, so a reader
@@ -300,18 +357,19 @@ func (c *Client) waitRoom(ctx context.Context) bool {
 }
 
 // goCall runs f on a goroutine the client waits for before it is removed.
-// After the client is gone it does nothing.
-func (c *Client) goCall(f func()) {
+// After the client is gone it does nothing and reports false.
+func (c *Client) goCall(f func()) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.gone {
-		return
+		return false
 	}
 	c.calls.Add(1)
 	go func() {
 		defer c.calls.Done()
 		f()
 	}()
+	return true
 }
 
 func (c *Client) reply(id json.RawMessage, result any, rerr *rpcError) {

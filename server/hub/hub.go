@@ -105,11 +105,20 @@ type Hub struct {
 
 	mu      sync.RWMutex
 	clients map[*Client]struct{}
+	closed  bool                           // Close was called: no more clients
 	subs    map[string]map[*Client]*logSub // channel → subscribers (nil logSub for plain channels)
 
 	upMu sync.Mutex
 	ups  map[string]*upstreamRef // bus channel → local reference count
+
+	readAhead chan struct{} // backlog pages being read ahead (see logSub.readAhead)
+	pages     *pages        // backlog pages shared by subscriptions catching up
 }
+
+// maxReadAhead bounds the backlog pages read ahead at once in the whole
+// hub, so that many clients catching up at once hold no more than this
+// many extra pages in memory.
+const maxReadAhead = 4
 
 type upstreamRef struct {
 	mu   sync.Mutex // held across the bus call, so subscribe and unsubscribe of one channel never reorder
@@ -149,9 +158,15 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 		clients: map[*Client]struct{}{},
 		subs:    map[string]map[*Client]*logSub{},
 		ups:     map[string]*upstreamRef{},
+
+		readAhead: make(chan struct{}, maxReadAhead),
+		pages:     newPages(),
 	}
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize: 4096, WriteBufferSize: 4096,
+		// Clients send small calls; a frame larger than the read buffer
+		// is read through it in pieces. Every idle connection holds its
+		// read buffer, so it is kept small.
+		ReadBufferSize: 1024, WriteBufferSize: 4096,
 		CheckOrigin: cfg.CheckOrigin,
 		// Pooled write buffers: idle connections then hold none.
 		WriteBufferPool: &sync.Pool{},
@@ -162,6 +177,11 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 // Close disconnects every client (close code 1001) and waits for their
 // goroutines.
 func (h *Hub) Close() {
+	// No client is added once closed is set (under mu, as ServeHTTP adds
+	// its goroutines under mu): wg.Add never races wg.Wait.
+	h.mu.Lock()
+	h.closed = true
+	h.mu.Unlock()
 	h.cancel()
 	h.wg.Wait()
 }
@@ -193,11 +213,22 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	c := newClient(h, conn, fmt.Sprintf("c%d", h.nextID.Add(1)), r.RemoteAddr)
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		c.stopCtx()
+		c.ping.Stop()
+		c.cancel()
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		conn.Close()
+		return
+	}
 	h.clients[c] = struct{}{}
+	// Two shares: the reader's, and the writer's, which the writer that
+	// closes the connection gives back (see Client.finish); writers run
+	// only while there is something to write.
+	h.wg.Add(2)
 	h.mu.Unlock()
 	h.log.Debug("client connected", "client_id", c.id, "remote", r.RemoteAddr)
-	h.wg.Add(2)
-	go func() { defer h.wg.Done(); c.writePump() }()
 	go func() { defer h.wg.Done(); c.readPump() }()
 }
 
@@ -328,12 +359,12 @@ func (h *Hub) Broadcast(channel string, data any) {
 // HandleLog takes one message from a task's bus log channel. It runs on
 // the bus's receive goroutine: it only queues.
 func (h *Hub) HandleLog(payload []byte) {
-	var b wire.LogBatch
-	if err := json.Unmarshal(payload, &b); err != nil {
+	lb, err := decodeLiveBatch(payload)
+	if err != nil {
 		h.log.Warn("dropped malformed log batch", "err", err)
 		return
 	}
-	ch := LogChannel(b.TaskID)
+	ch := LogChannel(lb.b.TaskID)
 	h.mu.RLock()
 	m := h.subs[ch]
 	subs := make([]*logSub, 0, len(m))
@@ -343,20 +374,10 @@ func (h *Hub) HandleLog(payload []byte) {
 		}
 	}
 	h.mu.RUnlock()
-	if len(subs) == 0 {
-		return
-	}
-	// Subscribers in step with the stream all get the same bytes: encode
-	// them once.
-	var full []byte
-	enc := func() []byte {
-		if full == nil {
-			full, _ = encodePublish(ch, logData{From: b.From, Lines: b.Lines})
-		}
-		return full
-	}
+	// Subscribers in step with the stream all get the same bytes, encoded
+	// once (see liveBatch).
 	for _, s := range subs {
-		s.live(&b, enc)
+		s.live(lb)
 	}
 }
 

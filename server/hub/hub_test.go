@@ -78,6 +78,8 @@ type conn struct {
 	t  *testing.T
 	ws *websocket.Conn
 	id int
+	// left holds messages that came in a frame after a call's reply.
+	left []msg
 }
 
 func dial(t *testing.T, srv *httptest.Server) *conn {
@@ -101,6 +103,9 @@ type msg struct {
 // next reads one message, unpacking array frames.
 func (c *conn) next(pending *[]msg) msg {
 	c.t.Helper()
+	if len(*pending) == 0 && len(c.left) > 0 {
+		*pending, c.left = c.left, nil
+	}
 	for len(*pending) == 0 {
 		c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 		_, b, err := c.ws.ReadMessage()
@@ -131,6 +136,9 @@ func (c *conn) call(method, params string) *int {
 	for {
 		m := c.next(&p)
 		if m.ID != nil && *m.ID == c.id {
+			// What came in the reply's frame after it (the server
+			// coalesces) is for the next reads.
+			c.left = p
 			if m.Error != nil {
 				return &m.Error.Code
 			}

@@ -9,7 +9,7 @@ import (
 )
 
 // logPage is how many lines one backlog read asks for.
-const logPage = 5000
+const logPage = 10000
 
 // maxPending bounds, in bytes, the live batches a subscription holds while
 // it catches up. Past it they are dropped: they are in the log already and
@@ -110,22 +110,29 @@ func (s *logSub) stop() {
 }
 
 // live takes a batch from the bus.
-func (s *logSub) live(b *wire.LogBatch, full func() []byte) {
+func (s *logSub) live(lb *liveBatch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended || s.stopped {
 		return
 	}
 	if s.catching {
-		s.hold(b)
+		s.hold(lb.batch())
 		return
 	}
-	if s.apply(b, full) {
+	if !lb.b.End && lb.b.From == s.next {
+		// In step: the batch as it came, encoded once for every such
+		// subscriber.
+		s.c.enqueue(lb.encoded(s.channel))
+		s.next += int64(lb.n)
+		return
+	}
+	if s.apply(lb.batch()) {
 		return
 	}
 	// A gap: catch up from the log, holding this batch.
 	s.catching = true
-	s.hold(b)
+	s.hold(lb.batch())
 	s.c.goCall(s.catchUp)
 }
 
@@ -148,7 +155,7 @@ func (s *logSub) hold(b *wire.LogBatch) {
 
 // apply delivers b's new lines; it reports false on a gap. Called with mu
 // held.
-func (s *logSub) apply(b *wire.LogBatch, full func() []byte) bool {
+func (s *logSub) apply(b *wire.LogBatch) bool {
 	if b.End {
 		if b.Total >= 0 && s.next < b.Total {
 			return false
@@ -162,8 +169,6 @@ func (s *logSub) apply(b *wire.LogBatch, full func() []byte) bool {
 		return true // all seen
 	case b.From > s.next:
 		return false
-	case b.From == s.next && full != nil:
-		s.c.enqueue(full())
 	default:
 		s.send(b.Lines[s.next-b.From:], s.next)
 	}
@@ -172,11 +177,7 @@ func (s *logSub) apply(b *wire.LogBatch, full func() []byte) bool {
 }
 
 func (s *logSub) send(lines []string, from int64) {
-	msg, err := encodePublish(s.channel, logData{From: from, Lines: lines})
-	if err != nil {
-		return
-	}
-	s.c.enqueue(msg)
+	s.c.enqueue(appendLogPublish(nil, s.channel, from, lines))
 }
 
 func (s *logSub) sendEnd(status string, total int64) {
@@ -193,6 +194,7 @@ func (s *logSub) sendEnd(status string, total int64) {
 func (s *logSub) catchUp() {
 	ctx := s.c.ctx
 	backoff := 100 * time.Millisecond
+	var ahead []*pageRead // pages being read ahead, in order
 	for {
 		progressed := false
 		for {
@@ -206,7 +208,19 @@ func (s *logSub) catchUp() {
 			if !s.c.waitRoom(ctx) {
 				return
 			}
-			ll, err := s.c.hub.backend.ReadLog(ctx, s.taskID, from, logPage)
+			var pg *page
+			var err error
+			if len(ahead) > 0 && ahead[0].from == from {
+				<-ahead[0].done
+				pg, err = ahead[0].pg, ahead[0].err
+				ahead = ahead[1:]
+			} else {
+				ahead = nil
+				pg, err = s.c.hub.readPage(ctx, s.taskID, from)
+			}
+			if err != nil {
+				ahead = nil
+			}
 			if ctx.Err() != nil {
 				return
 			}
@@ -220,11 +234,27 @@ func (s *logSub) catchUp() {
 				backoff = min(backoff*2, 5*time.Second)
 				continue
 			}
+			ll := pg.ll
 			if len(ll.Lines) == 0 {
 				s.mu.Lock()
 				s.total = max(s.total, ll.Total)
 				s.mu.Unlock()
 				break
+			}
+			if n := int64(len(ll.Lines)); n == logPage {
+				// While this page goes out, the next ones (that the log
+				// has) are read.
+				next := ll.From + n
+				if len(ahead) > 0 {
+					next = ahead[len(ahead)-1].from + logPage
+				}
+				for ; len(ahead) < maxAheadPerSub && next < ll.Total; next += logPage {
+					p := s.readAhead(ctx, next)
+					if p == nil {
+						break
+					}
+					ahead = append(ahead, p)
+				}
 			}
 			s.mu.Lock()
 			s.total = max(s.total, ll.Total)
@@ -234,8 +264,23 @@ func (s *logSub) catchUp() {
 			}
 			// Only this goroutine moves next while catching, but check anyway.
 			if ll.From == s.next {
-				s.send(ll.Lines, ll.From)
-				s.next += int64(len(ll.Lines))
+				for i, ch := range pg.chunks(s.channel) {
+					if i > 0 {
+						// While catching up only this goroutine moves next,
+						// so it may wait for room between the pieces.
+						s.mu.Unlock()
+						if !s.c.waitRoom(ctx) {
+							return
+						}
+						s.mu.Lock()
+						if s.stopped {
+							s.mu.Unlock()
+							return
+						}
+					}
+					s.c.enqueue(ch.msg)
+					s.next += int64(ch.lines)
+				}
 				progressed = true
 			}
 			s.mu.Unlock()
@@ -251,13 +296,13 @@ func (s *logSub) catchUp() {
 		gap := false
 		for len(s.pending) > 0 {
 			b := s.pending[0]
-			if !s.apply(&b, nil) {
+			if !s.apply(&b) {
 				gap = true
 				break
 			}
 			s.pending = s.pending[1:]
 		}
-		if !gap && s.end != nil && !s.apply(s.end, nil) {
+		if !gap && s.end != nil && !s.apply(s.end) {
 			gap = true
 		}
 		if !gap {
@@ -281,6 +326,45 @@ func (s *logSub) catchUp() {
 			backoff = min(backoff*2, 2*time.Second)
 		}
 	}
+}
+
+// pageRead is a backlog page read ahead while the one before it goes out:
+// the reads of a long backlog (from the store or the node) then overlap
+// with sending instead of taking turns with it.
+type pageRead struct {
+	from int64
+	pg   *page
+	err  error
+	done chan struct{}
+}
+
+// maxAheadPerSub is how many pages one subscription reads ahead at most
+// (the hub's maxReadAhead bounds them all).
+const maxAheadPerSub = 3
+
+// readAhead starts reading the page at from if the hub has a read-ahead
+// slot free, else returns nil (the page is read when its turn comes).
+// Slots are few (maxReadAhead): each holds a page in memory.
+func (s *logSub) readAhead(ctx context.Context, from int64) *pageRead {
+	h := s.c.hub
+	select {
+	case h.readAhead <- struct{}{}:
+	default:
+		return nil
+	}
+	p := &pageRead{from: from, done: make(chan struct{})}
+	started := s.c.goCall(func() {
+		defer func() {
+			<-h.readAhead
+			close(p.done)
+		}()
+		p.pg, p.err = h.readPage(ctx, s.taskID, from)
+	})
+	if !started {
+		<-h.readAhead
+		return nil
+	}
+	return p
 }
 
 // skipIfLost handles a gap no read could fill. While the task runs, the

@@ -1,0 +1,288 @@
+package bench
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+func f0(v float64) string {
+	s := strconv.FormatFloat(v, 'f', 0, 64)
+	// Thousands separators for readability.
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	if neg {
+		return "-" + b.String()
+	}
+	return b.String()
+}
+
+func ms(v float64) string {
+	switch {
+	case v >= 100:
+		return strconv.FormatFloat(v, 'f', 0, 64)
+	case v >= 10:
+		return strconv.FormatFloat(v, 'f', 1, 64)
+	}
+	return strconv.FormatFloat(v, 'f', 2, 64)
+}
+
+func ratio(a, b float64) string {
+	if b == 0 {
+		return "—"
+	}
+	return strconv.FormatFloat(a/b, 'f', 2, 64) + "×"
+}
+
+func renderMarkdown(res *Results, cfg Config) string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	centrifugoNA := ""
+	if cfg.CentrifugoBin == "" {
+		centrifugoNA = "not available: " + cfg.CentrifugoMissing
+	}
+
+	w("# Benchmarks\n\n")
+	w("Written by `make bench` (`cmd/crawlhub-bench`, `internal/bench`) on %s in %.0f s; the raw figures are in `bench/results.json`. ",
+		res.Started.Format("2006-01-02 15:04 UTC"), res.DurationS)
+	w("Issue 5 asks for these scenarios and targets. Everything runs on loopback on this one machine: the servers, Redis, the store, ")
+	w("the clients and the publishers share its %d cores, so each figure is read next to the machine's own ceiling and next to Centrifugo ", res.Machine.Cores)
+	w("measured in the same run, on the same Redis, by the same clients.\n\n")
+	if res.Quick {
+		w("**This is a quick run (`-quick`): shortened, smaller, for trying the harness out. Its figures are not the benchmark's.**\n\n")
+	}
+	w("Run it: `make bench` (a few minutes; the first time it also installs redis-server with apt-get and builds Centrifugo v6.9.1 into `~/.cache/crawlhub-bench`, about 4 minutes more). ")
+	w("One scenario: `make bench BENCH_ARGS='-only 3'`.\n\n")
+
+	m := res.Machine
+	w("## Machine\n\n| | |\n|---|---|\n")
+	w("| CPU | %s |\n| cores | %d |\n| memory | %.1f GiB |\n| kernel | %s |\n| Go | %s |\n| redis-server | %s |\n| Centrifugo | %s |\n| crawlhub | %s |\n| RLIMIT_NOFILE | %d |\n| CPU busy in the 2 s before the run | %.0f %% |\n| load average (1 min) at the start and the end | %.2f, %.2f |\n\n",
+		m.CPU, m.Cores, m.MemoryGiB, m.Kernel, m.Go, m.Redis, m.Centrifugo, m.Crawlhub, m.NoFile, m.BusyBefore*100, m.LoadBefore, m.LoadAfter)
+	if m.BusyBefore > 0.2 {
+		w("**The machine was busy before this run started (%.0f %% of its CPU time): other work competed with every process measured here, so the figures are lower and noisier than on a quiet machine.**\n\n", m.BusyBefore*100)
+	}
+
+	w("## How it runs\n\n")
+	for _, s := range res.Setup {
+		w("- %s\n", s)
+	}
+	w("- The bare gorilla/websocket server (the ceiling) is the harness's own `bare-server` command as a subprocess: gorilla's chat example and nothing else " +
+		"(one reader and one writer goroutine per connection, pooled 1 KiB buffers, a 256-message send channel), broadcasting what it receives on one Redis channel.\n")
+	w("- Latency is measured from a timestamp the writer puts in each line or message to the moment a client's reader has the frame; clients find lines and messages " +
+		"by a marker, without decoding JSON, and check line numbers (exactly once, in order). Percentiles come from a log-linear histogram (±3 %%).\n")
+	w("- Every process is a child of the harness on 127.0.0.1, stopped at the end; every load loop is bounded in time.\n\n")
+
+	w("## Targets\n\n| scenario | target | measured | verdict |\n|---|---|---|---|\n")
+	for _, t := range res.Targets {
+		v := "**" + t.Verdict + "**"
+		if t.Met {
+			v = "met"
+		}
+		w("| %s | %s | %s | %s |\n", t.Scenario, t.Target, t.Measured, v)
+	}
+	w("\n")
+
+	// Scenario 1.
+	w("## 1. RPC: master → agent → master through redis-server\n\n")
+	w("The master's RPC end (`wire.Caller` on its own `bus.Redis`, as the master builds it) runs in the harness; the agent is a `crawlhub agent` process. ")
+	w("Each call is two PUBLISHes (request and reply), so the ceiling column is twice the calls/s over redis-benchmark's PUBLISH rate with as many clients (1 for concurrency 1, 64 otherwise).\n\n")
+	w("| operation | concurrency | calls/s | p50 ms | p99 ms | errors | share of Redis PUBLISH ceiling |\n|---|---|---|---|---|---|---|\n")
+	for _, r := range res.RPC {
+		ceil := redisCeiling(res, 64)
+		if r.Concurrency == 1 {
+			ceil = redisCeiling(res, 1)
+		}
+		share := "—"
+		if ceil > 0 && r.Op == wire.OpPing {
+			share = fmt.Sprintf("%.0f %%", 200*r.CallsPerSec/ceil)
+		}
+		w("| %s | %d | %s | %s | %s | %d | %s |\n", r.Op, r.Concurrency, f0(r.CallsPerSec), ms(r.Latency.P50ms), ms(r.Latency.P99ms), r.Errors, share)
+	}
+	if r := findRPC(res.RPC, wire.OpGetSysinfo, 64); r != nil {
+		w("\n`get_sysinfo` collects fresh figures on the agent for every call (CPU, memory, disk, load; executables are cached), so it measures the agent's collection, not the bus.\n")
+	}
+	w("\n")
+
+	// Scenario 2.
+	w("## 2. Log fan-out: one task, N WebSocket clients on one master\n\n")
+	w("The task is the harness's `emit` command run by the agent as a spider: 100-byte lines with their number and a timestamp. The clients subscribe (`since` 0) before its first line. ")
+	w("\"As fast as it can\" rows: the task writes N-scaled line counts (about 20 million deliveries in all) without pause; a client that falls a whole send queue behind is disconnected (4008) ")
+	w("and resubscribes with `since`, as the API documents, so \"reconnects\" counts those and \"not received\" counts lines a client still lacked 90 s after the start (none is lost for good: the log has them all). \"Paced\" rows: the task writes at 2,000,000 / N lines/s for %d s, ", pacedSeconds)
+	w("the target's delivered rate, so their latency is the fan-out's own rather than the time a burst takes to drain.\n\n")
+	w("| N | task | lines per client | task wrote lines/s | delivered lines/s (all clients) | all in s | p50 ms | p99 ms | max ms | not received in 90 s | repeated | reconnects (4008) | master's Redis subscription dropped |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range res.LogFanout {
+		mode := "as fast as it can"
+		if r.PacedLinesPerS > 0 {
+			mode = "paced at " + f0(r.PacedLinesPerS) + " lines/s"
+		}
+		w("| %d | %s | %s | %s | %s | %.2f | %s | %s | %s | %d | %d | %d | %d |\n", r.Clients, mode, f0(float64(r.Lines)), f0(r.WriteLinesPerS), f0(r.LinesPerSec),
+			r.SecondsToAll, ms(r.Latency.P50ms), ms(r.Latency.P99ms), ms(r.Latency.MaxMs), r.Lost, r.Duplicates, r.Reconnects, r.UpstreamDrops)
+	}
+	w("\n")
+
+	// Scenario 3.
+	w("## 3. Message fan-out, like for like (with the ceiling and Centrifugo)\n\n")
+	w("N clients on one channel; P publishers of 128-byte JSON messages through each server's upstream path; closed loop: each publisher has one message in flight and sends the next once all N clients have it, ")
+	w("so P is the load and no queue grows without bound. crawlhub: a `task_status` event PUBLISHed on `nodes:master`, which the master forwards, encoded once, to its clients on `tasks` ")
+	w("(the channel with many publishers: every agent's task events; a task's log channel has by design one publisher, the agent running it, which scenario 2 measures). ")
+	w("Bare: PUBLISH on the channel it relays. Centrifugo: its HTTP API (`/api/publish`) with its Redis engine.\n\n")
+	w("| N | P | crawlhub deliveries/s | p50 ms | p99 ms | bare deliveries/s | crawlhub / bare | Centrifugo deliveries/s | Centrifugo p99 ms | crawlhub / Centrifugo |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, n := range []int{100, 1000} {
+		for _, p := range []int{1, 16, 64} {
+			c := findFanout(res.Fanout, KindCrawlhub, n, p)
+			if c == nil {
+				continue
+			}
+			bare, bareRatio := "—", "—"
+			if x := findFanout(res.Fanout, KindBare, n, p); x != nil {
+				bare, bareRatio = f0(x.DeliveriesPerS), ratio(c.DeliveriesPerS, x.DeliveriesPerS)
+			}
+			cz, czp99, czRatio := "—", "—", "—"
+			if centrifugoNA != "" {
+				cz, czp99, czRatio = centrifugoNA, "—", "—"
+			} else if z := findFanout(res.Fanout, KindCentrifugo, n, p); z != nil {
+				cz, czp99, czRatio = f0(z.DeliveriesPerS), ms(z.Latency.P99ms), ratio(c.DeliveriesPerS, z.DeliveriesPerS)
+			}
+			w("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, p, f0(c.DeliveriesPerS), ms(c.Latency.P50ms), ms(c.Latency.P99ms), bare, bareRatio, cz, czp99, czRatio)
+		}
+	}
+	w("\n")
+
+	// Scenario 4.
+	w("## 4. 10,000 idle subscribed connections\n\n")
+	w("Each server is a fresh process; its RSS is read from `/proc/<pid>/status` before the clients connect and 5 s after the last one subscribed (what an operator would see; ")
+	w("Go's heap keeps the usual headroom over live data). crawlhub: `crawlhub server`, clients on `tasks`; the clients are the harness's (one reader goroutine each, 1 KiB buffers).\n\n")
+	w("| server | clients | connected and subscribed in s | RSS before MiB | RSS after MiB | KiB per connection | crawlhub / this |\n|---|---|---|---|---|---|---|\n")
+	ch := findIdle(res.Idle, KindCrawlhub)
+	for _, k := range []string{KindCrawlhub, KindBare, KindCentrifugo} {
+		r := findIdle(res.Idle, k)
+		if r == nil {
+			if k == KindCentrifugo && centrifugoNA != "" {
+				w("| centrifugo | %s | | | | | |\n", centrifugoNA)
+			}
+			continue
+		}
+		rt := "—"
+		if ch != nil && k != KindCrawlhub {
+			rt = ratio(ch.KiBPerConn, r.KiBPerConn)
+		}
+		w("| %s | %s | %.2f | %.1f | %.1f | %.1f | %s |\n", k, f0(float64(r.Clients)), r.ConnectS, r.RSSBeforeMiB, r.RSSAfterMiB, r.KiBPerConn, rt)
+	}
+	w("\n")
+
+	// Scenario 5.
+	w("## 5. Backlog: a new subscriber to a finished 1,000,000-line task\n\n")
+	w("| store | lines | received | seconds | lines/s | exactly once, in order |\n|---|---|---|---|---|---|\n")
+	for _, r := range res.Backlog {
+		w("| %s | %s | %s | %.2f | %s | %v |\n", r.Store, f0(float64(r.Lines)), f0(float64(r.Received)), r.Seconds, f0(r.LinesPerS), r.InOrder)
+	}
+	w("\n")
+
+	// Scenario 6.
+	w("## 6. Ceilings\n\n`redis-benchmark` PUBLISH of 128 bytes on the run's redis-server (no subscribers); the bare gorilla server's rows are in the tables of scenarios 3 and 4.\n\n")
+	w("| clients | pipeline | PUBLISH/s |\n|---|---|---|\n")
+	for _, r := range res.RedisPub {
+		w("| %d | %d | %s |\n", r.Clients, r.Pipeline, f0(r.PerSecond))
+	}
+	w("\n")
+
+	// Profiles.
+	if len(res.Profiles) > 0 {
+		w("## Where the time goes (profiles of missed targets)\n\n")
+		w("Each missed target's scenario was run again against the harness's `master` command — `server.New` wired exactly as `crawlhub server` does it, plus a pprof listener — ")
+		w("and profiled for %d s (scenario 1: the caller's side, in the harness). The files are next to `results.json`; `go tool pprof -top FILE` shows them again.\n\n", profileSeconds)
+		for _, p := range res.Profiles {
+			w("### Scenario %s: %s (`%s`)\n\n", p.Scenario, p.Kind, p.File)
+			if sum := summarizeTop(p.Top); sum != "" {
+				w("%s\n\n", sum)
+			}
+			w("```\n")
+			for _, l := range p.Top {
+				if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") {
+					continue
+				}
+				w("%s\n", l)
+			}
+			w("```\n\n")
+		}
+	}
+	if notes, err := os.ReadFile(filepath.Join(cfg.OutDir, "notes.md")); err == nil {
+		w("%s\n\n", strings.TrimSpace(string(notes)))
+	}
+	if len(res.Errors) > 0 {
+		w("## Errors during the run\n\n")
+		for _, e := range res.Errors {
+			w("- %s\n", e)
+		}
+		w("\n")
+	}
+	w("_Generated %s._\n", time.Now().UTC().Format(time.RFC3339))
+	return b.String()
+}
+
+func redisCeiling(res *Results, clients int) float64 {
+	for _, r := range res.RedisPub {
+		if r.Clients == clients && r.Pipeline == 1 {
+			return r.PerSecond
+		}
+	}
+	return 0
+}
+
+var topLine = regexp.MustCompile(`^\s*([\d.]+\w*)\s+([\d.]+)%\s+[\d.]+%\s+([\d.]+\w*)\s+([\d.]+)%\s+(.+)$`)
+
+// summarizeTop groups the flat shares of a CPU profile's top functions:
+// system calls, JSON, the allocator and GC, scheduling, the hub.
+func summarizeTop(top []string) string {
+	groups := []struct {
+		name string
+		re   *regexp.Regexp
+	}{
+		{"system calls (socket reads and writes)", regexp.MustCompile(`^(syscall\.|internal/runtime/syscall|runtime/internal/syscall)`)},
+		{"encoding/json", regexp.MustCompile(`^encoding/json`)},
+		{"allocation and GC", regexp.MustCompile(`^runtime\.(mallocgc|gcBgMarkWorker|scanobject|gcDrain|greyobject|findObject|memclr|nextFreeFast|heapBits|sweepone|wbBuf|bulkBarrier|typePointers|markBits|spanOf|gcmarknewobject|memmove)`)},
+		{"scheduler and futex", regexp.MustCompile(`^runtime\.(futex|findRunnable|schedule|park_m|stealWork|netpoll|runqgrab|selectgo|lock2|unlock2|notewakeup|mcall|chansend|chanrecv|ready|goready|epollwait|usleep|nanotime|procyield)`)},
+		{"crawlhub", regexp.MustCompile(`^github\.com/crawlhub/`)},
+		{"gorilla/websocket", regexp.MustCompile(`^github\.com/gorilla/`)},
+	}
+	share := make([]float64, len(groups))
+	any := false
+	for _, l := range top {
+		m := topLine.FindStringSubmatch(l)
+		if m == nil {
+			continue
+		}
+		flat, _ := strconv.ParseFloat(m[2], 64)
+		fn := strings.TrimSpace(m[5])
+		for i, g := range groups {
+			if g.re.MatchString(fn) {
+				share[i] += flat
+				any = true
+				break
+			}
+		}
+	}
+	if !any {
+		return ""
+	}
+	var parts []string
+	for i, g := range groups {
+		if share[i] >= 1 {
+			parts = append(parts, fmt.Sprintf("%s %.0f %%", g.name, share[i]))
+		}
+	}
+	return "Of the top functions' own (flat) time: " + strings.Join(parts, ", ") + "."
+}

@@ -1,0 +1,124 @@
+package bench
+
+import "time"
+
+// Results is what a run measured; it is written as bench/results.json and
+// rendered as BENCHMARKS.md.
+type Results struct {
+	Started   time.Time `json:"started"`
+	DurationS float64   `json:"duration_s"`
+	Quick     bool      `json:"quick,omitempty"`
+	Machine   Machine   `json:"machine"`
+	Setup     []string  `json:"setup"` // how each part ran, in words
+
+	RPC       []RPCRow       `json:"rpc"`
+	LogFanout []LogRow       `json:"log_fanout"`
+	Fanout    []FanoutRow    `json:"fanout"`
+	Idle      []IdleRow      `json:"idle"`
+	Backlog   []BacklogRow   `json:"backlog"`
+	RedisPub  []RedisPubRow  `json:"redis_publish"`
+	Targets   []TargetResult `json:"targets"`
+	Profiles  []Profile      `json:"profiles,omitempty"`
+	Errors    []string       `json:"errors,omitempty"`
+}
+
+// Machine is the machine and the versions measured.
+type Machine struct {
+	CPU        string  `json:"cpu"`
+	Cores      int     `json:"cores"`
+	MemoryGiB  float64 `json:"memory_gib"`
+	Kernel     string  `json:"kernel"`
+	Go         string  `json:"go"`
+	Redis      string  `json:"redis"`
+	Centrifugo string  `json:"centrifugo"`
+	Crawlhub   string  `json:"crawlhub"`
+	NoFile     uint64  `json:"rlimit_nofile"`
+	// LoadBefore and LoadAfter are the 1-minute load averages when the run
+	// started and ended: anything else running on the machine shows here.
+	LoadBefore float64 `json:"load_before"`
+	LoadAfter  float64 `json:"load_after"`
+	// BusyBefore is the share of CPU time busy over 2 s before the run.
+	BusyBefore float64 `json:"cpu_busy_before"`
+}
+
+// RPCRow is scenario 1: one operation at one concurrency.
+type RPCRow struct {
+	Op          string  `json:"op"`
+	Concurrency int     `json:"concurrency"`
+	CallsPerSec float64 `json:"calls_per_s"`
+	Errors      int64   `json:"errors"`
+	Latency     Latency `json:"latency"`
+}
+
+// LogRow is scenario 2: one task's log followed by N clients.
+type LogRow struct {
+	Clients        int     `json:"clients"`
+	Lines          int64   `json:"lines_per_client"`
+	PacedLinesPerS float64 `json:"paced_lines_per_s"`      // 0: the task writes as fast as it can
+	WriteLinesPerS float64 `json:"task_write_lines_per_s"` // how fast the task wrote them
+	LinesPerSec    float64 `json:"delivered_lines_per_s"`  // across all clients
+	Delivered      int64   `json:"delivered"`
+	Lost           int64   `json:"lost"`           // not received before the deadline (90 s)
+	UpstreamDrops  int     `json:"upstream_drops"` // the master's Redis subscription dropped (it resubscribes)
+	Duplicates     int64   `json:"duplicates"`
+	Reconnects     int64   `json:"reconnects"` // 4008 and resubscribe with since
+	SecondsToAll   float64 `json:"seconds_to_all"`
+	Latency        Latency `json:"latency"`
+}
+
+// FanoutRow is scenario 3 (and its ceiling and peer): N clients on one
+// channel, P publishers.
+type FanoutRow struct {
+	System         string  `json:"system"`
+	Clients        int     `json:"clients"`
+	Publishers     int     `json:"publishers"`
+	Messages       int64   `json:"messages"`
+	DeliveriesPerS float64 `json:"deliveries_per_s"`
+	Timeouts       int64   `json:"timeouts"`
+	Latency        Latency `json:"latency"`
+}
+
+// IdleRow is scenario 4: idle subscribed clients on one server.
+type IdleRow struct {
+	System       string  `json:"system"`
+	Clients      int     `json:"clients"`
+	ConnectS     float64 `json:"connect_s"`
+	RSSBeforeMiB float64 `json:"rss_before_mib"`
+	RSSAfterMiB  float64 `json:"rss_after_mib"`
+	KiBPerConn   float64 `json:"kib_per_conn"`
+}
+
+// BacklogRow is scenario 5.
+type BacklogRow struct {
+	Store     string  `json:"store"`
+	Lines     int64   `json:"lines"`
+	Received  int64   `json:"received"`
+	Seconds   float64 `json:"seconds"`
+	LinesPerS float64 `json:"lines_per_s"`
+	InOrder   bool    `json:"in_order_exactly_once"`
+}
+
+// RedisPubRow is a redis-benchmark PUBLISH figure.
+type RedisPubRow struct {
+	Clients   int     `json:"clients"`
+	Pipeline  int     `json:"pipeline"`
+	PerSecond float64 `json:"publish_per_s"`
+}
+
+// TargetResult is one target of issue 5 and whether it is met.
+type TargetResult struct {
+	Scenario string `json:"scenario"`
+	Target   string `json:"target"`
+	Measured string `json:"measured"`
+	Met      bool   `json:"met"`
+	Verdict  string `json:"verdict"` // "met", "missed", or "not measured: …"
+}
+
+// Profile is a profile of a master taken during a scenario that missed
+// its target, with its top functions.
+type Profile struct {
+	Scenario string   `json:"scenario"`
+	Kind     string   `json:"kind"` // cpu or heap
+	File     string   `json:"file"`
+	Top      []string `json:"top"`
+}

@@ -1,0 +1,174 @@
+package bench
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// Targets of issue 5.
+const (
+	targetFanoutRatio  = 1.5     // × Centrifugo's deliveries/s, p99 no worse
+	targetIdleKiB      = 16.0    // KiB of master RSS per idle connection
+	targetIdleRatio    = 0.40    // of Centrifugo's
+	targetLogLinesPerS = 2e6     // delivered in total to 100 clients
+	targetLogP99ms     = 100.0   // ms
+	targetPingPerS     = 25000.0 // at concurrency 256
+	targetPingP99ms    = 2.0     // ms at concurrency 1
+	targetBacklogS     = 2.0     // s for 1,000,000 lines
+)
+
+func findFanout(rows []FanoutRow, system string, n, p int) *FanoutRow {
+	for i := range rows {
+		if rows[i].System == system && rows[i].Clients == n && rows[i].Publishers == p {
+			return &rows[i]
+		}
+	}
+	return nil
+}
+
+func findIdle(rows []IdleRow, system string) *IdleRow {
+	for i := range rows {
+		if rows[i].System == system {
+			return &rows[i]
+		}
+	}
+	return nil
+}
+
+func findRPC(rows []RPCRow, op string, c int) *RPCRow {
+	for i := range rows {
+		if rows[i].Op == op && rows[i].Concurrency == c {
+			return &rows[i]
+		}
+	}
+	return nil
+}
+
+func verdict(met bool) string {
+	if met {
+		return "met"
+	}
+	return "missed"
+}
+
+// evaluate says, target by target, whether the run met it.
+func evaluate(res *Results, centrifugo bool) []TargetResult {
+	var out []TargetResult
+	notMeasured := func(scenario, target, why string) {
+		out = append(out, TargetResult{Scenario: scenario, Target: target, Verdict: "not measured: " + why})
+	}
+
+	// Scenario 3.
+	t3 := "deliveries/s ≥ 1.5 × Centrifugo's at every N and P, p99 no worse than Centrifugo's"
+	if !centrifugo {
+		notMeasured("3", t3, "Centrifugo is not available")
+	} else {
+		var parts []string
+		met, any := true, false
+		for _, n := range []int{100, 1000} {
+			for _, p := range []int{1, 16, 64} {
+				c, z := findFanout(res.Fanout, KindCrawlhub, n, p), findFanout(res.Fanout, KindCentrifugo, n, p)
+				if c == nil || z == nil || z.DeliveriesPerS == 0 {
+					continue
+				}
+				any = true
+				ratio := c.DeliveriesPerS / z.DeliveriesPerS
+				ok := ratio >= targetFanoutRatio && c.Latency.P99ms <= z.Latency.P99ms
+				met = met && ok
+				ceiling := ""
+				if b := findFanout(res.Fanout, KindBare, n, p); !ok && b != nil && b.DeliveriesPerS > 0 {
+					// Say how far the machine's own ceiling would let it go.
+					ceiling = fmt.Sprintf("; %.2f× the bare gorilla server, which is %.2f× Centrifugo", c.DeliveriesPerS/b.DeliveriesPerS, b.DeliveriesPerS/z.DeliveriesPerS)
+				}
+				parts = append(parts, fmt.Sprintf("N=%d P=%d: %.2f× (p99 %.2f vs %.2f ms%s)%s", n, p, ratio, c.Latency.P99ms, z.Latency.P99ms, ceiling, mark(ok)))
+			}
+		}
+		if !any {
+			notMeasured("3", t3, "no pair of crawlhub and Centrifugo rows")
+		} else {
+			out = append(out, TargetResult{Scenario: "3", Target: t3, Measured: strings.Join(parts, "; "), Met: met, Verdict: verdict(met)})
+		}
+	}
+
+	// Scenario 4.
+	t4 := "≤ 16 KiB of master RSS per idle subscribed connection, and ≤ 40 % of Centrifugo's"
+	if c := findIdle(res.Idle, KindCrawlhub); c == nil {
+		notMeasured("4", t4, "the crawlhub run failed")
+	} else {
+		met := c.KiBPerConn <= targetIdleKiB
+		m := fmt.Sprintf("%.1f KiB per connection", c.KiBPerConn)
+		if z := findIdle(res.Idle, KindCentrifugo); z != nil && z.KiBPerConn > 0 {
+			ratio := c.KiBPerConn / z.KiBPerConn
+			met = met && ratio <= targetIdleRatio
+			m += fmt.Sprintf(", %.0f %% of Centrifugo's %.1f KiB", ratio*100, z.KiBPerConn)
+		} else {
+			m += ", no Centrifugo figure to compare with"
+			met = false
+		}
+		out = append(out, TargetResult{Scenario: "4", Target: t4, Measured: m, Met: met, Verdict: verdict(met)})
+	}
+
+	// Scenario 2. Throughput is read on the task writing as fast as it
+	// can; the p99 on the task writing at the target's pace (2,000,000
+	// lines/s delivered to 100 clients): with a task faster than the
+	// fan-out, the latency only measures how long the burst takes to drain.
+	t2 := "≥ 2,000,000 lines/s delivered in total to 100 clients, p99 < 100 ms, nothing lost (at any N)"
+	var fast, paced *LogRow
+	lost := int64(0)
+	for i := range res.LogFanout {
+		l := &res.LogFanout[i]
+		lost += l.Lost + l.Duplicates
+		if l.Clients == 100 && l.PacedLinesPerS == 0 {
+			fast = l
+		}
+		if l.Clients == 100 && l.PacedLinesPerS > 0 {
+			paced = l
+		}
+	}
+	if fast == nil || paced == nil {
+		notMeasured("2", t2, "an N=100 run failed")
+	} else {
+		kept := paced.LinesPerSec >= 0.95*targetLogLinesPerS
+		met := fast.LinesPerSec >= targetLogLinesPerS && paced.Latency.P99ms < targetLogP99ms && kept && lost == 0
+		out = append(out, TargetResult{Scenario: "2", Target: t2, Met: met, Verdict: verdict(met),
+			Measured: fmt.Sprintf("task as fast as it can: %.0f lines/s delivered to 100 clients (p99 %.0f ms while its burst drains); "+
+				"task paced for 2,000,000 lines/s: %.0f lines/s delivered, p99 %.1f ms; lost or repeated at any N: %d",
+				fast.LinesPerSec, fast.Latency.P99ms, paced.LinesPerSec, paced.Latency.P99ms, lost)})
+	}
+
+	// Scenario 1.
+	t1 := "≥ 25,000 ping calls/s at concurrency 256, p99 < 2 ms at concurrency 1"
+	p256, p1 := findRPC(res.RPC, wire.OpPing, 256), findRPC(res.RPC, wire.OpPing, 1)
+	if p256 == nil || p1 == nil {
+		notMeasured("1", t1, "the ping runs failed")
+	} else {
+		met := p256.CallsPerSec >= targetPingPerS && p1.Latency.P99ms < targetPingP99ms
+		out = append(out, TargetResult{Scenario: "1", Target: t1, Met: met, Verdict: verdict(met),
+			Measured: fmt.Sprintf("%.0f calls/s at 256; p99 %.3f ms at 1", p256.CallsPerSec, p1.Latency.P99ms)})
+	}
+
+	// Scenario 5.
+	t5 := "a new subscriber (since 0) has a finished 1,000,000-line log in < 2 s (with either store)"
+	if len(res.Backlog) == 0 {
+		notMeasured("5", t5, "the backlog runs failed")
+	} else {
+		met := true
+		var parts []string
+		for _, b := range res.Backlog {
+			ok := b.Seconds < targetBacklogS && b.InOrder && b.Lines >= BacklogLines
+			met = met && ok
+			parts = append(parts, fmt.Sprintf("%s: %.2f s, exactly once in order: %v%s", b.Store, b.Seconds, b.InOrder, mark(ok)))
+		}
+		out = append(out, TargetResult{Scenario: "5", Target: t5, Met: met, Verdict: verdict(met), Measured: strings.Join(parts, "; ")})
+	}
+	return out
+}
+
+func mark(ok bool) string {
+	if ok {
+		return " ✓"
+	}
+	return " ✗"
+}
