@@ -2,6 +2,7 @@ package bench
 
 import (
 	"debug/buildinfo"
+	"fmt"
 	"os"
 	"os/exec"
 	"regexp"
@@ -12,7 +13,18 @@ import (
 )
 
 func machineFacts(cfg Config, nofile uint64) Machine {
-	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), NoFile: nofile, LoadBefore: loadAverage(), BusyBefore: cpuBusy(2 * time.Second)}
+	m := Machine{Cores: runtime.NumCPU(), Go: runtime.Version(), NoFile: nofile, LoadBefore: loadAverage()}
+	// Wait a while for a quiet machine: other work running now would
+	// compete with every process measured.
+	for i, deadline := 0, time.Now().Add(2*time.Minute); ; i++ {
+		m.BusyBefore = cpuBusy(2 * time.Second)
+		if m.BusyBefore < 0.15 || time.Now().After(deadline) || cfg.Quick {
+			break
+		}
+		if i%10 == 0 {
+			fmt.Fprintf(cfg.Log, "bench: the CPUs are %.0f %% busy with something else; waiting (up to 2 minutes) for them to quiet down\n", m.BusyBefore*100)
+		}
+	}
 	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
 		for line := range strings.SplitSeq(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "model name"); ok {
