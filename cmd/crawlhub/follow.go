@@ -36,8 +36,8 @@ func (f *clientFlags) check() error {
 	return nil
 }
 
-// printLines writes log lines to stdout, buffered, flushed at the end of
-// each batch by follow.
+// followTo prints a task's log from since to stdout until the task ends;
+// a task that did not finish is an errTaskFailed (exit status 1).
 func followTo(ctx context.Context, f *clientFlags, taskID string, since int64) error {
 	w := bufio.NewWriterSize(os.Stdout, 64<<10)
 	defer w.Flush()

@@ -11,7 +11,6 @@ import (
 	"mime/multipart"
 	"net/http"
 	"os"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -250,5 +249,3 @@ func (e *env) dial(master int) *client.Conn {
 
 // lineText is what the test spiders print as line n.
 func lineText(n int64) string { return fmt.Sprintf("line %d", n) }
-
-func trimmed(s string) string { return strings.TrimSpace(s) }
