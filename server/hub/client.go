@@ -14,13 +14,16 @@ import (
 // usual 1 MiB read limits (Python's websockets) can take it.
 const maxFrameOut = 512 << 10
 
+var frameRoom [maxFrameHeader]byte
+
 // framePool holds the buffers of coalesced frames (up to maxFrameOut).
 var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return &b }}
 
 // Client is one WebSocket connection.
 type Client struct {
 	hub    *Hub
-	conn   *websocket.Conn
+	conn   *websocket.Conn // reads (and gorilla's own replies: pongs, close)
+	out    *outConn        // the hub's writes
 	id     string
 	remote string
 
@@ -29,29 +32,30 @@ type Client struct {
 	calls  sync.WaitGroup // calls and catch-ups in flight
 
 	mu        sync.Mutex
-	queue     [][]byte
-	queued    int  // bytes in queue
-	closing   bool // no more enqueues; the writer closes the connection
+	queue     [][]byte // frames (see textFrame)
+	queued    int      // bytes in queue
+	closing   bool     // no more enqueues; the writer closes the connection
 	closeCode int
 	closeText string
 	room      chan struct{} // capacity 1: the writer took messages off the queue
 	gone      bool          // set before calls.Wait: no more goCall
 	// The writer runs only while there is something to write (see
 	// signal): an idle connection has no goroutine but its reader.
-	writing bool        // a writer runs, or one closed the connection
-	pingDue bool        // the ping timer fired: the writer pings
-	ping    *time.Timer // PingPeriod after the last ping
-	stalled *time.Timer // WriteWait/2 into a write: too slow (the writer's)
-	stopCtx func() bool // unregisters the signal on ctx's end
+	writing  bool        // a writer runs, or one closed the connection, or enqueue writes
+	pingDue  bool        // the ping timer fired: the writer pings
+	flushDue bool        // a non-blocking write left part of a frame: the writer finishes it
+	ping     *time.Timer // PingPeriod after the last ping
+	stalled  *time.Timer // WriteWait/2 into a write: too slow (the writer's)
+	stopCtx  func() bool // unregisters the signal on ctx's end
 
 	// subs is read and written only while serving the client's frames,
 	// one at a time (see readPump), and after that by remove; no lock.
 	subs map[string]struct{}
 }
 
-func newClient(h *Hub, conn *websocket.Conn, id, remote string) *Client {
+func newClient(h *Hub, conn *websocket.Conn, out *outConn, id, remote string) *Client {
 	ctx, cancel := context.WithCancel(h.ctx)
-	c := &Client{hub: h, conn: conn, id: id, remote: remote, ctx: ctx, cancel: cancel,
+	c := &Client{hub: h, conn: conn, out: out, id: id, remote: remote, ctx: ctx, cancel: cancel,
 		room: make(chan struct{}, 1), subs: map[string]struct{}{}}
 	c.ping = time.AfterFunc(h.cfg.PingPeriod, func() {
 		c.mu.Lock()
@@ -71,22 +75,49 @@ func (c *Client) ID() string { return c.id }
 // Remote is the client's address.
 func (c *Client) Remote() string { return c.remote }
 
-// enqueue queues one message. A client whose queue would pass the limit
-// is closed with 4008 instead: it never slows the caller.
-func (c *Client) enqueue(msg []byte) {
+// enqueue sends one frame (see textFrame). When nothing waits for the
+// client it is written at once, without blocking; otherwise it is queued
+// for the writer. A client whose queue would pass the limit is closed with
+// 4008 instead: it never slows the caller. f must not change afterwards:
+// it may be shared by many clients.
+func (c *Client) enqueue(f []byte) {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
 		return
 	}
+	if !c.writing && len(c.queue) == 0 {
+		// This goroutine is the writer for the moment: whatever comes
+		// meanwhile is queued, and signal starts no writer.
+		c.writing = true
+		c.mu.Unlock()
+		rest, err := c.out.tryWrite(f)
+		c.mu.Lock()
+		c.writing = false
+		switch {
+		case err == nil:
+			c.flushDue = rest
+		case err == errWouldBlock:
+			c.queue = append(c.queue, f)
+			c.queued += len(f)
+		default: // the connection failed: the writer ends it
+			c.closing, c.closeCode = true, 0
+		}
+		need := c.closing || c.pingDue || c.flushDue || len(c.queue) > 0 || c.ctx.Err() != nil
+		c.mu.Unlock()
+		if need {
+			c.signal()
+		}
+		return
+	}
 	// One message larger than the whole queue still goes out alone.
-	if c.queued > 0 && c.queued+len(msg) > c.hub.cfg.SendQueue {
+	if c.queued > 0 && c.queued+len(f) > c.hub.cfg.SendQueue {
 		c.mu.Unlock()
 		c.tooSlow()
 		return
 	}
-	c.queue = append(c.queue, msg)
-	c.queued += len(msg)
+	c.queue = append(c.queue, f)
+	c.queued += len(f)
 	c.mu.Unlock()
 	c.signal()
 }
@@ -151,26 +182,38 @@ func (c *Client) write() {
 		case c.pingDue:
 			c.pingDue = false
 			c.mu.Unlock()
-			if err := c.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(c.hub.cfg.WriteWait)); err != nil {
+			if err := c.writeFrame(pingFrame); err != nil {
 				c.finish(0, "", 0)
 				return
 			}
 			c.ping.Reset(c.hub.cfg.PingPeriod)
 			continue
 		case len(c.queue) == 0:
+			if c.flushDue {
+				c.flushDue = false
+				c.mu.Unlock()
+				if err := c.writeFrame(nil); err != nil {
+					c.finish(0, "", 0)
+					return
+				}
+				continue
+			}
 			c.writing = false
 			c.mu.Unlock()
 			return
 		}
+		c.flushDue = false // writeFrame finishes what is pending first
 		// Take as many messages as fit one frame.
-		n, size := 1, len(c.queue[0])
-		for n < len(c.queue) && size+len(c.queue[n])+1 <= maxFrameOut {
-			size += len(c.queue[n]) + 1
+		n, size := 1, len(framePayload(c.queue[0]))
+		for n < len(c.queue) && size+len(framePayload(c.queue[n]))+1 <= maxFrameOut {
+			size += len(framePayload(c.queue[n])) + 1
 			n++
 		}
 		batch := c.queue[:n:n]
 		c.queue = c.queue[n:]
-		c.queued -= size - (n - 1)
+		for _, f := range batch {
+			c.queued -= len(f)
+		}
 		if len(c.queue) == 0 {
 			c.queue = nil // let the backing array go
 		}
@@ -188,30 +231,29 @@ func (c *Client) write() {
 			// A pooled buffer: a client that once caught up on a burst
 			// does not keep a frame's worth of memory while idle.
 			frame = framePool.Get().(*[]byte)
-			out = append((*frame)[:0], '[')
-			for i, m := range batch {
+			// Room for the header in front, written once the length is
+			// known.
+			out = append((*frame)[:0], frameRoom[:]...)
+			out = append(out, '[')
+			for i, f := range batch {
 				if i > 0 {
 					out = append(out, ',')
 				}
-				out = append(out, m...)
+				p := framePayload(f)
+				if p[0] == '[' { // already an array (see runFanout): its elements
+					p = p[1 : len(p)-1]
+				}
+				out = append(out, p...)
 			}
 			out = append(out, ']')
-		}
-		// A write that blocks for half the write deadline means the client
-		// stopped reading (its socket buffers are full): it is too slow
-		// even if its queue has room. The blocked write may still finish if
-		// the client reads again, and then it gets the 4008 close; if not,
-		// the deadline ends the connection.
-		if c.stalled == nil {
-			c.stalled = time.AfterFunc(c.hub.cfg.WriteWait/2, c.tooSlow)
-		} else {
-			c.stalled.Reset(c.hub.cfg.WriteWait / 2)
-		}
-		_ = c.conn.SetWriteDeadline(time.Now().Add(c.hub.cfg.WriteWait))
-		err := c.conn.WriteMessage(websocket.TextMessage, out)
-		c.stalled.Stop()
-		if frame != nil {
 			*frame = out
+			var hb [maxFrameHeader]byte
+			h := appendFrameHeader(hb[:0], opText, len(out)-maxFrameHeader)
+			out = out[maxFrameHeader-len(h):]
+			copy(out, h)
+		}
+		err := c.writeFrame(out)
+		if frame != nil {
 			framePool.Put(frame)
 		}
 		if err != nil {
@@ -221,12 +263,29 @@ func (c *Client) write() {
 	}
 }
 
+// writeFrame writes f (after what a non-blocking write left unfinished).
+// A write that blocks for half the write deadline means the client
+// stopped reading (its socket buffers are full): it is too slow even if
+// its queue has room. The blocked write may still finish if the client
+// reads again, and then it gets the 4008 close; if not, the deadline ends
+// the connection. Only the writer calls it.
+func (c *Client) writeFrame(f []byte) error {
+	if c.stalled == nil {
+		c.stalled = time.AfterFunc(c.hub.cfg.WriteWait/2, c.tooSlow)
+	} else {
+		c.stalled.Reset(c.hub.cfg.WriteWait / 2)
+	}
+	err := c.out.writeFrame(f, time.Now().Add(c.hub.cfg.WriteWait))
+	c.stalled.Stop()
+	return err
+}
+
 // finish sends a close frame (unless code is 0: the connection failed),
 // closes the connection, which ends readPump too, and releases the
 // client's timers. No writer runs after it.
 func (c *Client) finish(code int, text string, wait time.Duration) {
 	if code != 0 {
-		_ = c.conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, text), time.Now().Add(wait))
+		_ = c.out.writeFrame(controlFrame(opClose, websocket.FormatCloseMessage(code, text)), time.Now().Add(wait))
 	}
 	c.conn.Close()
 	c.cancel()
@@ -378,5 +437,5 @@ func (c *Client) reply(id json.RawMessage, result any, rerr *rpcError) {
 		c.hub.log.Error("response not encoded", "client_id", c.id, "err", err)
 		msg, _ = encodeResponse(id, nil, &rpcError{Code: CodeInternal, Message: "internal error: " + err.Error()})
 	}
-	c.enqueue(msg)
+	c.enqueue(textFrame(msg))
 }

@@ -125,7 +125,7 @@ type liveBatch struct {
 	b    wire.LogBatch // Lines is nil until lines() decodes them
 	n    int           // how many lines
 	raw  []byte        // the lines as a JSON array of strings; nil once decoded
-	full []byte        // the notification for subscribers in step
+	full []byte        // the notification for subscribers in step, framed
 }
 
 func decodeLiveBatch(payload []byte) (*liveBatch, error) {
@@ -279,11 +279,16 @@ func (lb *liveBatch) batch() *wire.LogBatch {
 
 // encoded is the notification of the whole batch on channel, built once.
 func (lb *liveBatch) encoded(channel string) []byte {
+	return framePayload(lb.frame(channel))
+}
+
+// frame is the notification framed (see textFrame), made once.
+func (lb *liveBatch) frame(channel string) []byte {
 	if lb.full == nil {
 		if lb.raw != nil {
-			lb.full = appendLogPublishRaw(make([]byte, 0, len(lb.raw)+len(channel)+80), channel, lb.b.From, lb.raw)
+			lb.full = textFrame(appendLogPublishRaw(make([]byte, 0, len(lb.raw)+len(channel)+80), channel, lb.b.From, lb.raw))
 		} else {
-			lb.full = appendLogPublish(nil, channel, lb.b.From, lb.b.Lines)
+			lb.full = textFrame(appendLogPublish(nil, channel, lb.b.From, lb.b.Lines))
 		}
 	}
 	return lb.full

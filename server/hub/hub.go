@@ -113,6 +113,7 @@ type Hub struct {
 
 	readAhead chan struct{} // backlog pages being read ahead (see logSub.readAhead)
 	pages     *pages        // backlog pages shared by subscriptions catching up
+	fan       *fanout       // broadcasts waiting for the fan-out goroutine
 }
 
 // maxReadAhead bounds the backlog pages read ahead at once in the whole
@@ -161,6 +162,7 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 
 		readAhead: make(chan struct{}, maxReadAhead),
 		pages:     newPages(),
+		fan:       newFanout(),
 	}
 	h.upgrader = websocket.Upgrader{
 		// Clients send small calls; a frame larger than the read buffer
@@ -171,6 +173,8 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 		// Pooled write buffers: idle connections then hold none.
 		WriteBufferPool: &sync.Pool{},
 	}
+	h.wg.Add(1)
+	go h.runFanout()
 	return h
 }
 
@@ -207,11 +211,12 @@ func (h *Hub) Clients() int {
 // ServeHTTP upgrades an authenticated request to a WebSocket and serves it
 // until it closes. Authentication is the caller's: check it before.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	conn, err := h.upgrader.Upgrade(w, r, nil)
+	hw := &hijackWrapper{ResponseWriter: w}
+	conn, err := h.upgrader.Upgrade(hw, r, nil)
 	if err != nil {
 		return // the upgrader answered with the reason
 	}
-	c := newClient(h, conn, fmt.Sprintf("c%d", h.nextID.Add(1)), r.RemoteAddr)
+	c := newClient(h, conn, hw.conn, fmt.Sprintf("c%d", h.nextID.Add(1)), r.RemoteAddr)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -332,28 +337,22 @@ func (h *Hub) UpstreamRefs(channel string) int {
 }
 
 // Broadcast sends data to every client subscribed to a plain channel
-// (nodes, tasks). The notification is encoded once for all of them.
+// (nodes, tasks). The notification is encoded once for all of them, and
+// sent by the fan-out goroutine (see fanout.go): Broadcast only waits
+// when many megabytes of broadcasts are already waiting.
 func (h *Hub) Broadcast(channel string, data any) {
 	h.mu.RLock()
-	m := h.subs[channel]
-	if len(m) == 0 {
-		h.mu.RUnlock()
+	n := len(h.subs[channel])
+	h.mu.RUnlock()
+	if n == 0 {
 		return
 	}
 	msg, err := encodePublish(channel, data)
 	if err != nil {
-		h.mu.RUnlock()
 		h.log.Error("broadcast not encoded", "channel", channel, "err", err)
 		return
 	}
-	targets := make([]*Client, 0, len(m))
-	for c := range m {
-		targets = append(targets, c)
-	}
-	h.mu.RUnlock()
-	for _, c := range targets {
-		c.enqueue(msg)
-	}
+	h.fan.put(channel, msg)
 }
 
 // HandleLog takes one message from a task's bus log channel. It runs on

@@ -123,7 +123,7 @@ func (s *logSub) live(lb *liveBatch) {
 	if !lb.b.End && lb.b.From == s.next {
 		// In step: the batch as it came, encoded once for every such
 		// subscriber.
-		s.c.enqueue(lb.encoded(s.channel))
+		s.c.enqueue(lb.frame(s.channel))
 		s.next += int64(lb.n)
 		return
 	}
@@ -177,13 +177,13 @@ func (s *logSub) apply(b *wire.LogBatch) bool {
 }
 
 func (s *logSub) send(lines []string, from int64) {
-	s.c.enqueue(appendLogPublish(nil, s.channel, from, lines))
+	s.c.enqueue(textFrame(appendLogPublish(nil, s.channel, from, lines)))
 }
 
 func (s *logSub) sendEnd(status string, total int64) {
 	msg, err := encodePublish(s.channel, endData{End: true, Status: status, Total: total})
 	if err == nil {
-		s.c.enqueue(msg)
+		s.c.enqueue(textFrame(msg))
 	}
 	s.ended = true
 	s.pending = nil
@@ -278,7 +278,7 @@ func (s *logSub) catchUp() {
 							return
 						}
 					}
-					s.c.enqueue(ch.msg)
+					s.c.enqueue(ch.frame)
 					s.next += int64(ch.lines)
 				}
 				progressed = true

@@ -44,8 +44,14 @@ type page struct {
 
 // pageChunk is one notification of a page: lines consecutive lines.
 type pageChunk struct {
-	msg   []byte
+	frame []byte // the notification framed (see textFrame)
+	msg   []byte // the notification: frame's payload
 	lines int
+}
+
+func newPageChunk(msg []byte, lines int) pageChunk {
+	f := textFrame(msg)
+	return pageChunk{frame: f, msg: framePayload(f), lines: lines}
 }
 
 // chunkMax bounds a notification of backlog lines, so that frames stay
@@ -73,14 +79,14 @@ func encodeChunks(channel string, from int64, lines []string) []pageChunk {
 		buf = appendJSONString(buf, l)
 		if len(buf) > chunkMax && i > start {
 			// Line i starts the next notification.
-			out = append(out, pageChunk{append(buf[:mark], "]}}}"...), i - start})
+			out = append(out, newPageChunk(append(buf[:mark], "]}}}"...), i-start))
 			start = i
 			buf = append(appendLogHead(nil, channel, from+int64(i)), '[')
 			buf = appendJSONString(buf, l)
 		}
 	}
 	if len(lines) > start || len(out) == 0 {
-		out = append(out, pageChunk{append(buf, "]}}}"...), len(lines) - start})
+		out = append(out, newPageChunk(append(buf, "]}}}"...), len(lines)-start))
 	}
 	return out
 }

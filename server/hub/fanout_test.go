@@ -1,0 +1,143 @@
+package hub_test
+
+import (
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/crawlhub/crawlhub/server/hub"
+)
+
+// Many broadcasts in a row reach every subscriber exactly once and in
+// order, however they are framed: one by one, several in one array frame
+// (the fan-out's batches, a behind client's queue), never nested. A
+// client that pings all along gets its pongs between them intact, and
+// one that stops reading for a while gets everything once it reads again.
+func TestBroadcastBurst(t *testing.T) {
+	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
+	// A queue large enough for what waits for the paused client.
+	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SendQueue: 64 << 20}, backend{}, up)
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { srv.Close(); h.Close() })
+	// Every third message is large, so that the paused client's socket
+	// buffers fill and what follows waits in its queue.
+	const n = 9000
+	big := strings.Repeat("x", 8<<10)
+	type reader struct {
+		c      *conn
+		ping   bool
+		pause  time.Duration
+		pongs  atomic.Int64
+		got    []int
+		frames int
+		arrays int
+	}
+	readers := []*reader{{}, {ping: true}, {pause: 300 * time.Millisecond}}
+	for _, r := range readers {
+		r.c = dial(t, srv)
+		r.c.ws.NetConn().(*net.TCPConn).SetReadBuffer(16 << 10)
+		if code := r.c.call("subscribe", `{"channel":"tasks"}`); code != nil {
+			t.Fatalf("subscribe: error %d", *code)
+		}
+		if r.ping {
+			r.c.ws.SetPongHandler(func(string) error { r.pongs.Add(1); return nil })
+		}
+	}
+	var wg sync.WaitGroup
+	for _, r := range readers {
+		wg.Go(func() {
+			stop := make(chan struct{})
+			defer close(stop)
+			if r.ping {
+				go func() {
+					tk := time.NewTicker(time.Millisecond)
+					defer tk.Stop()
+					for {
+						select {
+						case <-stop:
+							return
+						case <-tk.C:
+							if r.c.ws.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)) != nil {
+								return
+							}
+						}
+					}
+				}()
+			}
+			if r.pause > 0 {
+				time.Sleep(r.pause) // the server's writes pile up meanwhile
+			}
+			for len(r.got) < n {
+				r.c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, b, err := r.c.ws.ReadMessage()
+				if err != nil {
+					t.Errorf("after %d messages: %v", len(r.got), err)
+					return
+				}
+				r.frames++
+				var ms []published
+				if b[0] == '[' {
+					r.arrays++
+					if err := json.Unmarshal(b, &ms); err != nil {
+						t.Errorf("array frame: %v: %.200s", err, b)
+						return
+					}
+				} else {
+					ms = make([]published, 1)
+					if err := json.Unmarshal(b, &ms[0]); err != nil {
+						t.Errorf("frame: %v: %.200s", err, b)
+						return
+					}
+				}
+				for _, m := range ms {
+					if m.Method != "publish" || m.Params.Channel != "tasks" {
+						t.Errorf("unexpected message %+v in %.200s", m, b)
+						return
+					}
+					r.got = append(r.got, m.Params.Data.N)
+				}
+			}
+		})
+	}
+	for i := range n {
+		pad := ""
+		if i%3 == 0 {
+			pad = big
+		}
+		h.Broadcast(hub.ChannelTasks, map[string]any{"n": i, "pad": pad})
+	}
+	wg.Wait()
+	for k, r := range readers {
+		if len(r.got) != n {
+			t.Fatalf("reader %d got %d messages, want %d", k, len(r.got), n)
+		}
+		for i, v := range r.got {
+			if v != i {
+				t.Fatalf("reader %d: message %d is %d", k, i, v)
+			}
+		}
+		t.Logf("reader %d: %d messages in %d frames (%d arrays), %d pongs", k, n, r.frames, r.arrays, r.pongs.Load())
+	}
+	if readers[1].pongs.Load() == 0 {
+		t.Error("the pinging client got no pong")
+	}
+}
+
+type published struct {
+	Method string `json:"method"`
+	Params struct {
+		Channel string `json:"channel"`
+		Data    struct {
+			N int `json:"n"`
+		} `json:"data"`
+	} `json:"params"`
+}
