@@ -111,11 +111,16 @@ func (o *outConn) Write(b []byte) (int, error) {
 	if err := o.Conn.SetWriteDeadline(o.deadline); err != nil {
 		return 0, err
 	}
+	defer o.clearDeadline()
 	if err := o.flushLocked(); err != nil {
 		return 0, err
 	}
 	return o.Conn.Write(b)
 }
+
+// clearDeadline removes the deadline of a blocking write once it is done:
+// a deadline in the past would fail every later non-blocking write.
+func (o *outConn) clearDeadline() { _ = o.Conn.SetWriteDeadline(time.Time{}) }
 
 func (o *outConn) flushLocked() error {
 	if len(o.pending) == 0 {
@@ -134,6 +139,7 @@ func (o *outConn) writeFrame(f []byte, deadline time.Time) error {
 	if err := o.Conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
+	defer o.clearDeadline()
 	if err := o.flushLocked(); err != nil {
 		return err
 	}

@@ -141,3 +141,54 @@ type published struct {
 		} `json:"data"`
 	} `json:"params"`
 }
+
+// A connection stays usable after the server's pings: a blocking write's
+// deadline must not outlive it and fail the writes that follow.
+func TestBroadcastAfterPingDeadline(t *testing.T) {
+	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
+	const writeWait = 100 * time.Millisecond
+	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		PingPeriod: 3 * writeWait, PongWait: 2 * time.Second, WriteWait: writeWait}, backend{}, up)
+	srv := httptest.NewServer(h)
+	t.Cleanup(func() { srv.Close(); h.Close() })
+	c := dial(t, srv)
+	if code := c.call("subscribe", `{"channel":"tasks"}`); code != nil {
+		t.Fatalf("subscribe: error %d", *code)
+	}
+	pings := make(chan struct{}, 100)
+	c.ws.SetPingHandler(func(data string) error {
+		select {
+		case pings <- struct{}{}:
+		default:
+		}
+		return c.ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	var p []msg
+	for i := range 5 {
+		// Wait for a ping (read runs the handler), then for longer than
+		// the ping's write deadline, then broadcast.
+		got := false
+		for !got {
+			h.Broadcast(hub.ChannelTasks, map[string]int{"n": i})
+			c.next(&p)
+			select {
+			case <-pings:
+				got = true
+			default:
+			}
+		}
+		time.Sleep(2 * writeWait) // past the deadline, before the next ping: nothing to wait for
+		h.Broadcast(hub.ChannelTasks, map[string]int{"n": -1})
+		for m := c.next(&p); ; m = c.next(&p) {
+			var d struct {
+				Data struct {
+					N int `json:"n"`
+				} `json:"data"`
+			}
+			json.Unmarshal(m.Params, &d)
+			if d.Data.N == -1 {
+				break
+			}
+		}
+	}
+}
