@@ -81,6 +81,22 @@ func (h *Hist) Quantile(q float64) time.Duration {
 	return time.Duration(h.max.Load())
 }
 
+// Merge adds o's samples to h (o must not change meanwhile).
+func (h *Hist) Merge(o *Hist) {
+	for i := range o.counts {
+		if c := o.counts[i].Load(); c > 0 {
+			h.counts[i].Add(c)
+		}
+	}
+	h.n.Add(o.n.Load())
+	for {
+		m, om := h.max.Load(), o.max.Load()
+		if om <= m || h.max.CompareAndSwap(m, om) {
+			return
+		}
+	}
+}
+
 // Max is the largest sample.
 func (h *Hist) Max() time.Duration { return time.Duration(h.max.Load()) }
 

@@ -9,15 +9,19 @@ import (
 	"time"
 )
 
+// bareChannel is the Redis channel the bare server relays (not
+// Centrifugo's, which runs on the same Redis at the same time).
+const bareChannel = "bench-bare"
+
 // startBare starts the bare gorilla server (the harness's own
-// "bare-server" command) as a subprocess, on Redis channel "bench".
+// "bare-server" command) as a subprocess, on Redis channel bareChannel.
 func (r *run) startBare(ctx context.Context, rd *Redis) (*Proc, string, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := r.procs.Start("bare", nil, nil, r.cfg.HarnessBin, "bare-server", "--listen", addr, "--redis", rd.URL, "--channel", "bench")
+	p, err := r.procs.Start("bare", nil, nil, r.cfg.HarnessBin, "bare-server", "--listen", addr, "--redis", rd.URL, "--channel", bareChannel)
 	if err != nil {
 		return nil, "", err
 	}
@@ -28,24 +32,13 @@ func (r *run) startBare(ctx context.Context, rd *Redis) (*Proc, string, error) {
 }
 
 func (r *run) bareScenarios(ctx context.Context, rd *Redis) {
-	if r.want("3") {
-		p, url, err := r.startBare(ctx, rd)
-		if err != nil {
-			r.fail("bare server", err)
-			return
-		}
-		pf, closer := redisPublisher(rd, "bench")
-		r.scenarioFanout(ctx, KindBare, Sub{Kind: KindBare, URL: url, Channel: "bench"}, pf)
-		closer()
-		p.Stop(10 * time.Second)
-	}
 	if r.want("4") {
 		p, url, err := r.startBare(ctx, rd)
 		if err != nil {
 			r.fail("bare server", err)
 			return
 		}
-		row, clients, err := r.measureIdle(ctx, KindBare, p, Sub{Kind: KindBare, URL: url, Channel: "bench"})
+		row, clients, err := r.measureIdle(ctx, KindBare, p, Sub{Kind: KindBare, URL: url, Channel: bareChannel})
 		if err != nil {
 			r.fail("scenario 4 bare", err)
 		} else {
@@ -99,19 +92,6 @@ func (r *run) centrifugoScenarios(ctx context.Context, rd *Redis) {
 	if r.cfg.CentrifugoBin == "" {
 		r.logf("centrifugo not available: %s; its columns say so", r.cfg.CentrifugoMissing)
 		return
-	}
-	r.res.Setup = append(r.res.Setup, "Centrifugo: "+r.res.Machine.Centrifugo+" as a subprocess, Redis engine on the same redis-server, "+
-		"anonymous connections (no JWT), JSON protocol over WebSocket, publishing through its HTTP API (/api/publish).")
-	if r.want("3") {
-		p, port, err := r.startCentrifugo(ctx, rd)
-		if err != nil {
-			r.fail("centrifugo", err)
-			return
-		}
-		base := "127.0.0.1:" + strconv.Itoa(port)
-		r.scenarioFanout(ctx, KindCentrifugo, Sub{Kind: KindCentrifugo, URL: "ws://" + base + "/connection/websocket", Channel: "bench"},
-			centrifugoPublisher("http://"+base+"/api/publish", "bench"))
-		p.Stop(10 * time.Second)
 	}
 	if r.want("4") {
 		p, port, err := r.startCentrifugo(ctx, rd)

@@ -138,8 +138,10 @@ func renderMarkdown(res *Results, cfg Config) string {
 	w("N clients on one channel; P publishers of 128-byte JSON messages through each server's upstream path; closed loop: each publisher has one message in flight and sends the next once all N clients have it, ")
 	w("so P is the load and no queue grows without bound. crawlhub: a `task_status` event PUBLISHed on `nodes:master`, which the master forwards, encoded once, to its clients on `tasks` ")
 	w("(the channel with many publishers: every agent's task events; a task's log channel has by design one publisher, the agent running it, which scenario 2 measures). ")
-	w("Bare: PUBLISH on the channel it relays. Centrifugo: its HTTP API (`/api/publish`) with its Redis engine.\n\n")
-	w("| N | P | crawlhub deliveries/s | p50 ms | p99 ms | bare deliveries/s | crawlhub / bare | Centrifugo deliveries/s | Centrifugo p99 ms | crawlhub / Centrifugo |\n|---|---|---|---|---|---|---|---|---|---|\n")
+	w("Bare: PUBLISH on the channel it relays. Centrifugo: its HTTP API (`/api/publish`) with its Redis engine. ")
+	w("The three servers run at the same time on the same Redis, each with its own N clients, and take turns: at each N and P each is measured for %d rounds of 1.5 s (after 0.5 s of warm-up), ", fanRounds)
+	w("in a rotating order, so that whatever else the shared machine does during the run touches them alike; the figures pool the rounds, and the last column gives the ratio round by round.\n\n")
+	w("| N | P | crawlhub deliveries/s | p50 ms | p99 ms | bare deliveries/s | crawlhub / bare | Centrifugo deliveries/s | Centrifugo p99 ms | crawlhub / Centrifugo | in each round |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, n := range []int{100, 1000} {
 		for _, p := range []int{1, 16, 64} {
 			c := findFanout(res.Fanout, KindCrawlhub, n, p)
@@ -150,13 +152,14 @@ func renderMarkdown(res *Results, cfg Config) string {
 			if x := findFanout(res.Fanout, KindBare, n, p); x != nil {
 				bare, bareRatio = f0(x.DeliveriesPerS), ratio(c.DeliveriesPerS, x.DeliveriesPerS)
 			}
-			cz, czp99, czRatio := "—", "—", "—"
+			cz, czp99, czRatio, perRound := "—", "—", "—", "—"
 			if centrifugoNA != "" {
-				cz, czp99, czRatio = centrifugoNA, "—", "—"
+				cz = centrifugoNA
 			} else if z := findFanout(res.Fanout, KindCentrifugo, n, p); z != nil {
 				cz, czp99, czRatio = f0(z.DeliveriesPerS), ms(z.Latency.P99ms), ratio(c.DeliveriesPerS, z.DeliveriesPerS)
+				perRound = roundRatios(c, z)
 			}
-			w("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, p, f0(c.DeliveriesPerS), ms(c.Latency.P50ms), ms(c.Latency.P99ms), bare, bareRatio, cz, czp99, czRatio)
+			w("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, p, f0(c.DeliveriesPerS), ms(c.Latency.P50ms), ms(c.Latency.P99ms), bare, bareRatio, cz, czp99, czRatio, perRound)
 		}
 	}
 	w("\n")
@@ -285,4 +288,16 @@ func summarizeTop(top []string) string {
 		}
 	}
 	return "Of the top functions' own (flat) time: " + strings.Join(parts, ", ") + "."
+}
+
+// roundRatios is a / b round by round, as "1.52×, 1.61×, 1.58×".
+func roundRatios(a, b *FanoutRow) string {
+	var parts []string
+	for i := range min(len(a.RoundsPerS), len(b.RoundsPerS)) {
+		parts = append(parts, ratio(a.RoundsPerS[i], b.RoundsPerS[i]))
+	}
+	if len(parts) == 0 {
+		return "—"
+	}
+	return strings.Join(parts, ", ")
 }

@@ -76,6 +76,9 @@ type FanoutRow struct {
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 	Timeouts       int64   `json:"timeouts"`
 	Latency        Latency `json:"latency"`
+	// RoundsPerS are the deliveries/s of each round (the systems take
+	// turns, round by round); DeliveriesPerS and Latency pool them.
+	RoundsPerS []float64 `json:"rounds_deliveries_per_s,omitempty"`
 }
 
 // IdleRow is scenario 4: idle subscribed clients on one server.

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -160,6 +161,10 @@ func (r *run) all(ctx context.Context) {
 		return
 	}
 	c := &cluster{redis: redis, mongo: ferretURI}
+	if (r.want("3") || r.want("4")) && r.cfg.CentrifugoBin != "" {
+		r.res.Setup = append(r.res.Setup, "Centrifugo: "+r.res.Machine.Centrifugo+" as a subprocess, Redis engine on the same redis-server, "+
+			"anonymous connections (no JWT), JSON protocol over WebSocket, publishing through its HTTP API (/api/publish).")
+	}
 	if r.want("1") || r.want("2") || r.want("3") || r.want("5") {
 		if err := r.startCluster(ctx, c, "bench_main", "agent1", ""); err != nil {
 			r.fail("cluster", err)
@@ -179,7 +184,7 @@ func (r *run) all(ctx context.Context) {
 			r.scenarioLogs(ctx, c)
 		}
 		if r.want("3") {
-			r.scenarioFanout(ctx, KindCrawlhub, Sub{Kind: KindCrawlhub, URL: wsURL(c.master.Base), Channel: "tasks"}, r.crawlhubPublisher(c.redis))
+			r.fanoutAll(ctx, c)
 		}
 		c.agent.Stop(15 * time.Second)
 		c.master.Stop(15 * time.Second)
@@ -190,10 +195,37 @@ func (r *run) all(ctx context.Context) {
 	if r.want("4") {
 		r.scenarioIdleCrawlhub(ctx, c)
 	}
-	if r.want("3") || r.want("4") {
+	if r.want("4") {
 		r.bareScenarios(ctx, c.redis)
 		r.centrifugoScenarios(ctx, c.redis)
 	}
+}
+
+// fanoutAll runs scenario 3 on crawlhub (c's master), the bare server and
+// Centrifugo, all running at once on the same Redis and taking turns.
+func (r *run) fanoutAll(ctx context.Context, c *cluster) {
+	systems := []*fanSystem{{kind: KindCrawlhub, sub: Sub{Kind: KindCrawlhub, URL: wsURL(c.master.Base), Channel: "tasks"}, pf: r.crawlhubPublisher(c.redis)}}
+	bare, url, err := r.startBare(ctx, c.redis)
+	if err != nil {
+		r.fail("bare server", err)
+	} else {
+		defer bare.Stop(10 * time.Second)
+		pf, closer := redisPublisher(c.redis, bareChannel)
+		defer closer()
+		systems = append(systems, &fanSystem{kind: KindBare, sub: Sub{Kind: KindBare, URL: url, Channel: bareChannel}, pf: pf})
+	}
+	if r.cfg.CentrifugoBin != "" {
+		p, port, err := r.startCentrifugo(ctx, c.redis)
+		if err != nil {
+			r.fail("centrifugo", err)
+		} else {
+			defer p.Stop(10 * time.Second)
+			base := "127.0.0.1:" + strconv.Itoa(port)
+			systems = append(systems, &fanSystem{kind: KindCentrifugo, sub: Sub{Kind: KindCentrifugo, URL: "ws://" + base + "/connection/websocket", Channel: "bench"},
+				pf: centrifugoPublisher("http://"+base+"/api/publish", "bench")})
+		}
+	}
+	r.scenarioFanout(ctx, systems)
 }
 
 // startCluster starts a master (the real binary, or the harness's pprof

@@ -5,7 +5,9 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -100,8 +102,17 @@ func (f *fanout) handle(frame []byte) {
 type publishFunc func(ctx context.Context, data []byte) error
 type pubFactory func(p int) (publishFunc, func())
 
+// fanRound is one measurement of one system.
+type fanRound struct {
+	msgs, timeouts, delivered int64
+	elapsed                   time.Duration
+	hist                      *Hist
+}
+
+func (m fanRound) perS() float64 { return float64(m.delivered) / m.elapsed.Seconds() }
+
 // measure runs p publishers for warm+dur and reports the dur part.
-func (f *fanout) measure(ctx context.Context, pf pubFactory, p int, warm, dur time.Duration) FanoutRow {
+func (f *fanout) measure(ctx context.Context, pf pubFactory, p int, warm, dur time.Duration) fanRound {
 	f.hist = new(Hist)
 	f.delivered.Store(0)
 	var msgs, timeouts atomic.Int64
@@ -159,44 +170,115 @@ func (f *fanout) measure(ctx context.Context, pf pubFactory, p int, warm, dur ti
 	elapsed := time.Since(start)
 	close(stop)
 	wg.Wait()
-	return FanoutRow{Publishers: p, Messages: msgs.Load(), Timeouts: timeouts.Load(),
-		DeliveriesPerS: float64(f.delivered.Load()) / elapsed.Seconds(), Latency: f.hist.Summary()}
+	return fanRound{msgs: msgs.Load(), timeouts: timeouts.Load(), delivered: f.delivered.Load(), elapsed: elapsed, hist: f.hist}
 }
 
-// scenarioFanout runs scenario 3 against one system.
-func (r *run) scenarioFanout(ctx context.Context, system string, sub Sub, pf pubFactory) {
+// fanRounds is how many turns each system takes at each N and P.
+const fanRounds = 3
+
+// fanSystem is one server of scenario 3.
+type fanSystem struct {
+	kind    string
+	sub     Sub
+	pf      pubFactory
+	f       *fanout
+	clients []*Client
+}
+
+// scenarioFanout runs scenario 3. The systems take turns: at each N and
+// P, each of them is measured for a short round, then the next, and so
+// on for fanRounds rounds (in a rotating order), and its rounds are
+// pooled. So a change in what else the machine does during the run (it
+// is shared) touches all of them alike instead of whichever happened to
+// run then, and the ratios compare like with like.
+func (r *run) scenarioFanout(ctx context.Context, systems []*fanSystem) {
 	for _, n := range []int{100, 1000} {
-		f := newFanout(n)
-		clients, took, err := DialMany(ctx, sub, n, 32, func(int) func([]byte) { return f.handle })
-		if err != nil {
-			r.fail(fmt.Sprintf("scenario 3 %s N=%d", system, n), err)
-			continue
+		var up []*fanSystem
+		for _, s := range systems {
+			s.f = newFanout(n)
+			clients, took, err := DialMany(ctx, s.sub, n, 32, func(int) func([]byte) { return s.f.handle })
+			if err != nil {
+				r.fail(fmt.Sprintf("scenario 3 %s N=%d", s.kind, n), err)
+				continue
+			}
+			r.logf("scenario 3 %s: %d clients subscribed in %v", s.kind, n, took.Round(time.Millisecond))
+			s.clients = clients
+			up = append(up, s)
 		}
-		r.logf("scenario 3 %s: %d clients subscribed in %v", system, n, took.Round(time.Millisecond))
 		for _, p := range []int{1, 16, 64} {
-			row := f.measure(ctx, pf, p, r.d(time.Second), r.d(4*time.Second))
-			row.System, row.Clients = system, n
-			gone := 0
-			for _, c := range clients {
-				select {
-				case <-c.Done():
-					gone++
-				default:
+			rounds := make([][]fanRound, len(up))
+			for round := range fanRounds {
+				for k := range up {
+					i := (k + round) % len(up)
+					rounds[i] = append(rounds[i], up[i].f.measure(ctx, up[i].pf, p, r.d(500*time.Millisecond), r.d(1500*time.Millisecond)))
 				}
 			}
-			r.logf("scenario 3 %s: N=%d P=%d: %.0f deliveries/s (%d messages), p50 %.2f ms, p99 %.2f ms, %d timeouts, %d clients gone",
-				system, n, p, row.DeliveriesPerS, row.Messages, row.Latency.P50ms, row.Latency.P99ms, row.Timeouts, gone)
-			r.res.Fanout = append(r.res.Fanout, row)
-			if gone > 0 {
-				r.fail(fmt.Sprintf("scenario 3 %s N=%d P=%d", system, n, p), fmt.Errorf("%d clients were disconnected", gone))
-				break
+			var failed []*fanSystem
+			for i, s := range up {
+				row := poolRounds(rounds[i])
+				row.System, row.Clients, row.Publishers = s.kind, n, p
+				gone, why := 0, error(nil)
+				for _, c := range s.clients {
+					select {
+					case <-c.Done():
+						gone++
+						if why == nil {
+							why = c.Err()
+						}
+					default:
+					}
+				}
+				r.logf("scenario 3 %s: N=%d P=%d: %.0f deliveries/s (%d messages; rounds %s), p50 %.2f ms, p99 %.2f ms, %d timeouts, %d clients gone",
+					s.kind, n, p, row.DeliveriesPerS, row.Messages, roundsText(row.RoundsPerS), row.Latency.P50ms, row.Latency.P99ms, row.Timeouts, gone)
+				r.res.Fanout = append(r.res.Fanout, row)
+				if gone > 0 {
+					r.fail(fmt.Sprintf("scenario 3 %s N=%d P=%d", s.kind, n, p), fmt.Errorf("%d clients were disconnected (the first: %v)", gone, why))
+					failed = append(failed, s)
+				}
 			}
-			if ctx.Err() != nil {
+			up = slices.DeleteFunc(up, func(s *fanSystem) bool { return slices.Contains(failed, s) })
+			for _, s := range failed {
+				CloseAll(s.clients)
+				s.clients = nil
+			}
+			if ctx.Err() != nil || len(up) == 0 {
 				break
 			}
 		}
-		CloseAll(clients)
+		for _, s := range systems {
+			CloseAll(s.clients)
+			s.clients = nil
+		}
 	}
+}
+
+// poolRounds sums a system's rounds into one row.
+func poolRounds(rs []fanRound) FanoutRow {
+	h := new(Hist)
+	var row FanoutRow
+	var delivered int64
+	var elapsed time.Duration
+	for _, m := range rs {
+		h.Merge(m.hist)
+		row.Messages += m.msgs
+		row.Timeouts += m.timeouts
+		delivered += m.delivered
+		elapsed += m.elapsed
+		row.RoundsPerS = append(row.RoundsPerS, m.perS())
+	}
+	if elapsed > 0 {
+		row.DeliveriesPerS = float64(delivered) / elapsed.Seconds()
+	}
+	row.Latency = h.Summary()
+	return row
+}
+
+func roundsText(v []float64) string {
+	parts := make([]string, len(v))
+	for i, x := range v {
+		parts[i] = strconv.FormatFloat(x, 'f', 0, 64)
+	}
+	return strings.Join(parts, " ")
 }
 
 // crawlhubPublisher publishes on crawlhub's upstream path: a task_status

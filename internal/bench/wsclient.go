@@ -184,9 +184,11 @@ func (c *Client) read() {
 		f := *bp
 		if c.kind == KindCentrifugo && isCentrifugoPing(f) {
 			// Protocol-level ping: Centrifugo closes a client that does not
-			// answer it.
+			// answer it. It may share its frame with publications (one
+			// JSON object per line), which go to the handler too.
 			_ = c.ws.WriteMessage(websocket.TextMessage, []byte(`{}`))
-		} else if c.handle != nil {
+		}
+		if c.handle != nil {
 			c.handle(f)
 		}
 		framePool.Put(bp)
