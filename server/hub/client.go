@@ -25,6 +25,7 @@ type Client struct {
 	conn   *websocket.Conn // reads (and gorilla's own replies: pongs, close)
 	out    *outConn        // the hub's writes
 	id     string
+	seq    uint64 // the order clients connected in
 	remote string
 
 	ctx    context.Context // ends when the client goes
@@ -41,7 +42,7 @@ type Client struct {
 	gone      bool          // set before calls.Wait: no more goCall
 	// The writer runs only while there is something to write (see
 	// signal): an idle connection has no goroutine but its reader.
-	writing  bool        // a writer runs, or one closed the connection, or enqueue writes
+	writing  bool        // a writer runs, or one closed the connection
 	pingDue  bool        // the ping timer fired: the writer pings
 	flushDue bool        // a non-blocking write left part of a frame: the writer finishes it
 	ping     *time.Timer // PingPeriod after the last ping
@@ -87,27 +88,24 @@ func (c *Client) enqueue(f []byte) {
 		return
 	}
 	if !c.writing && len(c.queue) == 0 {
-		// This goroutine is the writer for the moment: whatever comes
-		// meanwhile is queued, and signal starts no writer.
-		c.writing = true
-		c.mu.Unlock()
+		// No writer and nothing waiting: write it now. The write never
+		// blocks, so holding mu across it is brief, and no writer can
+		// start meanwhile.
 		rest, err := c.out.tryWrite(f)
-		c.mu.Lock()
-		c.writing = false
 		switch {
+		case err == nil && !rest:
+			c.mu.Unlock()
+			return
 		case err == nil:
-			c.flushDue = rest
+			c.flushDue = true // the writer finishes it
 		case err == errWouldBlock:
 			c.queue = append(c.queue, f)
 			c.queued += len(f)
 		default: // the connection failed: the writer ends it
 			c.closing, c.closeCode = true, 0
 		}
-		need := c.closing || c.pingDue || c.flushDue || len(c.queue) > 0 || c.ctx.Err() != nil
 		c.mu.Unlock()
-		if need {
-			c.signal()
-		}
+		c.signal()
 		return
 	}
 	// One message larger than the whole queue still goes out alone.

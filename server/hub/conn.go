@@ -83,6 +83,13 @@ type outConn struct {
 	mu       sync.Mutex
 	pending  []byte    // the rest of a frame tryWrite started
 	deadline time.Time // the write deadline gorilla asked for
+
+	// tryWrite's arguments and results, for rawWrite (made once: a
+	// closure made at each call would cost allocations per delivery).
+	try      []byte
+	tryN     int
+	tryErr   error
+	rawWrite func(fd uintptr) bool
 }
 
 func newOutConn(c net.Conn) *outConn {
@@ -91,6 +98,10 @@ func newOutConn(c net.Conn) *outConn {
 		if raw, err := sc.SyscallConn(); err == nil {
 			o.raw = raw
 		}
+	}
+	o.rawWrite = func(fd uintptr) bool {
+		o.tryN, o.tryErr = syscall.Write(int(fd), o.try)
+		return true // never wait for the socket to become writable
 	}
 	return o
 }
@@ -166,12 +177,11 @@ func (o *outConn) tryWrite(f []byte) (rest bool, err error) {
 	if len(o.pending) > 0 {
 		return false, errWouldBlock
 	}
-	var n int
-	var werr error
-	if err := o.raw.Write(func(fd uintptr) bool {
-		n, werr = syscall.Write(int(fd), f)
-		return true // never wait for the socket to become writable
-	}); err != nil {
+	o.try = f
+	err = o.raw.Write(o.rawWrite)
+	n, werr := o.tryN, o.tryErr
+	o.try, o.tryErr = nil, nil
+	if err != nil {
 		return false, err
 	}
 	switch {

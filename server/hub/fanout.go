@@ -1,8 +1,11 @@
 package hub
 
 import (
+	"cmp"
 	"runtime"
+	"slices"
 	"sync"
+	"time"
 )
 
 // Broadcasts (nodes, tasks) go out from one goroutine of the hub's, the
@@ -13,10 +16,27 @@ import (
 // alone is one frame, written at once to every client with nothing
 // waiting (see Client.enqueue). So a quiet hub adds no delay, and a busy
 // one makes one write per client for many messages instead of one each.
+//
+// When the fan-out is idle and has been for a while, a message to not too
+// many clients is sent by the broadcaster itself, saving the wake-up of
+// the fan-out goroutine. "For a while" matters: a broadcaster that sends
+// message after message (the bus's goroutine under load) would otherwise
+// always find the fan-out idle, since it was the one sending, and no
+// batch would ever form. Messages that come within inlineGap of the last
+// send go to the fan-out goroutine, which batches them.
 
 // maxFanoutBacklog bounds, in bytes, the broadcasts waiting for the
 // fan-out; Broadcast waits for room past it.
 const maxFanoutBacklog = 16 << 20
+
+// inlineGap and inlineMax bound the broadcasts sent by the broadcaster
+// itself (see above): the fan-out idle for inlineGap, at most inlineMax
+// clients (so that the broadcaster, the bus's goroutine, is not held up
+// for more than a few milliseconds).
+const (
+	inlineGap = 100 * time.Microsecond
+	inlineMax = 1024
+)
 
 type bcast struct {
 	channel string
@@ -25,6 +45,8 @@ type bcast struct {
 
 type fanout struct {
 	mu      sync.Mutex
+	busy    bool      // a send is in progress (the fan-out's or an inline one)
+	idle    time.Time // when the last send ended
 	queue   []bcast
 	spare   []bcast // the previous queue's array, reused
 	bytes   int
@@ -39,10 +61,28 @@ func newFanout() *fanout {
 	return f
 }
 
-// put queues a broadcast, waiting while the backlog is full. It reports
-// false once the hub is closing.
-func (f *fanout) put(channel string, msg []byte) bool {
+// put queues a broadcast, waiting while the backlog is full, or sends it
+// at once (see inlineGap). It reports false once the hub is closing.
+func (h *Hub) putBroadcast(channel string, msg []byte) bool {
+	f := h.fan
 	f.mu.Lock()
+	if !f.busy && len(f.queue) == 0 && !f.stopped && time.Since(f.idle) > inlineGap {
+		targets := h.subscribers(channel)
+		if len(targets) <= inlineMax {
+			f.busy = true
+			f.mu.Unlock()
+			sendAll(targets, textFrame(msg))
+			f.mu.Lock()
+			f.busy = false
+			f.idle = time.Now()
+			more := len(f.queue) > 0
+			f.mu.Unlock()
+			if more {
+				f.signal()
+			}
+			return true
+		}
+	}
 	for f.bytes > maxFanoutBacklog && !f.stopped {
 		f.room.Wait()
 	}
@@ -52,36 +92,45 @@ func (f *fanout) put(channel string, msg []byte) bool {
 	}
 	f.queue = append(f.queue, bcast{channel, msg})
 	f.bytes += len(msg)
-	first := len(f.queue) == 1
+	first := len(f.queue) == 1 && !f.busy
 	f.mu.Unlock()
 	if first {
-		select {
-		case f.wake <- struct{}{}:
-		default:
-		}
+		f.signal()
 	}
 	return true
 }
 
-// take returns everything queued.
+func (f *fanout) signal() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take returns everything queued, marking the fan-out busy.
 func (f *fanout) take() []bcast {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	q := f.queue
 	f.queue, f.spare = f.spare[:0], nil
 	f.bytes = 0
+	f.busy = len(q) > 0
 	f.room.Broadcast()
 	return q
 }
 
-// done gives back the array take returned.
-func (f *fanout) done(q []bcast) {
+// done gives back the array take returned, ending the busy spell; it
+// reports whether more is waiting.
+func (f *fanout) done(q []bcast) bool {
 	clear(q)
 	f.mu.Lock()
+	defer f.mu.Unlock()
 	if f.spare == nil {
 		f.spare = q[:0]
 	}
-	f.mu.Unlock()
+	f.busy = false
+	f.idle = time.Now()
+	return len(f.queue) > 0
 }
 
 func (f *fanout) stop() {
@@ -95,7 +144,6 @@ func (f *fanout) stop() {
 func (h *Hub) runFanout() {
 	defer h.wg.Done()
 	defer h.fan.stop()
-	var targets []*Client
 	var buf []byte
 	for {
 		select {
@@ -126,27 +174,42 @@ func (h *Hub) runFanout() {
 				f = textFrame(append(buf, ']'))
 			}
 			i = j
-			targets = h.subscribers(ch, targets[:0])
-			sendAll(targets, f)
+			sendAll(h.subscribers(ch), f)
 		}
-		clear(targets)
-		h.fan.done(q)
+		if h.fan.done(q) {
+			h.fan.signal()
+		}
 	}
 }
 
-// subscribers appends the clients subscribed to a plain channel to dst.
-func (h *Hub) subscribers(channel string, dst []*Client) []*Client {
+// subscribers are the clients subscribed to a plain channel. The list is
+// kept until the channel's subscribers change: do not modify it.
+func (h *Hub) subscribers(channel string) []*Client {
 	h.mu.RLock()
-	defer h.mu.RUnlock()
-	for c := range h.subs[channel] {
-		dst = append(dst, c)
+	l, ok := h.lists[channel]
+	h.mu.RUnlock()
+	if ok {
+		return l
 	}
-	return dst
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if l, ok := h.lists[channel]; ok {
+		return l
+	}
+	m := h.subs[channel]
+	l = make([]*Client, 0, len(m))
+	for c := range m {
+		l = append(l, c)
+	}
+	// In the order they connected: the first come get a message first.
+	slices.SortFunc(l, func(a, b *Client) int { return cmp.Compare(a.seq, b.seq) })
+	h.lists[channel] = l
+	return l
 }
 
 // shardMin is the fewest clients a fan-out shares with another goroutine:
 // below it, waking one costs more than the writes it would take over.
-const shardMin = 256
+const shardMin = 50
 
 // sendAll sends f to every client, the writes spread over as many
 // goroutines as there are processors to run them when there are many

@@ -107,6 +107,7 @@ type Hub struct {
 	clients map[*Client]struct{}
 	closed  bool                           // Close was called: no more clients
 	subs    map[string]map[*Client]*logSub // channel → subscribers (nil logSub for plain channels)
+	lists   map[string][]*Client           // subs' keys as a list, per channel, made on demand (see subscribers); deleted when subs changes
 
 	upMu sync.Mutex
 	ups  map[string]*upstreamRef // bus channel → local reference count
@@ -158,6 +159,7 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 		ctx: ctx, cancel: cancel,
 		clients: map[*Client]struct{}{},
 		subs:    map[string]map[*Client]*logSub{},
+		lists:   map[string][]*Client{},
 		ups:     map[string]*upstreamRef{},
 
 		readAhead: make(chan struct{}, maxReadAhead),
@@ -216,7 +218,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the upgrader answered with the reason
 	}
-	c := newClient(h, conn, hw.conn, fmt.Sprintf("c%d", h.nextID.Add(1)), r.RemoteAddr)
+	seq := h.nextID.Add(1)
+	c := newClient(h, conn, hw.conn, fmt.Sprintf("c%d", seq), r.RemoteAddr)
+	c.seq = seq
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
@@ -243,6 +247,7 @@ func (h *Hub) remove(c *Client) {
 	delete(h.clients, c)
 	var released []string
 	for ch := range c.subs {
+		delete(h.lists, ch)
 		if m := h.subs[ch]; m != nil {
 			if s := m[c]; s != nil {
 				s.stop()
@@ -352,7 +357,7 @@ func (h *Hub) Broadcast(channel string, data any) {
 		h.log.Error("broadcast not encoded", "channel", channel, "err", err)
 		return
 	}
-	h.fan.put(channel, msg)
+	h.putBroadcast(channel, msg)
 }
 
 // HandleLog takes one message from a task's bus log channel. It runs on

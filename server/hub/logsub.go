@@ -85,6 +85,7 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) (start func()
 		h.subs[channel] = m
 	}
 	m[c] = s
+	delete(h.lists, channel)
 	h.mu.Unlock()
 	c.subs[channel] = struct{}{}
 	return func() { c.goCall(s.catchUp) }, nil

@@ -167,6 +167,7 @@ func (c *Client) subscribe(req *request) {
 			c.hub.subs[p.Channel] = m
 		}
 		m[c] = nil
+		delete(c.hub.lists, p.Channel)
 		c.hub.mu.Unlock()
 		c.subs[p.Channel] = struct{}{}
 		c.reply(req.ID, map[string]any{"channel": p.Channel}, nil)
@@ -199,6 +200,7 @@ func (c *Client) unsubscribe(req *request) {
 	}
 	delete(c.subs, p.Channel)
 	c.hub.mu.Lock()
+	delete(c.hub.lists, p.Channel)
 	if m := c.hub.subs[p.Channel]; m != nil {
 		if s := m[c]; s != nil {
 			s.stop()
