@@ -2,12 +2,15 @@ package bench
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -137,10 +140,102 @@ func (c *bareClient) writePump() {
 	}
 }
 
+// The write floor is the least a server can do per delivery: each
+// message framed once, then one write(2) of those bytes per client, the
+// writes spread over the processors when there are many clients (as
+// crawlhub's hub does), straight from the goroutine that reads Redis. No
+// queue, no writer goroutine, no deadline, no slow-client handling: not a
+// server to run, a measure of what the kernel's loopback TCP and the
+// clients allow.
+type floorHub struct {
+	mu      sync.Mutex
+	clients []*floorClient // replaced, never changed in place
+}
+
+type floorClient struct {
+	mu   sync.Mutex // the ack (reader) and broadcasts
+	conn net.Conn
+}
+
+func (c *floorClient) write(f []byte) {
+	c.mu.Lock()
+	_, _ = c.conn.Write(f)
+	c.mu.Unlock()
+}
+
+func (h *floorHub) serve(w http.ResponseWriter, r *http.Request) {
+	ws, err := bareUpgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	c := &floorClient{conn: ws.NetConn()}
+	h.mu.Lock()
+	h.clients = append(slices.Clone(h.clients), c)
+	h.mu.Unlock()
+	go func() {
+		defer func() {
+			h.mu.Lock()
+			h.clients = slices.DeleteFunc(slices.Clone(h.clients), func(x *floorClient) bool { return x == c })
+			h.mu.Unlock()
+			ws.Close()
+		}()
+		for {
+			_, msg, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			c.write(floorFrame(msg)) // the subscription's ack
+		}
+	}()
+}
+
+func (h *floorHub) broadcast(msg []byte) {
+	f := floorFrame(msg)
+	h.mu.Lock()
+	cs := h.clients
+	h.mu.Unlock()
+	k := min(runtime.GOMAXPROCS(0), len(cs)/50)
+	if k <= 1 {
+		for _, c := range cs {
+			c.write(f)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	per := (len(cs) + k - 1) / k
+	for i := per; i < len(cs); i += per {
+		part := cs[i:min(i+per, len(cs))]
+		wg.Go(func() {
+			for _, c := range part {
+				c.write(f)
+			}
+		})
+	}
+	for _, c := range cs[:per] {
+		c.write(f)
+	}
+	wg.Wait()
+}
+
+// floorFrame is msg as one unmasked text frame.
+func floorFrame(msg []byte) []byte {
+	f := make([]byte, 0, 10+len(msg))
+	switch n := len(msg); {
+	case n <= 125:
+		f = append(f, 0x81, byte(n))
+	case n <= 0xffff:
+		f = binary.BigEndian.AppendUint16(append(f, 0x81, 126), uint16(n))
+	default:
+		f = binary.BigEndian.AppendUint64(append(f, 0x81, 127), uint64(n))
+	}
+	return append(f, msg...)
+}
+
 // BareMain is the "bare-server" command: bare-server --listen ADDR --redis
-// URL --channel NAME. It serves /ws until SIGTERM.
+// URL --channel NAME [--floor true]. It serves /ws until SIGTERM; with
+// --floor it is the write floor instead of the bare gorilla server.
 func BareMain(args []string) error {
-	listen, redisURL, channel := "127.0.0.1:0", "", "bench"
+	listen, redisURL, channel, floor := "127.0.0.1:0", "", "bench", false
 	for i := 0; i+1 < len(args); i += 2 {
 		switch args[i] {
 		case "--listen":
@@ -149,6 +244,8 @@ func BareMain(args []string) error {
 			redisURL = args[i+1]
 		case "--channel":
 			channel = args[i+1]
+		case "--floor":
+			floor = args[i+1] == "true"
 		default:
 			return fmt.Errorf("bare-server: unknown flag %q", args[i])
 		}
@@ -156,6 +253,11 @@ func BareMain(args []string) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	h := &bareHub{clients: map[*bareClient]struct{}{}}
+	fh := &floorHub{}
+	serve, broadcast := h.serve, h.broadcast
+	if floor {
+		serve, broadcast = fh.serve, fh.broadcast
+	}
 	if redisURL != "" {
 		opt, err := redis.ParseURL(redisURL)
 		if err != nil {
@@ -173,7 +275,7 @@ func BareMain(args []string) error {
 				if err != nil {
 					return
 				}
-				h.broadcast([]byte(m.Payload))
+				broadcast([]byte(m.Payload))
 			}
 		}()
 	}
@@ -182,7 +284,7 @@ func BareMain(args []string) error {
 		return err
 	}
 	mux := http.NewServeMux()
-	mux.HandleFunc("/ws", h.serve)
+	mux.HandleFunc("/ws", serve)
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok")) })
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() { <-ctx.Done(); _ = srv.Close() }()

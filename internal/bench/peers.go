@@ -13,15 +13,27 @@ import (
 // Centrifugo's, which runs on the same Redis at the same time).
 const bareChannel = "bench-bare"
 
+// floorChannel is the Redis channel the write floor relays.
+const floorChannel = "bench-floor"
+
 // startBare starts the bare gorilla server (the harness's own
 // "bare-server" command) as a subprocess, on Redis channel bareChannel.
 func (r *run) startBare(ctx context.Context, rd *Redis) (*Proc, string, error) {
+	return r.startBareKind(ctx, rd, "bare", bareChannel, "false")
+}
+
+// startFloor starts the write floor (see floorHub), on floorChannel.
+func (r *run) startFloor(ctx context.Context, rd *Redis) (*Proc, string, error) {
+	return r.startBareKind(ctx, rd, "floor", floorChannel, "true")
+}
+
+func (r *run) startBareKind(ctx context.Context, rd *Redis, name, channel, floor string) (*Proc, string, error) {
 	port, err := FreePort()
 	if err != nil {
 		return nil, "", err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	p, err := r.procs.Start("bare", nil, nil, r.cfg.HarnessBin, "bare-server", "--listen", addr, "--redis", rd.URL, "--channel", bareChannel)
+	p, err := r.procs.Start(name, nil, nil, r.cfg.HarnessBin, "bare-server", "--listen", addr, "--redis", rd.URL, "--channel", channel, "--floor", floor)
 	if err != nil {
 		return nil, "", err
 	}

@@ -141,7 +141,9 @@ func renderMarkdown(res *Results, cfg Config) string {
 	w("Bare: PUBLISH on the channel it relays. Centrifugo: its HTTP API (`/api/publish`) with its Redis engine. ")
 	w("The three servers run at the same time on the same Redis, each with its own N clients, and take turns: at each N and P each is measured for %d rounds of 1.5 s (after 0.5 s of warm-up), ", fanRounds)
 	w("in a rotating order, so that whatever else the shared machine does during the run touches them alike; the figures pool the rounds, and the last column gives the ratio round by round.\n\n")
-	w("| N | P | crawlhub deliveries/s | p50 ms | p99 ms | bare deliveries/s | crawlhub / bare | Centrifugo deliveries/s | Centrifugo p99 ms | crawlhub / Centrifugo | in each round |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	w("The write floor is the least a server can do per delivery: each message framed once and one write(2) of it per client, spread over the processors, with nothing else ")
+	w("(no queue, no writer goroutine, no deadline, no slow-client handling; the harness's `bare-server --floor true`): what loopback TCP and the clients leave for any server on this machine.\n\n")
+	w("| N | P | crawlhub deliveries/s | p50 ms | p99 ms | bare deliveries/s | crawlhub / bare | write floor deliveries/s | crawlhub / floor | Centrifugo deliveries/s | Centrifugo p99 ms | crawlhub / Centrifugo | in each round |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, n := range []int{100, 1000} {
 		for _, p := range []int{1, 16, 64} {
 			c := findFanout(res.Fanout, KindCrawlhub, n, p)
@@ -159,7 +161,11 @@ func renderMarkdown(res *Results, cfg Config) string {
 				cz, czp99, czRatio = f0(z.DeliveriesPerS), ms(z.Latency.P99ms), ratio(c.DeliveriesPerS, z.DeliveriesPerS)
 				perRound = roundRatios(c, z)
 			}
-			w("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, p, f0(c.DeliveriesPerS), ms(c.Latency.P50ms), ms(c.Latency.P99ms), bare, bareRatio, cz, czp99, czRatio, perRound)
+			floor, floorRatio := "—", "—"
+			if x := findFanout(res.Fanout, KindFloor, n, p); x != nil {
+				floor, floorRatio = f0(x.DeliveriesPerS), ratio(c.DeliveriesPerS, x.DeliveriesPerS)
+			}
+			w("| %d | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", n, p, f0(c.DeliveriesPerS), ms(c.Latency.P50ms), ms(c.Latency.P99ms), bare, bareRatio, floor, floorRatio, cz, czp99, czRatio, perRound)
 		}
 	}
 	w("\n")

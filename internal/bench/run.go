@@ -214,6 +214,15 @@ func (r *run) fanoutAll(ctx context.Context, c *cluster) {
 		defer closer()
 		systems = append(systems, &fanSystem{kind: KindBare, sub: Sub{Kind: KindBare, URL: url, Channel: bareChannel}, pf: pf})
 	}
+	floor, furl, err := r.startFloor(ctx, c.redis)
+	if err != nil {
+		r.fail("write floor", err)
+	} else {
+		defer floor.Stop(10 * time.Second)
+		pf, closer := redisPublisher(c.redis, floorChannel)
+		defer closer()
+		systems = append(systems, &fanSystem{kind: KindFloor, sub: Sub{Kind: KindBare, URL: furl, Channel: floorChannel}, pf: pf})
+	}
 	if r.cfg.CentrifugoBin != "" {
 		p, port, err := r.startCentrifugo(ctx, c.redis)
 		if err != nil {

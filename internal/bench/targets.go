@@ -79,8 +79,11 @@ func evaluate(res *Results, centrifugo bool) []TargetResult {
 				met = met && ok
 				ceiling := ""
 				if b := findFanout(res.Fanout, KindBare, n, p); !ok && b != nil && b.DeliveriesPerS > 0 {
-					// Say how far the machine's own ceiling would let it go.
+					// Say how far the machine's own ceilings would let it go.
 					ceiling = fmt.Sprintf("; %.2f× the bare gorilla server, which is %.2f× Centrifugo", c.DeliveriesPerS/b.DeliveriesPerS, b.DeliveriesPerS/z.DeliveriesPerS)
+				}
+				if fl := findFanout(res.Fanout, KindFloor, n, p); !ok && fl != nil && fl.DeliveriesPerS > 0 {
+					ceiling += fmt.Sprintf("; %.2f× the write floor, which is %.2f× Centrifugo", c.DeliveriesPerS/fl.DeliveriesPerS, fl.DeliveriesPerS/z.DeliveriesPerS)
 				}
 				parts = append(parts, fmt.Sprintf("N=%d P=%d: %.2f× (p99 %.2f vs %.2f ms%s)%s", n, p, ratio, c.Latency.P99ms, z.Latency.P99ms, ceiling, mark(ok)))
 			}

@@ -20,6 +20,7 @@ const (
 	KindCrawlhub   = "crawlhub"
 	KindCentrifugo = "centrifugo"
 	KindBare       = "bare"
+	KindFloor      = "floor" // the write floor; its clients speak as to the bare server
 )
 
 // Sub says where a client connects and what it subscribes to.
