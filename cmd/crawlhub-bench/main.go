@@ -61,8 +61,12 @@ func runBench(args []string) error {
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory (logs of every process)")
 	fs.StringVar(&only, "only", "", "comma-separated scenarios to run (1-6, profiles); empty: all")
 	fs.BoolVar(&cfg.Quick, "quick", false, "short runs to try the harness out (figures not comparable)")
+	render := fs.Bool("render", false, "only write the Markdown report again from -out's results.json and notes.md")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *render {
+		return bench.Render(cfg)
 	}
 	if cfg.CrawlhubBin == "" || cfg.FerretBin == "" {
 		return fmt.Errorf("-crawlhub and -ferretdb are required (make bench builds them)")

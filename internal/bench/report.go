@@ -142,7 +142,8 @@ func renderMarkdown(res *Results, cfg Config) string {
 	w("The three servers run at the same time on the same Redis, each with its own N clients, and take turns: at each N and P each is measured for %d rounds of 1.5 s (after 0.5 s of warm-up), ", fanRounds)
 	w("in a rotating order, so that whatever else the shared machine does during the run touches them alike; the figures pool the rounds, and the last column gives the ratio round by round.\n\n")
 	w("The write floor is the least a server can do per delivery: each message framed once and one write(2) of it per client, spread over the processors, with nothing else ")
-	w("(no queue, no writer goroutine, no deadline, no slow-client handling; the harness's `bare-server --floor true`): what loopback TCP and the clients leave for any server on this machine.\n\n")
+	w("(no queue, no writer goroutine, no deadline, no slow-client handling; the harness's `bare-server --floor true`): what loopback TCP and the clients leave for any server on this machine ")
+	w("that writes each message on its own. It is measured at P = 1 only: with more messages in flight, a server that batches them makes fewer writes than deliveries.\n\n")
 	w("| N | P | crawlhub deliveries/s | p50 ms | p99 ms | bare deliveries/s | crawlhub / bare | write floor deliveries/s | crawlhub / floor | Centrifugo deliveries/s | Centrifugo p99 ms | crawlhub / Centrifugo | in each round |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, n := range []int{100, 1000} {
 		for _, p := range []int{1, 16, 64} {

@@ -1,6 +1,13 @@
 package bench
 
-import "time"
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+)
 
 // Results is what a run measured; it is written as bench/results.json and
 // rendered as BENCHMARKS.md.
@@ -124,4 +131,21 @@ type Profile struct {
 	Kind     string   `json:"kind"` // cpu or heap
 	File     string   `json:"file"`
 	Top      []string `json:"top"`
+}
+
+// Render writes cfg.Markdown again from cfg.OutDir's results.json and
+// notes.md, without measuring anything (after editing the notes).
+func Render(cfg Config) error {
+	b, err := os.ReadFile(filepath.Join(cfg.OutDir, "results.json"))
+	if err != nil {
+		return err
+	}
+	var res Results
+	if err := json.Unmarshal(b, &res); err != nil {
+		return fmt.Errorf("%s: %w", filepath.Join(cfg.OutDir, "results.json"), err)
+	}
+	if res.Machine.Centrifugo != "" && !strings.HasPrefix(res.Machine.Centrifugo, "not available") {
+		cfg.CentrifugoBin = "centrifugo" // it ran: its columns have figures
+	}
+	return os.WriteFile(cfg.Markdown, []byte(renderMarkdown(&res, cfg)), 0o644)
 }
