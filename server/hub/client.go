@@ -238,7 +238,7 @@ func (c *Client) write() {
 					out = append(out, ',')
 				}
 				p := framePayload(f)
-				if p[0] == '[' { // already an array (see runFanout): its elements
+				if len(p) > 1 && p[0] == '[' { // already an array (see runFanout): its elements
 					p = p[1 : len(p)-1]
 				}
 				out = append(out, p...)
