@@ -211,5 +211,3 @@ func (w *hijackWrapper) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	w.conn = newOutConn(c)
 	return w.conn, brw, nil
 }
-
-func (w *hijackWrapper) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -277,12 +277,8 @@ func (lb *liveBatch) batch() *wire.LogBatch {
 	return &lb.b
 }
 
-// encoded is the notification of the whole batch on channel, built once.
-func (lb *liveBatch) encoded(channel string) []byte {
-	return framePayload(lb.frame(channel))
-}
-
-// frame is the notification framed (see textFrame), made once.
+// frame is the notification of the whole batch on channel, framed (see
+// textFrame), made once.
 func (lb *liveBatch) frame(channel string) []byte {
 	if lb.full == nil {
 		if lb.raw != nil {

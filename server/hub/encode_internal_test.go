@@ -48,8 +48,8 @@ func TestAppendLogPublish(t *testing.T) {
 		var got, exp notification
 		var gotData, expData logData
 		got.Params.Data, exp.Params.Data = &gotData, &expData
-		if err := json.Unmarshal(lb.encoded("task:x:log"), &got); err != nil {
-			t.Fatalf("lines %q: %v: %s", lines, err, lb.encoded("task:x:log"))
+		if err := json.Unmarshal(framePayload(lb.frame("task:x:log")), &got); err != nil {
+			t.Fatalf("lines %q: %v: %s", lines, err, framePayload(lb.frame("task:x:log")))
 		}
 		_ = json.Unmarshal(want, &exp)
 		if len(gotData.Lines) != len(expData.Lines) || gotData.From != expData.From {
@@ -101,7 +101,7 @@ func BenchmarkHandleLogEncode(b *testing.B) {
 		b.SetBytes(int64(len(payload)))
 		for b.Loop() {
 			lb, _ := decodeLiveBatch(payload)
-			_ = lb.encoded("task:0123456789abcdef01234567:log")
+			_ = lb.frame("task:0123456789abcdef01234567:log")
 		}
 	})
 	b.Run("page", func(b *testing.B) {
