@@ -2,7 +2,10 @@ package server
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"io"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -86,4 +89,27 @@ func (s *Server) httpError(err error, c echo.Context) {
 		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
 	}
 	_ = c.JSON(ae.Status, ae)
+}
+
+// maxJSONBody bounds a JSON request body.
+const maxJSONBody = 1 << 20
+
+// bindJSON decodes a request's JSON body strictly: a misspelt field is an
+// error the caller sees, as on the WebSocket API, rather than a silent
+// default. example shows what to send.
+func bindJSON(c echo.Context, v any, example string) error {
+	dec := json.NewDecoder(http.MaxBytesReader(c.Response(), c.Request().Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil && dec.Decode(&struct{}{}) != io.EOF {
+		err = errors.New("more than one JSON value")
+	}
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return &APIError{Status: http.StatusRequestEntityTooLarge, Code: CodeBadRequest, Message: fmt.Sprintf("the body is over %d bytes", maxJSONBody)}
+		}
+		return badRequest("invalid JSON body: " + err.Error() + "; send " + example)
+	}
+	return nil
 }

@@ -227,8 +227,8 @@ func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) 
 
 func (s *Server) runTasksHTTP(c echo.Context) error {
 	var req RunRequest
-	if err := c.Bind(&req); err != nil {
-		return badRequest("send a JSON object like {\"spider_id\": \"…\", \"mode\": \"any\"}")
+	if err := bindJSON(c, &req, `a JSON object like {"spider_id": "…", "mode": "any"}`); err != nil {
+		return err
 	}
 	tasks, err := s.RunTasks(c.Request().Context(), req)
 	if err != nil {
@@ -284,8 +284,8 @@ func (s *Server) cancelTaskHTTP(c echo.Context) error {
 		Reason string `json:"reason"`
 	}
 	if c.Request().ContentLength > 0 {
-		if err := c.Bind(&body); err != nil {
-			return badRequest(`send {"reason": "…"} or no body`)
+		if err := bindJSON(c, &body, `{"reason": "…"} or no body`); err != nil {
+			return err
 		}
 	}
 	by := "api (" + c.RealIP() + ")"

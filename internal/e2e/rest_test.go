@@ -1,0 +1,55 @@
+package e2e
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// A JSON body with a misspelt field, trailing data, or no JSON at all is
+// refused with 400 and a message naming the problem, as the WebSocket API
+// does; nothing is started.
+func TestRESTStrictJSON(t *testing.T) {
+	e := allInOne(t)
+	sp := e.spider("strict", "echo hi\n")
+	post := func(path, body string) (int, string) {
+		req, _ := http.NewRequest("POST", e.base(0)+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		var apiErr struct {
+			Message string `json:"message"`
+		}
+		json.Unmarshal(b, &apiErr)
+		return resp.StatusCode, apiErr.Message
+	}
+	for _, tc := range []struct{ name, path, body, want string }{
+		{"misspelt field", "/api/tasks", `{"spider_id":"` + sp.ID + `","mode":"any","timout":5}`, `unknown field "timout"`},
+		{"two values", "/api/tasks", `{"spider_id":"` + sp.ID + `","mode":"any"} {}`, "more than one JSON value"},
+		{"not JSON", "/api/tasks", `spider_id=` + sp.ID, "invalid JSON body"},
+		{"cancel with a misspelt field", "/api/tasks/0123456789abcdef01234567/cancel", `{"raeson":"x"}`, `unknown field "raeson"`},
+	} {
+		code, msg := post(tc.path, tc.body)
+		if code != http.StatusBadRequest || !strings.Contains(msg, tc.want) {
+			t.Errorf("%s: %d %q, want 400 mentioning %q", tc.name, code, msg, tc.want)
+		}
+	}
+	var l struct {
+		Total int `json:"total"`
+	}
+	e.get(0, "/api/tasks?spider_id="+sp.ID, &l)
+	if l.Total != 0 {
+		t.Fatalf("%d tasks started by refused requests", l.Total)
+	}
+	// The same request spelt right runs.
+	if tasks := e.run(0, map[string]any{"spider_id": sp.ID, "mode": "any", "timeout": 5}); len(tasks) != 1 {
+		t.Fatalf("%d tasks, want 1", len(tasks))
+	}
+}
