@@ -2,6 +2,7 @@ package hub_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -84,19 +85,13 @@ func TestBroadcastBurst(t *testing.T) {
 					return
 				}
 				r.frames++
-				var ms []published
+				ms, err := decodeFrame(b)
+				if err != nil {
+					t.Error(err)
+					return
+				}
 				if b[0] == '[' {
 					r.arrays++
-					if err := json.Unmarshal(b, &ms); err != nil {
-						t.Errorf("array frame: %v: %.200s", err, b)
-						return
-					}
-				} else {
-					ms = make([]published, 1)
-					if err := json.Unmarshal(b, &ms[0]); err != nil {
-						t.Errorf("frame: %v: %.200s", err, b)
-						return
-					}
 				}
 				for _, m := range ms {
 					if m.Method != "publish" || m.Params.Channel != "tasks" {
@@ -191,4 +186,65 @@ func TestBroadcastAfterPingDeadline(t *testing.T) {
 			}
 		}
 	}
+}
+
+// With enough subscribers the fan-out spreads its writes over goroutines;
+// every client still gets every message once and in order.
+func TestBroadcastManyClients(t *testing.T) {
+	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
+	h, srv := newHub(t, up, backend{})
+	const clients, n = 150, 2000
+	conns := make([]*conn, clients)
+	for i := range conns {
+		conns[i] = dial(t, srv)
+		if code := conns[i].call("subscribe", `{"channel":"tasks"}`); code != nil {
+			t.Fatalf("subscribe: error %d", *code)
+		}
+	}
+	var wg sync.WaitGroup
+	for k, c := range conns {
+		wg.Go(func() {
+			for i := 0; i < n; {
+				c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+				_, b, err := c.ws.ReadMessage()
+				if err != nil {
+					t.Errorf("client %d after %d messages: %v", k, i, err)
+					return
+				}
+				ms, err := decodeFrame(b)
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				for _, m := range ms {
+					if m.Params.Data.N != i {
+						t.Errorf("client %d: message %d is %d", k, i, m.Params.Data.N)
+						return
+					}
+					i++
+				}
+			}
+		})
+	}
+	for i := range n {
+		h.Broadcast(hub.ChannelTasks, map[string]int{"n": i})
+	}
+	wg.Wait()
+}
+
+// decodeFrame reads the publications of one frame: one object, or an
+// array of them.
+func decodeFrame(b []byte) ([]published, error) {
+	if b[0] == '[' {
+		var ms []published
+		if err := json.Unmarshal(b, &ms); err != nil {
+			return nil, fmt.Errorf("array frame: %v: %.200s", err, b)
+		}
+		return ms, nil
+	}
+	ms := make([]published, 1)
+	if err := json.Unmarshal(b, &ms[0]); err != nil {
+		return nil, fmt.Errorf("frame: %v: %.200s", err, b)
+	}
+	return ms, nil
 }
