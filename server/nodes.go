@@ -76,11 +76,19 @@ func (s *Server) event(env *wire.Envelope) {
 		s.hub.Broadcast(hub.ChannelTasks, env.Payload)
 	case wire.EvSpiderSynced:
 		var ev wire.SpiderSynced
-		if json.Unmarshal(env.Payload, &ev) == nil && ev.Error != "" {
+		if err := json.Unmarshal(env.Payload, &ev); err != nil || ev.SpiderID == "" {
+			s.log.Warn("dropped malformed spider_synced event", "node_id", env.NodeID, "err", err)
+			return
+		}
+		if ev.Error != "" {
 			s.log.Warn("spider sync failed on a node", "node_id", env.NodeID, "spider_id", ev.SpiderID, "err", ev.Error)
 		} else {
 			s.log.Debug("spider synced", "node_id", env.NodeID, "spider_id", ev.SpiderID, "downloaded", ev.Downloaded)
 		}
+		s.mu.Lock()
+		name := s.names[env.NodeID]
+		s.mu.Unlock()
+		s.hub.Broadcast(hub.ChannelSpiders, SpiderSyncEvent{SpiderSynced: ev, NodeID: env.NodeID, NodeName: name})
 	}
 }
 

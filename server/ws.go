@@ -165,6 +165,15 @@ type NodeEvent struct {
 	Status string `json:"status"`
 }
 
+// SpiderSyncEvent is the data of a notification on the spiders channel:
+// the outcome of a spider sync on one node (a deploy, or a node fetching
+// the spider before a run).
+type SpiderSyncEvent struct {
+	wire.SpiderSynced
+	NodeID   string `json:"node_id"`
+	NodeName string `json:"node_name,omitempty"`
+}
+
 // emitTaskStatus tells every master (this one included) that a task
 // changed state: masters forward task_status events to their clients.
 func (s *Server) emitTaskStatus(ctx context.Context, t *store.Task) {

@@ -1,11 +1,16 @@
 package e2e
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/crawlhub/crawlhub/server"
+	"github.com/crawlhub/crawlhub/store"
 )
 
 // A JSON body with a misspelt field, trailing data, or no JSON at all is
@@ -51,5 +56,43 @@ func TestRESTStrictJSON(t *testing.T) {
 	// The same request spelt right runs.
 	if tasks := e.run(0, map[string]any{"spider_id": sp.ID, "mode": "any", "timeout": 5}); len(tasks) != 1 {
 		t.Fatalf("%d tasks, want 1", len(tasks))
+	}
+}
+
+// A deploy's outcome on each node reaches clients on the spiders channel:
+// downloaded the first time, already there the second.
+func TestSpiderSyncPushed(t *testing.T) {
+	e := allInOne(t)
+	e.waitNodes(0, 1)
+	var nodes struct {
+		Items []store.Node `json:"items"`
+	}
+	e.get(0, "/api/nodes", &nodes)
+	c := e.dial(0)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := c.Subscribe(ctx, "spiders", 0); err != nil {
+		t.Fatal(err)
+	}
+	sp := e.spider("synced", "echo hi\n")
+	for _, wantDownloaded := range []bool{true, false} {
+		e.do(0, "POST", "/api/spiders/"+sp.ID+"/deploy", "", nil, nil)
+		var ev server.SpiderSyncEvent
+		for ev.SpiderID != sp.ID { // the sample spider's, from the agent's start, may come first
+			select {
+			case p := <-c.Publications():
+				if p.Channel != "spiders" {
+					t.Fatalf("publication on %s", p.Channel)
+				}
+				if err := json.Unmarshal(p.Data, &ev); err != nil {
+					t.Fatal(err)
+				}
+			case <-ctx.Done():
+				t.Fatal("no spider_synced publication")
+			}
+		}
+		if ev.NodeID != nodes.Items[0].ID || ev.NodeName != nodes.Items[0].Name || ev.MD5 != sp.MD5 || ev.Error != "" || ev.Downloaded != wantDownloaded {
+			t.Fatalf("%+v; want spider %s synced on node %s (downloaded %v)", ev, sp.ID, nodes.Items[0].ID, wantDownloaded)
+		}
 	}
 }

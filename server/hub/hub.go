@@ -29,8 +29,9 @@ import (
 
 // Channels clients may subscribe to.
 const (
-	ChannelNodes = "nodes"
-	ChannelTasks = "tasks"
+	ChannelNodes   = "nodes"
+	ChannelTasks   = "tasks"
+	ChannelSpiders = "spiders" // outcomes of spider syncs on nodes
 	logPrefix    = "task:"
 	logSuffix    = ":log"
 )
@@ -342,7 +343,7 @@ func (h *Hub) UpstreamRefs(channel string) int {
 }
 
 // Broadcast sends data to every client subscribed to a plain channel
-// (nodes, tasks). The notification is encoded once for all of them, and
+// (nodes, tasks, spiders). The notification is encoded once for all of them, and
 // sent by the fan-out goroutine (see fanout.go): Broadcast only waits
 // when many megabytes of broadcasts are already waiting.
 func (h *Hub) Broadcast(channel string, data any) {

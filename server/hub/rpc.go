@@ -137,7 +137,7 @@ func (c *Client) subscribe(req *request) {
 	}
 	taskID, isLog := taskOfChannel(p.Channel)
 	switch {
-	case p.Channel == ChannelNodes || p.Channel == ChannelTasks:
+	case p.Channel == ChannelNodes || p.Channel == ChannelTasks || p.Channel == ChannelSpiders:
 		if p.Since != nil {
 			c.reply(req.ID, nil, &rpcError{CodeInvalidParams, "since applies to task log channels only"})
 			return
@@ -148,7 +148,7 @@ func (c *Client) subscribe(req *request) {
 			return
 		}
 	default:
-		c.reply(req.ID, nil, &rpcError{CodeInvalidParams, fmt.Sprintf("unknown channel %q: use nodes, tasks or task:<task_id>:log", p.Channel)})
+		c.reply(req.ID, nil, &rpcError{CodeInvalidParams, fmt.Sprintf("unknown channel %q: use nodes, tasks, spiders or task:<task_id>:log", p.Channel)})
 		return
 	}
 	if _, ok := c.subs[p.Channel]; ok {
