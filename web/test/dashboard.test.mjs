@@ -308,6 +308,12 @@ test('uploading a hostile archive shows the server’s refusal; a good one is li
       const sp = await api('GET', `spiders/${name}`);
       assert.deepEqual(sp.env, { GREETING: 'hello' });
 
+      // Deploy: the node's answer comes back on the spiders channel.
+      await row.locator('button[data-action="deploy"]').click();
+      const confirmed = page.locator('.toast-ok', { hasText: `${name} is on its node` });
+      await confirmed.waitFor();
+      assert.match(await confirmed.innerText(), /Downloaded now\./);
+
       await row.locator('button[data-action="delete"]').click();
       const confirm = page.locator('#delete-dialog');
       await confirm.waitFor();

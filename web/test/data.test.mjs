@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { mergeNodeEvents } from '../src/data/nodes.js';
+import { followSync, syncSummary } from '../src/data/spiders.js';
 import { applyTaskEvent, applyToPage, eventMatches, isEnded } from '../src/data/tasks.js';
 import { parseEnv } from '../src/lib/env.js';
 import { ROW, visibleRange } from '../src/lib/logview.js';
@@ -95,4 +96,53 @@ test('visibleRange draws the rows in view plus a margin, whatever the log length
   assert.ok(first <= 100_000 && last >= 100_000 + 400 / ROW, `${first}..${last}`);
   assert.ok(last - first <= 400 / ROW + 62, `${last - first} rows drawn`);
   assert.deepEqual(visibleRange(250_000 * ROW, 400, 250_000).at(1), 250_000);
+});
+
+test('syncSummary: every node, failures, silence', () => {
+  const ok = (id, downloaded) => [id, { spider_id: 's', md5: 'm', node_id: id, node_name: `name-${id}`, downloaded }];
+  assert.deepEqual(syncSummary('sample', ['a', 'b'], new Map([ok('a', true), ok('b', true)])), {
+    kind: 'ok',
+    text: 'sample is on all 2 nodes',
+    detail: 'Downloaded now.',
+  });
+  assert.equal(syncSummary('sample', ['a'], new Map([ok('a', false)])).detail, 'Every node already had this version.');
+  assert.equal(syncSummary('sample', ['a'], new Map([ok('a', false)])).text, 'sample is on its node');
+  const failed = syncSummary('sample', ['a', 'b'], new Map([ok('a', true), ['b', { spider_id: 's', node_id: 'b', node_name: 'box', downloaded: false, error: 'disk full' }]]));
+  assert.equal(failed.kind, 'error');
+  assert.equal(failed.text, 'sample failed on 1 of 2 nodes');
+  assert.equal(failed.detail, 'box: disk full');
+  const silent = syncSummary('sample', ['a', 'bbbbbbbbbbbb'], new Map([ok('a', true)]));
+  assert.equal(silent.kind, 'info');
+  assert.equal(silent.text, 'sample confirmed on 1 of 2 nodes');
+  assert.match(silent.detail, /No answer yet from bbbbbbbb;/);
+});
+
+test('followSync: ready once subscribed, waits for the named nodes of its spider only', async () => {
+  let listener;
+  let unsubscribed = false;
+  const socket = {
+    subscribe(channel, l) {
+      assert.equal(channel, 'spiders');
+      listener = l;
+      return { unsubscribe: () => (unsubscribed = true) };
+    },
+  };
+  const f = followSync('s1', { socket, readyMs: 10_000 });
+  let ready = false;
+  f.ready.then(() => (ready = true));
+  await Promise.resolve();
+  assert.equal(ready, false);
+  listener.onSubscribed({ resumed: false });
+  await f.ready;
+  const waiting = f.wait(['n1', 'n2'], 10_000);
+  listener.onData({ spider_id: 's1', node_id: 'n1', downloaded: true });
+  listener.onData({ spider_id: 'other', node_id: 'n2', downloaded: true });
+  listener.onData({ spider_id: 's1', node_id: 'n2', downloaded: false });
+  const got = await waiting;
+  assert.deepEqual([...got.keys()], ['n1', 'n2']);
+  assert.equal(got.get('n2').downloaded, false);
+  const partial = await f.wait(['n1', 'n3'], 20);
+  assert.deepEqual([...partial.keys()], ['n1'], 'after the wait, who answered');
+  f.stop();
+  assert.ok(unsubscribed);
 });

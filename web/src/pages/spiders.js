@@ -1,6 +1,7 @@
 // #/spiders — the spiders: upload one, run it, deploy it, delete it.
 
 import { loadNodes } from '../data/nodes.js';
+import { followSync, syncSummary } from '../data/spiders.js';
 import { createSpider, deleteSpider, deploySpider, listSpiders, runTasks } from '../lib/api.js';
 import { confirmDialog, openDialog } from '../lib/dialog.js';
 import { h, replace } from '../lib/dom.js';
@@ -13,6 +14,8 @@ import { callout, emptyState, errorBox, freshness, loading, pageHeader, statusBa
 
 /** Spiders change only when someone uploads or deletes one: a slow refresh is enough. */
 const SPIDERS_REFRESH_MS = 30_000;
+/** How long a deploy waits for the nodes to confirm before saying who did not. */
+const DEPLOY_WAIT_MS = 15_000;
 
 /** @param {HTMLElement} view @param {object} _params @param {{ setTitle: (t: string) => void }} ctx */
 export function mount(view, _params, ctx) {
@@ -107,14 +110,24 @@ export function mount(view, _params, ctx) {
 
   async function deploy(sp, button) {
     button.disabled = true;
+    // Listen for the nodes' answers before sending, so none is missed.
+    const outcomes = followSync(sp.id);
     try {
+      await outcomes.ready;
       const res = await deploySpider(sp.id);
-      const n = res?.nodes?.length ?? 0;
-      if (n === 0) toast(`${sp.name} was not sent anywhere`, { kind: 'info', detail: 'No node is online. Nodes fetch the archive before they run it.' });
-      else toast(`${sp.name} sent to ${n} ${n === 1 ? 'node' : 'nodes'}`, { detail: `Archive ${res.md5?.slice(0, 8) ?? ''}; each node fetches it if it has not got it.` });
+      const sent = res?.nodes ?? [];
+      if (sent.length === 0) {
+        toast(`${sp.name} was not sent anywhere`, { kind: 'info', detail: 'No node is online. Nodes fetch the archive before they run it.' });
+        return;
+      }
+      const n = sent.length;
+      toast(`${sp.name} sent to ${n} ${n === 1 ? 'node' : 'nodes'}`, { kind: 'info', detail: `Archive ${res.md5?.slice(0, 8) ?? ''}; waiting for the nodes to confirm.` });
+      const s = syncSummary(sp.name, sent, await outcomes.wait(sent, DEPLOY_WAIT_MS));
+      toast(s.text, { kind: s.kind, detail: s.detail });
     } catch (err) {
       if (err.status !== 401) toast(`Could not deploy ${sp.name}`, { kind: 'error', detail: err.message });
     } finally {
+      outcomes.stop();
       button.disabled = false;
     }
   }
