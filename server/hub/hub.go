@@ -32,8 +32,8 @@ const (
 	ChannelNodes   = "nodes"
 	ChannelTasks   = "tasks"
 	ChannelSpiders = "spiders" // outcomes of spider syncs on nodes
-	logPrefix    = "task:"
-	logSuffix    = ":log"
+	logPrefix      = "task:"
+	logSuffix      = ":log"
 )
 
 // LogChannel is the client channel of a task's log.
