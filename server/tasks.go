@@ -256,6 +256,7 @@ func (s *Server) listTasks(c echo.Context) error {
 	if tasks == nil {
 		tasks = []store.Task{}
 	}
+	s.withSavedLines(c.Request().Context(), tasks)
 	return c.JSON(http.StatusOK, list[store.Task]{Items: tasks, Total: total})
 }
 
@@ -276,7 +277,23 @@ func (s *Server) getTask(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, t)
+	one := []store.Task{*t}
+	s.withSavedLines(c.Request().Context(), one)
+	return c.JSON(http.StatusOK, one[0])
+}
+
+// withSavedLines sets a running task's log_lines to the lines saved so
+// far: its agent saves the log every 2 s while it runs, and sets the final
+// count when it ends.
+func (s *Server) withSavedLines(ctx context.Context, tasks []store.Task) {
+	for i := range tasks {
+		if tasks[i].Status != store.TaskRunning {
+			continue
+		}
+		if n, err := s.store.Logs().LogLen(ctx, tasks[i].ID); err == nil && n > tasks[i].LogLines {
+			tasks[i].LogLines = n
+		}
+	}
 }
 
 func (s *Server) cancelTaskHTTP(c echo.Context) error {

@@ -124,6 +124,7 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		if tasks == nil {
 			tasks = []store.Task{}
 		}
+		s.withSavedLines(ctx, tasks)
 		return list[store.Task]{Items: tasks, Total: total}, err
 	case "task.run":
 		var req RunRequest

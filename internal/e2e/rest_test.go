@@ -96,3 +96,32 @@ func TestSpiderSyncPushed(t *testing.T) {
 		}
 	}
 }
+
+// A running task's log_lines counts the lines saved so far, in the task
+// list and on its own; it does not wait for the end.
+func TestRunningTaskLines(t *testing.T) {
+	e := allInOne(t)
+	e.waitNodes(0, 1)
+	sp := e.spider("lines", "i=0; while [ $i -lt 100 ]; do echo line $i; i=$((i+1)); done; sleep 60\n")
+	task := e.run(0, map[string]any{"spider_id": sp.ID, "mode": "any"})[0]
+	defer e.do(0, "POST", "/api/tasks/"+task.ID+"/cancel", "", nil, nil)
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		var one store.Task
+		e.get(0, "/api/tasks/"+task.ID, &one)
+		var l struct {
+			Items []store.Task `json:"items"`
+		}
+		e.get(0, "/api/tasks?spider_id="+sp.ID, &l)
+		if one.Status == store.TaskRunning && one.LogLines == 100 && len(l.Items) == 1 && l.Items[0].LogLines == 100 {
+			return
+		}
+		if one.Status != store.TaskPending && one.Status != store.TaskRunning {
+			t.Fatalf("task %s before its lines were counted", one.Status)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("running task: %d lines on its own, %+v in the list; want 100", one.LogLines, l.Items)
+		}
+		time.Sleep(100 * time.Millisecond) // the agent saves every 2 s: poll as a dashboard would
+	}
+}
