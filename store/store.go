@@ -11,6 +11,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"time"
 
@@ -183,6 +184,25 @@ type Files interface {
 	// Open returns ErrNotFound for an unknown name.
 	Open(ctx context.Context, name string) (io.ReadCloser, error)
 	Delete(ctx context.Context, name string) error
+}
+
+// MaxLogLineBytes is the longest line AppendLog takes, in every store:
+// MongoDB's 16 MiB document limit sets the bound, and a line one store
+// keeps should not be one the other refuses.
+const MaxLogLineBytes = 8 << 20
+
+// CheckAppend is what every store's AppendLog checks first: a line number
+// of 0 or more, and no line longer than MaxLogLineBytes.
+func CheckAppend(from int64, lines []string) error {
+	if from < 0 {
+		return errors.New("negative line number")
+	}
+	for i, line := range lines {
+		if len(line) > MaxLogLineBytes {
+			return fmt.Errorf("line %d is %d bytes, more than the %d a log line may have", from+int64(i), len(line), MaxLogLineBytes)
+		}
+	}
+	return nil
 }
 
 // Logs stores task logs as numbered lines (from 0).

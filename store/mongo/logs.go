@@ -81,9 +81,9 @@ func chunkID(taskID string, from int64) string { return fmt.Sprintf("%s:%012d", 
 // Chunk limits. A document may not exceed 16 MiB; chunks stay far below so
 // that reading a few lines never drags in much more than it needs.
 const (
-	chunkBytes   = 1 << 20 // lines per chunk until their bytes pass this…
-	chunkLines   = 10_000  // …or there are this many
-	maxLineBytes = 8 << 20 // a longer line gets an error: its chunk would near the limit
+	chunkBytes   = 1 << 20               // lines per chunk until their bytes pass this…
+	chunkLines   = 10_000                // …or there are this many
+	maxLineBytes = store.MaxLogLineBytes // a longer line gets an error: its chunk would near the limit
 	// maxPackedBytes bounds what a chunk unpacks to: a chunk holds at most
 	// chunkBytes plus one line of maxLineBytes, plus length prefixes.
 	maxPackedBytes = 2 * (chunkBytes + maxLineBytes)
@@ -112,13 +112,8 @@ func (s *logs) appendLog(ctx context.Context, taskID string, from int64, lines [
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if from < 0 {
-		return errors.New("negative line number")
-	}
-	for i, line := range lines {
-		if len(line) > maxLineBytes {
-			return fmt.Errorf("line %d is %d bytes, more than the %d a log line may have", from+int64(i), len(line), maxLineBytes)
-		}
+	if err := store.CheckAppend(from, lines); err != nil {
+		return err
 	}
 	for retries := 0; ; {
 		// First try at the end the head names, without looking for chunks

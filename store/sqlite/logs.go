@@ -13,11 +13,6 @@ import (
 // index range scan, and the primary key makes appending idempotent.
 type logs Store
 
-// maxLineBytes is the longest line AppendLog takes. SQLite would take
-// more, but MongoDB's 16 MiB document limit sets the mongo store's bound,
-// and a line one store keeps should not be one the other refuses.
-const maxLineBytes = 8 << 20
-
 // insertBatch is how many lines one INSERT carries: 3 parameters each, kept
 // under SQLite's historical limit of 999 parameters per statement.
 const insertBatch = 300
@@ -33,16 +28,8 @@ func (s *logs) appendLog(ctx context.Context, taskID string, from int64, lines [
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if from < 0 {
-		return fmt.Errorf("negative line number")
-	}
-	if len(lines) == 0 {
-		return nil
-	}
-	for i, line := range lines {
-		if len(line) > maxLineBytes {
-			return fmt.Errorf("line %d is %d bytes, more than the %d a log line may have", from+int64(i), len(line), maxLineBytes)
-		}
+	if err := store.CheckAppend(from, lines); err != nil || len(lines) == 0 {
+		return err
 	}
 	// The length check and the insert share one write transaction, so
 	// concurrent appends to one task cannot leave a gap or a duplicate.
