@@ -8,9 +8,9 @@ import (
 	"time"
 )
 
-// Broadcasts (nodes, tasks) go out from one goroutine of the hub's, the
-// fan-out, which takes every message waiting when it wakes: messages on
-// one channel that arrive while it is still writing the previous ones go
+// Broadcasts (nodes, tasks, spiders) go out from one goroutine of the
+// hub's, the fan-out, which takes every message waiting when it wakes:
+// messages on one channel that arrive while it is still writing the previous ones go
 // to every client as one frame (a JSON array of notifications, as a
 // client that is behind gets anyway), framed once for all. One message
 // alone is one frame, written at once to every client with nothing
@@ -61,8 +61,9 @@ func newFanout() *fanout {
 	return f
 }
 
-// put queues a broadcast, waiting while the backlog is full, or sends it
-// at once (see inlineGap). It reports false once the hub is closing.
+// putBroadcast queues a broadcast, waiting while the backlog is full, or
+// sends it at once (see inlineGap). It reports false once the hub is
+// closing.
 func (h *Hub) putBroadcast(channel string, msg []byte) bool {
 	f := h.fan
 	f.mu.Lock()
