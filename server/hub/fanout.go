@@ -10,12 +10,13 @@ import (
 
 // Broadcasts (nodes, tasks, spiders) go out from one goroutine of the
 // hub's, the fan-out, which takes every message waiting when it wakes:
-// messages on one channel that arrive while it is still writing the previous ones go
-// to every client as one frame (a JSON array of notifications, as a
-// client that is behind gets anyway), framed once for all. One message
-// alone is one frame, written at once to every client with nothing
-// waiting (see Client.enqueue). So a quiet hub adds no delay, and a busy
-// one makes one write per client for many messages instead of one each.
+// messages on one channel that arrive while it is still writing the
+// previous ones go to every client as one frame (a JSON array of
+// notifications, as a client that is behind gets anyway), framed once for
+// all. One message alone is one frame, written at once to every client
+// with nothing waiting (see Client.enqueue). So a quiet hub adds no delay,
+// and a busy one makes one write per client for many messages instead of
+// one each.
 //
 // When the fan-out is idle and has been for a while, a message to not too
 // many clients is sent by the broadcaster itself, saving the wake-up of
