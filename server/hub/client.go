@@ -22,7 +22,7 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return
 // Client is one WebSocket connection.
 type Client struct {
 	hub    *Hub
-	conn   *websocket.Conn // reads (and gorilla's own replies: pongs, close)
+	conn   *websocket.Conn // reads (and gorilla's own replies to a close or a protocol error)
 	out    *outConn        // the hub's writes
 	id     string
 	seq    uint64 // the order clients connected in
@@ -44,6 +44,8 @@ type Client struct {
 	// signal): an idle connection has no goroutine but its reader.
 	writing  bool        // a writer runs, or one closed the connection
 	pingDue  bool        // the ping timer fired: the writer pings
+	pongDue  bool        // the client pinged: the writer answers with pong
+	pongData []byte      // what the last ping carried
 	flushDue bool        // a non-blocking write left part of a frame: the writer finishes it
 	ping     *time.Timer // PingPeriod after the last ping
 	stalled  *time.Timer // WriteWait/2 into a write: too slow (the writer's)
@@ -186,6 +188,15 @@ func (c *Client) write() {
 			}
 			c.ping.Reset(c.hub.cfg.PingPeriod)
 			continue
+		case c.pongDue:
+			c.pongDue = false
+			f := controlFrame(opPong, c.pongData)
+			c.mu.Unlock()
+			if err := c.writeFrame(f); err != nil {
+				c.finish(0, "", 0)
+				return
+			}
+			continue
 		case len(c.queue) == 0:
 			if c.flushDue {
 				c.flushDue = false
@@ -312,6 +323,16 @@ func (c *Client) readPump() {
 	}()
 	c.conn.SetReadLimit(c.hub.cfg.MaxFrame)
 	_ = c.conn.SetReadDeadline(time.Now().Add(c.hub.cfg.PongWait))
+	// Pongs are written by the writer, in turn with everything else and
+	// under its deadline (gorilla's own handler would write from here).
+	c.conn.SetPingHandler(func(data string) error {
+		c.mu.Lock()
+		c.pongDue = true
+		c.pongData = append(c.pongData[:0], data...)
+		c.mu.Unlock()
+		c.signal()
+		return nil
+	})
 	c.conn.SetPongHandler(func(string) error {
 		return c.conn.SetReadDeadline(time.Now().Add(c.hub.cfg.PongWait))
 	})

@@ -18,14 +18,17 @@ import (
 // that delivers it, with no writer goroutine to wake and no timer to set.
 // Only when that write cannot finish (the client's socket buffer is full)
 // or the client already has messages waiting does its writer goroutine
-// take over, with a deadline. Gorilla still reads, and writes its own
-// frames (the handshake, pongs, close replies) through outConn, which
-// orders them with the hub's.
+// take over, with a deadline; it answers the client's pings too. Gorilla
+// still reads, and writes the few frames of its own (the handshake, the
+// replies to a close or to a protocol error) through outConn, which orders
+// them with the hub's. A write that fails may leave part of a frame on the
+// wire, so after one nothing more is written.
 
 const (
 	opText  = 0x1
 	opClose = 0x8
 	opPing  = 0x9
+	opPong  = 0xa
 
 	maxFrameHeader = 10 // unmasked: 2, 4 or 10 bytes
 )
@@ -74,8 +77,8 @@ var pingFrame = controlFrame(opPing, nil)
 // outConn is a client's connection. Gorilla reads through it and writes
 // its own frames through Write; the hub writes with writeFrame (blocking,
 // under a deadline) and tryWrite (never blocking). One mutex orders every
-// write, and the rest of a frame a non-blocking write could not finish
-// goes out before anything else.
+// write, the rest of a frame a non-blocking write could not finish goes
+// out before anything else, and after a failed write every write fails.
 type outConn struct {
 	net.Conn
 	raw syscall.RawConn // nil: no non-blocking writes
@@ -83,6 +86,9 @@ type outConn struct {
 	mu       sync.Mutex
 	pending  []byte    // the rest of a frame tryWrite started
 	deadline time.Time // the write deadline gorilla asked for
+	// broken is the error of a write that failed: it may have left part
+	// of a frame on the wire, so nothing more may be written after it.
+	broken error
 
 	// tryWrite's arguments and results, for rawWrite (made once: a
 	// closure made at each call would cost allocations per delivery).
@@ -119,6 +125,9 @@ func (o *outConn) SetWriteDeadline(t time.Time) error {
 func (o *outConn) Write(b []byte) (int, error) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.broken != nil {
+		return 0, o.broken
+	}
 	if err := o.Conn.SetWriteDeadline(o.deadline); err != nil {
 		return 0, err
 	}
@@ -126,7 +135,16 @@ func (o *outConn) Write(b []byte) (int, error) {
 	if err := o.flushLocked(); err != nil {
 		return 0, err
 	}
-	return o.Conn.Write(b)
+	n, err := o.Conn.Write(b)
+	o.fail(err)
+	return n, err
+}
+
+// fail records a failed write (see broken).
+func (o *outConn) fail(err error) {
+	if err != nil && o.broken == nil {
+		o.broken = err
+	}
 }
 
 // clearDeadline removes the deadline of a blocking write once it is done:
@@ -139,6 +157,7 @@ func (o *outConn) flushLocked() error {
 	}
 	_, err := o.Conn.Write(o.pending)
 	o.pending = nil
+	o.fail(err)
 	return err
 }
 
@@ -147,6 +166,9 @@ func (o *outConn) flushLocked() error {
 func (o *outConn) writeFrame(f []byte, deadline time.Time) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
+	if o.broken != nil {
+		return o.broken
+	}
 	if err := o.Conn.SetWriteDeadline(deadline); err != nil {
 		return err
 	}
@@ -158,6 +180,7 @@ func (o *outConn) writeFrame(f []byte, deadline time.Time) error {
 		return nil
 	}
 	_, err := o.Conn.Write(f)
+	o.fail(err)
 	return err
 }
 
@@ -174,6 +197,9 @@ func (o *outConn) tryWrite(f []byte) (rest bool, err error) {
 		return false, errWouldBlock
 	}
 	defer o.mu.Unlock()
+	if o.broken != nil {
+		return false, o.broken
+	}
 	if len(o.pending) > 0 {
 		return false, errWouldBlock
 	}
@@ -188,6 +214,7 @@ func (o *outConn) tryWrite(f []byte) (rest bool, err error) {
 	case werr == syscall.EAGAIN || werr == syscall.EINTR:
 		return false, errWouldBlock
 	case werr != nil:
+		o.fail(werr)
 		return false, werr
 	case n < len(f):
 		o.pending = f[n:]

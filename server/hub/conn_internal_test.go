@@ -147,3 +147,19 @@ func TestGorillaWriteAfterPending(t *testing.T) {
 }
 
 func farFuture() (t time.Time) { return time.Now().Add(time.Minute) }
+
+// After a write fails (here: its deadline has passed) nothing more is
+// written: a failed write may have left part of a frame on the wire.
+func TestFailedWriteBreaksConn(t *testing.T) {
+	o, _, _ := wsPair(t)
+	o.SetWriteDeadline(time.Now().Add(-time.Second)) // as gorilla would, for its next Write
+	if _, err := o.Write([]byte("x")); err == nil {
+		t.Fatal("a write past its deadline succeeded")
+	}
+	if _, err := o.tryWrite(textFrame([]byte("after"))); err == nil || err == errWouldBlock {
+		t.Fatalf("tryWrite after a failed write: %v, want the write's error", err)
+	}
+	if err := o.writeFrame(textFrame([]byte("after")), farFuture()); err == nil {
+		t.Fatal("writeFrame after a failed write succeeded")
+	}
+}

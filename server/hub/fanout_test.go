@@ -25,12 +25,14 @@ import (
 // one that stops reading for a while gets everything once it reads again.
 func TestBroadcastBurst(t *testing.T) {
 	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
-	// A queue large enough for what waits for the paused client.
-	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SendQueue: 64 << 20}, backend{}, up)
+	// A queue large enough for what waits for the paused client, and a
+	// write deadline long enough for a busy machine: this test is about
+	// order, not about slow clients.
+	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SendQueue: 64 << 20, WriteWait: 2 * time.Minute}, backend{}, up)
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); h.Close() })
-	// Every third message is large, so that the paused client's socket
-	// buffers fill and what follows waits in its queue.
+	// Every sixth message is large (12 MiB in all), so that the paused
+	// client's socket buffers fill and what follows waits in its queue.
 	const n = 9000
 	big := strings.Repeat("x", 8<<10)
 	type reader struct {
@@ -105,7 +107,7 @@ func TestBroadcastBurst(t *testing.T) {
 	}
 	for i := range n {
 		pad := ""
-		if i%3 == 0 {
+		if i%6 == 0 {
 			pad = big
 		}
 		h.Broadcast(hub.ChannelTasks, map[string]any{"n": i, "pad": pad})
