@@ -21,9 +21,18 @@ var framePool = sync.Pool{New: func() any { b := make([]byte, 0, 64<<10); return
 
 // Client is one WebSocket connection.
 type Client struct {
+	// What delivering a message touches comes first, together (see
+	// enqueue): with many clients, each delivery's cache misses count.
+	mu       sync.Mutex
+	closing  bool     // no more enqueues; the writer closes the connection
+	writing  bool     // a writer runs, or one closed the connection
+	flushDue bool     // a non-blocking write left part of a frame: the writer finishes it
+	queue    [][]byte // frames (see textFrame)
+	queued   int      // bytes in queue
+	out      *outConn // the hub's writes
+
 	hub    *Hub
 	conn   *websocket.Conn // reads (and gorilla's own replies to a close or a protocol error)
-	out    *outConn        // the hub's writes
 	id     string
 	seq    uint64 // the order clients connected in
 	remote string
@@ -32,21 +41,16 @@ type Client struct {
 	cancel context.CancelFunc
 	calls  sync.WaitGroup // calls and catch-ups in flight
 
-	mu        sync.Mutex
-	queue     [][]byte // frames (see textFrame)
-	queued    int      // bytes in queue
-	closing   bool     // no more enqueues; the writer closes the connection
+	// Also under mu:
 	closeCode int
 	closeText string
 	room      chan struct{} // capacity 1: the writer took messages off the queue
 	gone      bool          // set before calls.Wait: no more goCall
 	// The writer runs only while there is something to write (see
 	// signal): an idle connection has no goroutine but its reader.
-	writing  bool        // a writer runs, or one closed the connection
 	pingDue  bool        // the ping timer fired: the writer pings
 	pongDue  bool        // the client pinged: the writer answers with pong
 	pongData []byte      // what the last ping carried
-	flushDue bool        // a non-blocking write left part of a frame: the writer finishes it
 	ping     *time.Timer // PingPeriod after the last ping
 	stalled  *time.Timer // WriteWait/2 into a write: too slow (the writer's)
 	stopCtx  func() bool // unregisters the signal on ctx's end

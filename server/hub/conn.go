@@ -80,22 +80,20 @@ var pingFrame = controlFrame(opPing, nil)
 // write, the rest of a frame a non-blocking write could not finish goes
 // out before anything else, and after a failed write every write fails.
 type outConn struct {
-	net.Conn
-	raw syscall.RawConn // nil: no non-blocking writes
-
-	mu       sync.Mutex
-	pending  []byte    // the rest of a frame tryWrite started
-	deadline time.Time // the write deadline gorilla asked for
-	// broken is the error of a write that failed: it may have left part
-	// of a frame on the wire, so nothing more may be written after it.
-	broken error
-
+	// What tryWrite touches comes first, together.
+	mu      sync.Mutex
+	broken  error           // a write failed: it may have left part of a frame on the wire, so nothing more may be written
+	pending []byte          // the rest of a frame tryWrite started
+	raw     syscall.RawConn // nil: no non-blocking writes
 	// tryWrite's arguments and results, for rawWrite (made once: a
 	// closure made at each call would cost allocations per delivery).
 	try      []byte
 	tryN     int
 	tryErr   error
 	rawWrite func(fd uintptr) bool
+
+	net.Conn
+	deadline time.Time // the write deadline gorilla asked for
 }
 
 func newOutConn(c net.Conn) *outConn {
