@@ -62,10 +62,10 @@ func factories() map[string]factory {
 	return map[string]factory{
 		"memory": func() factory {
 			var once sync.Once
-			var hub *bus.MemoryHub
+			var broker *bus.MemoryBroker
 			return func(t *testing.T, h bus.Handler) bus.Bus {
-				once.Do(func() { hub = bus.NewMemoryHub() })
-				b := hub.Connect(h)
+				once.Do(func() { broker = bus.NewMemoryBroker() })
+				b := broker.Connect(h)
 				t.Cleanup(func() { b.Close() })
 				return b
 			}

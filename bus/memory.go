@@ -8,36 +8,36 @@ import (
 
 var _ Bus = (*Memory)(nil)
 
-// MemoryHub is the in-process broker the all-in-one uses instead of Redis.
-// Each component connects its own Memory bus to the one hub, as each would
-// open its own Redis connection.
-type MemoryHub struct {
+// MemoryBroker is the in-process broker the all-in-one uses instead of Redis.
+// Each component connects its own Memory bus to the one broker, as each
+// would open its own Redis connection.
+type MemoryBroker struct {
 	mu     sync.RWMutex
 	buses  map[*Memory]struct{}
 	claims map[string]time.Time // key → expiry
 }
 
-// NewMemoryHub returns an empty hub.
-func NewMemoryHub() *MemoryHub {
-	return &MemoryHub{buses: map[*Memory]struct{}{}, claims: map[string]time.Time{}}
+// NewMemoryBroker returns an empty broker.
+func NewMemoryBroker() *MemoryBroker {
+	return &MemoryBroker{buses: map[*Memory]struct{}{}, claims: map[string]time.Time{}}
 }
 
-// Connect returns a Bus on the hub whose messages go to h. Like Redis, a
+// Connect returns a Bus on the broker whose messages go to h. Like Redis, a
 // subscriber that is slow to handle messages never slows publishers: each
 // bus queues its deliveries and one goroutine per bus, ended by Close,
 // drains the queue in order.
-func (hub *MemoryHub) Connect(h Handler) *Memory {
-	m := &Memory{hub: hub, handler: h, channels: map[string]int{}, wake: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
-	hub.mu.Lock()
-	hub.buses[m] = struct{}{}
-	hub.mu.Unlock()
+func (b *MemoryBroker) Connect(h Handler) *Memory {
+	m := &Memory{broker: b, handler: h, channels: map[string]int{}, wake: make(chan struct{}, 1), done: make(chan struct{}), closed: make(chan struct{})}
+	b.mu.Lock()
+	b.buses[m] = struct{}{}
+	b.mu.Unlock()
 	go m.deliver()
 	return m
 }
 
-// Memory is one connection to a MemoryHub.
+// Memory is one connection to a MemoryBroker.
 type Memory struct {
-	hub     *MemoryHub
+	broker  *MemoryBroker
 	handler Handler
 
 	mu       sync.Mutex
@@ -103,9 +103,9 @@ func (m *Memory) Publish(ctx context.Context, channel string, payload []byte) er
 	if m.closedNow() {
 		return ErrClosed
 	}
-	m.hub.mu.RLock()
-	defer m.hub.mu.RUnlock()
-	for b := range m.hub.buses {
+	m.broker.mu.RLock()
+	defer m.broker.mu.RUnlock()
+	for b := range m.broker.buses {
 		b.enqueue(channel, payload)
 	}
 	return nil
@@ -140,12 +140,12 @@ func (m *Memory) Unsubscribe(ctx context.Context, channels ...string) error {
 	return nil
 }
 
-// Claim sets key on the hub if it is unset or expired.
+// Claim sets key on the broker if it is unset or expired.
 func (m *Memory) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
 	if m.closedNow() {
 		return false, ErrClosed
 	}
-	h := m.hub
+	h := m.broker
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
@@ -163,7 +163,7 @@ func (m *Memory) Claim(ctx context.Context, key string, ttl time.Duration) (bool
 	return true, nil
 }
 
-// Close disconnects from the hub and stops delivery; queued messages are
+// Close disconnects from the broker and stops delivery; queued messages are
 // dropped.
 func (m *Memory) Close() error {
 	m.mu.Lock()
@@ -174,9 +174,9 @@ func (m *Memory) Close() error {
 	m.isClosed = true
 	m.queue = nil
 	m.mu.Unlock()
-	m.hub.mu.Lock()
-	delete(m.hub.buses, m)
-	m.hub.mu.Unlock()
+	m.broker.mu.Lock()
+	delete(m.broker.buses, m)
+	m.broker.mu.Unlock()
 	close(m.closed)
 	<-m.done
 	return nil

@@ -66,10 +66,6 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 	return b, nil
 }
 
-// Client exposes the underlying client for callers that need plain Redis
-// commands next to the bus (for example a health check).
-func (b *Redis) Client() *redis.Client { return b.client }
-
 func (b *Redis) receive(ctx context.Context) {
 	defer close(b.done)
 	down := false

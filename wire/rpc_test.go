@@ -28,7 +28,7 @@ type rig struct {
 func newRig(t *testing.T, live func(context.Context, string) error, timeout time.Duration) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	hub := bus.NewMemoryHub()
+	hub := bus.NewMemoryBroker()
 	r := &rig{agents: map[string]*wire.Responder{}, release: make(chan struct{})}
 	mb := hub.Connect(func(_ string, p []byte) { r.caller.Handle(p) })
 	r.caller = wire.NewCaller(wire.CallerConfig{Bus: mb, Live: live, Timeout: timeout, Log: quiet()})

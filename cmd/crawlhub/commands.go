@@ -232,8 +232,8 @@ func runAllInOne(ctx context.Context, args []string) error {
 	}
 	defer st.Close(context.Background())
 
-	hub := bus.NewMemoryHub()
-	connect := func(h bus.Handler) (bus.Bus, error) { return hub.Connect(h), nil }
+	broker := bus.NewMemoryBroker()
+	connect := func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil }
 	cfg := sf.config(log)
 	cfg.MaxArchive = tf.maxArchive
 	s, err := server.New(cfg, st, connect)

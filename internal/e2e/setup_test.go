@@ -124,7 +124,7 @@ func allInOne(t *testing.T, opts ...func(*env)) *env {
 		t.Fatal(err)
 	}
 	e.stores = append(e.stores, st)
-	hub := bus.NewMemoryHub()
+	hub := bus.NewMemoryBroker()
 	connect := func(h bus.Handler) (bus.Bus, error) { return hub.Connect(h), nil }
 	e.startMaster(st, connect)
 	e.startAgent("solo", st, connect)
