@@ -147,9 +147,6 @@ func (a *Agent) sysinfo(ctx context.Context, _ json.RawMessage) (any, error) {
 	return si, err
 }
 
-// NodeID is the node's id: stable across restarts with the same DataDir.
-func (a *Agent) NodeID() string { return a.nodeID }
-
 // loadNodeID keeps the node's identity in its data directory, not in its
 // MAC or hostname: two agents on one machine (or two clones of a VM) stay
 // two nodes, and a restart is the same node.
