@@ -14,8 +14,6 @@ import (
 	"fmt"
 	"io"
 	"time"
-
-	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // Sentinel errors. Implementations wrap them with %w.
@@ -26,16 +24,6 @@ var (
 	// the stored log: storing them would leave a hole.
 	ErrLogGap = errors.New("log lines would leave a gap")
 )
-
-// NewID returns a new id: a MongoDB ObjectId in hex, for every aggregate and
-// both implementations, so ids look the same whatever the store.
-func NewID() string { return bson.NewObjectID().Hex() }
-
-// ValidID reports whether s is a well-formed id (24 hex digits).
-func ValidID(s string) bool {
-	_, err := bson.ObjectIDFromHex(s)
-	return err == nil
-}
 
 // Now is the store's clock precision: milliseconds, UTC (MongoDB's).
 func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }
