@@ -5,7 +5,6 @@ package agent
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -118,14 +117,20 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if err != nil {
 		return nil, err
 	}
-	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Log: a.log})
-	a.resp.On(wire.OpPing, func(context.Context, json.RawMessage) (any, error) { return struct{}{}, nil })
-	a.resp.On(wire.OpGetSysinfo, a.sysinfo)
-	a.resp.On(wire.OpGetLog, a.handleGetLog)
-	a.resp.On(wire.OpCancelTask, a.handleCancel)
-	a.resp.On(wire.OpSyncSpider, a.handleSync)
-	a.resp.On(wire.OpTaskAvailable, func(context.Context, json.RawMessage) (any, error) { a.nudge(); return nil, nil })
+	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Log: a.log}, a)
 	return a, nil
+}
+
+// What the agent answers on its bus channel: the methods of wire.Node.
+var _ wire.Node = (*Agent)(nil)
+
+// Ping implements wire.Node.
+func (a *Agent) Ping(context.Context) error { return nil }
+
+// TaskAvailable implements wire.Node: it wakes the poller.
+func (a *Agent) TaskAvailable(context.Context, wire.TaskAvailable) error {
+	a.nudge()
+	return nil
 }
 
 // sysinfoFresh is how long one collection of system info answers calls:
@@ -133,7 +138,8 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 // /proc instead of each paying for it.
 const sysinfoFresh = time.Second
 
-func (a *Agent) sysinfo(ctx context.Context, _ json.RawMessage) (any, error) {
+// SysInfo implements wire.Node.
+func (a *Agent) SysInfo(ctx context.Context) (wire.SysInfo, error) {
 	a.sysMu.Lock()
 	defer a.sysMu.Unlock()
 	if time.Since(a.sysAt) < sysinfoFresh {

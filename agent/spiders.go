@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -116,13 +115,11 @@ func (a *Agent) syncSpiderReport(ctx context.Context, id string) (*store.Spider,
 	return sp, true, nil
 }
 
-func (a *Agent) handleSync(ctx context.Context, payload json.RawMessage) (any, error) {
-	var req wire.SyncSpider
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return nil, fmt.Errorf("bad sync_spider payload: %w", err)
-	}
+// SyncSpider implements wire.Node; the outcome goes out as an
+// EvSpiderSynced event.
+func (a *Agent) SyncSpider(ctx context.Context, req wire.SyncSpider) error {
 	a.syncAndReport(ctx, req.SpiderID)
-	return nil, nil
+	return nil
 }
 
 func (a *Agent) syncAndReport(ctx context.Context, id string) {

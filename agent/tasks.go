@@ -290,34 +290,30 @@ func (a *Agent) taskEnv(sp *store.Spider, t *store.Task) []string {
 
 // --- operations --------------------------------------------------------------
 
-func (a *Agent) handleCancel(_ context.Context, payload json.RawMessage) (any, error) {
-	var req wire.CancelTask
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return nil, fmt.Errorf("bad cancel_task payload: %w", err)
-	}
+// CancelTask implements wire.Node; the outcome goes out as the task's
+// EvTaskStatus event.
+func (a *Agent) CancelTask(_ context.Context, req wire.CancelTask) error {
 	a.mu.Lock()
 	r := a.runs[req.TaskID]
 	a.mu.Unlock()
 	if r == nil {
-		return nil, nil // not running here (any more)
+		return nil // not running here (any more)
 	}
 	r.mu.Lock()
 	r.cancelBy = req.By
 	r.mu.Unlock()
 	a.log.Info("cancelling task", "task_id", req.TaskID, "by", req.By, "reason", req.Reason)
 	r.proc.Stop(req.Reason)
-	return nil, nil
+	return nil
 }
 
-func (a *Agent) handleGetLog(ctx context.Context, payload json.RawMessage) (any, error) {
-	var req wire.GetLog
-	if err := json.Unmarshal(payload, &req); err != nil {
-		return nil, fmt.Errorf("bad get_log payload: %w", err)
-	}
+// GetLog implements wire.Node: a running task's lines come from its log
+// file here, an ended task's from the store.
+func (a *Agent) GetLog(ctx context.Context, req wire.GetLog) (wire.LogLines, error) {
 	a.mu.Lock()
 	r := a.runs[req.TaskID]
 	a.mu.Unlock()
-	out := &wire.LogLines{TaskID: req.TaskID, From: req.From}
+	out := wire.LogLines{TaskID: req.TaskID, From: req.From}
 	var err error
 	if r != nil {
 		out.Total = r.log.Lines()

@@ -8,11 +8,6 @@ import (
 	"sync"
 )
 
-// HandlerFunc serves one operation on an agent. Its result is the reply
-// payload of a bidirectional operation and is ignored for a one-way one; its
-// error text becomes the reply's error.
-type HandlerFunc func(ctx context.Context, payload json.RawMessage) (any, error)
-
 // ResponderConfig configures a Responder. Zero values mean the documented
 // default.
 type ResponderConfig struct {
@@ -29,15 +24,15 @@ type ResponderConfig struct {
 // Responder is the agent's end: it serves requests arriving on its
 // NodeChannel and publishes replies and events on MasterChannel.
 type Responder struct {
-	cfg      ResponderConfig
-	nextID   func() string
-	handlers map[string]HandlerFunc
-	queue    chan *Envelope
+	cfg    ResponderConfig
+	node   Node
+	nextID func() string
+	queue  chan *Envelope
 }
 
-// NewResponder returns a Responder; register handlers with On, then Run it
-// and feed it every NodeChannel message with Handle.
-func NewResponder(cfg ResponderConfig) *Responder {
+// NewResponder returns a Responder serving node's operations; Run it and
+// feed it every NodeChannel message with Handle.
+func NewResponder(cfg ResponderConfig, node Node) *Responder {
 	if cfg.Workers == 0 {
 		cfg.Workers = 16
 	}
@@ -47,11 +42,8 @@ func NewResponder(cfg ResponderConfig) *Responder {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Responder{cfg: cfg, nextID: newIDs(), handlers: map[string]HandlerFunc{}, queue: make(chan *Envelope, cfg.Queue)}
+	return &Responder{cfg: cfg, node: node, nextID: newIDs(), queue: make(chan *Envelope, cfg.Queue)}
 }
-
-// On registers the handler of op. Call it before Run.
-func (r *Responder) On(op string, h HandlerFunc) { r.handlers[op] = h }
 
 // Handle takes one message from the node's channel. It never blocks: a
 // request that finds the queue full is dropped with a warning, and its
@@ -90,18 +82,18 @@ func (r *Responder) Run(ctx context.Context) error {
 }
 
 func (r *Responder) serve(ctx context.Context, env *Envelope) {
-	h, ok := r.handlers[env.Type]
+	op, ok := operations[env.Type]
 	if !ok {
 		r.cfg.Log.Warn("dropped request of unknown type", "type", env.Type, "id", env.ID, "node_id", r.cfg.NodeID)
 		// Answer anyway: a caller waiting on it learns at once.
 		r.reply(ctx, env, nil, fmt.Errorf("unknown operation %q", env.Type))
 		return
 	}
-	out, err := h(ctx, env.Payload)
+	out, err := op.serve(ctx, r.node, env.Payload)
 	if err != nil {
 		r.cfg.Log.Warn("request failed", "type", env.Type, "id", env.ID, "err", err, "node_id", r.cfg.NodeID)
 	}
-	if Bidirectional(env.Type) {
+	if op.reply {
 		r.reply(ctx, env, out, err)
 	}
 }

@@ -2,11 +2,11 @@ package wire_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -21,9 +21,37 @@ func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)
 type rig struct {
 	caller *wire.Caller
 	agents map[string]*wire.Responder
-	// release, when non-nil, holds the "slow" operation until closed.
+	// release holds every ping until closed: the rig's slow operation.
 	release chan struct{}
 }
+
+// testNode answers system info with its id and holds pings until release
+// is closed.
+type testNode struct {
+	id      string
+	release chan struct{}
+}
+
+func (n testNode) Ping(ctx context.Context) error {
+	select {
+	case <-n.release:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+func (n testNode) SysInfo(context.Context) (wire.SysInfo, error) {
+	return wire.SysInfo{Hostname: n.id}, nil
+}
+func (n testNode) GetLog(_ context.Context, req wire.GetLog) (wire.LogLines, error) {
+	if req.TaskID == "" {
+		return wire.LogLines{}, errors.New("which task? task_id is empty")
+	}
+	return wire.LogLines{TaskID: req.TaskID, From: req.From, Lines: []string{n.id}, Total: req.From + 1}, nil
+}
+func (testNode) CancelTask(context.Context, wire.CancelTask) error       { return nil }
+func (testNode) SyncSpider(context.Context, wire.SyncSpider) error       { return nil }
+func (testNode) TaskAvailable(context.Context, wire.TaskAvailable) error { return nil }
 
 func newRig(t *testing.T, live func(context.Context, string) error, timeout time.Duration) *rig {
 	t.Helper()
@@ -39,14 +67,7 @@ func newRig(t *testing.T, live func(context.Context, string) error, timeout time
 	for _, id := range []string{"a", "b"} {
 		var resp *wire.Responder
 		ab := hub.Connect(func(_ string, p []byte) { resp.Handle(p) })
-		resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: ab, Log: quiet()})
-		resp.On(wire.OpGetSysinfo, func(ctx context.Context, _ json.RawMessage) (any, error) {
-			return wire.SysInfo{Hostname: id}, nil
-		})
-		resp.On("slow", func(ctx context.Context, _ json.RawMessage) (any, error) {
-			<-r.release
-			return wire.SysInfo{Hostname: "late"}, nil
-		})
+		resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: ab, Log: quiet()}, testNode{id: id, release: r.release})
 		if err := ab.Subscribe(ctx, wire.NodeChannel(id)); err != nil {
 			t.Fatal(err)
 		}
@@ -109,7 +130,7 @@ func TestOfflineFailsFast(t *testing.T) {
 
 func TestDeadlineAndLateReply(t *testing.T) {
 	r := newRig(t, nil, 200*time.Millisecond)
-	err := r.caller.Call(context.Background(), "a", "slow", nil, nil)
+	err := r.caller.Call(context.Background(), "a", wire.OpPing, nil, nil)
 	if !errors.Is(err, wire.ErrTimeout) {
 		t.Fatalf("err = %v, want timeout", err)
 	}
@@ -129,6 +150,29 @@ func TestUnknownOperationAnswersWithError(t *testing.T) {
 	var re *wire.RemoteError
 	if !errors.As(err, &re) || re.Msg != `unknown operation "no_such_op"` {
 		t.Fatalf("err = %v", err)
+	}
+}
+
+// The typed table decodes each request into its payload type: a reply
+// carries the node's answer, and a payload of the wrong shape is answered
+// with an error naming the operation.
+func TestRequestPayloadsDecoded(t *testing.T) {
+	r := newRig(t, nil, 5*time.Second)
+	var got wire.LogLines
+	if err := r.caller.Call(context.Background(), "b", wire.OpGetLog, wire.GetLog{TaskID: "t1", From: 7, Limit: 10}, &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.TaskID != "t1" || got.From != 7 || fmt.Sprint(got.Lines) != "[b]" || got.Total != 8 {
+		t.Fatalf("get_log reply = %+v", got)
+	}
+	var re *wire.RemoteError
+	err := r.caller.Call(context.Background(), "b", wire.OpGetLog, map[string]any{"task_id": 5}, nil)
+	if !errors.As(err, &re) || !strings.HasPrefix(re.Msg, "bad get_log payload: ") {
+		t.Fatalf("get_log with a number for task_id: err = %v", err)
+	}
+	err = r.caller.Call(context.Background(), "b", wire.OpGetLog, wire.GetLog{}, nil)
+	if !errors.As(err, &re) || re.Msg != "which task? task_id is empty" {
+		t.Fatalf("the node's error is not the reply's: err = %v", err)
 	}
 }
 

@@ -25,7 +25,8 @@ func NodeChannel(nodeID string) string { return nodePrefix + nodeID }
 func LogChannel(taskID string) string { return logPrefix + taskID }
 
 // Operations (Envelope.Type). Requests go master → agent on NodeChannel;
-// replies carry the same Type and set Re.
+// replies carry the same Type and set Re. What an agent does with each is
+// the Node interface (node.go).
 const (
 	OpGetLog        = "get_log"        // bidirectional
 	OpGetSysinfo    = "get_sysinfo"    // bidirectional
@@ -93,15 +94,6 @@ type Executable struct {
 	Path      string `json:"path,omitempty"`
 	Version   string `json:"version,omitempty"`
 	Installed bool   `json:"installed"`
-}
-
-// Bidirectional reports whether op expects a reply.
-func Bidirectional(op string) bool {
-	switch op {
-	case OpGetLog, OpGetSysinfo, OpPing:
-		return true
-	}
-	return false
 }
 
 // GetLog is the request payload of OpGetLog.
