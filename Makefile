@@ -12,8 +12,15 @@ help: ## show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  make %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: web
-web: ## build the dashboard into web/dist (needs only Node.js)
+web: node_modules/.package-lock.json ## build the dashboard into web/dist (needs only Node.js; installs the build's npm packages)
 	npm run --silent build
+
+# npm ci writes node_modules/.package-lock.json: installs on a fresh checkout,
+# and again whenever package-lock.json changes. The touch keeps it newer than
+# the lock file even if npm leaves its time alone.
+node_modules/.package-lock.json: package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 .PHONY: build
 build: web ## build the crawlhub binary (dashboard embedded) into bin/

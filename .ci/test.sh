@@ -22,7 +22,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$SUDO apt-get update -qq
 	$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/ws ]; then
+if [ ! -d node_modules/playwright-core ] || [ ! -d node_modules/ws ] || [ ! -d node_modules/esbuild ]; then
 	npm ci --no-audit --no-fund --loglevel=error
 fi
 npm run --silent build

@@ -1,20 +1,20 @@
 #!/usr/bin/env node
 // Builds the dashboard: web/src → web/dist, which the Go binary embeds.
 //
-// Zero dependencies on purpose: `make run` calls `npm run build` on a fresh
-// machine where nothing has been installed, so this uses only Node itself.
+// esbuild does the work (package.json pins its version; `make web` runs
+// `npm ci` first when it is not installed). This file only decides what goes
+// in and where it lands:
 //
-// What it does:
-// - every .js and .css file goes to dist/assets/ with a content hash in its
-//   name (app.js → assets/app.3fa2c81b9d.js), so the server can cache
+// - every local <script src> and <link href> to a .js or .css file in an HTML
+//   page is an entry point; esbuild bundles each (the JS with everything it
+//   imports), minifies it and writes it to dist/assets/ with a content hash in
+//   its name (app.js → assets/app-4KJ2QX7A.js), so the server can cache
 //   assets/ forever and a new build is never hidden by a stale cache;
-// - relative imports between modules are rewritten to the hashed names, and
-//   since a module's hash covers its rewritten imports, a change anywhere
-//   changes the names of everything that depends on it;
-// - references in HTML (src=, href=) are rewritten the same way, and each
-//   module script gets <link rel="modulepreload"> for the modules it imports,
-//   so the browser fetches them in parallel rather than level by level;
-// - everything else is copied as it is;
+// - each bundle gets a linked source map beside it (app-4KJ2QX7A.js.map,
+//   sources included), so the browser's tools show the code as written;
+// - images and fonts that CSS or JS refer to are hashed into assets/ too;
+// - the HTML's references are rewritten to the hashed names; other files
+//   are copied as they are;
 // - dist/ is emptied first, except .placeholder (kept in git so go:embed
 //   compiles before the first build). Outputs are computed in memory before
 //   dist/ is touched, so a failed build leaves the previous one in place.
@@ -22,7 +22,6 @@
 // Usage: node web/build.mjs            (from anywhere)
 //        build({ src, dist })          (from a test)
 
-import { createHash } from 'node:crypto';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -33,16 +32,18 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 export const KEEP = new Set(['.placeholder']);
 
 const ASSETS = 'assets';
-const HASH_LENGTH = 10;
 
-// Module specifiers in import/export statements and dynamic import().
-// Regular expressions, not a parser: good for the code we write, and the
-// build fails loudly on anything it cannot resolve.
-const IMPORT_RE = /(\bfrom\s*|\bimport\s*\(\s*|\bimport\s*)(['"])([^'"\n]+)\2/g;
+// What the bundles are allowed to use. The dashboard's own code is written for
+// current browsers; this only stops esbuild emitting syntax older ones lack.
+const TARGET = ['es2022', 'chrome111', 'firefox111', 'safari16.4'];
 
-// src= and href= in HTML.
+// Files that CSS url() or a JS import may point at, hashed like the bundles.
+const FILE_LOADERS = Object.fromEntries(
+  ['.png', '.jpg', '.jpeg', '.gif', '.webp', '.svg', '.ico', '.woff', '.woff2'].map((ext) => [ext, 'file']),
+);
+
+// src= and href= in HTML; the entry points are the ones naming .js and .css.
 const HTML_REF_RE = /(\s(?:src|href)\s*=\s*)(["'])([^"']+)\2/gi;
-const MODULE_SCRIPT_RE = /<script\b[^>]*\btype\s*=\s*["']module["'][^>]*\bsrc\s*=\s*["']([^"']+)["'][^>]*>\s*<\/script>/gi;
 
 export class BuildError extends Error {}
 
@@ -52,79 +53,54 @@ export class BuildError extends Error {}
  * @param {{ src: string, dist: string }} dirs
  */
 export async function build({ src, dist }) {
+  src = path.resolve(src);
+  dist = path.resolve(dist);
   const files = (await walk(src)).sort();
   if (!files.includes('index.html')) throw new BuildError(`${src} has no index.html`);
 
-  const sources = new Map();
-  for (const f of files) sources.set(f, await readFile(path.join(src, f)));
+  const pages = new Map();
+  for (const f of files.filter((x) => x.endsWith('.html'))) pages.set(f, await readFile(path.join(src, f), 'utf8'));
 
-  /** source path → output path, both relative and with "/" separators */
-  const outName = new Map();
-  /** output path → content */
+  // Entry points: the local scripts and stylesheets the pages name.
+  const entries = new Set();
+  for (const [page, html] of pages) {
+    for (const [, , , ref] of html.matchAll(HTML_REF_RE)) {
+      if (!isLocal(ref)) continue;
+      const target = resolve(page, ref);
+      if (!files.includes(target)) throw new BuildError(`${page}: ${ref} does not exist in ${src}`);
+      if (isBundled(target)) entries.add(target);
+    }
+  }
+  if (entries.size === 0) throw new BuildError(`${src}: no page names a local .js or .css file to build`);
+
+  const result = await bundle(src, dist, [...entries].sort());
+
+  /** output path → content, both relative to dist with "/" separators */
   const outputs = new Map();
+  for (const f of result.outputFiles) outputs.set(toPosix(path.relative(dist, f.path)), Buffer.from(f.contents));
 
-  const emitHashed = (file, content) => {
-    const { dir, name, ext } = path.posix.parse(file);
-    const hash = createHash('sha256').update(content).digest('hex').slice(0, HASH_LENGTH);
-    const out = path.posix.join(ASSETS, dir, `${name}.${hash}${ext}`);
-    outName.set(file, out);
-    outputs.set(out, content);
-  };
+  /** entry source path → its bundle's output path */
+  const outName = new Map();
+  // The metafile's paths are relative to absWorkingDir, which is src.
+  for (const [out, meta] of Object.entries(result.metafile.outputs)) {
+    if (!meta.entryPoint) continue;
+    const entry = toPosix(path.relative(src, path.resolve(src, meta.entryPoint)));
+    outName.set(entry, toPosix(path.relative(dist, path.resolve(src, out))));
+  }
 
-  // JavaScript modules, dependencies first.
-  const modules = files.filter((f) => /\.m?js$/.test(f));
-  const deps = new Map(modules.map((m) => [m, moduleImports(m, sources.get(m).toString('utf8'), sources)]));
-  for (const m of topologicalOrder(modules, deps)) {
-    const code = sources.get(m).toString('utf8').replace(IMPORT_RE, (whole, lead, quote, spec) => {
-      if (!isRelative(spec)) return whole;
-      const target = resolve(m, spec);
-      return `${lead}${quote}${relativeRef(outName.get(m) ?? path.posix.join(ASSETS, m), outName.get(target))}${quote}`;
+  for (const [page, html] of pages) {
+    const rewritten = html.replace(HTML_REF_RE, (whole, lead, quote, ref) => {
+      if (!isLocal(ref)) return whole;
+      const out = outName.get(resolve(page, ref));
+      return out ? `${lead}${quote}${relativeRef(page, out)}${quote}` : whole;
     });
-    emitHashed(m, Buffer.from(code));
+    outputs.set(page, Buffer.from(rewritten));
   }
 
-  // Stylesheets: hashed as they are; they must not point at other local files,
-  // whose relative paths would break once the stylesheet moves into assets/.
-  for (const f of files.filter((x) => x.endsWith('.css'))) {
-    const css = sources.get(f).toString('utf8');
-    const local = /@import\s+(?!url\(\s*["']?(?:https?:|data:))|url\(\s*["']?(?!(?:https?:|data:|#))/i.exec(css);
-    if (local) {
-      throw new BuildError(`${f}: local @import and url() are not supported by web/build.mjs; inline the resource or teach the build to rewrite it`);
-    }
-    emitHashed(f, sources.get(f));
-  }
-
-  // HTML: rewrite references, add modulepreload hints.
-  for (const f of files.filter((x) => x.endsWith('.html'))) {
-    let html = sources.get(f).toString('utf8');
-    const preload = new Set();
-    for (const [, spec] of html.matchAll(MODULE_SCRIPT_RE)) {
-      if (!isRelative(spec, true)) continue;
-      const entry = resolve(f, spec);
-      for (const dep of transitive(entry, deps)) preload.add(dep);
-    }
-    html = html.replace(HTML_REF_RE, (whole, lead, quote, ref) => {
-      if (!isRelative(ref, true)) return whole;
-      const target = resolve(f, ref);
-      if (!outName.has(target)) {
-        if (!sources.has(target)) throw new BuildError(`${f}: ${ref} does not exist in ${src}`);
-        return whole; // copied unchanged below
-      }
-      return `${lead}${quote}${relativeRef(f, outName.get(target))}${quote}`;
-    });
-    if (preload.size) {
-      const links = [...preload]
-        .map((m) => `  <link rel="modulepreload" href="${relativeRef(f, outName.get(m))}">\n`)
-        .join('');
-      if (!/<\/head>/i.test(html)) throw new BuildError(`${f}: no </head> to put modulepreload links before`);
-      html = html.replace(/<\/head>/i, `${links}</head>`);
-    }
-    outputs.set(f, Buffer.from(html));
-  }
-
-  // Everything else, unchanged.
+  // Everything else, unchanged. Modules and stylesheets are not: those that
+  // matter are inside a bundle, and the rest are not used by any page.
   for (const f of files) {
-    if (!outName.has(f) && !outputs.has(f)) outputs.set(f, sources.get(f));
+    if (!pages.has(f) && !isBundled(f)) outputs.set(f, await readFile(path.join(src, f)));
   }
 
   await clean(dist);
@@ -138,66 +114,73 @@ export async function build({ src, dist }) {
   return written;
 }
 
-/** Relative local modules imported by a module, resolved to source paths. */
-function moduleImports(file, code, sources) {
-  const found = [];
-  for (const [, , , spec] of code.matchAll(IMPORT_RE)) {
-    if (!isRelative(spec)) {
-      if (/^[\w@]/.test(spec) && !/^(https?|data|node):/.test(spec)) {
-        throw new BuildError(`${file}: bare import "${spec}": the dashboard has no runtime dependencies; import a relative path`);
-      }
-      continue;
-    }
-    const target = resolve(file, spec);
-    if (!sources.has(target)) throw new BuildError(`${file}: imports "${spec}", but ${target} does not exist`);
-    if (!/\.m?js$/.test(target)) throw new BuildError(`${file}: imports "${spec}", which is not a JavaScript module`);
-    found.push(target);
+/** Runs esbuild on the entry points, in memory; throws BuildError on any error. */
+async function bundle(src, dist, entries) {
+  let esbuild;
+  try {
+    esbuild = await import('esbuild');
+  } catch (err) {
+    if (err?.code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    throw new BuildError('esbuild is not installed: run `npm ci` at the repository root (`make web` does it when needed)');
   }
-  return found;
+  try {
+    return await esbuild.build({
+      absWorkingDir: src,
+      entryPoints: entries,
+      outbase: src,
+      outdir: dist,
+      entryNames: `${ASSETS}/[dir]/[name]-[hash]`,
+      assetNames: `${ASSETS}/[dir]/[name]-[hash]`,
+      loader: FILE_LOADERS,
+      bundle: true,
+      format: 'esm',
+      target: TARGET,
+      minify: true,
+      sourcemap: 'linked',
+      charset: 'utf8',
+      plugins: [noBareImports],
+      metafile: true,
+      write: false,
+      logLevel: 'silent',
+    });
+  } catch (err) {
+    if (!Array.isArray(err?.errors)) throw err;
+    const lines = err.errors.map((e) => {
+      const at = e.location ? `${e.location.file}:${e.location.line}:${e.location.column + 1}: ` : '';
+      return `${at}${e.text}`;
+    });
+    throw new BuildError(lines.join('\n'));
+  }
 }
 
-/** Modules in an order where each comes after everything it imports. */
-function topologicalOrder(modules, deps) {
-  const order = [];
-  const state = new Map(); // module → "visiting" | "done"
-  const visit = (m, trail) => {
-    if (state.get(m) === 'done') return;
-    if (state.get(m) === 'visiting') {
-      const cycle = [...trail.slice(trail.indexOf(m)), m].join(' → ');
-      throw new BuildError(`import cycle ${cycle}: content hashing needs modules that do not import each other in a circle`);
-    }
-    state.set(m, 'visiting');
-    for (const d of deps.get(m)) visit(d, [...trail, m]);
-    state.set(m, 'done');
-    order.push(m);
-  };
-  for (const m of modules) visit(m, []);
-  return order;
+// The dashboard has no runtime dependencies: what it runs is what is in
+// web/src, and node_modules holds only build and test tools. A bare import
+// would quietly bundle one of those, so it fails the build instead.
+const noBareImports = {
+  name: 'no-bare-imports',
+  setup(b) {
+    b.onResolve({ filter: /^[^./]/ }, (args) => {
+      if (args.kind === 'entry-point' || /^(?:https?|data):/.test(args.path)) return undefined;
+      if (args.kind === 'url-token' || args.kind === 'import-rule') return undefined; // CSS: left to esbuild
+      return {
+        errors: [{ text: `bare import "${args.path}": the dashboard has no runtime dependencies; import a relative path` }],
+      };
+    });
+  },
+};
+
+function isBundled(file) {
+  return /\.(?:m?js|css)$/.test(file);
 }
 
-function transitive(entry, deps) {
-  const seen = new Set();
-  const walkDeps = (m) => {
-    for (const d of deps.get(m) ?? []) {
-      if (!seen.has(d)) {
-        seen.add(d);
-        walkDeps(d);
-      }
-    }
-  };
-  walkDeps(entry);
-  return [...seen].sort();
+/** A reference in HTML to a file of ours: not a URL with a scheme, "//", "/", "#" or "?". */
+function isLocal(ref) {
+  return !/^(?:[a-z][a-z0-9+.-]*:|\/|#|\?)/i.test(ref);
 }
 
-function isRelative(spec, htmlStyle = false) {
-  if (spec.startsWith('./') || spec.startsWith('../')) return true;
-  // In HTML "app.js" is relative too; URLs with a scheme, "//", "/", "#" or "?" are not ours.
-  return htmlStyle && !/^(?:[a-z][a-z0-9+.-]*:|\/|#|\?)/i.test(spec);
-}
-
-/** Source path that `spec`, written in source file `from`, points at. */
-function resolve(from, spec) {
-  const clean = spec.split(/[?#]/)[0];
+/** Source path that `ref`, written in source file `from`, points at. */
+function resolve(from, ref) {
+  const clean = ref.split(/[?#]/)[0];
   return path.posix.normalize(path.posix.join(path.posix.dirname(from), clean));
 }
 
@@ -205,6 +188,10 @@ function resolve(from, spec) {
 function relativeRef(from, to) {
   const rel = path.posix.relative(path.posix.dirname(from), to);
   return rel.startsWith('../') ? rel : `./${rel}`;
+}
+
+function toPosix(p) {
+  return p.split(path.sep).join('/');
 }
 
 async function walk(root, dir = '') {

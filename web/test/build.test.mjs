@@ -11,6 +11,9 @@ import { BuildError, build } from '../build.mjs';
 const web = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
 const temps = [];
 
+// esbuild's [hash]: eight characters of base32.
+const HASH = '[A-Z2-7]{8}';
+
 afterEach(async () => {
   await Promise.all(temps.splice(0).map((d) => rm(d, { recursive: true, force: true })));
 });
@@ -39,6 +42,8 @@ async function list(dir, prefix = '') {
   return out.sort();
 }
 
+const find = (files, re) => files.find((f) => re.test(f));
+
 const INDEX = `<!doctype html><html><head>
 <link rel="stylesheet" href="style.css">
 <link rel="icon" href="icon.svg">
@@ -47,15 +52,16 @@ const INDEX = `<!doctype html><html><head>
 
 const SMALL = {
   'index.html': INDEX,
-  'style.css': 'body { color: red; }\n',
+  'style.css': 'body { color: red; }\n.logo { background: url(img/logo.svg); }\n',
   'icon.svg': '<svg/>',
-  'app.js': "import { a } from './lib/a.js';\nimport('./lib/lazy.js');\nconsole.log(a);\n",
+  'img/logo.svg': '<svg id="logo"/>',
+  'app.js': "import { a } from './lib/a.js';\nimport('./lib/lazy.js').then((m) => console.log(m.lazyMarker));\nconsole.log('appMarker', a);\n",
   'lib/a.js': "export { b as a } from './b.js';\n",
-  'lib/b.js': 'export const b = 1;\n',
-  'lib/lazy.js': "import './b.js';\n",
+  'lib/b.js': "export const b = 'bMarker';\n",
+  'lib/lazy.js': "export const lazyMarker = 'lazyMarker';\n",
 };
 
-test('hashes JS and CSS, rewrites references, keeps the placeholder and drops stale files', async () => {
+test('bundles, minifies and hashes JS and CSS with source maps, rewrites the page, keeps the placeholder and drops stale files', async () => {
   const { src, dist } = await tree(SMALL);
   await writeFile(path.join(dist, '.placeholder'), 'keep');
   await mkdir(path.join(dist, 'assets'));
@@ -66,62 +72,77 @@ test('hashes JS and CSS, rewrites references, keeps the placeholder and drops st
 
   assert.equal(await readFile(path.join(dist, '.placeholder'), 'utf8'), 'keep');
   assert.ok(!files.includes('assets/old.0000000000.js'), 'stale output survived');
-  assert.ok(files.includes('icon.svg'), 'other files are copied as they are');
-  for (const name of ['app', 'style', 'lib/a', 'lib/b', 'lib/lazy']) {
-    assert.ok(
-      files.some((f) => new RegExp(`^assets/${name}\\.[0-9a-f]{10}\\.(js|css)$`).test(f)),
-      `no hashed output for ${name} in ${files}`,
-    );
+  assert.ok(files.includes('icon.svg'), 'files the page names are copied as they are');
+
+  const app = find(files, new RegExp(`^assets/app-${HASH}\\.js$`));
+  const css = find(files, new RegExp(`^assets/style-${HASH}\\.css$`));
+  const logo = find(files, new RegExp(`^assets/img/logo-${HASH}\\.svg$`));
+  assert.ok(app && css && logo, `missing hashed outputs in ${files}`);
+  assert.ok(files.includes(`${app}.map`) && files.includes(`${css}.map`), `no source maps in ${files}`);
+  // One bundle: the modules are inside it, not beside it.
+  assert.deepEqual(files.filter((f) => f.endsWith('.js')), [app], 'modules were emitted separately');
+
+  const code = await readFile(path.join(dist, app), 'utf8');
+  for (const marker of ['appMarker', 'bMarker', 'lazyMarker']) assert.ok(code.includes(marker), `bundle lacks ${marker}`);
+  assert.ok(code.trimEnd().split('\n').length <= 3, `bundle is not minified:\n${code}`);
+  assert.match(code, new RegExp(`//# sourceMappingURL=app-${HASH}\\.js\\.map\\s*$`));
+  const map = JSON.parse(await readFile(path.join(dist, `${app}.map`), 'utf8'));
+  for (const mod of ['app.js', 'lib/b.js', 'lib/lazy.js']) {
+    const i = map.sources.findIndex((s) => s.endsWith(`src/${mod}`));
+    assert.ok(i >= 0, `map has no source ${mod}: ${map.sources}`);
+    assert.equal(map.sourcesContent[i], SMALL[mod], `map holds the wrong text for ${mod}`);
   }
+  const style = await readFile(path.join(dist, css), 'utf8');
+  assert.match(style, new RegExp(`url\\(["']?(?:\\./)?img/logo-${HASH}\\.svg["']?\\)`), 'CSS url() does not name the hashed image');
 
   const html = await readFile(path.join(dist, 'index.html'), 'utf8');
-  assert.match(html, /href="\.\/assets\/style\.[0-9a-f]{10}\.css"/);
-  assert.match(html, /src="\.\/assets\/app\.[0-9a-f]{10}\.js"/);
+  assert.ok(html.includes(`href="./${css}"`), html);
+  assert.ok(html.includes(`src="./${app}"`), html);
   assert.match(html, /href="icon\.svg"/, 'unhashed files keep their references');
   assert.match(html, /href="https:\/\/example\.org\/x\.js"/, 'absolute URLs are left alone');
   assert.match(html, /href="#\/nodes"/);
-  // modulepreload for every module app.js reaches, not for app.js itself.
-  const preloads = [...html.matchAll(/rel="modulepreload" href="([^"]+)"/g)].map((m) => m[1]);
-  assert.equal(preloads.length, 3, `preloads: ${preloads}`);
-  assert.ok(preloads.every((p) => /^\.\/assets\/lib\/(a|b|lazy)\.[0-9a-f]{10}\.js$/.test(p)));
-  assert.ok(html.indexOf('modulepreload') < html.indexOf('</head>'));
 
   await assertReferencesResolve(dist);
 });
 
-test('a change in a module renames it and everything that imports it', async () => {
+test('a change in a module renames the bundle that holds it and nothing else', async () => {
   const first = await tree(SMALL);
-  const second = await tree({ ...SMALL, 'lib/b.js': 'export const b = 2;\n' });
+  const second = await tree({ ...SMALL, 'lib/b.js': "export const b = 'changed';\n" });
   await build(first);
   await build(second);
   const one = await list(first.dist);
   const two = await list(second.dist);
-  const changed = (name) => !two.includes(one.find((f) => f.startsWith(`assets/${name}.`)));
-  assert.ok(changed('lib/b'));
-  assert.ok(changed('lib/a'), 'importer of the changed module kept its name');
-  assert.ok(changed('app'), 'transitive importer kept its name');
+  const changed = (name) => !two.includes(find(one, new RegExp(`^assets/${name}-${HASH}\\.`)));
+  assert.ok(changed('app'), 'the bundle kept its name');
   assert.ok(!changed('style'), 'an unrelated file changed its name');
+  assert.ok(!changed('img/logo'), 'an unrelated image changed its name');
 });
 
-test('the same sources build to the same names', async () => {
+test('the same sources build to the same files', async () => {
   const { src, dist } = await tree(SMALL);
   await build({ src, dist });
   const one = await list(dist);
+  const bytes = await Promise.all(one.map((f) => readFile(path.join(dist, f))));
   await build({ src, dist });
   assert.deepEqual(await list(dist), one);
+  for (const [i, f] of one.entries()) assert.ok(bytes[i].equals(await readFile(path.join(dist, f))), `${f} differs`);
 });
 
 for (const [name, files, message] of [
-  ['an import cycle', { ...SMALL, 'lib/b.js': "import './a.js';\nexport const b = 1;\n" }, /import cycle/],
-  ['a bare import', { ...SMALL, 'lib/b.js': "import x from 'lodash';\nexport const b = x;\n" }, /bare import "lodash"/],
-  ['a missing module', { ...SMALL, 'lib/b.js': "import './nope.js';\nexport const b = 1;\n" }, /nope\.js does not exist/],
+  ['a bare import', { ...SMALL, 'lib/b.js': "import x from 'lodash';\nexport const b = x;\n" }, /lib\/b\.js:1:.*bare import "lodash"/],
+  ['a missing module', { ...SMALL, 'lib/b.js': "import './nope.js';\nexport const b = 1;\n" }, /lib\/b\.js:1:.*\.\/nope\.js/],
+  ['a syntax error', { ...SMALL, 'lib/b.js': 'export const b = ;\n' }, /lib\/b\.js:1:/],
   ['a missing HTML reference', { ...SMALL, 'index.html': INDEX.replace('icon.svg', 'gone.svg') }, /gone\.svg does not exist/],
-  ['a local url() in CSS', { ...SMALL, 'style.css': 'body { background: url(bg.png); }' }, /url\(\) are not supported/],
+  ['a missing image in CSS', { ...SMALL, 'style.css': 'body { background: url(bg.png); }' }, /style\.css:1:.*bg\.png/],
 ]) {
   test(`${name} fails the build and leaves the previous build alone`, async () => {
     const { src, dist } = await tree(files);
     await writeFile(path.join(dist, 'index.html'), 'previous');
-    await assert.rejects(build({ src, dist }), (err) => err instanceof BuildError && message.test(err.message));
+    await assert.rejects(build({ src, dist }), (err) => {
+      assert.ok(err instanceof BuildError, `not a BuildError: ${err}`);
+      assert.match(err.message, message);
+      return true;
+    });
     assert.equal(await readFile(path.join(dist, 'index.html'), 'utf8'), 'previous');
   });
 }
@@ -130,25 +151,40 @@ test('the dashboard itself builds and every reference resolves', async () => {
   const root = await mkdtemp(path.join(tmpdir(), 'crawlhub-build-'));
   temps.push(root);
   const dist = path.join(root, 'dist');
-  await build({ src: path.join(web, 'src'), dist });
+  const src = path.join(web, 'src');
+  await build({ src, dist });
   const files = await list(dist);
   assert.ok(files.includes('index.html'));
-  assert.ok(files.some((f) => /^assets\/app\.[0-9a-f]{10}\.js$/.test(f)));
-  assert.ok(files.some((f) => /^assets\/style\.[0-9a-f]{10}\.css$/.test(f)));
-  assert.ok(!files.some((f) => /^(app|style)\.(js|css)$/.test(f)), 'unhashed copies of hashed files');
+  const app = find(files, new RegExp(`^assets/app-${HASH}\\.js$`));
+  assert.ok(app, `no app bundle in ${files}`);
+  assert.ok(find(files, new RegExp(`^assets/style-${HASH}\\.css$`)), `no stylesheet in ${files}`);
+  assert.ok(!files.some((f) => /\.(js|css)$/.test(f) && !f.startsWith('assets/')), `unbundled modules in ${files}`);
+  // The map lets the browser's tools show every module the app runs, as written.
+  const map = JSON.parse(await readFile(path.join(dist, `${app}.map`), 'utf8'));
+  for (const mod of ['app.js', 'lib/ws.js', 'data/tasks.js', 'pages/task.js']) {
+    const i = map.sources.findIndex((s) => s.endsWith(`src/${mod}`));
+    assert.ok(i >= 0, `map has no source ${mod}`);
+    assert.equal(map.sourcesContent[i], await readFile(path.join(src, mod), 'utf8'));
+  }
   await assertReferencesResolve(dist);
 });
 
-/** Every relative reference in HTML and every relative import in JS names a built file. */
+/**
+ * Every relative reference in HTML, every source map comment and every CSS
+ * url() names a built file.
+ */
 async function assertReferencesResolve(dist) {
   const files = new Set(await list(dist));
   for (const file of files) {
+    if (file.endsWith('.map')) continue;
     const text = await readFile(path.join(dist, file), 'utf8');
-    const refs = file.endsWith('.html')
-      ? [...text.matchAll(/\s(?:src|href)="(\.\/[^"]+|assets\/[^"]+)"/g)].map((m) => m[1])
-      : file.endsWith('.js')
-        ? [...text.matchAll(/(?:from\s*|import\s*\(?\s*)['"](\.{1,2}\/[^'"]+)['"]/g)].map((m) => m[1])
-        : [];
+    const refs = [];
+    if (file.endsWith('.html')) refs.push(...[...text.matchAll(/\s(?:src|href)="(\.\/[^"]+|assets\/[^"]+)"/g)].map((m) => m[1]));
+    if (/\.(js|css)$/.test(file)) refs.push(...[...text.matchAll(/[#@] sourceMappingURL=(\S+?)(?:\s*\*\/)?\s*$/gm)].map((m) => m[1]));
+    if (file.endsWith('.css')) refs.push(...[...text.matchAll(/url\(["']?([^"')]+)["']?\)/g)].map((m) => m[1]).filter((u) => !/^(data|https?):/.test(u)));
+    if (file.endsWith('.js')) {
+      assert.doesNotMatch(text, /(?:from\s*|import\s*\(?\s*)['"]\.{1,2}\//, `${file} still imports a module`);
+    }
     for (const ref of refs) {
       const target = path.posix.normalize(path.posix.join(path.posix.dirname(file), ref));
       assert.ok(files.has(target), `${file} refers to ${ref}, which was not built`);
