@@ -110,7 +110,7 @@ func (s *Server) handleBus(channel string, payload []byte) {
 		s.caller.Handle(payload)
 		return
 	}
-	if strings.HasPrefix(channel, "logs:") {
+	if wire.IsLogChannel(channel) {
 		s.hub.HandleLog(payload)
 	}
 }

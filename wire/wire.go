@@ -5,6 +5,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strings"
 	"time"
 )
 
@@ -23,6 +24,9 @@ func NodeChannel(nodeID string) string { return nodePrefix + nodeID }
 
 // LogChannel carries the live log batches of one task.
 func LogChannel(taskID string) string { return logPrefix + taskID }
+
+// IsLogChannel reports whether channel is a LogChannel.
+func IsLogChannel(channel string) bool { return strings.HasPrefix(channel, logPrefix) }
 
 // Operations (Envelope.Type). Requests go master → agent on NodeChannel;
 // replies carry the same Type and set Re. What an agent does with each is

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crawlhub/crawlhub/wire"
 )
 
 // Scenario 3 is closed-loop: each publisher has one message in flight and
@@ -300,10 +302,10 @@ func (r *run) crawlhubPublisher(rd *Redis) pubFactory {
 		return func(ctx context.Context, data []byte) error {
 			env = append(env[:0], `{"id":"bench-`...)
 			env = strconv.AppendInt(env, int64(p), 10)
-			env = append(env, `","type":"task_status","node_id":"000000000000000000000000","payload":`...)
+			env = append(env, `","type":"`+wire.EvTaskStatus+`","node_id":"000000000000000000000000","payload":`...)
 			env = append(env, data...)
 			env = append(env, '}')
-			return rc.Publish(ctx, "nodes:master", env).Err()
+			return rc.Publish(ctx, wire.MasterChannel, env).Err()
 		}, func() {}
 	}
 }
