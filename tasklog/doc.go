@@ -15,12 +15,13 @@
 //     memory (the file is the backlog) and no lines (AppendLog is
 //     idempotent, so a failed round is simply retried). After a crash,
 //     Recover uploads what the store is missing.
-//   - Live viewers get Batch messages, by size and by time, in order, each
-//     line once. Write never waits for the network: when Publish falls a
-//     queue behind, the publisher reads the lines it missed back from the
-//     file. Only a failed Publish, or a publisher so far behind that it
-//     skips to the newest lines, loses lines, for live viewers only
-//     (logged); a viewer that sees a gap fetches it with get_log.
+//   - Live viewers get wire.LogBatch messages, by size and by time, in
+//     order, each line once. Write never waits for the network: when
+//     Publish falls a queue behind, the publisher reads the lines it missed
+//     back from the file. Only a failed Publish, or a publisher so far
+//     behind that it skips to the newest lines, loses lines, for live
+//     viewers only (logged); a viewer that sees a gap fetches it with
+//     get_log.
 //
 // Memory stays bounded whatever the output rate or an outage's length: a
 // Write's buffers by its chunk size, the live queue by a number of batches,

@@ -14,14 +14,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
 )
-
-// Batch is a run of consecutive log lines, published on logs:<task_id>.
-type Batch struct {
-	TaskID string   `json:"task_id"`
-	From   int64    `json:"from"`
-	Lines  []string `json:"lines"`
-}
 
 // Config configures a Writer. Zero values mean the documented default.
 type Config struct {
@@ -33,10 +27,12 @@ type Config struct {
 	// of starting a new one. A final line without '\n' (a torn write) is
 	// kept as a line, as Recover counts it.
 	Resume bool
-	// Publish sends a live batch. It is called from one goroutine, in line
-	// order, and must return when its ctx ends. Errors are logged and the
-	// batch is lost for live viewers only. Nil means no live batches.
-	Publish func(ctx context.Context, b Batch) error
+	// Publish sends a live batch: TaskID, From and Lines are set, End never
+	// is (the agent sends the end itself, with the task's status). It is
+	// called from one goroutine, in line order, and must return when its
+	// ctx ends. Errors are logged and the batch is lost for live viewers
+	// only. Nil means no live batches.
+	Publish func(ctx context.Context, b wire.LogBatch) error
 	// PublishTimeout bounds one Publish call. Zero means 2 s: a batch that
 	// late is of little use to a live viewer, and a dead connection must not
 	// hold up the batches behind it for long.
@@ -168,7 +164,7 @@ type pending struct {
 	ends []int // offsets in buf just past each line's '\n'
 }
 
-func (p *pending) batch(taskID string) Batch {
+func (p *pending) batch(taskID string) wire.LogBatch {
 	s := string(p.buf) // one copy; the lines share it
 	lines := make([]string, len(p.ends))
 	start := 0
@@ -176,7 +172,7 @@ func (p *pending) batch(taskID string) Batch {
 		lines[i] = s[start : e-1]
 		start = e
 	}
-	return Batch{TaskID: taskID, From: p.from, Lines: lines}
+	return wire.LogBatch{TaskID: taskID, From: p.from, Lines: lines}
 }
 
 // Open creates the log file (or reopens it, with Resume) and starts the
@@ -568,7 +564,7 @@ func (w *Writer) catchUp(c *catchUp) bool {
 			skip(target, errCatchUpRead)
 			continue
 		}
-		w.publish(Batch{TaskID: w.cfg.TaskID, From: from, Lines: lines})
+		w.publish(wire.LogBatch{TaskID: w.cfg.TaskID, From: from, Lines: lines})
 		c.line, c.off = from+int64(len(lines)), next
 		w.mu.Lock()
 		w.catchFrom = c.line
@@ -588,7 +584,7 @@ func (w *Writer) dropReason() error {
 	return nil
 }
 
-func (w *Writer) publish(b Batch) {
+func (w *Writer) publish(b wire.LogBatch) {
 	ctx, cancel := context.WithTimeout(w.pubCtx, w.cfg.PublishTimeout)
 	err := w.cfg.Publish(ctx, b)
 	cancel()

@@ -21,6 +21,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -52,17 +53,17 @@ func (l *logBuf) logger() *slog.Logger {
 // batches collects published batches.
 type batches struct {
 	mu  sync.Mutex
-	all []Batch
+	all []wire.LogBatch
 }
 
-func (b *batches) publish(ctx context.Context, x Batch) error {
+func (b *batches) publish(ctx context.Context, x wire.LogBatch) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.all = append(b.all, x)
 	return nil
 }
 
-func (b *batches) get() []Batch {
+func (b *batches) get() []wire.LogBatch {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return slices.Clone(b.all)
@@ -71,7 +72,7 @@ func (b *batches) get() []Batch {
 // checkBatches checks that batches are in order, do not overlap, and are
 // within the size limit, and returns their lines. With gaps allowed (a
 // failing publisher), only order and non-overlap are required.
-func checkBatches(t *testing.T, bs []Batch, batchBytes int, gapsAllowed bool) []string {
+func checkBatches(t *testing.T, bs []wire.LogBatch, batchBytes int, gapsAllowed bool) []string {
 	t.Helper()
 	var lines []string
 	next := int64(0)
@@ -286,8 +287,8 @@ func TestSlowPublisher(t *testing.T) {
 			st := newMemLogs()
 			release := make(chan struct{})
 			var mu sync.Mutex
-			var tried []Batch
-			publish := func(ctx context.Context, b Batch) error {
+			var tried []wire.LogBatch
+			publish := func(ctx context.Context, b wire.LogBatch) error {
 				mu.Lock()
 				tried = append(tried, b)
 				mu.Unlock()
@@ -640,7 +641,7 @@ func TestOpenConfig(t *testing.T) {
 }
 
 func TestBatchJSON(t *testing.T) {
-	b, err := json.Marshal(Batch{TaskID: "t", From: 7, Lines: []string{"\x1b[31mred\x1b[0m"}})
+	b, err := json.Marshal(wire.LogBatch{TaskID: "t", From: 7, Lines: []string{"\x1b[31mred\x1b[0m"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -761,7 +762,7 @@ func BenchmarkWriter(b *testing.B) {
 	st := &countLogs{}
 	var published, live int
 	w, err := Open(Config{TaskID: taskID, Path: filepath.Join(b.TempDir(), "task.log"), Store: st,
-		Publish: func(ctx context.Context, x Batch) error { published++; live += len(x.Lines); return nil },
+		Publish: func(ctx context.Context, x wire.LogBatch) error { published++; live += len(x.Lines); return nil },
 		Log:     slog.New(slog.DiscardHandler)})
 	if err != nil {
 		b.Fatal(err)
