@@ -371,7 +371,14 @@ func (c *wsClient) read() {
 			}
 			continue
 		}
-		c.replies <- msg
+		// Calls are made one at a time, each taking its reply: more than
+		// the buffer holds is a reply nobody asked for.
+		select {
+		case c.replies <- msg:
+		default:
+			c.t.Errorf("unexpected reply: %s", msg)
+			return
+		}
 	}
 }
 
