@@ -62,7 +62,7 @@ func startNode(t *testing.T, cfg config) *node {
 		t.Fatal(err)
 	}
 	n.st = st
-	broker := bus.NewMemoryHub()
+	broker := bus.NewMemoryBroker()
 	n.master = broker.Connect(n.handle)
 	n.caller = wire.NewCaller(wire.CallerConfig{Bus: n.master, Event: n.record, Timeout: wait})
 	if err := n.master.Subscribe(ctx, wire.MasterChannel); err != nil {

@@ -72,7 +72,7 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	e.st = st
-	broker := bus.NewMemoryHub()
+	broker := bus.NewMemoryBroker()
 	connect := func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil }
 	e.tap = newTap(t, broker)
 	e.srv, err = server.New(server.Config{Listen: "127.0.0.1:0", Token: token, Log: log, Dist: dist}, st, connect)
@@ -236,7 +236,7 @@ type tap struct {
 	more chan struct{}    // closed and replaced on each message
 }
 
-func newTap(t *testing.T, broker *bus.MemoryHub) *tap {
+func newTap(t *testing.T, broker *bus.MemoryBroker) *tap {
 	tp := &tap{t: t, more: make(chan struct{})}
 	tp.bus = broker.Connect(tp.handle)
 	if err := tp.bus.Subscribe(context.Background(), wire.MasterChannel); err != nil {
