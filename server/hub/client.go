@@ -154,16 +154,6 @@ func (c *Client) signal() {
 	}
 }
 
-// closeWith makes the writer send a close frame and end the connection.
-func (c *Client) closeWith(code int, text string) {
-	c.mu.Lock()
-	if !c.closing {
-		c.closing, c.closeCode, c.closeText = true, code, text
-	}
-	c.mu.Unlock()
-	c.signal()
-}
-
 // write is the only writer of the connection while it runs (signal starts
 // it; one at a time). It sends the queued messages, several at once as one
 // JSON array frame when the client is behind, pings when the ping timer

@@ -290,17 +290,6 @@ func (lb *liveBatch) frame(channel string) []byte {
 	return lb.full
 }
 
-// countPlainStrings counts the elements of raw if it is an array of
-// strings that can go to clients as they are (see scanStringArray).
-func countPlainStrings(raw []byte) (int, bool) {
-	i := skipSpace(raw, 0)
-	n, j, ok := scanStringArray(raw, i)
-	if !ok || skipSpace(raw, j) != len(raw) {
-		return 0, false
-	}
-	return n, true
-}
-
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }
 
 // scanStringArray reads the JSON array of strings at b[i], returning how

@@ -66,6 +66,17 @@ func TestAppendLogPublish(t *testing.T) {
 	}
 }
 
+// countPlainStrings counts the elements of raw if it is an array of
+// strings that can go to clients as they are (see scanStringArray).
+func countPlainStrings(raw []byte) (int, bool) {
+	i := skipSpace(raw, 0)
+	n, j, ok := scanStringArray(raw, i)
+	if !ok || skipSpace(raw, j) != len(raw) {
+		return 0, false
+	}
+	return n, true
+}
+
 func TestCountPlainStrings(t *testing.T) {
 	for _, tc := range []struct {
 		raw string

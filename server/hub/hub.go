@@ -13,7 +13,6 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -385,9 +384,3 @@ func (h *Hub) HandleLog(payload []byte) {
 		s.live(lb)
 	}
 }
-
-// errors for subscriptions.
-var (
-	errTooMany    = errors.New("too many subscriptions")
-	errSubscribed = errors.New("already subscribed")
-)
