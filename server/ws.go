@@ -14,6 +14,7 @@ import (
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // wsBackend serves the WebSocket API's calls with the same methods as the
@@ -57,23 +58,23 @@ func (b wsBackend) ErrorCode(err error) (int, string) {
 	ae := toAPIError(err)
 	switch ae.Code {
 	case CodeBadRequest:
-		return hub.CodeInvalidParams, ae.Message
+		return wsapi.CodeInvalidParams, ae.Message
 	case CodeNotFound:
-		return hub.CodeNotFound, ae.Message
+		return wsapi.CodeNotFound, ae.Message
 	case CodeNodeOffline:
-		return hub.CodeNodeOffline, ae.Message
+		return wsapi.CodeNodeOffline, ae.Message
 	case CodeTimeout:
-		return hub.CodeTimeout, ae.Message
+		return wsapi.CodeTimeout, ae.Message
 	case CodeUnauthorized:
-		return hub.CodeUnauthorized, ae.Message
+		return wsapi.CodeUnauthorized, ae.Message
 	case CodeConflict:
-		return hub.CodeConflict, ae.Message
+		return wsapi.CodeConflict, ae.Message
 	case CodeNodeError:
-		return hub.CodeNodeError, ae.Message
+		return wsapi.CodeNodeError, ae.Message
 	case CodeUnavailable:
-		return hub.CodeUnavailable, ae.Message
+		return wsapi.CodeUnavailable, ae.Message
 	}
-	return hub.CodeInternal, ae.Message
+	return wsapi.CodeInternal, ae.Message
 }
 
 func (b wsBackend) ReadLog(ctx context.Context, taskID string, from int64, limit int) (*wire.LogLines, error) {
@@ -156,7 +157,7 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		sps, err := s.store.Spiders().List(ctx)
 		return list[store.Spider]{Items: sps, Total: len(sps)}, err
 	}
-	return nil, hub.Errorf(hub.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
+	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }
 
 // NodeEvent is the data of a notification on the nodes channel.

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // maxFrameOut bounds a frame of coalesced messages, so clients with the
@@ -134,7 +136,7 @@ func (c *Client) tooSlow() {
 		c.mu.Unlock()
 		return
 	}
-	c.closing, c.closeCode = true, CloseSlowClient
+	c.closing, c.closeCode = true, wsapi.CloseSlowClient
 	c.closeText = "too slow: the client did not read what it was sent in time; reconnect and resubscribe with since"
 	c.queue, c.queued = nil, 0
 	c.mu.Unlock()
@@ -171,7 +173,7 @@ func (c *Client) write() {
 			return
 		case c.ctx.Err() != nil:
 			c.mu.Unlock()
-			c.finish(websocket.CloseGoingAway, "server shutting down", time.Second)
+			c.finish(wsapi.CloseGoingAway, "server shutting down", time.Second)
 			return
 		case c.pingDue:
 			c.pingDue = false
@@ -356,7 +358,7 @@ func (c *Client) readPump() {
 // client is going.
 func (c *Client) serveFrame(kind int, msg []byte, sem chan struct{}) bool {
 	if kind != websocket.TextMessage {
-		c.reply(nil, nil, &rpcError{Code: CodeInvalidRequest, Message: "send JSON-RPC requests as text frames"})
+		c.reply(nil, nil, &rpcError{Code: wsapi.CodeInvalidRequest, Message: "send JSON-RPC requests as text frames"})
 		return true
 	}
 	req, rerr := parseRequest(msg)
@@ -366,10 +368,10 @@ func (c *Client) serveFrame(kind int, msg []byte, sem chan struct{}) bool {
 	}
 	// Subscriptions change c.subs: served in order, one frame at a time.
 	switch req.Method {
-	case "subscribe":
+	case wsapi.MethodSubscribe:
 		c.subscribe(req)
 		return true
-	case "unsubscribe":
+	case wsapi.MethodUnsubscribe:
 		c.unsubscribe(req)
 		return true
 	}
@@ -448,7 +450,7 @@ func (c *Client) reply(id json.RawMessage, result any, rerr *rpcError) {
 	msg, err := encodeResponse(id, result, rerr)
 	if err != nil {
 		c.hub.log.Error("response not encoded", "client_id", c.id, "err", err)
-		msg, _ = encodeResponse(id, nil, &rpcError{Code: CodeInternal, Message: "internal error: " + err.Error()})
+		msg, _ = encodeResponse(id, nil, &rpcError{Code: wsapi.CodeInternal, Message: "internal error: " + err.Error()})
 	}
 	c.enqueue(textFrame(msg))
 }

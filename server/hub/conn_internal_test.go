@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 func TestTextFrameLengths(t *testing.T) {
@@ -35,7 +37,7 @@ func TestTextFrameLengths(t *testing.T) {
 }
 
 func TestControlFrameCut(t *testing.T) {
-	long := websocket.FormatCloseMessage(CloseSlowClient, string(bytes.Repeat([]byte("x"), 300)))
+	long := websocket.FormatCloseMessage(wsapi.CloseSlowClient, string(bytes.Repeat([]byte("x"), 300)))
 	f := controlFrame(opClose, long)
 	if len(f) != 2+125 || f[1] != 125 {
 		t.Fatalf("close frame of %d bytes, length byte %d", len(f), f[1])

@@ -6,12 +6,14 @@ import (
 	"unicode/utf8"
 
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // Log notifications are most of what the hub sends, and encoding/json
 // spends most of its time on reflection and on validating what it has
 // just written. These write the same bytes as
-// encodePublish(channel, logData{from, lines}) directly.
+// encodePublish(channel, wsapi.LogData{From: from, Lines: lines}) directly
+// (TestAppendLogPublish holds them to it).
 
 // appendLogPublish appends the notification of lines from, from+1, … on
 // channel.
@@ -41,7 +43,7 @@ func appendLogPublishRaw(dst []byte, channel string, from int64, rawLines []byte
 }
 
 func appendLogHead(dst []byte, channel string, from int64) []byte {
-	dst = append(dst, `{"jsonrpc":"2.0","method":"publish","params":{"channel":`...)
+	dst = append(dst, `{"jsonrpc":"2.0","method":"`+wsapi.MethodPublish+`","params":{"channel":`...)
 	dst = appendJSONString(dst, channel)
 	dst = append(dst, `,"data":{"from":`...)
 	dst = strconv.AppendInt(dst, from, 10)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // TestAppendLogPublish: the hand-written encoder writes exactly what
@@ -27,7 +28,7 @@ func TestAppendLogPublish(t *testing.T) {
 		if n == 0 {
 			lines = nil
 		}
-		want, err := encodePublish("task:x:log", logData{From: int64(n), Lines: lines})
+		want, err := encodePublish("task:x:log", wsapi.LogData{From: int64(n), Lines: lines})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -46,7 +47,7 @@ func TestAppendLogPublish(t *testing.T) {
 			t.Fatalf("lines %q: counted %d", lines, lb.n)
 		}
 		var got, exp notification
-		var gotData, expData logData
+		var gotData, expData wsapi.LogData
 		got.Params.Data, exp.Params.Data = &gotData, &expData
 		if err := json.Unmarshal(framePayload(lb.frame("task:x:log")), &got); err != nil {
 			t.Fatalf("lines %q: %v: %s", lines, err, framePayload(lb.frame("task:x:log")))
@@ -105,7 +106,7 @@ func BenchmarkHandleLogEncode(b *testing.B) {
 		for b.Loop() {
 			var lb wire.LogBatch
 			_ = json.Unmarshal(payload, &lb)
-			_, _ = encodePublish("task:0123456789abcdef01234567:log", logData{From: lb.From, Lines: lb.Lines})
+			_, _ = encodePublish("task:0123456789abcdef01234567:log", wsapi.LogData{From: lb.From, Lines: lb.Lines})
 		}
 	})
 	b.Run("raw", func(b *testing.B) {
@@ -197,7 +198,7 @@ func TestEncodeChunks(t *testing.T) {
 		var got []string
 		for _, c := range chunks {
 			var n notification
-			var d logData
+			var d wsapi.LogData
 			n.Params.Data = &d
 			if err := json.Unmarshal(c.msg, &n); err != nil {
 				t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/crawlhub/crawlhub/server/hub"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // Many broadcasts in a row reach every subscriber exactly once and in
@@ -110,7 +111,7 @@ func TestBroadcastBurst(t *testing.T) {
 		if i%6 == 0 {
 			pad = big
 		}
-		h.Broadcast(hub.ChannelTasks, map[string]any{"n": i, "pad": pad})
+		h.Broadcast(wsapi.ChannelTasks, map[string]any{"n": i, "pad": pad})
 	}
 	wg.Wait()
 	for k, r := range readers {
@@ -166,7 +167,7 @@ func TestBroadcastAfterPingDeadline(t *testing.T) {
 		// the ping's write deadline, then broadcast.
 		got := false
 		for !got {
-			h.Broadcast(hub.ChannelTasks, map[string]int{"n": i})
+			h.Broadcast(wsapi.ChannelTasks, map[string]int{"n": i})
 			c.next(&p)
 			select {
 			case <-pings:
@@ -175,7 +176,7 @@ func TestBroadcastAfterPingDeadline(t *testing.T) {
 			}
 		}
 		time.Sleep(2 * writeWait) // past the deadline, before the next ping: nothing to wait for
-		h.Broadcast(hub.ChannelTasks, map[string]int{"n": -1})
+		h.Broadcast(wsapi.ChannelTasks, map[string]int{"n": -1})
 		for m := c.next(&p); ; m = c.next(&p) {
 			var d struct {
 				Data struct {
@@ -229,7 +230,7 @@ func TestBroadcastManyClients(t *testing.T) {
 		})
 	}
 	for i := range n {
-		h.Broadcast(hub.ChannelTasks, map[string]int{"n": i})
+		h.Broadcast(wsapi.ChannelTasks, map[string]int{"n": i})
 	}
 	wg.Wait()
 }

@@ -1,5 +1,6 @@
 // Package hub is the master's WebSocket API: JSON-RPC 2.0 over gorilla
-// WebSocket, with channels clients subscribe to. It bridges the bus to the
+// WebSocket, with channels clients subscribe to, as package wsapi names
+// them. It bridges the bus to the
 // clients: it subscribes upstream to a task's log channel when the first
 // local client asks and unsubscribes when the last one leaves, and it
 // delivers every log line exactly once and in order (see logSub).
@@ -16,7 +17,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,24 +24,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/crawlhub/crawlhub/wire"
-)
-
-// Channels clients may subscribe to.
-const (
-	ChannelNodes   = "nodes"
-	ChannelTasks   = "tasks"
-	ChannelSpiders = "spiders" // outcomes of spider syncs on nodes
-	logPrefix      = "task:"
-	logSuffix      = ":log"
-)
-
-// LogChannel is the client channel of a task's log.
-func LogChannel(taskID string) string { return logPrefix + taskID + logSuffix }
-
-// Close codes sent to clients, besides the standard ones (1009 for a frame
-// over the read limit, 1001 when the server stops).
-const (
-	CloseSlowClient = 4008 // the client did not read fast enough
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // Config configures a Hub. Zero values mean the documented default.
@@ -227,7 +210,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		c.stopCtx()
 		c.ping.Stop()
 		c.cancel()
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
+		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wsapi.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
 		conn.Close()
 		return
 	}
@@ -257,7 +240,7 @@ func (h *Hub) remove(c *Client) {
 				delete(h.subs, ch)
 			}
 		}
-		if id, ok := taskOfChannel(ch); ok {
+		if id, ok := wsapi.TaskOfLogChannel(ch); ok {
 			released = append(released, wire.LogChannel(id))
 		}
 	}
@@ -265,14 +248,6 @@ func (h *Hub) remove(c *Client) {
 	for _, up := range released {
 		h.release(up)
 	}
-}
-
-func taskOfChannel(ch string) (string, bool) {
-	if !strings.HasPrefix(ch, logPrefix) || !strings.HasSuffix(ch, logSuffix) {
-		return "", false
-	}
-	id := strings.TrimSuffix(strings.TrimPrefix(ch, logPrefix), logSuffix)
-	return id, id != ""
 }
 
 // acquire takes a reference on an upstream channel, subscribing on the
@@ -368,7 +343,7 @@ func (h *Hub) HandleLog(payload []byte) {
 		h.log.Warn("dropped malformed log batch", "err", err)
 		return
 	}
-	ch := LogChannel(lb.b.TaskID)
+	ch := wsapi.LogChannel(lb.b.TaskID)
 	h.mu.RLock()
 	m := h.subs[ch]
 	subs := make([]*logSub, 0, len(m))

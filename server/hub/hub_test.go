@@ -16,6 +16,7 @@ import (
 
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 const taskID = "0123456789abcdef01234567"
@@ -58,7 +59,7 @@ func (u *fakeUpstream) counts(ch string) (int, int) {
 type backend struct{ lines []string }
 
 func (backend) Call(context.Context, *hub.Client, string, json.RawMessage) (any, error) {
-	return nil, hub.Errorf(hub.CodeMethodNotFound, "no methods here")
+	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "no methods here")
 }
 
 func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*wire.LogLines, error) {
@@ -72,7 +73,7 @@ func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*
 func (b backend) TaskEnded(context.Context, string) (bool, string, error) {
 	return false, "running", nil
 }
-func (backend) ErrorCode(err error) (int, string) { return hub.CodeInternal, err.Error() }
+func (backend) ErrorCode(err error) (int, string) { return wsapi.CodeInternal, err.Error() }
 
 type conn struct {
 	t  *testing.T
@@ -174,8 +175,8 @@ func TestUpstreamRefcountAndUndo(t *testing.T) {
 	params := `{"channel":"task:` + taskID + `:log"}`
 
 	a := dial(t, srv)
-	if code := a.call("subscribe", params); code == nil || *code != hub.CodeUnavailable {
-		t.Fatalf("subscribe with the bus failing: %v, want %d", code, hub.CodeUnavailable)
+	if code := a.call("subscribe", params); code == nil || *code != wsapi.CodeUnavailable {
+		t.Fatalf("subscribe with the bus failing: %v, want %d", code, wsapi.CodeUnavailable)
 	}
 	if h.UpstreamRefs(ch) != 0 {
 		t.Fatal("a failed upstream subscribe left a reference")

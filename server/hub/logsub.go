@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // logPage is how many lines one backlog read asks for.
@@ -53,7 +54,7 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) (start func()
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	if !storeIDLike(taskID) {
-		return nil, &rpcError{CodeInvalidParams, "task id " + taskID + " is not valid: ids are 24 hex digits"}
+		return nil, &rpcError{wsapi.CodeInvalidParams, "task id " + taskID + " is not valid: ids are 24 hex digits"}
 	}
 	ended, status, err := h.backend.TaskEnded(ctx, taskID)
 	if err != nil {
@@ -61,7 +62,7 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) (start func()
 		return nil, &rpcError{code, msg}
 	}
 	if err := h.acquire(ctx, wire.LogChannel(taskID)); err != nil {
-		return nil, &rpcError{CodeUnavailable, "could not subscribe to the task's live log: " + err.Error() + "; try again"}
+		return nil, &rpcError{wsapi.CodeUnavailable, "could not subscribe to the task's live log: " + err.Error() + "; try again"}
 	}
 	s := &logSub{c: c, taskID: taskID, channel: channel, next: since, catching: true}
 	if !ended {
@@ -182,7 +183,7 @@ func (s *logSub) send(lines []string, from int64) {
 }
 
 func (s *logSub) sendEnd(status string, total int64) {
-	msg, err := encodePublish(s.channel, endData{End: true, Status: status, Total: total})
+	msg, err := encodePublish(s.channel, wsapi.LogData{End: true, Status: status, Total: total})
 	if err == nil {
 		s.c.enqueue(textFrame(msg))
 	}
