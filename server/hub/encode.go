@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
@@ -280,13 +281,13 @@ func (lb *liveBatch) batch() *wire.LogBatch {
 }
 
 // frame is the notification of the whole batch on channel, framed (see
-// textFrame), made once.
+// wsconn.TextFrame), made once.
 func (lb *liveBatch) frame(channel string) []byte {
 	if lb.full == nil {
 		if lb.raw != nil {
-			lb.full = textFrame(appendLogPublishRaw(make([]byte, 0, len(lb.raw)+len(channel)+80), channel, lb.b.From, lb.raw))
+			lb.full = wsconn.TextFrame(appendLogPublishRaw(make([]byte, 0, len(lb.raw)+len(channel)+80), channel, lb.b.From, lb.raw))
 		} else {
-			lb.full = textFrame(appendLogPublish(nil, channel, lb.b.From, lb.b.Lines))
+			lb.full = wsconn.TextFrame(appendLogPublish(nil, channel, lb.b.From, lb.b.Lines))
 		}
 	}
 	return lb.full

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"testing"
 
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
@@ -49,8 +50,8 @@ func TestAppendLogPublish(t *testing.T) {
 		var got, exp notification
 		var gotData, expData wsapi.LogData
 		got.Params.Data, exp.Params.Data = &gotData, &expData
-		if err := json.Unmarshal(framePayload(lb.frame("task:x:log")), &got); err != nil {
-			t.Fatalf("lines %q: %v: %s", lines, err, framePayload(lb.frame("task:x:log")))
+		if err := json.Unmarshal(wsconn.FramePayload(lb.frame("task:x:log")), &got); err != nil {
+			t.Fatalf("lines %q: %v: %s", lines, err, wsconn.FramePayload(lb.frame("task:x:log")))
 		}
 		_ = json.Unmarshal(want, &exp)
 		if len(gotData.Lines) != len(expData.Lines) || gotData.From != expData.From {

@@ -1,9 +1,14 @@
-// Package hub is the master's WebSocket API: JSON-RPC 2.0 over gorilla
-// WebSocket, with channels clients subscribe to, as package wsapi names
-// them. It bridges the bus to the
-// clients: it subscribes upstream to a task's log channel when the first
-// local client asks and unsubscribes when the last one leaves, and it
-// delivers every log line exactly once and in order (see logSub).
+// Package hub is the master's WebSocket API: JSON-RPC 2.0 over WebSocket,
+// with channels clients subscribe to, as package wsapi names them. It
+// bridges the bus to the clients: it subscribes upstream to a task's log
+// channel when the first local client asks and unsubscribes when the last
+// one leaves, and it delivers every log line exactly once and in order
+// (see logSub).
+//
+// The hub is the logic (subscriptions, reference counts, log followers,
+// calls); moving frames over a connection is internal/wsconn's: framing,
+// the non-blocking write path, the queue bounded in bytes, the writer
+// goroutine, ping/pong.
 //
 // Shapes follow gorilla's chat example (one reader and one writer
 // goroutine per connection; a client that cannot keep up is dropped) and
@@ -21,8 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
@@ -75,9 +79,10 @@ type Upstream interface {
 // Hub holds the clients of one master. Safe for concurrent use.
 type Hub struct {
 	cfg      Config
+	connCfg  wsconn.Config // cfg's part that the connections use
 	backend  Backend
 	upstream Upstream
-	upgrader websocket.Upgrader
+	upgrader *wsconn.Upgrader
 	log      *slog.Logger
 	nextID   atomic.Uint64
 	slow     atomic.Int64 // clients dropped for being too slow
@@ -139,7 +144,10 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: cfg, backend: backend, upstream: upstream, log: cfg.Log,
-		ctx: ctx, cancel: cancel,
+		connCfg: wsconn.Config{MaxFrame: cfg.MaxFrame, SendQueue: cfg.SendQueue,
+			PingPeriod: cfg.PingPeriod, PongWait: cfg.PongWait, WriteWait: cfg.WriteWait},
+		upgrader: wsconn.NewUpgrader(cfg.CheckOrigin),
+		ctx:      ctx, cancel: cancel,
 		clients: map[*Client]struct{}{},
 		subs:    map[string]map[*Client]*logSub{},
 		lists:   map[string][]*Client{},
@@ -148,15 +156,6 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 		readAhead: make(chan struct{}, maxReadAhead),
 		pages:     newPages(),
 		fan:       newFanout(),
-	}
-	h.upgrader = websocket.Upgrader{
-		// Clients send small calls; a frame larger than the read buffer
-		// is read through it in pieces. Every idle connection holds its
-		// read buffer, so it is kept small.
-		ReadBufferSize: 1024, WriteBufferSize: 4096,
-		CheckOrigin: cfg.CheckOrigin,
-		// Pooled write buffers: idle connections then hold none.
-		WriteBufferPool: &sync.Pool{},
 	}
 	h.wg.Add(1)
 	go h.runFanout()
@@ -196,30 +195,29 @@ func (h *Hub) Clients() int {
 // ServeHTTP upgrades an authenticated request to a WebSocket and serves it
 // until it closes. Authentication is the caller's: check it before.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hw := &hijackWrapper{ResponseWriter: w}
-	conn, err := h.upgrader.Upgrade(hw, r, nil)
-	if err != nil {
+	c := &Client{hub: h, remote: r.RemoteAddr, subs: map[string]struct{}{}}
+	if err := c.conn.Accept(h.upgrader, w, r); err != nil {
 		return // the upgrader answered with the reason
 	}
-	seq := h.nextID.Add(1)
-	c := newClient(h, conn, hw.conn, fmt.Sprintf("c%d", seq), r.RemoteAddr)
-	c.seq = seq
+	c.seq = h.nextID.Add(1)
+	c.id = fmt.Sprintf("c%d", c.seq)
+	c.ctx, c.cancel = context.WithCancel(h.ctx)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		c.stopCtx()
-		c.ping.Stop()
 		c.cancel()
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(wsapi.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
-		conn.Close()
+		c.conn.Reject(wsapi.CloseGoingAway, "server shutting down")
 		return
 	}
 	h.clients[c] = struct{}{}
-	// Two shares: the reader's, and the writer's, which the writer that
-	// closes the connection gives back (see Client.finish); writers run
-	// only while there is something to write.
+	// Two shares: the reader's, and the writer's, which the connection
+	// gives back once its writer has closed it (see Client.closed);
+	// writers run only while there is something to write.
 	h.wg.Add(2)
 	h.mu.Unlock()
+	// Started after the check: a hub closing from here on ends c.ctx,
+	// and the writer then closes the connection.
+	c.conn.Start(c.ctx, &h.connCfg, c.tooSlow, c.closed)
 	h.log.Debug("client connected", "client_id", c.id, "remote", r.RemoteAddr)
 	go func() { defer h.wg.Done(); c.readPump() }()
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
@@ -125,7 +126,7 @@ func (s *logSub) live(lb *liveBatch) {
 	if !lb.b.End && lb.b.From == s.next {
 		// In step: the batch as it came, encoded once for every such
 		// subscriber.
-		s.c.enqueue(lb.frame(s.channel))
+		s.c.conn.Enqueue(lb.frame(s.channel))
 		s.next += int64(lb.n)
 		return
 	}
@@ -179,13 +180,13 @@ func (s *logSub) apply(b *wire.LogBatch) bool {
 }
 
 func (s *logSub) send(lines []string, from int64) {
-	s.c.enqueue(textFrame(appendLogPublish(nil, s.channel, from, lines)))
+	s.c.conn.Enqueue(wsconn.TextFrame(appendLogPublish(nil, s.channel, from, lines)))
 }
 
 func (s *logSub) sendEnd(status string, total int64) {
 	msg, err := encodePublish(s.channel, wsapi.LogData{End: true, Status: status, Total: total})
 	if err == nil {
-		s.c.enqueue(textFrame(msg))
+		s.c.conn.Enqueue(wsconn.TextFrame(msg))
 	}
 	s.ended = true
 	s.pending = nil
@@ -207,7 +208,7 @@ func (s *logSub) catchUp() {
 			}
 			from := s.next
 			s.mu.Unlock()
-			if !s.c.waitRoom(ctx) {
+			if !s.c.conn.WaitRoom(ctx) {
 				return
 			}
 			var pg *page
@@ -271,7 +272,7 @@ func (s *logSub) catchUp() {
 						// While catching up only this goroutine moves next,
 						// so it may wait for room between the pieces.
 						s.mu.Unlock()
-						if !s.c.waitRoom(ctx) {
+						if !s.c.conn.WaitRoom(ctx) {
 							return
 						}
 						s.mu.Lock()
@@ -280,7 +281,7 @@ func (s *logSub) catchUp() {
 							return
 						}
 					}
-					s.c.enqueue(ch.frame)
+					s.c.conn.Enqueue(ch.frame)
 					s.next += int64(ch.lines)
 				}
 				progressed = true
