@@ -3,10 +3,7 @@ package hub_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,9 +26,7 @@ func TestBroadcastBurst(t *testing.T) {
 	// A queue large enough for what waits for the paused client, and a
 	// write deadline long enough for a busy machine: this test is about
 	// order, not about slow clients.
-	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SendQueue: 64 << 20, WriteWait: 2 * time.Minute}, backend{}, up)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { srv.Close(); h.Close() })
+	h, srv := startHub(t, hub.Config{SendQueue: 64 << 20, WriteWait: 2 * time.Minute}, up, backend{})
 	// Every sixth message is large (12 MiB in all), so that the paused
 	// client's socket buffers fill and what follows waits in its queue.
 	const n = 9000
@@ -145,10 +140,7 @@ type published struct {
 func TestBroadcastAfterPingDeadline(t *testing.T) {
 	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
 	const writeWait = 100 * time.Millisecond
-	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PingPeriod: 3 * writeWait, PongWait: 2 * time.Second, WriteWait: writeWait}, backend{}, up)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { srv.Close(); h.Close() })
+	h, srv := startHub(t, hub.Config{PingPeriod: 3 * writeWait, PongWait: 2 * time.Second, WriteWait: writeWait}, up, backend{})
 	c := dial(t, srv)
 	if code := c.call("subscribe", `{"channel":"tasks"}`); code != nil {
 		t.Fatalf("subscribe: error %d", *code)

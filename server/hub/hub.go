@@ -44,7 +44,9 @@ type Config struct {
 	// PingPeriod is how often the server pings. Zero means 25 s.
 	PingPeriod time.Duration
 	// PongWait is how long a connection may stay silent (no pong, no
-	// message). Zero means 60 s; it must exceed PingPeriod.
+	// message). Zero means 60 s. It must exceed PingPeriod, with room for
+	// the pong's round trip: New refuses a pair where it does not, since
+	// every connection would then be dropped between two pings.
 	PongWait time.Duration
 	// WriteWait bounds one write. Zero means 10 s.
 	WriteWait time.Duration
@@ -116,7 +118,7 @@ type upstreamRef struct {
 }
 
 // New returns a Hub. Close it to disconnect every client.
-func New(cfg Config, backend Backend, upstream Upstream) *Hub {
+func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 	if cfg.MaxFrame == 0 {
 		cfg.MaxFrame = 64 << 10
 	}
@@ -141,6 +143,12 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.PingPeriod < 0 {
+		return nil, fmt.Errorf("hub: PingPeriod (%v) must be positive", cfg.PingPeriod)
+	}
+	if cfg.PongWait <= cfg.PingPeriod {
+		return nil, fmt.Errorf("hub: PongWait (%v) must exceed PingPeriod (%v), or every connection is dropped before it can answer a ping: raise PongWait or lower PingPeriod", cfg.PongWait, cfg.PingPeriod)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: cfg, backend: backend, upstream: upstream, log: cfg.Log,
@@ -159,7 +167,7 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 	}
 	h.wg.Add(1)
 	go h.runFanout()
-	return h
+	return h, nil
 }
 
 // Close disconnects every client (close code 1001) and waits for their
