@@ -341,8 +341,36 @@ func (h *Hub) Broadcast(channel string, data any) {
 	h.putBroadcast(channel, msg)
 }
 
-// HandleLog takes one message from a task's bus log channel. It runs on
-// the bus's receive goroutine: it only queues.
+// HandleLog takes one message from a task's bus log channel.
+//
+// It runs on the bus's only receive goroutine, so everything behind it on
+// the bus (node replies, events, every other task's log) waits while it
+// runs. It writes to the subscribers' sockets from that goroutine all the
+// same, because nothing on the way waits on a client or on the network:
+//
+//   - h.mu is read-locked only to copy the subscribers; its write lock is
+//     held only to update the hub's maps and lists, never across a call,
+//     a read or a write.
+//   - logSub.live takes the subscription's mu. Under it nobody waits or
+//     does I/O: a catch-up lets go of it before WaitRoom and before
+//     reading the log, and holds it only to encode lines (a backlog page
+//     at most, once) and to Enqueue.
+//   - wsconn.Conn.Enqueue takes the connection's mu, which nobody holds
+//     across a write that can block (the writer goroutine lets go of it
+//     first), and writes with one write(2) on the non-blocking socket,
+//     which takes what the socket buffer has room for and returns. It
+//     takes the outConn's lock only if it is free (TryLock), and holding
+//     it is the socket's only writer, so the write starts at once. When
+//     another write is in progress or the buffer is full, the frame is
+//     queued for the writer goroutine instead, and a client whose queue
+//     is full is closed with 4008 (its writer sends the close).
+//   - A gap (a batch past the next line) starts a catch-up on a goroutine
+//     of its own.
+//
+// So a client that stopped reading costs the bus one write(2) that takes
+// nothing and a queue append, never a wait: the time HandleLog takes grows
+// with the batch and the number of subscribers, not with how slow any of
+// them is.
 func (h *Hub) HandleLog(payload []byte) {
 	lb, err := decodeLiveBatch(payload)
 	if err != nil {
