@@ -1,7 +1,8 @@
 // Package client is a Go client of crawlhub's WebSocket API: JSON-RPC 2.0
 // calls, channel subscriptions, and a log follower that reconnects and
 // resumes with "since" so no line is missed or repeated. The command-line
-// clients (crawlhub logs, crawlhub run --follow) use it.
+// clients (crawlhub logs, crawlhub run --follow) use it. The API's names
+// and shapes (methods, channels, codes, LogData) are package wsapi's.
 package client
 
 import (
@@ -18,6 +19,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // Error is a JSON-RPC error answered by the server.
@@ -28,11 +31,9 @@ type Error struct {
 
 func (e *Error) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
 
-// Publication is one notification on a subscribed channel.
-type Publication struct {
-	Channel string          `json:"channel"`
-	Data    json.RawMessage `json:"data"`
-}
+// Publication is one notification on a subscribed channel; decode its
+// Data by channel (wsapi.LogData on a task's log).
+type Publication = wsapi.Publication[json.RawMessage]
 
 // Conn is one connection. Calls are safe for concurrent use;
 // publications arrive on Publications() until the connection ends.
@@ -110,7 +111,7 @@ func (c *Conn) Publications() <-chan Publication { return c.pubs }
 func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Err is why the connection ended (a *websocket.CloseError for a close
-// frame, e.g. code 4008 for a client too slow).
+// frame, e.g. wsapi.CloseSlowClient for a client too slow).
 func (c *Conn) Err() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -120,7 +121,7 @@ func (c *Conn) Err() error {
 // Close ends the connection.
 func (c *Conn) Close() error {
 	c.wmu.Lock()
-	_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""))
+	_ = c.ws.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(wsapi.CloseNormal, ""))
 	c.wmu.Unlock()
 	return c.ws.Close()
 }
@@ -163,7 +164,7 @@ func (c *Conn) read() {
 		}
 		for i := range msgs {
 			m := &msgs[i]
-			if m.Method == "publish" {
+			if m.Method == wsapi.MethodPublish {
 				var p Publication
 				if json.Unmarshal(m.Params, &p) == nil {
 					c.pubs <- p
@@ -226,26 +227,14 @@ func (c *Conn) Call(ctx context.Context, method string, params, out any) error {
 	}
 }
 
-// Subscribe subscribes to a channel; since (>= 0) applies to task logs.
+// Subscribe subscribes to a channel (see wsapi's channels); since (>= 0)
+// applies to task logs.
 func (c *Conn) Subscribe(ctx context.Context, channel string, since int64) error {
-	p := map[string]any{"channel": channel}
+	p := wsapi.SubscribeParams{Channel: channel}
 	if since > 0 {
-		p["since"] = since
+		p.Since = &since
 	}
-	return c.Call(ctx, "subscribe", p, nil)
-}
-
-// LogChannel is the channel of a task's log.
-func LogChannel(taskID string) string { return "task:" + taskID + ":log" }
-
-// LogData is the data of a publication on a task's log channel: lines, or
-// the end.
-type LogData struct {
-	From   int64    `json:"from"`
-	Lines  []string `json:"lines"`
-	End    bool     `json:"end"`
-	Status string   `json:"status"`
-	Total  int64    `json:"total"`
+	return c.Call(ctx, wsapi.MethodSubscribe, p, nil)
 }
 
 // ErrFollowGap is returned when the server sent lines that do not follow

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // Follow prints a task's log from line since until the task ends, calling
@@ -44,7 +46,7 @@ func followOnce(ctx context.Context, base, token, taskID string, next *int64, li
 		return "", err
 	}
 	defer c.Close()
-	ch := LogChannel(taskID)
+	ch := wsapi.LogChannel(taskID)
 	if err := c.Subscribe(ctx, ch, *next); err != nil {
 		return "", err
 	}
@@ -63,7 +65,7 @@ func followOnce(ctx context.Context, base, token, taskID string, next *int64, li
 			if p.Channel != ch {
 				continue
 			}
-			var d LogData
+			var d wsapi.LogData
 			if err := json.Unmarshal(p.Data, &d); err != nil {
 				return "", fmt.Errorf("malformed log data: %w", err)
 			}

@@ -12,9 +12,9 @@ import (
 
 	"github.com/labstack/echo/v4"
 
-	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // APIError is the one shape of every error the API returns.
@@ -45,18 +45,18 @@ const (
 // of a WebSocket reply. docs/rest-api.md and docs/websocket-api.md list
 // the same pairs.
 var errorKinds = map[string]struct{ status, rpc int }{
-	CodeBadRequest:   {http.StatusBadRequest, hub.CodeInvalidParams},
-	CodeUnauthorized: {http.StatusUnauthorized, hub.CodeUnauthorized},
+	CodeBadRequest:   {http.StatusBadRequest, wsapi.CodeInvalidParams},
+	CodeUnauthorized: {http.StatusUnauthorized, wsapi.CodeUnauthorized},
 	// Only the WebSocket upgrade is forbidden (a wrong Origin), before any
 	// JSON-RPC; the number is the closest one a client already knows.
-	CodeForbidden:   {http.StatusForbidden, hub.CodeUnauthorized},
-	CodeNotFound:    {http.StatusNotFound, hub.CodeNotFound},
-	CodeConflict:    {http.StatusConflict, hub.CodeConflict},
-	CodeNodeOffline: {http.StatusServiceUnavailable, hub.CodeNodeOffline},
-	CodeTimeout:     {http.StatusGatewayTimeout, hub.CodeTimeout},
-	CodeNodeError:   {http.StatusBadGateway, hub.CodeNodeError},
-	CodeUnavailable: {http.StatusServiceUnavailable, hub.CodeUnavailable},
-	CodeInternal:    {http.StatusInternalServerError, hub.CodeInternal},
+	CodeForbidden:   {http.StatusForbidden, wsapi.CodeUnauthorized},
+	CodeNotFound:    {http.StatusNotFound, wsapi.CodeNotFound},
+	CodeConflict:    {http.StatusConflict, wsapi.CodeConflict},
+	CodeNodeOffline: {http.StatusServiceUnavailable, wsapi.CodeNodeOffline},
+	CodeTimeout:     {http.StatusGatewayTimeout, wsapi.CodeTimeout},
+	CodeNodeError:   {http.StatusBadGateway, wsapi.CodeNodeError},
+	CodeUnavailable: {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
+	CodeInternal:    {http.StatusInternalServerError, wsapi.CodeInternal},
 }
 
 // newAPIError is an error with code's HTTP status. An unknown code is a
@@ -74,7 +74,7 @@ func (e *APIError) rpcCode() int {
 	if k, ok := errorKinds[e.Code]; ok {
 		return k.rpc
 	}
-	return hub.CodeInternal
+	return wsapi.CodeInternal
 }
 
 // withStatus overrides the table's HTTP status where one code has more than

@@ -7,9 +7,9 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // missedBeats is how many heartbeats a node may miss before it is offline.
@@ -61,10 +61,10 @@ func (s *Server) event(env *wire.Envelope) {
 		switch {
 		case hb.Stopping:
 			s.log.Info("node stopped", "node_id", env.NodeID, "name", hb.Name)
-			s.hub.Broadcast(hub.ChannelNodes, NodeEvent{NodeID: env.NodeID, Name: hb.Name, Status: store.NodeOffline})
+			s.hub.Broadcast(wsapi.ChannelNodes, NodeEvent{NodeID: env.NodeID, Name: hb.Name, Status: store.NodeOffline})
 		case !known:
 			s.log.Info("node online", "node_id", env.NodeID, "name", hb.Name)
-			s.hub.Broadcast(hub.ChannelNodes, NodeEvent{NodeID: env.NodeID, Name: hb.Name, Status: store.NodeOnline})
+			s.hub.Broadcast(wsapi.ChannelNodes, NodeEvent{NodeID: env.NodeID, Name: hb.Name, Status: store.NodeOnline})
 		}
 		s.mu.Lock()
 		if !hb.Stopping {
@@ -73,7 +73,7 @@ func (s *Server) event(env *wire.Envelope) {
 		s.mu.Unlock()
 	case wire.EvTaskStatus:
 		// Forwarded as it came: encoding it again would gain nothing.
-		s.hub.Broadcast(hub.ChannelTasks, env.Payload)
+		s.hub.Broadcast(wsapi.ChannelTasks, env.Payload)
 	case wire.EvSpiderSynced:
 		var ev wire.SpiderSynced
 		if err := json.Unmarshal(env.Payload, &ev); err != nil || ev.SpiderID == "" {
@@ -88,7 +88,7 @@ func (s *Server) event(env *wire.Envelope) {
 		s.mu.Lock()
 		name := s.names[env.NodeID]
 		s.mu.Unlock()
-		s.hub.Broadcast(hub.ChannelSpiders, SpiderSyncEvent{SpiderSynced: ev, NodeID: env.NodeID, NodeName: name})
+		s.hub.Broadcast(wsapi.ChannelSpiders, SpiderSyncEvent{SpiderSynced: ev, NodeID: env.NodeID, NodeName: name})
 	}
 }
 
@@ -107,7 +107,7 @@ func (s *Server) forgetSilent() {
 	}
 	s.mu.Unlock()
 	for _, ev := range gone {
-		s.hub.Broadcast(hub.ChannelNodes, ev)
+		s.hub.Broadcast(wsapi.ChannelNodes, ev)
 	}
 }
 

@@ -97,7 +97,12 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
-	s.hub = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true }}, wsBackend{s}, b)
+	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true }}, wsBackend{s}, b)
+	if err != nil {
+		ln.Close()
+		b.Close()
+		return nil, err
+	}
 	s.echo = s.routes()
 	return s, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // wsBackend serves the WebSocket API's calls with the same methods as the
@@ -73,13 +74,13 @@ func (b wsBackend) TaskEnded(ctx context.Context, taskID string) (bool, string, 
 func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, params json.RawMessage) (any, error) {
 	s := b.s
 	switch method {
-	case "nodes.list":
+	case wsapi.MethodNodesList:
 		if err := hub.DecodeParams(params, &struct{}{}); err != nil {
 			return nil, err
 		}
 		nodes, err := s.store.Nodes().List(ctx)
 		return list[store.Node]{Items: nodes, Total: len(nodes)}, err
-	case "node.sysinfo":
+	case wsapi.MethodNodeSysinfo:
 		var p struct {
 			NodeID string `json:"node_id"`
 		}
@@ -92,7 +93,7 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		var si wire.SysInfo
 		err := s.caller.Call(ctx, p.NodeID, wire.OpGetSysinfo, nil, &si)
 		return si, err
-	case "tasks.list":
+	case wsapi.MethodTasksList:
 		var p struct {
 			Filter store.TaskFilter `json:"filter"`
 		}
@@ -108,14 +109,14 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		}
 		s.withSavedLines(ctx, tasks)
 		return list[store.Task]{Items: tasks, Total: total}, err
-	case "task.run":
+	case wsapi.MethodTaskRun:
 		var req RunRequest
 		if err := hub.DecodeParams(params, &req); err != nil {
 			return nil, err
 		}
 		tasks, err := s.RunTasks(ctx, req)
 		return list[store.Task]{Items: tasks, Total: len(tasks)}, err
-	case "task.cancel":
+	case wsapi.MethodTaskCancel:
 		var p struct {
 			TaskID string `json:"task_id"`
 			Reason string `json:"reason"`
@@ -124,7 +125,7 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 			return nil, err
 		}
 		return s.CancelTask(ctx, p.TaskID, "websocket client "+c.ID()+" ("+c.Remote()+")", p.Reason)
-	case "task.log":
+	case wsapi.MethodTaskLog:
 		var p struct {
 			TaskID string `json:"task_id"`
 			From   int64  `json:"from"`
@@ -134,11 +135,11 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 			return nil, err
 		}
 		return s.ReadLog(ctx, p.TaskID, p.From, p.Limit)
-	case "spiders.list":
+	case wsapi.MethodSpidersList:
 		sps, err := s.store.Spiders().List(ctx)
 		return list[store.Spider]{Items: sps, Total: len(sps)}, err
 	}
-	return nil, hub.Errorf(hub.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
+	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }
 
 // NodeEvent is the data of a notification on the nodes channel.

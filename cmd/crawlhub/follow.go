@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/crawlhub/crawlhub/client"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // errTaskFailed makes the command's exit status the task's outcome.
@@ -92,7 +93,7 @@ func runLogs(ctx context.Context, args []string) error {
 		var ll struct {
 			Lines []string `json:"lines"`
 		}
-		if err := c.Call(ctx, "task.log", map[string]any{"task_id": taskID, "from": from, "limit": 10000}, &ll); err != nil {
+		if err := c.Call(ctx, wsapi.MethodTaskLog, map[string]any{"task_id": taskID, "from": from, "limit": 10000}, &ll); err != nil {
 			return err
 		}
 		if len(ll.Lines) == 0 {
@@ -151,7 +152,7 @@ func runRun(ctx context.Context, args []string) error {
 			NodeID string `json:"node_id"`
 		} `json:"items"`
 	}
-	if err := c.Call(ctx, "task.run", req, &res); err != nil {
+	if err := c.Call(ctx, wsapi.MethodTaskRun, req, &res); err != nil {
 		return err
 	}
 	for _, t := range res.Items {
@@ -177,7 +178,7 @@ func resolveNodes(ctx context.Context, c *client.Conn, names []string) ([]string
 			Name string `json:"name"`
 		} `json:"items"`
 	}
-	if err := c.Call(ctx, "nodes.list", nil, &l); err != nil {
+	if err := c.Call(ctx, wsapi.MethodNodesList, nil, &l); err != nil {
 		return nil, err
 	}
 	var ids []string

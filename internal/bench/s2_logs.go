@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // logFollower follows one task's log on one connection (and its
@@ -167,7 +169,7 @@ func (r *run) logFanout(ctx context.Context, c *cluster, n int, lines int64, rat
 	}
 	hist := new(Hist)
 	var delivered, reconnects atomic.Int64
-	sub := Sub{Kind: KindCrawlhub, URL: wsURL(c.master.Base), Channel: "task:" + taskID + ":log"}
+	sub := Sub{Kind: KindCrawlhub, URL: wsURL(c.master.Base), Channel: wsapi.LogChannel(taskID)}
 	followers := make([]*logFollower, n)
 	clients, took, err := DialMany(ctx, sub, n, 32, func(i int) func([]byte) {
 		followers[i] = newLogFollower(lines, 0, hist, &delivered)

@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"sync/atomic"
 	"time"
+
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // BacklogLines is scenario 5's log length.
@@ -46,7 +48,7 @@ func (r *run) scenarioBacklog(ctx context.Context, c *cluster) {
 func (r *run) backlogOnce(ctx context.Context, c *cluster, taskID string, lines int64, storeName string) (BacklogRow, error) {
 	var delivered, reconnects atomic.Int64
 	f := newLogFollower(lines, 0, nil, &delivered)
-	sub := Sub{Kind: KindCrawlhub, URL: wsURL(c.master.Base), Channel: "task:" + taskID + ":log"}
+	sub := Sub{Kind: KindCrawlhub, URL: wsURL(c.master.Base), Channel: wsapi.LogChannel(taskID)}
 	fctx, cancel := context.WithTimeout(ctx, r.d(120*time.Second))
 	defer cancel()
 	start := time.Now()

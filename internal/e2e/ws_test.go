@@ -17,9 +17,9 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/crawlhub/crawlhub/client"
-	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // burstSpider prints lines "line 0" … "line N-1" in bursts of 1,000 at full
@@ -55,7 +55,7 @@ func (f *follower) follow(ctx context.Context, base, taskID string, cutAt int64)
 			f.err = err
 			return
 		}
-		err = c.Subscribe(ctx, client.LogChannel(taskID), f.next)
+		err = c.Subscribe(ctx, wsapi.LogChannel(taskID), f.next)
 		if err != nil {
 			c.Close()
 			f.err = err
@@ -63,7 +63,7 @@ func (f *follower) follow(ctx context.Context, base, taskID string, cutAt int64)
 		}
 		cut := false
 		for p := range c.Publications() {
-			var d client.LogData
+			var d wsapi.LogData
 			if err := json.Unmarshal(p.Data, &d); err != nil {
 				f.err = err
 				break
@@ -258,7 +258,7 @@ exec perl -e '$| = 1; for my $i (0..%d) { print "line $i %s\n"; select(undef, un
 		t.Fatal(err)
 	}
 	defer slow.Close()
-	sub := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"channel":%q}}`, client.LogChannel(task.ID))
+	sub := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"subscribe","params":{"channel":%q}}`, wsapi.LogChannel(task.ID))
 	if err := slow.WriteMessage(websocket.TextMessage, []byte(sub)); err != nil {
 		t.Fatal(err)
 	}
@@ -293,8 +293,8 @@ exec perl -e '$| = 1; for my $i (0..%d) { print "line $i %s\n"; select(undef, un
 		}
 	}
 	var ce *websocket.CloseError
-	if !errors.As(err, &ce) || ce.Code != hub.CloseSlowClient {
-		t.Fatalf("slow client ended with %v, want close %d", err, hub.CloseSlowClient)
+	if !errors.As(err, &ce) || ce.Code != wsapi.CloseSlowClient {
+		t.Fatalf("slow client ended with %v, want close %d", err, wsapi.CloseSlowClient)
 	}
 	t.Logf("slow client closed %v after the drop: %d %q; peak heap in use %d MiB", time.Since(dropped).Round(time.Millisecond), ce.Code, ce.Text, peak>>20)
 	wg.Wait()
@@ -390,7 +390,7 @@ func TestBadFrames(t *testing.T) {
 	}
 	codes := map[int]int{}
 	for i := range 10_000 {
-		ch := client.LogChannel(tasks[i%len(tasks)].ID)
+		ch := wsapi.LogChannel(tasks[i%len(tasks)].ID)
 		r := ask(fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"subscribe","params":{"channel":%q}}`, 100+i, ch))
 		if r.Error == nil {
 			codes[0]++
@@ -398,7 +398,7 @@ func TestBadFrames(t *testing.T) {
 			codes[r.Error.Code]++
 		}
 	}
-	if codes[0] != 1000 || codes[hub.CodeTooManySubs]+codes[hub.CodeAlreadySubscribed] != 9000 || codes[hub.CodeTooManySubs] == 0 {
+	if codes[0] != 1000 || codes[wsapi.CodeTooManySubs]+codes[wsapi.CodeAlreadySubscribed] != 9000 || codes[wsapi.CodeTooManySubs] == 0 {
 		t.Errorf("subscribe answers by code: %v", codes)
 	}
 	// Another client is served all along.

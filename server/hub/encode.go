@@ -5,13 +5,16 @@ import (
 	"strconv"
 	"unicode/utf8"
 
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // Log notifications are most of what the hub sends, and encoding/json
 // spends most of its time on reflection and on validating what it has
 // just written. These write the same bytes as
-// encodePublish(channel, logData{from, lines}) directly.
+// encodePublish(channel, wsapi.LogData{From: from, Lines: lines}) directly
+// (TestAppendLogPublish holds them to it).
 
 // appendLogPublish appends the notification of lines from, from+1, … on
 // channel.
@@ -41,7 +44,7 @@ func appendLogPublishRaw(dst []byte, channel string, from int64, rawLines []byte
 }
 
 func appendLogHead(dst []byte, channel string, from int64) []byte {
-	dst = append(dst, `{"jsonrpc":"2.0","method":"publish","params":{"channel":`...)
+	dst = append(dst, `{"jsonrpc":"2.0","method":"`+wsapi.MethodPublish+`","params":{"channel":`...)
 	dst = appendJSONString(dst, channel)
 	dst = append(dst, `,"data":{"from":`...)
 	dst = strconv.AppendInt(dst, from, 10)
@@ -278,27 +281,16 @@ func (lb *liveBatch) batch() *wire.LogBatch {
 }
 
 // frame is the notification of the whole batch on channel, framed (see
-// textFrame), made once.
+// wsconn.TextFrame), made once.
 func (lb *liveBatch) frame(channel string) []byte {
 	if lb.full == nil {
 		if lb.raw != nil {
-			lb.full = textFrame(appendLogPublishRaw(make([]byte, 0, len(lb.raw)+len(channel)+80), channel, lb.b.From, lb.raw))
+			lb.full = wsconn.TextFrame(appendLogPublishRaw(make([]byte, 0, len(lb.raw)+len(channel)+80), channel, lb.b.From, lb.raw))
 		} else {
-			lb.full = textFrame(appendLogPublish(nil, channel, lb.b.From, lb.b.Lines))
+			lb.full = wsconn.TextFrame(appendLogPublish(nil, channel, lb.b.From, lb.b.Lines))
 		}
 	}
 	return lb.full
-}
-
-// countPlainStrings counts the elements of raw if it is an array of
-// strings that can go to clients as they are (see scanStringArray).
-func countPlainStrings(raw []byte) (int, bool) {
-	i := skipSpace(raw, 0)
-	n, j, ok := scanStringArray(raw, i)
-	if !ok || skipSpace(raw, j) != len(raw) {
-		return 0, false
-	}
-	return n, true
 }
 
 func isHex(c byte) bool { return c >= '0' && c <= '9' || c >= 'a' && c <= 'f' || c >= 'A' && c <= 'F' }

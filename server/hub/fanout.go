@@ -6,6 +6,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 )
 
 // Broadcasts (nodes, tasks, spiders) go out from one goroutine of the
@@ -14,9 +16,9 @@ import (
 // previous ones go to every client as one frame (a JSON array of
 // notifications, as a client that is behind gets anyway), framed once for
 // all. One message alone is one frame, written at once to every client
-// with nothing waiting (see Client.enqueue). So a quiet hub adds no delay,
-// and a busy one makes one write per client for many messages instead of
-// one each.
+// with nothing waiting (see wsconn.Conn.Enqueue). So a quiet hub adds no
+// delay, and a busy one makes one write per client for many messages
+// instead of one each.
 //
 // When the fan-out is idle and has been for a while, a message to not too
 // many clients is sent by the broadcaster itself, saving the wake-up of
@@ -73,7 +75,7 @@ func (h *Hub) putBroadcast(channel string, msg []byte) bool {
 		if len(targets) <= inlineMax {
 			f.busy = true
 			f.mu.Unlock()
-			sendAll(targets, textFrame(msg))
+			sendAll(targets, wsconn.TextFrame(msg))
 			f.mu.Lock()
 			f.busy = false
 			f.idle = time.Now()
@@ -158,13 +160,13 @@ func (h *Hub) runFanout() {
 			// A run of messages on one channel, as long as fits a frame.
 			ch := q[i].channel
 			j, size := i+1, len(q[i].msg)
-			for j < len(q) && q[j].channel == ch && size+len(q[j].msg)+1 <= maxFrameOut-2 {
+			for j < len(q) && q[j].channel == ch && size+len(q[j].msg)+1 <= wsconn.MaxFrameOut-2 {
 				size += len(q[j].msg) + 1
 				j++
 			}
 			var f []byte
 			if j == i+1 {
-				f = textFrame(q[i].msg)
+				f = wsconn.TextFrame(q[i].msg)
 			} else {
 				buf = append(buf[:0], '[')
 				for k := i; k < j; k++ {
@@ -173,7 +175,7 @@ func (h *Hub) runFanout() {
 					}
 					buf = append(buf, q[k].msg...)
 				}
-				f = textFrame(append(buf, ']'))
+				f = wsconn.TextFrame(append(buf, ']'))
 			}
 			i = j
 			sendAll(h.subscribers(ch), f)
@@ -221,7 +223,7 @@ func sendAll(clients []*Client, f []byte) {
 	k := min(runtime.GOMAXPROCS(0), len(clients)/shardMin)
 	if k <= 1 {
 		for _, c := range clients {
-			c.enqueue(f)
+			c.conn.Enqueue(f)
 		}
 		return
 	}
@@ -231,12 +233,12 @@ func sendAll(clients []*Client, f []byte) {
 		part := clients[i:min(i+per, len(clients))]
 		wg.Go(func() {
 			for _, c := range part {
-				c.enqueue(f)
+				c.conn.Enqueue(f)
 			}
 		})
 	}
 	for _, c := range clients[:per] {
-		c.enqueue(f)
+		c.conn.Enqueue(f)
 	}
 	wg.Wait()
 }

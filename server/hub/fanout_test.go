@@ -3,10 +3,7 @@ package hub_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
 	"net"
-	"net/http/httptest"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -16,6 +13,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/crawlhub/crawlhub/server/hub"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // Many broadcasts in a row reach every subscriber exactly once and in
@@ -28,9 +26,7 @@ func TestBroadcastBurst(t *testing.T) {
 	// A queue large enough for what waits for the paused client, and a
 	// write deadline long enough for a busy machine: this test is about
 	// order, not about slow clients.
-	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), SendQueue: 64 << 20, WriteWait: 2 * time.Minute}, backend{}, up)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { srv.Close(); h.Close() })
+	h, srv := startHub(t, hub.Config{SendQueue: 64 << 20, WriteWait: 2 * time.Minute}, up, backend{})
 	// Every sixth message is large (12 MiB in all), so that the paused
 	// client's socket buffers fill and what follows waits in its queue.
 	const n = 9000
@@ -110,7 +106,7 @@ func TestBroadcastBurst(t *testing.T) {
 		if i%6 == 0 {
 			pad = big
 		}
-		h.Broadcast(hub.ChannelTasks, map[string]any{"n": i, "pad": pad})
+		h.Broadcast(wsapi.ChannelTasks, map[string]any{"n": i, "pad": pad})
 	}
 	wg.Wait()
 	for k, r := range readers {
@@ -144,10 +140,7 @@ type published struct {
 func TestBroadcastAfterPingDeadline(t *testing.T) {
 	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
 	const writeWait = 100 * time.Millisecond
-	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PingPeriod: 3 * writeWait, PongWait: 2 * time.Second, WriteWait: writeWait}, backend{}, up)
-	srv := httptest.NewServer(h)
-	t.Cleanup(func() { srv.Close(); h.Close() })
+	h, srv := startHub(t, hub.Config{PingPeriod: 3 * writeWait, PongWait: 2 * time.Second, WriteWait: writeWait}, up, backend{})
 	c := dial(t, srv)
 	if code := c.call("subscribe", `{"channel":"tasks"}`); code != nil {
 		t.Fatalf("subscribe: error %d", *code)
@@ -166,7 +159,7 @@ func TestBroadcastAfterPingDeadline(t *testing.T) {
 		// the ping's write deadline, then broadcast.
 		got := false
 		for !got {
-			h.Broadcast(hub.ChannelTasks, map[string]int{"n": i})
+			h.Broadcast(wsapi.ChannelTasks, map[string]int{"n": i})
 			c.next(&p)
 			select {
 			case <-pings:
@@ -175,7 +168,7 @@ func TestBroadcastAfterPingDeadline(t *testing.T) {
 			}
 		}
 		time.Sleep(2 * writeWait) // past the deadline, before the next ping: nothing to wait for
-		h.Broadcast(hub.ChannelTasks, map[string]int{"n": -1})
+		h.Broadcast(wsapi.ChannelTasks, map[string]int{"n": -1})
 		for m := c.next(&p); ; m = c.next(&p) {
 			var d struct {
 				Data struct {
@@ -229,7 +222,7 @@ func TestBroadcastManyClients(t *testing.T) {
 		})
 	}
 	for i := range n {
-		h.Broadcast(hub.ChannelTasks, map[string]int{"n": i})
+		h.Broadcast(wsapi.ChannelTasks, map[string]int{"n": i})
 	}
 	wg.Wait()
 }

@@ -1,8 +1,14 @@
-// Package hub is the master's WebSocket API: JSON-RPC 2.0 over gorilla
-// WebSocket, with channels clients subscribe to. It bridges the bus to the
-// clients: it subscribes upstream to a task's log channel when the first
-// local client asks and unsubscribes when the last one leaves, and it
-// delivers every log line exactly once and in order (see logSub).
+// Package hub is the master's WebSocket API: JSON-RPC 2.0 over WebSocket,
+// with channels clients subscribe to, as package wsapi names them. It
+// bridges the bus to the clients: it subscribes upstream to a task's log
+// channel when the first local client asks and unsubscribes when the last
+// one leaves, and it delivers every log line exactly once and in order
+// (see logSub).
+//
+// The hub is the logic (subscriptions, reference counts, log followers,
+// calls); moving frames over a connection is internal/wsconn's: framing,
+// the non-blocking write path, the queue bounded in bytes, the writer
+// goroutine, ping/pong.
 //
 // Shapes follow gorilla's chat example (one reader and one writer
 // goroutine per connection; a client that cannot keep up is dropped) and
@@ -13,36 +19,16 @@ package hub
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
-)
-
-// Channels clients may subscribe to.
-const (
-	ChannelNodes   = "nodes"
-	ChannelTasks   = "tasks"
-	ChannelSpiders = "spiders" // outcomes of spider syncs on nodes
-	logPrefix      = "task:"
-	logSuffix      = ":log"
-)
-
-// LogChannel is the client channel of a task's log.
-func LogChannel(taskID string) string { return logPrefix + taskID + logSuffix }
-
-// Close codes sent to clients, besides the standard ones (1009 for a frame
-// over the read limit, 1001 when the server stops).
-const (
-	CloseSlowClient = 4008 // the client did not read fast enough
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // Config configures a Hub. Zero values mean the documented default.
@@ -58,7 +44,9 @@ type Config struct {
 	// PingPeriod is how often the server pings. Zero means 25 s.
 	PingPeriod time.Duration
 	// PongWait is how long a connection may stay silent (no pong, no
-	// message). Zero means 60 s; it must exceed PingPeriod.
+	// message). Zero means 60 s. It must exceed PingPeriod, with room for
+	// the pong's round trip: New refuses a pair where it does not, since
+	// every connection would then be dropped between two pings.
 	PongWait time.Duration
 	// WriteWait bounds one write. Zero means 10 s.
 	WriteWait time.Duration
@@ -93,9 +81,10 @@ type Upstream interface {
 // Hub holds the clients of one master. Safe for concurrent use.
 type Hub struct {
 	cfg      Config
+	connCfg  wsconn.Config // cfg's part that the connections use
 	backend  Backend
 	upstream Upstream
-	upgrader websocket.Upgrader
+	upgrader *wsconn.Upgrader
 	log      *slog.Logger
 	nextID   atomic.Uint64
 	slow     atomic.Int64 // clients dropped for being too slow
@@ -129,7 +118,7 @@ type upstreamRef struct {
 }
 
 // New returns a Hub. Close it to disconnect every client.
-func New(cfg Config, backend Backend, upstream Upstream) *Hub {
+func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 	if cfg.MaxFrame == 0 {
 		cfg.MaxFrame = 64 << 10
 	}
@@ -154,10 +143,19 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if cfg.PingPeriod < 0 {
+		return nil, fmt.Errorf("hub: PingPeriod (%v) must be positive", cfg.PingPeriod)
+	}
+	if cfg.PongWait <= cfg.PingPeriod {
+		return nil, fmt.Errorf("hub: PongWait (%v) must exceed PingPeriod (%v), or every connection is dropped before it can answer a ping: raise PongWait or lower PingPeriod", cfg.PongWait, cfg.PingPeriod)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Hub{
 		cfg: cfg, backend: backend, upstream: upstream, log: cfg.Log,
-		ctx: ctx, cancel: cancel,
+		connCfg: wsconn.Config{MaxFrame: cfg.MaxFrame, SendQueue: cfg.SendQueue,
+			PingPeriod: cfg.PingPeriod, PongWait: cfg.PongWait, WriteWait: cfg.WriteWait},
+		upgrader: wsconn.NewUpgrader(cfg.CheckOrigin),
+		ctx:      ctx, cancel: cancel,
 		clients: map[*Client]struct{}{},
 		subs:    map[string]map[*Client]*logSub{},
 		lists:   map[string][]*Client{},
@@ -167,18 +165,9 @@ func New(cfg Config, backend Backend, upstream Upstream) *Hub {
 		pages:     newPages(),
 		fan:       newFanout(),
 	}
-	h.upgrader = websocket.Upgrader{
-		// Clients send small calls; a frame larger than the read buffer
-		// is read through it in pieces. Every idle connection holds its
-		// read buffer, so it is kept small.
-		ReadBufferSize: 1024, WriteBufferSize: 4096,
-		CheckOrigin: cfg.CheckOrigin,
-		// Pooled write buffers: idle connections then hold none.
-		WriteBufferPool: &sync.Pool{},
-	}
 	h.wg.Add(1)
 	go h.runFanout()
-	return h
+	return h, nil
 }
 
 // Close disconnects every client (close code 1001) and waits for their
@@ -214,30 +203,29 @@ func (h *Hub) Clients() int {
 // ServeHTTP upgrades an authenticated request to a WebSocket and serves it
 // until it closes. Authentication is the caller's: check it before.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	hw := &hijackWrapper{ResponseWriter: w}
-	conn, err := h.upgrader.Upgrade(hw, r, nil)
-	if err != nil {
+	c := &Client{hub: h, remote: r.RemoteAddr, subs: map[string]struct{}{}}
+	if err := c.conn.Accept(h.upgrader, w, r); err != nil {
 		return // the upgrader answered with the reason
 	}
-	seq := h.nextID.Add(1)
-	c := newClient(h, conn, hw.conn, fmt.Sprintf("c%d", seq), r.RemoteAddr)
-	c.seq = seq
+	c.seq = h.nextID.Add(1)
+	c.id = fmt.Sprintf("c%d", c.seq)
+	c.ctx, c.cancel = context.WithCancel(h.ctx)
 	h.mu.Lock()
 	if h.closed {
 		h.mu.Unlock()
-		c.stopCtx()
-		c.ping.Stop()
 		c.cancel()
-		_ = conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down"), time.Now().Add(time.Second))
-		conn.Close()
+		c.conn.Reject(wsapi.CloseGoingAway, "server shutting down")
 		return
 	}
 	h.clients[c] = struct{}{}
-	// Two shares: the reader's, and the writer's, which the writer that
-	// closes the connection gives back (see Client.finish); writers run
-	// only while there is something to write.
+	// Two shares: the reader's, and the writer's, which the connection
+	// gives back once its writer has closed it (see Client.closed);
+	// writers run only while there is something to write.
 	h.wg.Add(2)
 	h.mu.Unlock()
+	// Started after the check: a hub closing from here on ends c.ctx,
+	// and the writer then closes the connection.
+	c.conn.Start(c.ctx, &h.connCfg, c.tooSlow, c.closed)
 	h.log.Debug("client connected", "client_id", c.id, "remote", r.RemoteAddr)
 	go func() { defer h.wg.Done(); c.readPump() }()
 }
@@ -258,7 +246,7 @@ func (h *Hub) remove(c *Client) {
 				delete(h.subs, ch)
 			}
 		}
-		if id, ok := taskOfChannel(ch); ok {
+		if id, ok := wsapi.TaskOfLogChannel(ch); ok {
 			released = append(released, wire.LogChannel(id))
 		}
 	}
@@ -266,14 +254,6 @@ func (h *Hub) remove(c *Client) {
 	for _, up := range released {
 		h.release(up)
 	}
-}
-
-func taskOfChannel(ch string) (string, bool) {
-	if !strings.HasPrefix(ch, logPrefix) || !strings.HasSuffix(ch, logSuffix) {
-		return "", false
-	}
-	id := strings.TrimSuffix(strings.TrimPrefix(ch, logPrefix), logSuffix)
-	return id, id != ""
 }
 
 // acquire takes a reference on an upstream channel, subscribing on the
@@ -361,15 +341,43 @@ func (h *Hub) Broadcast(channel string, data any) {
 	h.putBroadcast(channel, msg)
 }
 
-// HandleLog takes one message from a task's bus log channel. It runs on
-// the bus's receive goroutine: it only queues.
+// HandleLog takes one message from a task's bus log channel.
+//
+// It runs on the bus's only receive goroutine, so everything behind it on
+// the bus (node replies, events, every other task's log) waits while it
+// runs. It writes to the subscribers' sockets from that goroutine all the
+// same, because nothing on the way waits on a client or on the network:
+//
+//   - h.mu is read-locked only to copy the subscribers; its write lock is
+//     held only to update the hub's maps and lists, never across a call,
+//     a read or a write.
+//   - logSub.live takes the subscription's mu. Under it nobody waits or
+//     does I/O: a catch-up lets go of it before WaitRoom and before
+//     reading the log, and holds it only to encode lines (a backlog page
+//     at most, once) and to Enqueue.
+//   - wsconn.Conn.Enqueue takes the connection's mu, which nobody holds
+//     across a write that can block (the writer goroutine lets go of it
+//     first), and writes with one write(2) on the non-blocking socket,
+//     which takes what the socket buffer has room for and returns. It
+//     takes the outConn's lock only if it is free (TryLock), and holding
+//     it is the socket's only writer, so the write starts at once. When
+//     another write is in progress or the buffer is full, the frame is
+//     queued for the writer goroutine instead, and a client whose queue
+//     is full is closed with 4008 (its writer sends the close).
+//   - A gap (a batch past the next line) starts a catch-up on a goroutine
+//     of its own.
+//
+// So a client that stopped reading costs the bus one write(2) that takes
+// nothing and a queue append, never a wait: the time HandleLog takes grows
+// with the batch and the number of subscribers, not with how slow any of
+// them is.
 func (h *Hub) HandleLog(payload []byte) {
 	lb, err := decodeLiveBatch(payload)
 	if err != nil {
 		h.log.Warn("dropped malformed log batch", "err", err)
 		return
 	}
-	ch := LogChannel(lb.b.TaskID)
+	ch := wsapi.LogChannel(lb.b.TaskID)
 	h.mu.RLock()
 	m := h.subs[ch]
 	subs := make([]*logSub, 0, len(m))
@@ -385,9 +393,3 @@ func (h *Hub) HandleLog(payload []byte) {
 		s.live(lb)
 	}
 }
-
-// errors for subscriptions.
-var (
-	errTooMany    = errors.New("too many subscriptions")
-	errSubscribed = errors.New("already subscribed")
-)

@@ -16,6 +16,7 @@ import (
 
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 const taskID = "0123456789abcdef01234567"
@@ -58,7 +59,7 @@ func (u *fakeUpstream) counts(ch string) (int, int) {
 type backend struct{ lines []string }
 
 func (backend) Call(context.Context, *hub.Client, string, json.RawMessage) (any, error) {
-	return nil, hub.Errorf(hub.CodeMethodNotFound, "no methods here")
+	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "no methods here")
 }
 
 func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*wire.LogLines, error) {
@@ -72,7 +73,7 @@ func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*
 func (b backend) TaskEnded(context.Context, string) (bool, string, error) {
 	return false, "running", nil
 }
-func (backend) ErrorCode(err error) (int, string) { return hub.CodeInternal, err.Error() }
+func (backend) ErrorCode(err error) (int, string) { return wsapi.CodeInternal, err.Error() }
 
 type conn struct {
 	t  *testing.T
@@ -150,7 +151,17 @@ func (c *conn) call(method, params string) *int {
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 func newHub(t *testing.T, up *fakeUpstream, b hub.Backend) (*hub.Hub, *httptest.Server) {
-	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, b, up)
+	return startHub(t, hub.Config{}, up, b)
+}
+
+// startHub serves a hub with cfg (logging nowhere) until the test ends.
+func startHub(t testing.TB, cfg hub.Config, up *fakeUpstream, b hub.Backend) (*hub.Hub, *httptest.Server) {
+	t.Helper()
+	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	h, err := hub.New(cfg, b, up)
+	if err != nil {
+		t.Fatal(err)
+	}
 	srv := httptest.NewServer(h)
 	t.Cleanup(func() { srv.Close(); h.Close() })
 	return h, srv
@@ -174,8 +185,8 @@ func TestUpstreamRefcountAndUndo(t *testing.T) {
 	params := `{"channel":"task:` + taskID + `:log"}`
 
 	a := dial(t, srv)
-	if code := a.call("subscribe", params); code == nil || *code != hub.CodeUnavailable {
-		t.Fatalf("subscribe with the bus failing: %v, want %d", code, hub.CodeUnavailable)
+	if code := a.call("subscribe", params); code == nil || *code != wsapi.CodeUnavailable {
+		t.Fatalf("subscribe with the bus failing: %v, want %d", code, wsapi.CodeUnavailable)
 	}
 	if h.UpstreamRefs(ch) != 0 {
 		t.Fatal("a failed upstream subscribe left a reference")
@@ -314,10 +325,7 @@ func TestEndedLog(t *testing.T) {
 // after PongWait (60 s by default; shortened here).
 func TestDeadConnectionGone(t *testing.T) {
 	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
-	h := hub.New(hub.Config{Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-		PingPeriod: 50 * time.Millisecond, PongWait: 300 * time.Millisecond}, backend{}, up)
-	srv := httptest.NewServer(h)
-	defer func() { srv.Close(); h.Close() }()
+	h, srv := startHub(t, hub.Config{PingPeriod: 50 * time.Millisecond, PongWait: 300 * time.Millisecond}, up, backend{})
 	alive := dial(t, srv) // answers pings: it reads
 	go func() {
 		for {
@@ -339,4 +347,25 @@ func TestDeadConnectionGone(t *testing.T) {
 	if h.Clients() != 1 {
 		t.Fatal("the client answering pings was dropped")
 	}
+}
+
+// A ping period the pong wait does not exceed would drop every client
+// between two pings: New refuses it rather than serve that.
+func TestNewRefusesPingPastPongWait(t *testing.T) {
+	for _, cfg := range []hub.Config{
+		{PingPeriod: time.Minute, PongWait: time.Minute},
+		{PingPeriod: time.Minute},    // PongWait's default, 60 s
+		{PongWait: 10 * time.Second}, // PingPeriod's default, 25 s
+		{PingPeriod: -time.Second},
+	} {
+		if h, err := hub.New(cfg, backend{}, &fakeUpstream{}); err == nil {
+			h.Close()
+			t.Errorf("New accepted PingPeriod %v with PongWait %v", cfg.PingPeriod, cfg.PongWait)
+		}
+	}
+	h, err := hub.New(hub.Config{PingPeriod: time.Second, PongWait: 2 * time.Second}, backend{}, &fakeUpstream{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Close()
 }

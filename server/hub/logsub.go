@@ -5,7 +5,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 // logPage is how many lines one backlog read asks for.
@@ -53,7 +55,7 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) (start func()
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	if !storeIDLike(taskID) {
-		return nil, &rpcError{CodeInvalidParams, "task id " + taskID + " is not valid: ids are 24 hex digits"}
+		return nil, &rpcError{wsapi.CodeInvalidParams, "task id " + taskID + " is not valid: ids are 24 hex digits"}
 	}
 	ended, status, err := h.backend.TaskEnded(ctx, taskID)
 	if err != nil {
@@ -61,7 +63,7 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) (start func()
 		return nil, &rpcError{code, msg}
 	}
 	if err := h.acquire(ctx, wire.LogChannel(taskID)); err != nil {
-		return nil, &rpcError{CodeUnavailable, "could not subscribe to the task's live log: " + err.Error() + "; try again"}
+		return nil, &rpcError{wsapi.CodeUnavailable, "could not subscribe to the task's live log: " + err.Error() + "; try again"}
 	}
 	s := &logSub{c: c, taskID: taskID, channel: channel, next: since, catching: true}
 	if !ended {
@@ -124,7 +126,7 @@ func (s *logSub) live(lb *liveBatch) {
 	if !lb.b.End && lb.b.From == s.next {
 		// In step: the batch as it came, encoded once for every such
 		// subscriber.
-		s.c.enqueue(lb.frame(s.channel))
+		s.c.conn.Enqueue(lb.frame(s.channel))
 		s.next += int64(lb.n)
 		return
 	}
@@ -178,13 +180,13 @@ func (s *logSub) apply(b *wire.LogBatch) bool {
 }
 
 func (s *logSub) send(lines []string, from int64) {
-	s.c.enqueue(textFrame(appendLogPublish(nil, s.channel, from, lines)))
+	s.c.conn.Enqueue(wsconn.TextFrame(appendLogPublish(nil, s.channel, from, lines)))
 }
 
 func (s *logSub) sendEnd(status string, total int64) {
-	msg, err := encodePublish(s.channel, endData{End: true, Status: status, Total: total})
+	msg, err := encodePublish(s.channel, wsapi.LogData{End: true, Status: status, Total: total})
 	if err == nil {
-		s.c.enqueue(textFrame(msg))
+		s.c.conn.Enqueue(wsconn.TextFrame(msg))
 	}
 	s.ended = true
 	s.pending = nil
@@ -206,7 +208,7 @@ func (s *logSub) catchUp() {
 			}
 			from := s.next
 			s.mu.Unlock()
-			if !s.c.waitRoom(ctx) {
+			if !s.c.conn.WaitRoom(ctx) {
 				return
 			}
 			var pg *page
@@ -270,7 +272,7 @@ func (s *logSub) catchUp() {
 						// While catching up only this goroutine moves next,
 						// so it may wait for room between the pieces.
 						s.mu.Unlock()
-						if !s.c.waitRoom(ctx) {
+						if !s.c.conn.WaitRoom(ctx) {
 							return
 						}
 						s.mu.Lock()
@@ -279,7 +281,7 @@ func (s *logSub) catchUp() {
 							return
 						}
 					}
-					s.c.enqueue(ch.frame)
+					s.c.conn.Enqueue(ch.frame)
 					s.next += int64(ch.lines)
 				}
 				progressed = true

@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
 )
 
@@ -44,18 +45,18 @@ type page struct {
 
 // pageChunk is one notification of a page: lines consecutive lines.
 type pageChunk struct {
-	frame []byte // the notification framed (see textFrame)
+	frame []byte // the notification framed (see wsconn.TextFrame)
 	msg   []byte // the notification: frame's payload
 	lines int
 }
 
 func newPageChunk(msg []byte, lines int) pageChunk {
-	f := textFrame(msg)
-	return pageChunk{frame: f, msg: framePayload(f), lines: lines}
+	f := wsconn.TextFrame(msg)
+	return pageChunk{frame: f, msg: wsconn.FramePayload(f), lines: lines}
 }
 
 // chunkMax bounds a notification of backlog lines, so that frames stay
-// under the 512 KiB clients are promised (see maxFrameOut) and a page
+// under the 512 KiB clients are promised (see wsconn.MaxFrameOut) and a page
 // never needs more than a slice of the send queue at once.
 const chunkMax = 448 << 10
 

@@ -6,26 +6,7 @@ import (
 	"fmt"
 
 	"github.com/crawlhub/crawlhub/wire"
-)
-
-// JSON-RPC error codes: the standard ones and crawlhub's own (documented in
-// docs/websocket-api.md).
-const (
-	CodeParse          = -32700
-	CodeInvalidRequest = -32600
-	CodeMethodNotFound = -32601
-	CodeInvalidParams  = -32602
-	CodeInternal       = -32603
-
-	CodeNotFound          = -32001
-	CodeNodeOffline       = -32002
-	CodeTimeout           = -32003
-	CodeUnauthorized      = -32004
-	CodeTooManySubs       = -32005
-	CodeConflict          = -32006
-	CodeNodeError         = -32007
-	CodeUnavailable       = -32008
-	CodeAlreadySubscribed = -32009
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 type request struct {
@@ -50,17 +31,17 @@ type rpcError struct {
 func parseRequest(msg []byte) (*request, *rpcError) {
 	msg = bytes.TrimSpace(msg)
 	if len(msg) > 0 && msg[0] == '[' {
-		return nil, &rpcError{CodeInvalidRequest, "batch requests are not supported: send one request per frame"}
+		return nil, &rpcError{wsapi.CodeInvalidRequest, "batch requests are not supported: send one request per frame"}
 	}
 	req := new(request)
 	if err := json.Unmarshal(msg, req); err != nil {
-		return nil, &rpcError{CodeParse, "parse error: " + err.Error() + `; send one JSON object per frame, like {"jsonrpc":"2.0","id":1,"method":"nodes.list"}`}
+		return nil, &rpcError{wsapi.CodeParse, "parse error: " + err.Error() + `; send one JSON object per frame, like {"jsonrpc":"2.0","id":1,"method":"` + wsapi.MethodNodesList + `"}`}
 	}
 	if req.JSONRPC != "2.0" || req.Method == "" {
-		return req, &rpcError{CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0" and "method" a non-empty string`}
+		return req, &rpcError{wsapi.CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0" and "method" a non-empty string`}
 	}
 	if len(req.ID) > 0 && req.ID[0] != '"' && !(req.ID[0] >= '0' && req.ID[0] <= '9') && req.ID[0] != '-' && string(req.ID) != "null" {
-		return nil, &rpcError{CodeInvalidRequest, "invalid request: id must be a string or a number"}
+		return nil, &rpcError{wsapi.CodeInvalidRequest, "invalid request: id must be a string or a number"}
 	}
 	return req, nil
 }
@@ -74,7 +55,7 @@ func decodeParams(raw json.RawMessage, v any) *rpcError {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &rpcError{CodeInvalidParams, "invalid params: " + err.Error()}
+		return &rpcError{wsapi.CodeInvalidParams, "invalid params: " + err.Error()}
 	}
 	return nil
 }
@@ -96,67 +77,47 @@ func encodeResponse(id json.RawMessage, result any, rerr *rpcError) ([]byte, err
 	return json.Marshal(response{JSONRPC: "2.0", ID: id, Result: result, Error: rerr})
 }
 
-type publishParams struct {
-	Channel string `json:"channel"`
-	Data    any    `json:"data"`
-}
-
 type notification struct {
-	JSONRPC string        `json:"jsonrpc"`
-	Method  string        `json:"method"`
-	Params  publishParams `json:"params"`
+	JSONRPC string                 `json:"jsonrpc"`
+	Method  string                 `json:"method"`
+	Params  wsapi.Publication[any] `json:"params"`
 }
 
+// encodePublish encodes the notification of data on channel. Log lines
+// are encoded by hand instead (see appendLogPublish).
 func encodePublish(channel string, data any) ([]byte, error) {
-	return json.Marshal(notification{JSONRPC: "2.0", Method: "publish", Params: publishParams{channel, data}})
-}
-
-// logData is the data of a log notification.
-type logData struct {
-	From  int64    `json:"from"`
-	Lines []string `json:"lines"`
-}
-
-// endData is the last notification of a task's log.
-type endData struct {
-	End    bool   `json:"end"`
-	Status string `json:"status"`
-	Total  int64  `json:"total"`
-}
-
-type subscribeParams struct {
-	Channel string `json:"channel"`
-	Since   *int64 `json:"since,omitempty"`
+	return json.Marshal(notification{JSONRPC: "2.0", Method: wsapi.MethodPublish, Params: wsapi.Publication[any]{Channel: channel, Data: data}})
 }
 
 func (c *Client) subscribe(req *request) {
-	var p subscribeParams
+	var p wsapi.SubscribeParams
 	if rerr := decodeParams(req.Params, &p); rerr != nil {
 		c.reply(req.ID, nil, rerr)
 		return
 	}
-	taskID, isLog := taskOfChannel(p.Channel)
+	taskID, isLog := wsapi.TaskOfLogChannel(p.Channel)
 	switch {
-	case p.Channel == ChannelNodes || p.Channel == ChannelTasks || p.Channel == ChannelSpiders:
+	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders:
 		if p.Since != nil {
-			c.reply(req.ID, nil, &rpcError{CodeInvalidParams, "since applies to task log channels only"})
+			c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, "since applies to task log channels only"})
 			return
 		}
 	case isLog:
 		if p.Since != nil && *p.Since < 0 {
-			c.reply(req.ID, nil, &rpcError{CodeInvalidParams, "since is a line number, 0 or more"})
+			c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, "since is a line number, 0 or more"})
 			return
 		}
 	default:
-		c.reply(req.ID, nil, &rpcError{CodeInvalidParams, fmt.Sprintf("unknown channel %q: use nodes, tasks, spiders or task:<task_id>:log", p.Channel)})
+		c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, fmt.Sprintf("unknown channel %q: use %s, %s, %s or %s", p.Channel,
+			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.LogChannel("<task_id>"))})
 		return
 	}
 	if _, ok := c.subs[p.Channel]; ok {
-		c.reply(req.ID, nil, &rpcError{CodeAlreadySubscribed, "already subscribed to " + p.Channel + "; unsubscribe first to start again from another line"})
+		c.reply(req.ID, nil, &rpcError{wsapi.CodeAlreadySubscribed, "already subscribed to " + p.Channel + "; unsubscribe first to start again from another line"})
 		return
 	}
 	if len(c.subs) >= c.hub.cfg.MaxSubscriptions {
-		c.reply(req.ID, nil, &rpcError{CodeTooManySubs, fmt.Sprintf("too many subscriptions: at most %d per connection", c.hub.cfg.MaxSubscriptions)})
+		c.reply(req.ID, nil, &rpcError{wsapi.CodeTooManySubs, fmt.Sprintf("too many subscriptions: at most %d per connection", c.hub.cfg.MaxSubscriptions)})
 		return
 	}
 	if !isLog {
@@ -187,15 +148,13 @@ func (c *Client) subscribe(req *request) {
 }
 
 func (c *Client) unsubscribe(req *request) {
-	var p struct {
-		Channel string `json:"channel"`
-	}
+	var p wsapi.UnsubscribeParams
 	if rerr := decodeParams(req.Params, &p); rerr != nil {
 		c.reply(req.ID, nil, rerr)
 		return
 	}
 	if _, ok := c.subs[p.Channel]; !ok {
-		c.reply(req.ID, nil, &rpcError{CodeInvalidParams, "not subscribed to " + p.Channel})
+		c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, "not subscribed to " + p.Channel})
 		return
 	}
 	delete(c.subs, p.Channel)
@@ -211,7 +170,7 @@ func (c *Client) unsubscribe(req *request) {
 		}
 	}
 	c.hub.mu.Unlock()
-	if id, ok := taskOfChannel(p.Channel); ok {
+	if id, ok := wsapi.TaskOfLogChannel(p.Channel); ok {
 		c.hub.release(wire.LogChannel(id))
 	}
 	c.reply(req.ID, map[string]any{"channel": p.Channel}, nil)

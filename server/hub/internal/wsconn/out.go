@@ -1,8 +1,7 @@
-package hub
+package wsconn
 
 import (
 	"bufio"
-	"encoding/binary"
 	"errors"
 	"net"
 	"net/http"
@@ -11,71 +10,8 @@ import (
 	"time"
 )
 
-// The hub writes its frames itself rather than through gorilla's writer:
-// a message going to many clients is framed once (server frames are not
-// masked, so the bytes are the same for every client), and a client with
-// nothing waiting gets it with one non-blocking write from the goroutine
-// that delivers it, with no writer goroutine to wake and no timer to set.
-// Only when that write cannot finish (the client's socket buffer is full)
-// or the client already has messages waiting does its writer goroutine
-// take over, with a deadline; it answers the client's pings too. Gorilla
-// still reads, and writes the few frames of its own (the handshake, the
-// replies to a close or to a protocol error) through outConn, which orders
-// them with the hub's. A write that fails may leave part of a frame on the
-// wire, so after one nothing more is written.
-
-const (
-	opText  = 0x1
-	opClose = 0x8
-	opPing  = 0x9
-	opPong  = 0xa
-
-	maxFrameHeader = 10 // unmasked: 2, 4 or 10 bytes
-)
-
-// textFrame returns msg as one unmasked text frame.
-func textFrame(msg []byte) []byte {
-	f := make([]byte, 0, maxFrameHeader+len(msg))
-	f = appendFrameHeader(f, opText, len(msg))
-	return append(f, msg...)
-}
-
-// appendFrameHeader appends the header of a final, unmasked frame with n
-// bytes of payload.
-func appendFrameHeader(dst []byte, op byte, n int) []byte {
-	switch {
-	case n <= 125:
-		return append(dst, 0x80|op, byte(n))
-	case n <= 0xffff:
-		return binary.BigEndian.AppendUint16(append(dst, 0x80|op, 126), uint16(n))
-	default:
-		return binary.BigEndian.AppendUint64(append(dst, 0x80|op, 127), uint64(n))
-	}
-}
-
-// framePayload is the message a frame made by textFrame carries.
-func framePayload(f []byte) []byte {
-	switch f[1] & 0x7f {
-	case 126:
-		return f[4:]
-	case 127:
-		return f[10:]
-	default:
-		return f[2:]
-	}
-}
-
-// controlFrame returns a control frame (ping, close) with its payload,
-// cut to the 125 bytes control frames may carry.
-func controlFrame(op byte, payload []byte) []byte {
-	payload = payload[:min(len(payload), 125)]
-	return append(appendFrameHeader(make([]byte, 0, 2+len(payload)), op, len(payload)), payload...)
-}
-
-var pingFrame = controlFrame(opPing, nil)
-
 // outConn is a client's connection. Gorilla reads through it and writes
-// its own frames through Write; the hub writes with writeFrame (blocking,
+// its own frames through Write; Conn writes with writeFrame (blocking,
 // under a deadline) and tryWrite (never blocking). One mutex orders every
 // write, the rest of a frame a non-blocking write could not finish goes
 // out before anything else, and after a failed write every write fails.
@@ -111,7 +47,7 @@ func newOutConn(c net.Conn) *outConn {
 }
 
 // SetWriteDeadline keeps gorilla's deadline for its next Write, so that it
-// cannot shorten a write of the hub's in progress.
+// cannot shorten a write of Conn's in progress.
 func (o *outConn) SetWriteDeadline(t time.Time) error {
 	o.mu.Lock()
 	o.deadline = t

@@ -1,4 +1,4 @@
-package hub
+package wsconn
 
 import (
 	"bytes"
@@ -11,13 +11,15 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/crawlhub/crawlhub/wsapi"
 )
 
 func TestTextFrameLengths(t *testing.T) {
 	for _, n := range []int{0, 1, 125, 126, 127, 0xffff, 0x10000, 300000} {
 		msg := bytes.Repeat([]byte{'a' + byte(n%26)}, n)
-		f := textFrame(msg)
-		if !bytes.Equal(framePayload(f), msg) {
+		f := TextFrame(msg)
+		if !bytes.Equal(FramePayload(f), msg) {
 			t.Fatalf("n=%d: payload differs", n)
 		}
 		// gorilla, as a client, reads it as one text message.
@@ -35,14 +37,14 @@ func TestTextFrameLengths(t *testing.T) {
 }
 
 func TestControlFrameCut(t *testing.T) {
-	long := websocket.FormatCloseMessage(CloseSlowClient, string(bytes.Repeat([]byte("x"), 300)))
+	long := websocket.FormatCloseMessage(wsapi.CloseSlowClient, string(bytes.Repeat([]byte("x"), 300)))
 	f := controlFrame(opClose, long)
 	if len(f) != 2+125 || f[1] != 125 {
 		t.Fatalf("close frame of %d bytes, length byte %d", len(f), f[1])
 	}
 }
 
-// wsPair upgrades a loopback connection as the hub does: the server's
+// wsPair upgrades a loopback connection as Accept does: the server's
 // outConn and gorilla Conn, and a gorilla client. The kernel buffers are
 // small, so a client that does not read fills them quickly.
 func wsPair(t *testing.T) (*outConn, *websocket.Conn, *websocket.Conn) {
@@ -84,17 +86,17 @@ func TestTryWritePartialThenFlush(t *testing.T) {
 		t.Fatal("no raw connection for a TCP connection")
 	}
 	// A frame larger than the socket's buffers: the kernel takes part.
-	big := textFrame(bytes.Repeat([]byte("b"), 1<<20))
+	big := TextFrame(bytes.Repeat([]byte("b"), 1<<20))
 	rest, err := o.tryWrite(big)
 	if err != nil || !rest {
 		t.Fatalf("tryWrite of 1 MiB: rest %v, err %v; want the rest pending", rest, err)
 	}
 	frames := [][]byte{big}
 	// Nothing more is taken until the rest is written.
-	if _, err := o.tryWrite(textFrame([]byte("x"))); err != errWouldBlock {
+	if _, err := o.tryWrite(TextFrame([]byte("x"))); err != errWouldBlock {
 		t.Fatalf("tryWrite with a frame pending: %v, want errWouldBlock", err)
 	}
-	last := textFrame([]byte("last"))
+	last := TextFrame([]byte("last"))
 	frames = append(frames, last)
 	got := make(chan error, 1)
 	go func() {
@@ -104,7 +106,7 @@ func TestTryWritePartialThenFlush(t *testing.T) {
 				got <- err
 				return
 			}
-			if !bytes.Equal(m, framePayload(f)) {
+			if !bytes.Equal(m, FramePayload(f)) {
 				got <- io.ErrUnexpectedEOF
 				t.Errorf("message %d differs", i)
 				return
@@ -120,11 +122,11 @@ func TestTryWritePartialThenFlush(t *testing.T) {
 	}
 }
 
-// Gorilla's own writes (a pong) wait for the rest of a frame the hub
+// Gorilla's own writes (a pong) wait for the rest of a frame Conn
 // started.
 func TestGorillaWriteAfterPending(t *testing.T) {
 	o, server, ws := wsPair(t)
-	big := textFrame(bytes.Repeat([]byte("y"), 1<<20))
+	big := TextFrame(bytes.Repeat([]byte("y"), 1<<20))
 	if rest, err := o.tryWrite(big); err != nil || !rest {
 		t.Fatalf("tryWrite of 1 MiB: rest %v, err %v; want the rest pending", rest, err)
 	}
@@ -135,7 +137,7 @@ func TestGorillaWriteAfterPending(t *testing.T) {
 	ws.SetPongHandler(func(string) error { close(gotPong); return nil })
 	for i := range frames {
 		_, m, err := ws.ReadMessage()
-		if err != nil || !bytes.Equal(m, framePayload(frames[i])) {
+		if err != nil || !bytes.Equal(m, FramePayload(frames[i])) {
 			t.Fatalf("message %d: %v", i, err)
 		}
 	}
@@ -156,10 +158,10 @@ func TestFailedWriteBreaksConn(t *testing.T) {
 	if _, err := o.Write([]byte("x")); err == nil {
 		t.Fatal("a write past its deadline succeeded")
 	}
-	if _, err := o.tryWrite(textFrame([]byte("after"))); err == nil || err == errWouldBlock {
+	if _, err := o.tryWrite(TextFrame([]byte("after"))); err == nil || err == errWouldBlock {
 		t.Fatalf("tryWrite after a failed write: %v, want the write's error", err)
 	}
-	if err := o.writeFrame(textFrame([]byte("after")), farFuture()); err == nil {
+	if err := o.writeFrame(TextFrame([]byte("after")), farFuture()); err == nil {
 		t.Fatal("writeFrame after a failed write succeeded")
 	}
 }

@@ -1,0 +1,141 @@
+// Package wsapi is the contract of crawlhub's WebSocket API (/ws) as a
+// client sees it: the JSON-RPC method names, the channels a client
+// subscribes to, the error and close codes, and the shapes of what the
+// server pushes. The master's hub, the Go client and the command line all
+// take these names from here, and docs/websocket-api.md describes them for
+// everyone else. The bus between masters and agents has its own contract,
+// in package wire.
+package wsapi
+
+import (
+	"encoding/json"
+	"strings"
+)
+
+// Methods a client calls.
+const (
+	MethodSubscribe   = "subscribe"   // SubscribeParams → {"channel", "since"}
+	MethodUnsubscribe = "unsubscribe" // UnsubscribeParams → {"channel"}
+	MethodNodesList   = "nodes.list"
+	MethodNodeSysinfo = "node.sysinfo"
+	MethodTasksList   = "tasks.list"
+	MethodTaskRun     = "task.run"
+	MethodTaskCancel  = "task.cancel"
+	MethodTaskLog     = "task.log"
+	MethodSpidersList = "spiders.list"
+)
+
+// MethodPublish is the method of the notifications the server pushes on a
+// subscribed channel; their params are a Publication.
+const MethodPublish = "publish"
+
+// Channels a client subscribes to. A task's log has a channel of its own:
+// see LogChannel.
+const (
+	ChannelNodes   = "nodes"   // nodes coming and going
+	ChannelTasks   = "tasks"   // task state changes
+	ChannelSpiders = "spiders" // outcomes of spider syncs on nodes
+)
+
+const (
+	logPrefix = "task:"
+	logSuffix = ":log"
+)
+
+// LogChannel is the channel of a task's log: "task:<task_id>:log". Its
+// publications carry LogData.
+func LogChannel(taskID string) string { return logPrefix + taskID + logSuffix }
+
+// TaskOfLogChannel is the task whose log channel is ch; ok is false when
+// ch is not a log channel.
+func TaskOfLogChannel(ch string) (taskID string, ok bool) {
+	if !strings.HasPrefix(ch, logPrefix) || !strings.HasSuffix(ch, logSuffix) {
+		return "", false
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(ch, logPrefix), logSuffix)
+	return id, id != ""
+}
+
+// JSON-RPC error codes: the standard ones, then crawlhub's own. The
+// message that comes with each says what to do next.
+const (
+	CodeParse          = -32700 // the frame is not JSON
+	CodeInvalidRequest = -32600 // not a JSON-RPC request, or a batch
+	CodeMethodNotFound = -32601
+	CodeInvalidParams  = -32602 // also an unknown channel or a malformed id
+	CodeInternal       = -32603
+
+	CodeNotFound          = -32001 // no such node, task or spider
+	CodeNodeOffline       = -32002
+	CodeTimeout           = -32003 // the node did not answer in time
+	CodeUnauthorized      = -32004
+	CodeTooManySubs       = -32005 // past the subscriptions one connection may hold
+	CodeConflict          = -32006 // e.g. cancelling a task that has ended
+	CodeNodeError         = -32007 // the node answered with an error
+	CodeUnavailable       = -32008 // the bus subscription failed (and was undone): retry
+	CodeAlreadySubscribed = -32009
+)
+
+// Close codes the server ends a connection with.
+const (
+	CloseNormal     = 1000
+	CloseGoingAway  = 1001 // the server is shutting down
+	CloseTooLarge   = 1009 // the client sent a frame over the limit
+	CloseSlowClient = 4008 // the client did not read what it was sent in time: reconnect and resubscribe with since
+)
+
+// SubscribeParams are the params of MethodSubscribe. Since applies to log
+// channels only: the first line to send (default 0).
+type SubscribeParams struct {
+	Channel string `json:"channel"`
+	Since   *int64 `json:"since,omitempty"`
+}
+
+// UnsubscribeParams are the params of MethodUnsubscribe.
+type UnsubscribeParams struct {
+	Channel string `json:"channel"`
+}
+
+// Publication is the params of a MethodPublish notification: data on a
+// channel. The server sends Publication[any], with whatever the channel
+// carries; a client reads Publication[json.RawMessage] and decodes Data by
+// channel (LogData on a task's log).
+type Publication[D any] struct {
+	Channel string `json:"channel"`
+	Data    D      `json:"data"`
+}
+
+// LogData is the data of a publication on a task's log channel: lines
+// From, From+1, … (line numbers start at 0), or, once and last, the end
+// (End true) with the task's final Status and the log's Total length.
+//
+// On the wire these are two shapes, {"from", "lines"} and {"end",
+// "status", "total"}: MarshalJSON writes the one that applies, and
+// decoding either fills the fields it has.
+type LogData struct {
+	From   int64    `json:"from"`
+	Lines  []string `json:"lines"`
+	End    bool     `json:"end"`
+	Status string   `json:"status"`
+	Total  int64    `json:"total"`
+}
+
+type logLines struct {
+	From  int64    `json:"from"`
+	Lines []string `json:"lines"`
+}
+
+type logEnd struct {
+	End    bool   `json:"end"`
+	Status string `json:"status"`
+	Total  int64  `json:"total"`
+}
+
+// MarshalJSON writes lines as {"from", "lines"} and the end as {"end":
+// true, "status", "total"}.
+func (d LogData) MarshalJSON() ([]byte, error) {
+	if d.End {
+		return json.Marshal(logEnd{End: true, Status: d.Status, Total: d.Total})
+	}
+	return json.Marshal(logLines{From: d.From, Lines: d.Lines})
+}
