@@ -38,10 +38,14 @@ test: ## install what the tests need, start Redis and FerretDB on loopback, run 
 bench: ## measure the hub against the machine and Centrifugo: BENCHMARKS.md, bench/results.json (~3-5 min; BENCH_ARGS='-only 3')
 	GO=$(GO) bash internal/bench/bench.sh $(BENCH_ARGS)
 
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+
 .PHONY: lint
-lint: ## gofmt and go vet
+lint: ## gofmt, go vet, staticcheck and a tidy go.mod (run by make test)
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
+	@$(GO) mod tidy -diff || { echo "go.mod/go.sum are not tidy: run go mod tidy"; exit 1; }
 
 .PHONY: clean
 clean: ## remove build output (keeps ./data)

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # make test: installs what the tests need on a fresh Debian machine, starts
 # the FerretDB test server on a loopback port and a directory of its own,
-# runs every test (Go with -race, the dashboard in headless Chromium, the
-# `make run` smoke test), and stops what it started.
+# runs `make lint` and every test (Go with -race, the dashboard in headless
+# Chromium, the `make run` smoke test), and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -54,7 +54,7 @@ export CRAWLHUB_FERRETDB_BIN="$ROOT/.cache/bin/ferretdb-test"
 echo "make test: FerretDB test server at $uri"
 
 # --- test --------------------------------------------------------------------
-go vet ./...
+make --no-print-directory lint
 go test -race -count=1 -timeout 40m ./...
 npm run --silent test:web
 bash .ci/smoke.sh

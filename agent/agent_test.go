@@ -253,7 +253,7 @@ func TestGetLog(t *testing.T) {
 	running := n.run(n.spider("forever", forever))
 	n.taskStatus(running.ID, store.TaskRunning)
 	n.logBatch(running.ID, func(b wire.LogBatch) bool { return b.From+int64(len(b.Lines)) >= 3 })
-	var ll wire.LogLines
+	var ll wire.LogBatch
 	if err := n.caller.Call(n.ctx, n.agent.NodeID(), wire.OpGetLog, wire.GetLog{TaskID: running.ID, From: 1, Limit: 2}, &ll); err != nil {
 		t.Fatalf("get_log of a running task: %v", err)
 	}
@@ -266,7 +266,7 @@ func TestGetLog(t *testing.T) {
 	if ts := n.taskStatus(ended.ID, store.TaskFinished); ts.LogLines != 3 || ts.ExitCode == nil || *ts.ExitCode != 0 {
 		t.Errorf("finished task: %+v", ts)
 	}
-	ll = wire.LogLines{}
+	ll = wire.LogBatch{}
 	if err := n.caller.Call(n.ctx, n.agent.NodeID(), wire.OpGetLog, wire.GetLog{TaskID: ended.ID, From: 0, Limit: 10}, &ll); err != nil {
 		t.Fatalf("get_log of an ended task: %v", err)
 	}

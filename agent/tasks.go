@@ -307,11 +307,11 @@ func (a *Agent) CancelTask(_ context.Context, req wire.CancelTask) error {
 
 // GetLog implements wire.Node: a running task's lines come from its log
 // file here, an ended task's from the store.
-func (a *Agent) GetLog(ctx context.Context, req wire.GetLog) (wire.LogLines, error) {
+func (a *Agent) GetLog(ctx context.Context, req wire.GetLog) (wire.LogBatch, error) {
 	a.mu.Lock()
 	r := a.runs[req.TaskID]
 	a.mu.Unlock()
-	out := wire.LogLines{TaskID: req.TaskID, From: req.From}
+	out := wire.LogBatch{TaskID: req.TaskID, From: req.From}
 	var err error
 	if r != nil {
 		out.Total = r.log.Lines()

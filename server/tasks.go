@@ -190,7 +190,7 @@ const maxLogLimit = 10000
 // ReadLog returns lines from..from+limit of a task's log: a running task's
 // newest lines from its node, everything else from the store (which also
 // serves when the node is gone).
-func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) (*wire.LogLines, error) {
+func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) (*wire.LogBatch, error) {
 	t, err := s.taskByID(ctx, id)
 	if err != nil {
 		return nil, err
@@ -202,7 +202,7 @@ func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) 
 		limit = maxLogLimit
 	}
 	if t.Status == store.TaskRunning && t.NodeID != "" {
-		var ll wire.LogLines
+		var ll wire.LogBatch
 		err := s.caller.Call(ctx, t.NodeID, wire.OpGetLog, wire.GetLog{TaskID: id, From: from, Limit: limit}, &ll)
 		if err == nil {
 			return &ll, nil
@@ -220,7 +220,7 @@ func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) 
 	if lines == nil {
 		lines = []string{}
 	}
-	return &wire.LogLines{TaskID: id, From: from, Lines: lines, Total: total}, nil
+	return &wire.LogBatch{TaskID: id, From: from, Lines: lines, Total: total}, nil
 }
 
 // --- REST handlers -----------------------------------------------------------

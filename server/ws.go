@@ -59,7 +59,7 @@ func (b wsBackend) ErrorCode(err error) (int, string) {
 	return ae.rpcCode(), ae.Message
 }
 
-func (b wsBackend) ReadLog(ctx context.Context, taskID string, from int64, limit int) (*wire.LogLines, error) {
+func (b wsBackend) ReadLog(ctx context.Context, taskID string, from int64, limit int) (*wire.LogBatch, error) {
 	return b.s.ReadLog(ctx, taskID, from, limit)
 }
 

@@ -67,7 +67,7 @@ func (p *pending) batch(taskID string) wire.LogBatch {
 		lines[i] = s[start : e-1]
 		start = e
 	}
-	return wire.LogBatch{TaskID: taskID, From: p.from, Lines: lines}
+	return wire.LogBatch{TaskID: taskID, From: p.from, Lines: lines, Total: p.from + int64(len(lines))}
 }
 
 // newBatcher returns a batcher whose first line is line next. Its timer

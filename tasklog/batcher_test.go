@@ -32,8 +32,8 @@ func TestBatchDelay(t *testing.T) {
 }
 
 // TestBatchJSON: what Publish gets encodes as the bus's log batch, with no
-// end, status or total (those are the agent's final message), and the
-// lines as the task printed them.
+// end or status (those are the agent's final message), the lines as the
+// task printed them and the log's length after them.
 func TestBatchJSON(t *testing.T) {
 	b := newBatcher(defaultBatchBytes, time.Hour, 7)
 	go b.run()
@@ -45,7 +45,7 @@ func TestBatchJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := `{"task_id":"t","from":7,"lines":["\u001b[31mred\u001b[0m"]}`; string(got) != want {
+	if want := `{"task_id":"t","from":7,"lines":["\u001b[31mred\u001b[0m"],"total":8}`; string(got) != want {
 		t.Fatalf("JSON %s, want %s", got, want)
 	}
 }

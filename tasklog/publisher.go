@@ -148,7 +148,7 @@ func (p *publisher) catchUp(c *catchUp) bool {
 			skip(target, errCatchUpRead)
 			continue
 		}
-		p.publish(wire.LogBatch{TaskID: p.taskID, From: from, Lines: lines})
+		p.publish(wire.LogBatch{TaskID: p.taskID, From: from, Lines: lines, Total: from + int64(len(lines))})
 		c.line, c.off = from+int64(len(lines)), next
 		p.batches.caughtUp(c.line)
 	}

@@ -31,7 +31,7 @@ type Node interface {
 	SysInfo(ctx context.Context) (SysInfo, error)
 	// GetLog returns lines req.From.. of a task's log (at most req.Limit)
 	// and the log's current length.
-	GetLog(ctx context.Context, req GetLog) (LogLines, error)
+	GetLog(ctx context.Context, req GetLog) (LogBatch, error)
 	// CancelTask stops a running task and its whole process tree; a task
 	// not running on this node is not an error.
 	CancelTask(ctx context.Context, req CancelTask) error

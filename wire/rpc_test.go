@@ -43,11 +43,11 @@ func (n testNode) Ping(ctx context.Context) error {
 func (n testNode) SysInfo(context.Context) (wire.SysInfo, error) {
 	return wire.SysInfo{Hostname: n.id}, nil
 }
-func (n testNode) GetLog(_ context.Context, req wire.GetLog) (wire.LogLines, error) {
+func (n testNode) GetLog(_ context.Context, req wire.GetLog) (wire.LogBatch, error) {
 	if req.TaskID == "" {
-		return wire.LogLines{}, errors.New("which task? task_id is empty")
+		return wire.LogBatch{}, errors.New("which task? task_id is empty")
 	}
-	return wire.LogLines{TaskID: req.TaskID, From: req.From, Lines: []string{n.id}, Total: req.From + 1}, nil
+	return wire.LogBatch{TaskID: req.TaskID, From: req.From, Lines: []string{n.id}, Total: req.From + 1}, nil
 }
 func (testNode) CancelTask(context.Context, wire.CancelTask) error       { return nil }
 func (testNode) SyncSpider(context.Context, wire.SyncSpider) error       { return nil }
@@ -158,7 +158,7 @@ func TestUnknownOperationAnswersWithError(t *testing.T) {
 // with an error naming the operation.
 func TestRequestPayloadsDecoded(t *testing.T) {
 	r := newRig(t, nil, 5*time.Second)
-	var got wire.LogLines
+	var got wire.LogBatch
 	if err := r.caller.Call(context.Background(), "b", wire.OpGetLog, wire.GetLog{TaskID: "t1", From: 7, Limit: 10}, &got); err != nil {
 		t.Fatal(err)
 	}

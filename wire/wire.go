@@ -130,15 +130,6 @@ type GetLog struct {
 	Limit  int    `json:"limit"`
 }
 
-// LogLines is the reply payload of OpGetLog: Lines are numbered from From;
-// Total is how many lines the log has so far.
-type LogLines struct {
-	TaskID string   `json:"task_id"`
-	From   int64    `json:"from"`
-	Lines  []string `json:"lines"`
-	Total  int64    `json:"total"`
-}
-
 // CancelTask is the payload of OpCancelTask.
 type CancelTask struct {
 	TaskID string `json:"task_id"`
@@ -179,16 +170,19 @@ type SpiderSynced struct {
 	Error      string `json:"error,omitempty"`
 }
 
-// LogBatch is one message on LogChannel: lines From, From+1, … of a task's
-// log. The agent's last message for a task has End set, with the task's
-// final Status and the Total line count, once every line was published.
+// LogBatch is lines From, From+1, … of a task's log (numbered from 0), as
+// they cross the bus: each message on LogChannel, and the reply of
+// OpGetLog. Total is how many lines the log had when the batch was made
+// (at least From+len(Lines)). The agent's last message on LogChannel for
+// a task has End set, with the task's final Status and Total, once every
+// line was published.
 type LogBatch struct {
 	TaskID string   `json:"task_id"`
 	From   int64    `json:"from"`
 	Lines  []string `json:"lines"`
 	End    bool     `json:"end,omitempty"`
 	Status string   `json:"status,omitempty"`
-	Total  int64    `json:"total,omitempty"`
+	Total  int64    `json:"total"`
 }
 
 // Schedule changes (ScheduleChanged.Change).

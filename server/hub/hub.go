@@ -64,7 +64,7 @@ type Backend interface {
 	Call(ctx context.Context, c *Client, method string, params json.RawMessage) (any, error)
 	// ReadLog reads lines from..from+limit of a task's log (fewer at its
 	// end) and the log's current length.
-	ReadLog(ctx context.Context, taskID string, from int64, limit int) (*wire.LogLines, error)
+	ReadLog(ctx context.Context, taskID string, from int64, limit int) (*wire.LogBatch, error)
 	// TaskEnded reports whether the task exists and has ended, with its
 	// status.
 	TaskEnded(ctx context.Context, taskID string) (ended bool, status string, err error)

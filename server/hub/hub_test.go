@@ -62,12 +62,12 @@ func (backend) Call(context.Context, *hub.Client, string, json.RawMessage) (any,
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "no methods here")
 }
 
-func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*wire.LogLines, error) {
+func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*wire.LogBatch, error) {
 	end := min(int(from)+limit, len(b.lines))
 	if int(from) > end {
 		from = int64(end)
 	}
-	return &wire.LogLines{TaskID: id, From: from, Lines: b.lines[from:end], Total: int64(len(b.lines))}, nil
+	return &wire.LogBatch{TaskID: id, From: from, Lines: b.lines[from:end], Total: int64(len(b.lines))}, nil
 }
 
 func (b backend) TaskEnded(context.Context, string) (bool, string, error) {

@@ -34,7 +34,7 @@ type pageKey struct {
 type page struct {
 	key  pageKey
 	done chan struct{} // closed when ll and err are set
-	ll   *wire.LogLines
+	ll   *wire.LogBatch
 	err  error
 	size int
 	elem *list.Element // in pages.lru while kept
@@ -127,7 +127,7 @@ func (h *Hub) readPage(ctx context.Context, taskID string, from int64) (*page, e
 	p.ll, p.err = h.backend.ReadLog(rctx, taskID, from, logPage)
 	cancel()
 	if p.err == nil && p.ll == nil {
-		p.ll = &wire.LogLines{TaskID: taskID, From: from}
+		p.ll = &wire.LogBatch{TaskID: taskID, From: from}
 	}
 	if p.err == nil {
 		for _, l := range p.ll.Lines {
