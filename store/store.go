@@ -133,11 +133,13 @@ type Task struct {
 	ExitCode *int              `json:"exit_code,omitempty"`
 	// Reason says why the task is in its status, for people: "exit code 2",
 	// "cancelled by admin: …", "node X went offline", "waiting for node X".
-	Reason   string    `json:"reason,omitempty"`
-	LogLines int64     `json:"log_lines"`
-	Created  time.Time `json:"created"`
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
+	Reason   string `json:"reason,omitempty"`
+	LogLines int64  `json:"log_lines"`
+	// ScheduleID is the schedule that fired the task, if one did.
+	ScheduleID string    `json:"schedule_id,omitempty"`
+	Created    time.Time `json:"created"`
+	Started    time.Time `json:"started,omitzero"`
+	Finished   time.Time `json:"finished,omitzero"`
 }
 
 // TaskFilter selects tasks; zero fields match everything. Limit zero means
@@ -146,12 +148,17 @@ type TaskFilter struct {
 	Status   string `json:"status,omitempty"`
 	SpiderID string `json:"spider_id,omitempty"`
 	NodeID   string `json:"node_id,omitempty"`
-	Limit    int    `json:"limit,omitempty"`
-	Offset   int    `json:"offset,omitempty"`
+	// ScheduleID selects the tasks one schedule fired.
+	ScheduleID string `json:"schedule_id,omitempty"`
+	Limit      int    `json:"limit,omitempty"`
+	Offset     int    `json:"offset,omitempty"`
 }
 
 // Tasks stores tasks.
 type Tasks interface {
+	// Create stores t (t.ID must be set); ErrConflict if a task with that
+	// id exists, which makes a task with an id derived from what caused
+	// it (a schedule's fire time) impossible to create twice.
 	Create(ctx context.Context, t *Task) error
 	Get(ctx context.Context, id string) (*Task, error)
 	// List returns the matching tasks, newest first (by Created, then id),
@@ -214,6 +221,7 @@ type Store interface {
 	Tasks() Tasks
 	Files() Files
 	Logs() Logs
+	Schedules() Schedules
 	// Ping checks the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close(ctx context.Context) error
