@@ -100,7 +100,7 @@ func (a *Agent) takeTasks(ctx context.Context) {
 // claim takes t through the bus, so that exactly one node runs it, and
 // records it as running. It reports whether this node runs t.
 func (a *Agent) claim(ctx context.Context, t store.Task) bool {
-	ok, err := a.bus.Claim(ctx, "crawlhub:claim:task:"+t.ID, claimTTL)
+	ok, err := a.bus.Claim(ctx, wire.TaskClaimKey(t.ID), claimTTL)
 	if err != nil || !ok {
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn("could not claim task", "task_id", t.ID, "err", err)

@@ -5,6 +5,7 @@ package wire
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +29,24 @@ func LogChannel(taskID string) string { return logPrefix + taskID }
 // IsLogChannel reports whether channel is a LogChannel.
 func IsLogChannel(channel string) bool { return strings.HasPrefix(channel, logPrefix) }
 
+// Claim keys (bus.Bus.Claim): whoever sets one first does the work it
+// names, once across every master and agent.
+
+// TaskClaimKey is claimed by the agent that runs the task.
+func TaskClaimKey(taskID string) string { return "crawlhub:claim:task:" + taskID }
+
+// FireClaimKey is claimed by the master that fires a schedule at a fire
+// time; FireDoneKey by the master that completes that fire (the same one,
+// unless it died on the way and another took over).
+func FireClaimKey(scheduleID string, at time.Time) string {
+	return "crawlhub:claim:fire:" + scheduleID + ":" + strconv.FormatInt(at.Unix(), 10)
+}
+
+// FireDoneKey: see FireClaimKey.
+func FireDoneKey(scheduleID string, at time.Time) string {
+	return "crawlhub:claim:fired:" + scheduleID + ":" + strconv.FormatInt(at.Unix(), 10)
+}
+
 // Operations (Envelope.Type). Requests go master → agent on NodeChannel;
 // replies carry the same Type and set Re. What an agent does with each is
 // the Node interface (node.go).
@@ -40,11 +59,15 @@ const (
 	OpTaskAvailable = "task_available" // one-way
 )
 
-// Events, published by agents on MasterChannel without Re.
+// Events, published on MasterChannel without Re: by agents, and by masters
+// for each other (a task's status set by a master, schedule changes).
 const (
 	EvHeartbeat    = "heartbeat"
 	EvTaskStatus   = "task_status"
 	EvSpiderSynced = "spider_synced"
+	// Published by masters, for the other masters.
+	EvScheduleChanged = "schedule_changed"
+	EvScheduleFired   = "schedule_fired"
 )
 
 // Envelope is one PubSub message.
@@ -166,4 +189,29 @@ type LogBatch struct {
 	End    bool     `json:"end,omitempty"`
 	Status string   `json:"status,omitempty"`
 	Total  int64    `json:"total,omitempty"`
+}
+
+// Schedule changes (ScheduleChanged.Change).
+const (
+	ScheduleCreated = "created"
+	ScheduleUpdated = "updated"
+	ScheduleDeleted = "deleted"
+)
+
+// ScheduleChanged is the payload of EvScheduleChanged: a schedule was
+// created, edited or deleted; every master reloads it.
+type ScheduleChanged struct {
+	ScheduleID string `json:"schedule_id"`
+	Change     string `json:"change"`
+}
+
+// ScheduleFired is the payload of EvScheduleFired: a schedule fired at a
+// fire time (TaskIDs), or skipped it (Skipped, with the Reason).
+type ScheduleFired struct {
+	ScheduleID string    `json:"schedule_id"`
+	Name       string    `json:"name"`
+	At         time.Time `json:"at"`
+	TaskIDs    []string  `json:"task_ids,omitempty"`
+	Skipped    bool      `json:"skipped,omitempty"`
+	Reason     string    `json:"reason,omitempty"`
 }
