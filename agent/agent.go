@@ -153,6 +153,9 @@ func (a *Agent) SysInfo(ctx context.Context) (wire.SysInfo, error) {
 	return si, err
 }
 
+// NodeID is the node's id: stable across restarts with the same DataDir.
+func (a *Agent) NodeID() string { return a.nodeID }
+
 // loadNodeID keeps the node's identity in its data directory, not in its
 // MAC or hostname: two agents on one machine (or two clones of a VM) stay
 // two nodes, and a restart is the same node.

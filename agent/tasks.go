@@ -157,9 +157,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	logPath := a.dir("logs", t.ID+".log")
 	r.log, err = tasklog.Open(tasklog.Config{
 		TaskID: t.ID, Path: logPath, Store: a.store.Logs(), Log: log,
-		Publish: func(ctx context.Context, b tasklog.Batch) error {
-			return a.publishLog(ctx, wire.LogBatch{TaskID: b.TaskID, From: b.From, Lines: b.Lines})
-		},
+		Publish: a.publishLog,
 	})
 	if err != nil {
 		fail("open the log: " + err.Error())

@@ -49,7 +49,7 @@ func (s *Server) routes() *echo.Echo {
 	api.POST("/tasks/:id/restart", s.restartTask)
 	api.GET("/tasks/:id/log", s.taskLog)
 	api.Any("/*", func(c echo.Context) error {
-		return &APIError{http.StatusNotFound, CodeNotFound, "no API endpoint " + c.Request().Method + " " + c.Request().URL.Path}
+		return notFound("no API endpoint " + c.Request().Method + " " + c.Request().URL.Path)
 	})
 
 	e.GET("/*", s.spa)
@@ -59,8 +59,7 @@ func (s *Server) routes() *echo.Echo {
 func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		if !s.authorized(c.Request()) {
-			return &APIError{http.StatusUnauthorized, CodeUnauthorized,
-				"missing or wrong token: send 'Authorization: Bearer <token>' (the token is printed by the server at start)"}
+			return unauthorized("missing or wrong token: send 'Authorization: Bearer <token>' (the token is printed by the server at start)")
 		}
 		return next(c)
 	}
@@ -68,7 +67,7 @@ func (s *Server) requireToken(next echo.HandlerFunc) echo.HandlerFunc {
 
 func (s *Server) readyz(c echo.Context) error {
 	if err := s.store.Ping(c.Request().Context()); err != nil {
-		return &APIError{http.StatusServiceUnavailable, CodeUnavailable, "store unreachable: " + err.Error()}
+		return unavailable("store unreachable: " + err.Error())
 	}
 	return c.JSON(http.StatusOK, map[string]string{"status": "ready"})
 }

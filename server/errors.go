@@ -2,6 +2,8 @@ package server
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -27,6 +30,7 @@ func (e *APIError) Error() string { return e.Message }
 const (
 	CodeBadRequest   = "bad_request"
 	CodeUnauthorized = "unauthorized"
+	CodeForbidden    = "forbidden"
 	CodeNotFound     = "not_found"
 	CodeConflict     = "conflict"
 	CodeNodeOffline  = "node_offline"
@@ -36,11 +40,67 @@ const (
 	CodeInternal     = "internal"
 )
 
-func badRequest(msg string) *APIError {
-	return &APIError{Status: http.StatusBadRequest, Code: CodeBadRequest, Message: msg}
+// errorKinds is the one table from an error code to what it becomes on
+// each API: the HTTP status of a REST response and the JSON-RPC error code
+// of a WebSocket reply. docs/rest-api.md and docs/websocket-api.md list
+// the same pairs.
+var errorKinds = map[string]struct{ status, rpc int }{
+	CodeBadRequest:   {http.StatusBadRequest, hub.CodeInvalidParams},
+	CodeUnauthorized: {http.StatusUnauthorized, hub.CodeUnauthorized},
+	// Only the WebSocket upgrade is forbidden (a wrong Origin), before any
+	// JSON-RPC; the number is the closest one a client already knows.
+	CodeForbidden:   {http.StatusForbidden, hub.CodeUnauthorized},
+	CodeNotFound:    {http.StatusNotFound, hub.CodeNotFound},
+	CodeConflict:    {http.StatusConflict, hub.CodeConflict},
+	CodeNodeOffline: {http.StatusServiceUnavailable, hub.CodeNodeOffline},
+	CodeTimeout:     {http.StatusGatewayTimeout, hub.CodeTimeout},
+	CodeNodeError:   {http.StatusBadGateway, hub.CodeNodeError},
+	CodeUnavailable: {http.StatusServiceUnavailable, hub.CodeUnavailable},
+	CodeInternal:    {http.StatusInternalServerError, hub.CodeInternal},
 }
 
-// toAPIError is the one place errors become API errors.
+// newAPIError is an error with code's HTTP status. An unknown code is a
+// programming error and becomes internal, so it is never sent as it is.
+func newAPIError(code, msg string) *APIError {
+	k, ok := errorKinds[code]
+	if !ok {
+		code, k = CodeInternal, errorKinds[CodeInternal]
+	}
+	return &APIError{Status: k.status, Code: code, Message: msg}
+}
+
+// rpcCode is the JSON-RPC error code of e.
+func (e *APIError) rpcCode() int {
+	if k, ok := errorKinds[e.Code]; ok {
+		return k.rpc
+	}
+	return hub.CodeInternal
+}
+
+// withStatus overrides the table's HTTP status where one code has more than
+// one (a body too large is still a bad request, but answers 413).
+func (e *APIError) withStatus(status int) *APIError {
+	e.Status = status
+	return e
+}
+
+func badRequest(msg string) *APIError   { return newAPIError(CodeBadRequest, msg) }
+func unauthorized(msg string) *APIError { return newAPIError(CodeUnauthorized, msg) }
+func forbidden(msg string) *APIError    { return newAPIError(CodeForbidden, msg) }
+func notFound(msg string) *APIError     { return newAPIError(CodeNotFound, msg) }
+func conflict(msg string) *APIError     { return newAPIError(CodeConflict, msg) }
+func nodeOffline(msg string) *APIError  { return newAPIError(CodeNodeOffline, msg) }
+func timedOut(msg string) *APIError     { return newAPIError(CodeTimeout, msg) }
+func nodeError(msg string) *APIError    { return newAPIError(CodeNodeError, msg) }
+func unavailable(msg string) *APIError  { return newAPIError(CodeUnavailable, msg) }
+
+// tooLarge is a bad request refused for its size.
+func tooLarge(msg string) *APIError {
+	return badRequest(msg).withStatus(http.StatusRequestEntityTooLarge)
+}
+
+// toAPIError is the one place errors become API errors. An internal error
+// keeps err's text here; publicError replaces it before a client sees it.
 func toAPIError(err error) *APIError {
 	var ae *APIError
 	var he *echo.HTTPError
@@ -49,45 +109,65 @@ func toAPIError(err error) *APIError {
 	case errors.As(err, &ae):
 		return ae
 	case errors.Is(err, wire.ErrNodeOffline):
-		return &APIError{http.StatusServiceUnavailable, CodeNodeOffline, err.Error()}
+		return nodeOffline(err.Error())
 	case errors.Is(err, wire.ErrUnknownNode), errors.Is(err, store.ErrNotFound):
-		return &APIError{http.StatusNotFound, CodeNotFound, err.Error()}
+		return notFound(err.Error())
 	case errors.Is(err, store.ErrConflict):
-		return &APIError{http.StatusConflict, CodeConflict, err.Error()}
+		return conflict(err.Error())
 	case errors.Is(err, wire.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		return &APIError{http.StatusGatewayTimeout, CodeTimeout, err.Error() + "; the node may be overloaded or its connection to Redis lost"}
+		return timedOut(err.Error() + "; the node may be overloaded or its connection to Redis lost")
 	case errors.As(err, &re):
-		return &APIError{http.StatusBadGateway, CodeNodeError, err.Error()}
+		return nodeError(err.Error())
 	case errors.As(err, &he):
+		// echo's own errors (405, 413, a malformed request): their status
+		// stays, their code follows it.
 		code := CodeBadRequest
-		switch he.Code {
-		case http.StatusUnauthorized:
-			code = CodeUnauthorized
-		case http.StatusNotFound:
-			code = CodeNotFound
-		case http.StatusServiceUnavailable:
-			code = CodeUnavailable
-		}
-		if he.Code >= 500 {
+		switch {
+		case he.Code >= 500:
 			code = CodeInternal
+		case he.Code == http.StatusUnauthorized:
+			code = CodeUnauthorized
+		case he.Code == http.StatusNotFound:
+			code = CodeNotFound
 		}
 		msg, ok := he.Message.(string)
 		if !ok {
 			msg = http.StatusText(he.Code)
 		}
-		return &APIError{he.Code, code, msg}
+		return newAPIError(code, msg).withStatus(he.Code)
 	}
-	return &APIError{http.StatusInternalServerError, CodeInternal, "internal error: " + err.Error()}
+	return newAPIError(CodeInternal, err.Error())
+}
+
+// publicError is err as a client may see it. An internal error's text can
+// name files, queries or addresses that are none of the client's business:
+// it is logged with a fresh request id, and the client gets that id to
+// quote instead. logAttrs say where the request came from.
+func (s *Server) publicError(err error, logAttrs ...any) *APIError {
+	ae := toAPIError(err)
+	if ae.Code != CodeInternal {
+		return ae
+	}
+	id := newRequestID()
+	s.log.Error("request failed", append(logAttrs, "request_id", id, "err", err)...)
+	return newAPIError(CodeInternal, "internal error, request id "+id+
+		": the server logged what went wrong; retry, and quote the id to its operator if it persists").withStatus(ae.Status)
+}
+
+// newRequestID names one failed request in the log and in its answer.
+// Random, so ids from several masters behind one load balancer never meet.
+func newRequestID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 func (s *Server) httpError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
-	ae := toAPIError(err)
-	if ae.Status >= 500 && ae.Code == CodeInternal {
-		s.log.Error("request failed", "path", c.Request().URL.Path, "err", err)
-	}
+	r := c.Request()
+	ae := s.publicError(err, "api", "rest", "method", r.Method, "path", r.URL.Path)
 	_ = c.JSON(ae.Status, ae)
 }
 
@@ -107,7 +187,7 @@ func bindJSON(c echo.Context, v any, example string) error {
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return &APIError{Status: http.StatusRequestEntityTooLarge, Code: CodeBadRequest, Message: fmt.Sprintf("the body is over %d bytes", maxJSONBody)}
+			return tooLarge(fmt.Sprintf("the body is over %d bytes", maxJSONBody))
 		}
 		return badRequest("invalid JSON body: " + err.Error() + "; send " + example)
 	}

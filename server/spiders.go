@@ -35,13 +35,13 @@ func (s *Server) spiderParam(c echo.Context) (*store.Spider, error) {
 		// A name works too: scripts know spiders by name.
 		sp, err := s.store.Spiders().GetByName(c.Request().Context(), id)
 		if errors.Is(err, store.ErrNotFound) {
-			return nil, &APIError{http.StatusNotFound, CodeNotFound, "no spider has id or name " + id}
+			return nil, notFound("no spider has id or name " + id)
 		}
 		return sp, err
 	}
 	sp, err := s.store.Spiders().Get(c.Request().Context(), id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &APIError{http.StatusNotFound, CodeNotFound, "no spider has id " + id}
+		return nil, notFound("no spider has id " + id)
 	}
 	return sp, err
 }
@@ -69,8 +69,7 @@ func (s *Server) readSpiderForm(c echo.Context, needFile bool) (*spiderForm, fun
 	if err := r.ParseMultipartForm(32 << 20); err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, nil, &APIError{http.StatusRequestEntityTooLarge, CodeBadRequest,
-				fmt.Sprintf("the archive is over the %d MiB limit (--max-archive)", s.maxArchive()>>20)}
+			return nil, nil, tooLarge(fmt.Sprintf("the archive is over the %d MiB limit (--max-archive)", s.maxArchive()>>20))
 		}
 		return nil, nil, badRequest("send the spider as multipart/form-data with fields name, command, env (JSON object) and file (a zip archive): " + err.Error())
 	}
@@ -97,8 +96,7 @@ func (s *Server) readSpiderForm(c echo.Context, needFile bool) (*spiderForm, fun
 	}
 	if fh.Size > s.maxArchive() {
 		cleanup()
-		return nil, nil, &APIError{http.StatusRequestEntityTooLarge, CodeBadRequest,
-			fmt.Sprintf("the archive is %d MiB, over the %d MiB limit (--max-archive)", fh.Size>>20, s.maxArchive()>>20)}
+		return nil, nil, tooLarge(fmt.Sprintf("the archive is %d MiB, over the %d MiB limit (--max-archive)", fh.Size>>20, s.maxArchive()>>20))
 	}
 	tmp, err := os.CreateTemp("", "crawlhub-upload-*.zip")
 	if err != nil {
@@ -170,7 +168,7 @@ func (s *Server) createSpider(c echo.Context) error {
 	now := store.Now()
 	sp := &store.Spider{ID: store.NewID(), Name: f.name, Command: f.command, Env: f.env, Created: now, Updated: now}
 	if _, err := s.store.Spiders().GetByName(ctx, sp.Name); err == nil {
-		return &APIError{http.StatusConflict, CodeConflict, "a spider named " + sp.Name + " exists: choose another name or update it"}
+		return conflict("a spider named " + sp.Name + " exists: choose another name or update it")
 	}
 	if err := s.putArchive(ctx, sp, f.file); err != nil {
 		return err
@@ -178,7 +176,7 @@ func (s *Server) createSpider(c echo.Context) error {
 	if err := s.store.Spiders().Create(ctx, sp); err != nil {
 		_ = s.store.Files().Delete(ctx, sp.File)
 		if errors.Is(err, store.ErrConflict) {
-			return &APIError{http.StatusConflict, CodeConflict, "a spider named " + sp.Name + " exists: choose another name or update it"}
+			return conflict("a spider named " + sp.Name + " exists: choose another name or update it")
 		}
 		return err
 	}

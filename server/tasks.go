@@ -46,7 +46,7 @@ func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, er
 		return nil, badRequest("say which spider to run: spider_id, or spider (its name)")
 	}
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &APIError{http.StatusNotFound, CodeNotFound, "no such spider: " + req.SpiderID + req.Spider}
+		return nil, notFound("no such spider: " + req.SpiderID + req.Spider)
 	}
 	if err != nil {
 		return nil, err
@@ -70,7 +70,7 @@ func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, er
 			return nil, err
 		}
 		if len(on) == 0 {
-			return nil, &APIError{http.StatusServiceUnavailable, CodeNodeOffline, "no node is online to run on: start an agent first"}
+			return nil, nodeOffline("no node is online to run on: start an agent first")
 		}
 		for _, n := range on {
 			targets = append(targets, n.ID)
@@ -91,7 +91,7 @@ func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, er
 				errors.As(err, &oe)
 				reasons[id] = fmt.Sprintf("waiting for node %s (%s) to come online", oe.Name, id)
 			case errors.Is(err, wire.ErrNodeOffline):
-				return nil, &APIError{http.StatusServiceUnavailable, CodeNodeOffline, err.Error() + "; pass \"queue\": true to queue the task until it is back"}
+				return nil, nodeOffline(err.Error() + "; pass \"queue\": true to queue the task until it is back")
 			default:
 				return nil, err
 			}
@@ -147,7 +147,7 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 		return nil, err
 	}
 	if store.TaskEnded(t.Status) {
-		return nil, &APIError{http.StatusConflict, CodeConflict, fmt.Sprintf("task %s has already ended (%s)", t.ID, t.Status)}
+		return nil, conflict(fmt.Sprintf("task %s has already ended (%s)", t.ID, t.Status))
 	}
 	why := "cancelled by " + by
 	if reason != "" {
@@ -179,7 +179,7 @@ func (s *Server) taskByID(ctx context.Context, id string) (*store.Task, error) {
 	}
 	t, err := s.store.Tasks().Get(ctx, id)
 	if errors.Is(err, store.ErrNotFound) {
-		return nil, &APIError{http.StatusNotFound, CodeNotFound, "no task has id " + id}
+		return nil, notFound("no task has id " + id)
 	}
 	return t, err
 }

@@ -25,12 +25,10 @@ var _ hub.Backend = wsBackend{}
 func (s *Server) serveWS(c echo.Context) error {
 	r := c.Request()
 	if !s.authorized(r) {
-		return &APIError{http.StatusUnauthorized, CodeUnauthorized,
-			"missing or wrong token: send 'Authorization: Bearer <token>' or add ?token=<token> to the URL"}
+		return unauthorized("missing or wrong token: send 'Authorization: Bearer <token>' or add ?token=<token> to the URL")
 	}
 	if !s.originAllowed(r) {
-		return &APIError{http.StatusForbidden, "forbidden",
-			"Origin " + r.Header.Get("Origin") + " may not open a WebSocket here: start the server with --allowed-origins " + r.Header.Get("Origin")}
+		return forbidden("Origin " + r.Header.Get("Origin") + " may not open a WebSocket here: start the server with --allowed-origins " + r.Header.Get("Origin"))
 	}
 	s.hub.ServeHTTP(c.Response(), r)
 	return nil
@@ -53,27 +51,11 @@ func (s *Server) originAllowed(r *http.Request) bool {
 	return slices.ContainsFunc(s.cfg.AllowedOrigins, func(o string) bool { return strings.EqualFold(strings.TrimSuffix(o, "/"), origin) })
 }
 
+// ErrorCode maps err through the same table as the REST API; an internal
+// error is logged and answered with a request id, as there.
 func (b wsBackend) ErrorCode(err error) (int, string) {
-	ae := toAPIError(err)
-	switch ae.Code {
-	case CodeBadRequest:
-		return hub.CodeInvalidParams, ae.Message
-	case CodeNotFound:
-		return hub.CodeNotFound, ae.Message
-	case CodeNodeOffline:
-		return hub.CodeNodeOffline, ae.Message
-	case CodeTimeout:
-		return hub.CodeTimeout, ae.Message
-	case CodeUnauthorized:
-		return hub.CodeUnauthorized, ae.Message
-	case CodeConflict:
-		return hub.CodeConflict, ae.Message
-	case CodeNodeError:
-		return hub.CodeNodeError, ae.Message
-	case CodeUnavailable:
-		return hub.CodeUnavailable, ae.Message
-	}
-	return hub.CodeInternal, ae.Message
+	ae := b.s.publicError(err, "api", "websocket")
+	return ae.rpcCode(), ae.Message
 }
 
 func (b wsBackend) ReadLog(ctx context.Context, taskID string, from int64, limit int) (*wire.LogLines, error) {

@@ -199,10 +199,14 @@ const (
 )
 
 // ScheduleChanged is the payload of EvScheduleChanged: a schedule was
-// created, edited or deleted; every master reloads it.
+// created, edited or deleted; every master reloads it and passes it on to
+// its WebSocket clients.
 type ScheduleChanged struct {
 	ScheduleID string `json:"schedule_id"`
 	Change     string `json:"change"`
+	// Schedule is the schedule as the API shows it (absent once deleted),
+	// so that masters pass it on without reading the store.
+	Schedule json.RawMessage `json:"schedule,omitempty"`
 }
 
 // ScheduleFired is the payload of EvScheduleFired: a schedule fired at a
