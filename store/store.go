@@ -1,7 +1,8 @@
 // Package store defines crawlhub's durable state: one small interface per
-// aggregate (nodes, spiders, tasks, files, task logs). Two implementations
-// exist, store/mongo (production, cluster mode) and store/sqlite (the
-// all-in-one default); both pass the conformance suite in store/storetest.
+// aggregate (nodes, spiders, tasks, files, task logs, schedules). Two
+// implementations exist, store/mongo (production, cluster mode) and
+// store/sqlite (the all-in-one default); both pass the conformance suite in
+// store/storetest.
 //
 // The store is never used for mutual exclusion: FerretDB's filtered updates
 // are not atomic, so claims go through the bus (see bus.Bus.Claim) and are
