@@ -22,6 +22,7 @@ import (
 
 	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/server/hub"
+	"github.com/crawlhub/crawlhub/server/scheduler"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -60,6 +61,7 @@ type Server struct {
 	echo   *echo.Echo
 	ln     net.Listener
 	hub    *hub.Hub
+	sched  *scheduler.Scheduler
 	log    *slog.Logger
 
 	mu       sync.Mutex
@@ -98,6 +100,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	s.ln = ln
 	s.hub = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true }}, wsBackend{s}, b)
+	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedule, Emit: s.emitScheduleFired, Log: cfg.Log})
 	s.echo = s.routes()
 	return s, nil
 }
@@ -142,6 +145,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { s.watchNodes(gctx); return nil })
+	g.Go(func() error { return s.sched.Run(gctx) })
 	s.log.Info("master serving", "addr", s.Addr())
 	return g.Wait()
 }

@@ -29,11 +29,12 @@ import (
 
 // Channels clients may subscribe to.
 const (
-	ChannelNodes   = "nodes"
-	ChannelTasks   = "tasks"
-	ChannelSpiders = "spiders" // outcomes of spider syncs on nodes
-	logPrefix      = "task:"
-	logSuffix      = ":log"
+	ChannelNodes     = "nodes"
+	ChannelTasks     = "tasks"
+	ChannelSpiders   = "spiders"   // outcomes of spider syncs on nodes
+	ChannelSchedules = "schedules" // schedule changes, fires and skips
+	logPrefix        = "task:"
+	logSuffix        = ":log"
 )
 
 // LogChannel is the client channel of a task's log.

@@ -137,7 +137,7 @@ func (c *Client) subscribe(req *request) {
 	}
 	taskID, isLog := taskOfChannel(p.Channel)
 	switch {
-	case p.Channel == ChannelNodes || p.Channel == ChannelTasks || p.Channel == ChannelSpiders:
+	case p.Channel == ChannelNodes || p.Channel == ChannelTasks || p.Channel == ChannelSpiders || p.Channel == ChannelSchedules:
 		if p.Since != nil {
 			c.reply(req.ID, nil, &rpcError{CodeInvalidParams, "since applies to task log channels only"})
 			return
