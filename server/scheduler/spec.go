@@ -68,8 +68,9 @@ func Parse(expr, tz string, anchor time.Time) (*Spec, error) {
 // Location is the spec's timezone.
 func (s *Spec) Location() *time.Location { return s.loc }
 
-// Next returns the first fire time after t, or the zero time if there is
-// none within five years (an expression such as "0 0 30 2 *").
+// Next returns the first fire time after t, in the spec's timezone, or the
+// zero time if there is none within five years (an expression such as
+// "0 0 30 2 *").
 func (s *Spec) Next(t time.Time) time.Time {
 	if s.every > 0 {
 		if t.Before(s.anchor) {
@@ -78,7 +79,11 @@ func (s *Spec) Next(t time.Time) time.Time {
 		k := t.Sub(s.anchor)/s.every + 1
 		return s.anchor.Add(k * s.every).In(s.loc)
 	}
-	return s.sched.Next(t)
+	next := s.sched.Next(t)
+	if next.IsZero() {
+		return next
+	}
+	return next.In(s.loc)
 }
 
 // NextN returns the first n fire times after t (fewer if the expression
