@@ -206,8 +206,26 @@ func (s *Server) RunSchedule(ctx context.Context, id string) ([]store.Task, erro
 }
 
 // fireSchedule is the scheduler's FireFunc: the tasks of one fire time.
+// With overlap "queue" they wait for the schedule's newest task that has
+// not ended, so that the schedule's runs follow one another.
 func (s *Server) fireSchedule(ctx context.Context, sch *store.Schedule, at time.Time) ([]store.Task, error) {
-	return s.runTasks(ctx, s.scheduleRun(sch), origin{scheduleID: sch.ID, at: at})
+	o := origin{scheduleID: sch.ID, at: at}
+	if sch.Overlap == store.OverlapQueue {
+		var newest *store.Task
+		for _, status := range []string{store.TaskPending, store.TaskRunning} {
+			ts, _, err := s.store.Tasks().List(ctx, store.TaskFilter{ScheduleID: sch.ID, Status: status, Limit: 1})
+			if err != nil {
+				return nil, err
+			}
+			if len(ts) > 0 && (newest == nil || ts[0].Created.After(newest.Created)) {
+				newest = &ts[0]
+			}
+		}
+		if newest != nil {
+			o.waitFor = newest.ID
+		}
+	}
+	return s.runTasks(ctx, s.scheduleRun(sch), o)
 }
 
 // scheduleRun is the run a schedule asks for. Tasks for listed nodes that

@@ -140,3 +140,54 @@ func TestScheduleFires(t *testing.T) {
 		t.Fatalf("task %+v, %v: want one of schedule %s", task, err, v.ID)
 	}
 }
+
+// With overlap "queue" a schedule's tasks wait for one another: a spider
+// slower than its schedule runs one task at a time, none skipped.
+func TestScheduleOverlapQueue(t *testing.T) {
+	e := newEnv(t)
+	e.spider("slow", "sleep 1.2\necho done\n")
+	var v struct{ ID string }
+	e.do("POST", "/api/schedules", map[string]any{"spider": "slow", "cron": "@every 1s", "overlap": "queue"}, &v)
+	finished := map[string]bool{}
+	for len(finished) < 2 {
+		env := e.tap.wait(func(env *wire.Envelope) bool {
+			var ts wire.TaskStatus
+			return env.Type == wire.EvTaskStatus && json.Unmarshal(env.Payload, &ts) == nil && ts.Status == store.TaskFinished && !finished[ts.TaskID]
+		})
+		var ts wire.TaskStatus
+		json.Unmarshal(env.Payload, &ts)
+		finished[ts.TaskID] = true
+	}
+	e.do("PUT", "/api/schedules/"+v.ID, map[string]any{"enabled": false}, nil)
+	tasks, _, err := e.st.Tasks().List(e.ctx, store.TaskFilter{ScheduleID: v.ID})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ran []store.Task
+	waited := 0
+	for _, task := range tasks {
+		if !task.Started.IsZero() {
+			ran = append(ran, task)
+		}
+		if task.WaitFor != "" {
+			waited++
+		}
+	}
+	if waited == 0 {
+		t.Fatalf("no task waited for another: %+v", tasks)
+	}
+	for i, a := range ran {
+		for _, b := range ran[i+1:] {
+			aEnd, bEnd := a.Finished, b.Finished
+			if aEnd.IsZero() {
+				aEnd = time.Now()
+			}
+			if bEnd.IsZero() {
+				bEnd = time.Now()
+			}
+			if a.Started.Before(bEnd) && b.Started.Before(aEnd) {
+				t.Fatalf("tasks %s (%s–%s) and %s (%s–%s) ran at once", a.ID, a.Started, a.Finished, b.ID, b.Started, b.Finished)
+			}
+		}
+	}
+}

@@ -44,6 +44,8 @@ func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, er
 type origin struct {
 	scheduleID string
 	at         time.Time
+	// waitFor is the task the new tasks wait for (overlap "queue").
+	waitFor string
 }
 
 func (o origin) taskID(node string) string {
@@ -125,6 +127,12 @@ func (s *Server) runTasks(ctx context.Context, req RunRequest, o origin) ([]stor
 	for _, node := range targets {
 		t := base
 		t.ID, t.NodeID, t.Created, t.Reason, t.ScheduleID = o.taskID(node), node, store.Now(), reasons[node], o.scheduleID
+		if o.waitFor != "" {
+			t.WaitFor = o.waitFor
+			if t.Reason == "" {
+				t.Reason = "waiting for task " + o.waitFor + " of its schedule to end (overlap: queue)"
+			}
+		}
 		if err := s.store.Tasks().Create(ctx, &t); err != nil {
 			return tasks, err
 		}

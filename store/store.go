@@ -137,10 +137,13 @@ type Task struct {
 	Reason   string `json:"reason,omitempty"`
 	LogLines int64  `json:"log_lines"`
 	// ScheduleID is the schedule that fired the task, if one did.
-	ScheduleID string    `json:"schedule_id,omitempty"`
-	Created    time.Time `json:"created"`
-	Started    time.Time `json:"started,omitzero"`
-	Finished   time.Time `json:"finished,omitzero"`
+	ScheduleID string `json:"schedule_id,omitempty"`
+	// WaitFor is a task this one waits for: it stays pending until that
+	// task has ended (a schedule's overlap "queue").
+	WaitFor  string    `json:"wait_for,omitempty"`
+	Created  time.Time `json:"created"`
+	Started  time.Time `json:"started,omitzero"`
+	Finished time.Time `json:"finished,omitzero"`
 }
 
 // TaskFilter selects tasks; zero fields match everything. Limit zero means

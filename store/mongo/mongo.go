@@ -180,6 +180,7 @@ type taskDoc struct {
 	Reason     string            `bson:"reason"`
 	LogLines   int64             `bson:"log_lines"`
 	ScheduleID string            `bson:"schedule_id,omitempty"` // absent: run by hand
+	WaitFor    string            `bson:"wait_for,omitempty"`
 	Created    time.Time         `bson:"created"`
 	// Not started or finished yet: absent rather than year 1.
 	Started  time.Time `bson:"started,omitempty"`
@@ -190,7 +191,7 @@ func toTaskDoc(t *store.Task) *taskDoc {
 	return &taskDoc{
 		ID: t.ID, SpiderID: t.SpiderID, SpiderName: t.SpiderName, NodeID: t.NodeID, Mode: t.Mode,
 		Status: t.Status, Command: t.Command, Params: t.Params, Env: t.Env, Timeout: t.Timeout,
-		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ScheduleID: t.ScheduleID,
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ScheduleID: t.ScheduleID, WaitFor: t.WaitFor,
 		Created: ms(t.Created), Started: ms(t.Started), Finished: ms(t.Finished),
 	}
 }
@@ -199,7 +200,7 @@ func (d *taskDoc) task() store.Task {
 	return store.Task{
 		ID: d.ID, SpiderID: d.SpiderID, SpiderName: d.SpiderName, NodeID: d.NodeID, Mode: d.Mode,
 		Status: d.Status, Command: d.Command, Params: d.Params, Env: d.Env, Timeout: d.Timeout,
-		ExitCode: d.ExitCode, Reason: d.Reason, LogLines: d.LogLines, ScheduleID: d.ScheduleID,
+		ExitCode: d.ExitCode, Reason: d.Reason, LogLines: d.LogLines, ScheduleID: d.ScheduleID, WaitFor: d.WaitFor,
 		Created: d.Created.UTC(), Started: utcOrZero(d.Started), Finished: utcOrZero(d.Finished),
 	}
 }

@@ -136,7 +136,8 @@ var migrations = []string{
 		line    TEXT NOT NULL,
 		PRIMARY KEY (task_id, n)
 	) WITHOUT ROWID;`,
-	// Schedules, and the schedule that fired each task ('' for none).
+	// Schedules, the schedule that fired each task ('' for none) and the
+	// task it waits for ('' for none).
 	// tasks_schedule serves the tasks of one schedule, newest first.
 	`CREATE TABLE schedules (
 		id               TEXT PRIMARY KEY,
@@ -161,6 +162,7 @@ var migrations = []string{
 		last_skip_reason TEXT NOT NULL
 	);
 	ALTER TABLE tasks ADD COLUMN schedule_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tasks ADD COLUMN wait_for TEXT NOT NULL DEFAULT '';
 	CREATE INDEX tasks_schedule ON tasks (schedule_id, created, id);`,
 }
 

@@ -15,13 +15,13 @@ import (
 
 // ---- tasks of schedules
 
-// testTaskScheduleID checks that a task keeps the schedule that fired it
-// through every method that returns tasks.
+// testTaskScheduleID checks that a task keeps the schedule that fired it,
+// and the task it waits for, through every method that returns tasks.
 func testTaskScheduleID(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	sp := newSpider("s")
 	fired := newTask(sp, "", store.Now())
-	fired.ScheduleID = store.NewID()
+	fired.ScheduleID, fired.WaitFor = store.NewID(), store.NewID()
 	byHand := newTask(sp, "", store.Now().Add(time.Millisecond))
 	must(t, s.Tasks().Create(ctx, fired))
 	must(t, s.Tasks().Create(ctx, byHand))
@@ -40,12 +40,12 @@ func testTaskScheduleID(t *testing.T, s store.Store) {
 
 	// Update replaces it like every other field, also with none.
 	upd := *fired
-	upd.Status, upd.ScheduleID = store.TaskRunning, store.NewID()
+	upd.Status, upd.ScheduleID, upd.WaitFor = store.TaskRunning, store.NewID(), store.NewID()
 	must(t, s.Tasks().Update(ctx, &upd))
 	got, err := s.Tasks().Get(ctx, fired.ID)
 	must(t, err)
 	equalTask(t, got, &upd)
-	upd.ScheduleID = ""
+	upd.ScheduleID, upd.WaitFor = "", ""
 	must(t, s.Tasks().Update(ctx, &upd))
 	got, err = s.Tasks().Get(ctx, fired.ID)
 	must(t, err)
