@@ -87,6 +87,9 @@ func (a *Agent) takeTasks(ctx context.Context) {
 			if a.freeSlots() <= 0 {
 				return
 			}
+			if a.waits(ctx, t) {
+				continue
+			}
 			if a.claim(ctx, t) {
 				took++
 			}
@@ -95,6 +98,24 @@ func (a *Agent) takeTasks(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// waits reports whether t must stay pending: the task it waits for (a
+// schedule's overlap "queue") has not ended. A task that waits for one
+// the store no longer has waits no more.
+func (a *Agent) waits(ctx context.Context, t store.Task) bool {
+	if t.WaitFor == "" {
+		return false
+	}
+	w, err := a.store.Tasks().Get(ctx, t.WaitFor)
+	if errors.Is(err, store.ErrNotFound) {
+		return false
+	}
+	if err != nil {
+		a.log.Warn("could not look at the task a task waits for", "task_id", t.ID, "wait_for", t.WaitFor, "err", err)
+		return true
+	}
+	return !store.TaskEnded(w.Status)
 }
 
 // claim takes t through the bus, so that exactly one node runs it, and

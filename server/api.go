@@ -48,6 +48,13 @@ func (s *Server) routes() *echo.Echo {
 	api.POST("/tasks/:id/cancel", s.cancelTaskHTTP)
 	api.POST("/tasks/:id/restart", s.restartTask)
 	api.GET("/tasks/:id/log", s.taskLog)
+	api.GET("/schedules", s.listSchedulesHTTP)
+	api.POST("/schedules", s.createScheduleHTTP)
+	api.GET("/schedules/preview", s.previewCronHTTP)
+	api.GET("/schedules/:id", s.getScheduleHTTP)
+	api.PUT("/schedules/:id", s.updateScheduleHTTP)
+	api.DELETE("/schedules/:id", s.deleteScheduleHTTP)
+	api.POST("/schedules/:id/run", s.runScheduleHTTP)
 	api.Any("/*", func(c echo.Context) error {
 		return notFound("no API endpoint " + c.Request().Method + " " + c.Request().URL.Path)
 	})

@@ -415,21 +415,22 @@ func (c *wsClient) subscribe(channel string) {
 }
 
 // expect waits for a push on channel whose data holds every fragment,
-// skipping other pushes.
-func (c *wsClient) expect(channel string, fragments ...string) {
+// skipping other pushes, and returns its data.
+func (c *wsClient) expect(channel string, fragments ...string) []byte {
 	c.t.Helper()
 	deadline := time.After(wait)
 	for {
 		select {
 		case p := <-c.pushes:
 			if p.Channel == channel && containsAll(string(p.Data), fragments) {
-				return
+				return p.Data
 			}
 		case <-c.done:
 			c.t.Fatalf("connection closed while waiting for a push on %s with %q", channel, fragments)
 		case <-deadline:
 			c.t.Fatalf("no push on %s with %q in %s", channel, fragments, wait)
 		}
+		return nil
 	}
 }
 

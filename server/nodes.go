@@ -89,6 +89,25 @@ func (s *Server) event(env *wire.Envelope) {
 		name := s.names[env.NodeID]
 		s.mu.Unlock()
 		s.hub.Broadcast(wsapi.ChannelSpiders, SpiderSyncEvent{SpiderSynced: ev, NodeID: env.NodeID, NodeName: name})
+	case wire.EvScheduleChanged:
+		var ev wire.ScheduleChanged
+		if err := json.Unmarshal(env.Payload, &ev); err != nil || !store.ValidID(ev.ScheduleID) {
+			s.log.Warn("dropped malformed schedule_changed event", "err", err)
+			return
+		}
+		s.sched.Changed(ev.ScheduleID)
+		s.hub.Broadcast(wsapi.ChannelSchedules, ScheduleEvent{Event: ev.Change, ScheduleID: ev.ScheduleID, Schedule: ev.Schedule})
+	case wire.EvScheduleFired:
+		var ev wire.ScheduleFired
+		if err := json.Unmarshal(env.Payload, &ev); err != nil || ev.ScheduleID == "" {
+			s.log.Warn("dropped malformed schedule_fired event", "err", err)
+			return
+		}
+		push := ScheduleEvent{Event: "fired", ScheduleID: ev.ScheduleID, Name: ev.Name, At: ev.At, TaskIDs: ev.TaskIDs, Reason: ev.Reason}
+		if ev.Skipped {
+			push.Event = "skipped"
+		}
+		s.hub.Broadcast(wsapi.ChannelSchedules, push)
 	}
 }
 

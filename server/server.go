@@ -22,6 +22,7 @@ import (
 
 	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/server/hub"
+	"github.com/crawlhub/crawlhub/server/scheduler"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -60,6 +61,7 @@ type Server struct {
 	echo   *echo.Echo
 	ln     net.Listener
 	hub    *hub.Hub
+	sched  *scheduler.Scheduler
 	log    *slog.Logger
 
 	mu       sync.Mutex
@@ -103,6 +105,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		b.Close()
 		return nil, err
 	}
+	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedule, Emit: s.emitScheduleFired, Log: cfg.Log})
 	s.echo = s.routes()
 	return s, nil
 }
@@ -147,6 +150,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { s.watchNodes(gctx); return nil })
+	g.Go(func() error { return s.sched.Run(gctx) })
 	s.log.Info("master serving", "addr", s.Addr())
 	return g.Wait()
 }

@@ -7,9 +7,11 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crawlhub/crawlhub/server/scheduler"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -33,6 +35,27 @@ type RunRequest struct {
 // RunTasks creates the tasks of req and nudges the nodes that may take
 // them. It is shared by the REST and WebSocket APIs.
 func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, error) {
+	return s.runTasks(ctx, req, origin{})
+}
+
+// origin is what made tasks: a person or a script (fresh ids), or a
+// schedule, run now (fresh ids) or at a fire time (ids derived from the
+// fire, so that masters racing for it make each task once).
+type origin struct {
+	scheduleID string
+	at         time.Time
+	// waitFor is the task the new tasks wait for (overlap "queue").
+	waitFor string
+}
+
+func (o origin) taskID(node string) string {
+	if o.at.IsZero() {
+		return store.NewID()
+	}
+	return scheduler.TaskID(o.scheduleID, o.at, node)
+}
+
+func (s *Server) runTasks(ctx context.Context, req RunRequest, o origin) ([]store.Task, error) {
 	var sp *store.Spider
 	var err error
 	switch {
@@ -103,7 +126,13 @@ func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, er
 	tasks := make([]store.Task, 0, len(targets))
 	for _, node := range targets {
 		t := base
-		t.ID, t.NodeID, t.Created, t.Reason = store.NewID(), node, store.Now(), reasons[node]
+		t.ID, t.NodeID, t.Created, t.Reason, t.ScheduleID = o.taskID(node), node, store.Now(), reasons[node], o.scheduleID
+		if o.waitFor != "" {
+			t.WaitFor = o.waitFor
+			if t.Reason == "" {
+				t.Reason = "waiting for task " + o.waitFor + " of its schedule to end (overlap: queue)"
+			}
+		}
 		if err := s.store.Tasks().Create(ctx, &t); err != nil {
 			return tasks, err
 		}
@@ -238,7 +267,7 @@ func (s *Server) runTasksHTTP(c echo.Context) error {
 }
 
 func (s *Server) listTasks(c echo.Context) error {
-	f := store.TaskFilter{Status: c.QueryParam("status"), SpiderID: c.QueryParam("spider_id"), NodeID: c.QueryParam("node_id")}
+	f := store.TaskFilter{Status: c.QueryParam("status"), SpiderID: c.QueryParam("spider_id"), NodeID: c.QueryParam("node_id"), ScheduleID: c.QueryParam("schedule_id")}
 	var err error
 	if f.Limit, err = intParam(c, "limit", 50); err != nil {
 		return err

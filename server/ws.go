@@ -138,6 +138,9 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 	case wsapi.MethodSpidersList:
 		sps, err := s.store.Spiders().List(ctx)
 		return list[store.Spider]{Items: sps, Total: len(sps)}, err
+	case wsapi.MethodSchedulesList, wsapi.MethodScheduleGet, wsapi.MethodScheduleCreate, wsapi.MethodScheduleUpdate,
+		wsapi.MethodScheduleDelete, wsapi.MethodScheduleRun, wsapi.MethodSchedulePreview:
+		return s.scheduleCall(ctx, method, params)
 	}
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }

@@ -1,7 +1,8 @@
 // Package store defines crawlhub's durable state: one small interface per
-// aggregate (nodes, spiders, tasks, files, task logs). Two implementations
-// exist, store/mongo (production, cluster mode) and store/sqlite (the
-// all-in-one default); both pass the conformance suite in store/storetest.
+// aggregate (nodes, spiders, tasks, files, task logs, schedules). Two
+// implementations exist, store/mongo (production, cluster mode) and
+// store/sqlite (the all-in-one default); both pass the conformance suite in
+// store/storetest.
 //
 // The store is never used for mutual exclusion: FerretDB's filtered updates
 // are not atomic, so claims go through the bus (see bus.Bus.Claim) and are
@@ -133,8 +134,13 @@ type Task struct {
 	ExitCode *int              `json:"exit_code,omitempty"`
 	// Reason says why the task is in its status, for people: "exit code 2",
 	// "cancelled by admin: …", "node X went offline", "waiting for node X".
-	Reason   string    `json:"reason,omitempty"`
-	LogLines int64     `json:"log_lines"`
+	Reason   string `json:"reason,omitempty"`
+	LogLines int64  `json:"log_lines"`
+	// ScheduleID is the schedule that fired the task, if one did.
+	ScheduleID string `json:"schedule_id,omitempty"`
+	// WaitFor is a task this one waits for: it stays pending until that
+	// task has ended (a schedule's overlap "queue").
+	WaitFor  string    `json:"wait_for,omitempty"`
 	Created  time.Time `json:"created"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
@@ -146,12 +152,17 @@ type TaskFilter struct {
 	Status   string `json:"status,omitempty"`
 	SpiderID string `json:"spider_id,omitempty"`
 	NodeID   string `json:"node_id,omitempty"`
-	Limit    int    `json:"limit,omitempty"`
-	Offset   int    `json:"offset,omitempty"`
+	// ScheduleID selects the tasks one schedule fired.
+	ScheduleID string `json:"schedule_id,omitempty"`
+	Limit      int    `json:"limit,omitempty"`
+	Offset     int    `json:"offset,omitempty"`
 }
 
 // Tasks stores tasks.
 type Tasks interface {
+	// Create stores t (t.ID must be set); ErrConflict if a task with that
+	// id exists, which makes a task with an id derived from what caused
+	// it (a schedule's fire time) impossible to create twice.
 	Create(ctx context.Context, t *Task) error
 	Get(ctx context.Context, id string) (*Task, error)
 	// List returns the matching tasks, newest first (by Created, then id),
@@ -214,6 +225,7 @@ type Store interface {
 	Tasks() Tasks
 	Files() Files
 	Logs() Logs
+	Schedules() Schedules
 	// Ping checks the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close(ctx context.Context) error

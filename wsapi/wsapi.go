@@ -23,6 +23,14 @@ const (
 	MethodTaskCancel  = "task.cancel"
 	MethodTaskLog     = "task.log"
 	MethodSpidersList = "spiders.list"
+
+	MethodSchedulesList   = "schedules.list"
+	MethodScheduleGet     = "schedule.get"     // {"id"}
+	MethodScheduleCreate  = "schedule.create"  // the body of POST /api/schedules
+	MethodScheduleUpdate  = "schedule.update"  // {"id", and the fields to change}
+	MethodScheduleDelete  = "schedule.delete"  // {"id"}
+	MethodScheduleRun     = "schedule.run"     // {"id"}: fire now
+	MethodSchedulePreview = "schedule.preview" // {"cron", "timezone"}: the next five fire times
 )
 
 // MethodPublish is the method of the notifications the server pushes on a
@@ -32,9 +40,10 @@ const MethodPublish = "publish"
 // Channels a client subscribes to. A task's log has a channel of its own:
 // see LogChannel.
 const (
-	ChannelNodes   = "nodes"   // nodes coming and going
-	ChannelTasks   = "tasks"   // task state changes
-	ChannelSpiders = "spiders" // outcomes of spider syncs on nodes
+	ChannelNodes     = "nodes"     // nodes coming and going
+	ChannelTasks     = "tasks"     // task state changes
+	ChannelSpiders   = "spiders"   // outcomes of spider syncs on nodes
+	ChannelSchedules = "schedules" // schedules created, updated, deleted, fired, skipped
 )
 
 const (

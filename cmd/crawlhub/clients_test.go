@@ -83,4 +83,25 @@ func TestClients(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 10 || lines[0] != "line 1990" {
 		t.Errorf("logs --since 1990: %q", out)
 	}
+	// Schedules: add, list, refuse a bad cron, remove.
+	out, code = run(binary, append([]string{"schedule", "add", "count", "--cron", "0 6 * * 1-5", "--tz", "Europe/Berlin", "--name", "mornings"}, conn...)...)
+	schedID := strings.TrimSpace(out)
+	if code != 0 || len(schedID) != 24 {
+		t.Fatalf("crawlhub schedule add: exit %d, output %q", code, out)
+	}
+	out, code = run(binary, append([]string{"schedule", "ls"}, conn...)...)
+	if code != 0 || !strings.Contains(out, schedID) || !strings.Contains(out, "mornings") || !strings.Contains(out, "Europe/Berlin") ||
+		!regexp.MustCompile(`\d{4}-\d\d-\d\d 06:00:00 CES?T`).MatchString(out) {
+		t.Fatalf("crawlhub schedule ls: exit %d, output %q", code, out)
+	}
+	if _, code = run(binary, append([]string{"schedule", "add", "count", "--cron", "0 25 * * *"}, conn...)...); code != 1 {
+		t.Errorf("crawlhub schedule add with hour 25: exit %d, want 1", code)
+	}
+	if _, code = run(binary, append([]string{"schedule", "rm", "mornings"}, conn...)...); code != 0 {
+		t.Errorf("crawlhub schedule rm mornings: exit %d", code)
+	}
+	out, _ = run(binary, append([]string{"schedule", "ls"}, conn...)...)
+	if strings.Contains(out, schedID) {
+		t.Errorf("schedule still listed after rm: %q", out)
+	}
 }

@@ -26,6 +26,9 @@ Usage:
                             run a spider; with --follow, print its log until it ends
   crawlhub logs [-f] TASK_ID
                             print (or follow) a task's log
+  crawlhub schedule add SPIDER --cron EXPR [--tz ZONE]
+  crawlhub schedule ls | rm SCHEDULE
+                            run a spider on a schedule; list or delete schedules
   crawlhub version
 
 Run 'crawlhub COMMAND --help' for the flags of a command. Every flag can
@@ -65,6 +68,8 @@ func run(ctx context.Context, args []string) error {
 		return runLogs(ctx, args)
 	case "run":
 		return runRun(ctx, args)
+	case "schedule":
+		return runSchedule(ctx, args)
 	case "version":
 		fmt.Println("crawlhub", version)
 		return nil

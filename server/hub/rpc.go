@@ -97,7 +97,7 @@ func (c *Client) subscribe(req *request) {
 	}
 	taskID, isLog := wsapi.TaskOfLogChannel(p.Channel)
 	switch {
-	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders:
+	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders || p.Channel == wsapi.ChannelSchedules:
 		if p.Since != nil {
 			c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, "since applies to task log channels only"})
 			return

@@ -1,10 +1,10 @@
 // Package mongo is the production store: MongoDB through the official
-// driver, collections nodes, spiders, tasks and task_logs, and the GridFS
-// bucket "files". It is tested against FerretDB v1 too, so it relies on
-// nothing FerretDB lacks: no transactions, no TTL indexes, no change
-// streams, no multi-accumulator $group, and no atomicity of filtered
-// updates under concurrency (each write here is correct on its own; where
-// two writers can race, the code says what happens).
+// driver, collections nodes, spiders, tasks, task_logs and schedules, and
+// the GridFS bucket "files". It is tested against FerretDB v1 too, so it
+// relies on nothing FerretDB lacks: no transactions, no TTL indexes, no
+// change streams, no multi-accumulator $group, and no atomicity of
+// filtered updates under concurrency (each write here is correct on its
+// own; where two writers can race, the code says what happens).
 //
 // Documents use the aggregate's hex id as a string _id, so the ids a user
 // sees are the ids in the database.
@@ -33,6 +33,7 @@ type Store struct {
 	db                    *mongo.Database
 	nodes, spiders, tasks *mongo.Collection
 	chunks, heads         *mongo.Collection // task logs
+	schedules             *mongo.Collection
 	once                  sync.Once
 	err                   error
 }
@@ -47,13 +48,14 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 	}
 	db := client.Database(database)
 	s := &Store{
-		client:  client,
-		db:      db,
-		nodes:   db.Collection("nodes"),
-		spiders: db.Collection("spiders"),
-		tasks:   db.Collection("tasks"),
-		chunks:  db.Collection("task_logs"),
-		heads:   db.Collection("task_log_heads"),
+		client:    client,
+		db:        db,
+		nodes:     db.Collection("nodes"),
+		spiders:   db.Collection("spiders"),
+		tasks:     db.Collection("tasks"),
+		chunks:    db.Collection("task_logs"),
+		heads:     db.Collection("task_log_heads"),
+		schedules: db.Collection("schedules"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
@@ -69,9 +71,12 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	}{
 		// Unique names are enforced here and nowhere else.
 		{s.spiders, mongo.IndexModel{Keys: bson.D{{Key: "name", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.schedules, mongo.IndexModel{Keys: bson.D{{Key: "name", Value: 1}}, Options: options.Index().SetUnique(true)}},
 		// List: newest first; Pending: pending ones oldest first.
 		{s.tasks, mongo.IndexModel{Keys: bson.D{{Key: "created", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.tasks, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "created", Value: 1}}}},
+		// List of one schedule's tasks, newest first.
+		{s.tasks, mongo.IndexModel{Keys: bson.D{{Key: "schedule_id", Value: 1}, {Key: "created", Value: -1}, {Key: "_id", Value: -1}}}},
 		// DeleteLog's query (reads go by _id, see logs). Unique, as the
 		// chunk _ids already are.
 		{s.chunks, mongo.IndexModel{Keys: bson.D{{Key: "task_id", Value: 1}, {Key: "from", Value: 1}}, Options: options.Index().SetUnique(true)}},
@@ -83,11 +88,12 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) Nodes() store.Nodes     { return (*nodes)(s) }
-func (s *Store) Spiders() store.Spiders { return (*spiders)(s) }
-func (s *Store) Tasks() store.Tasks     { return (*tasks)(s) }
-func (s *Store) Files() store.Files     { return (*files)(s) }
-func (s *Store) Logs() store.Logs       { return (*logs)(s) }
+func (s *Store) Nodes() store.Nodes         { return (*nodes)(s) }
+func (s *Store) Spiders() store.Spiders     { return (*spiders)(s) }
+func (s *Store) Tasks() store.Tasks         { return (*tasks)(s) }
+func (s *Store) Files() store.Files         { return (*files)(s) }
+func (s *Store) Logs() store.Logs           { return (*logs)(s) }
+func (s *Store) Schedules() store.Schedules { return (*schedules)(s) }
 
 // Ping checks that the primary answers.
 func (s *Store) Ping(ctx context.Context) error {
@@ -173,6 +179,8 @@ type taskDoc struct {
 	ExitCode   *int              `bson:"exit_code,omitempty"`
 	Reason     string            `bson:"reason"`
 	LogLines   int64             `bson:"log_lines"`
+	ScheduleID string            `bson:"schedule_id,omitempty"` // absent: run by hand
+	WaitFor    string            `bson:"wait_for,omitempty"`
 	Created    time.Time         `bson:"created"`
 	// Not started or finished yet: absent rather than year 1.
 	Started  time.Time `bson:"started,omitempty"`
@@ -183,7 +191,7 @@ func toTaskDoc(t *store.Task) *taskDoc {
 	return &taskDoc{
 		ID: t.ID, SpiderID: t.SpiderID, SpiderName: t.SpiderName, NodeID: t.NodeID, Mode: t.Mode,
 		Status: t.Status, Command: t.Command, Params: t.Params, Env: t.Env, Timeout: t.Timeout,
-		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines,
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ScheduleID: t.ScheduleID, WaitFor: t.WaitFor,
 		Created: ms(t.Created), Started: ms(t.Started), Finished: ms(t.Finished),
 	}
 }
@@ -192,7 +200,7 @@ func (d *taskDoc) task() store.Task {
 	return store.Task{
 		ID: d.ID, SpiderID: d.SpiderID, SpiderName: d.SpiderName, NodeID: d.NodeID, Mode: d.Mode,
 		Status: d.Status, Command: d.Command, Params: d.Params, Env: d.Env, Timeout: d.Timeout,
-		ExitCode: d.ExitCode, Reason: d.Reason, LogLines: d.LogLines,
+		ExitCode: d.ExitCode, Reason: d.Reason, LogLines: d.LogLines, ScheduleID: d.ScheduleID, WaitFor: d.WaitFor,
 		Created: d.Created.UTC(), Started: utcOrZero(d.Started), Finished: utcOrZero(d.Finished),
 	}
 }
@@ -263,6 +271,32 @@ func conflict(err error) error {
 		return fmt.Errorf("%w (%v)", store.ErrConflict, err)
 	}
 	return err
+}
+
+// nameFree checks, before an update that renames document id of c to
+// name, that no other document has that name: FerretDB v1 reports a
+// unique index violation by an update as an InternalError, not as a
+// duplicate key, so look first. Two racing renames to one name still
+// cannot both succeed (the index holds); on FerretDB the loser gets that
+// InternalError instead of ErrConflict. As in SQL, an unknown id is
+// ErrNotFound before any name clash.
+func nameFree(ctx context.Context, c *mongo.Collection, id, name string) error {
+	var other struct{}
+	idOnly := options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})
+	err := findOne(ctx, c, bson.D{
+		{Key: "name", Value: name}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}},
+	}, &other, idOnly)
+	switch {
+	case err == nil:
+		if err := findOne(ctx, c, bson.D{{Key: "_id", Value: id}}, &other, idOnly); err != nil {
+			return err
+		}
+		return fmt.Errorf("%w: name %q is taken", store.ErrConflict, name)
+	case errors.Is(err, store.ErrNotFound):
+		return nil
+	default:
+		return err
+	}
 }
 
 func matchedCount(r *mongo.UpdateResult) int64 {

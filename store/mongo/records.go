@@ -2,7 +2,6 @@ package mongo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
@@ -153,23 +152,7 @@ func (s *spiders) Update(ctx context.Context, sp *store.Spider) error {
 }
 
 func (s *spiders) update(ctx context.Context, sp *store.Spider) error {
-	// FerretDB v1 reports a unique index violation by an update as an
-	// InternalError, not as a duplicate key, so look first. Two racing
-	// renames to one name still cannot both succeed (the index holds);
-	// on FerretDB the loser gets that InternalError instead of ErrConflict.
-	var other struct{}
-	err := findOne(ctx, s.spiders, bson.D{
-		{Key: "name", Value: sp.Name}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: sp.ID}}},
-	}, &other, options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}}))
-	switch {
-	case err == nil:
-		// As in SQL, an unknown spider is not found before any name clash.
-		if err := findOne(ctx, s.spiders, bson.D{{Key: "_id", Value: sp.ID}}, &other,
-			options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w: name %q is taken", store.ErrConflict, sp.Name)
-	case !errors.Is(err, store.ErrNotFound):
+	if err := nameFree(ctx, s.spiders, sp.ID, sp.Name); err != nil {
 		return err
 	}
 	res, err := s.spiders.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sp.ID}}, toSpiderDoc(sp))
@@ -213,7 +196,7 @@ func (s *tasks) Get(ctx context.Context, id string) (*store.Task, error) {
 func (s *tasks) List(ctx context.Context, f store.TaskFilter) ([]store.Task, int, error) {
 	filter := bson.D{}
 	for _, c := range []struct{ key, val string }{
-		{"status", f.Status}, {"spider_id", f.SpiderID}, {"node_id", f.NodeID},
+		{"status", f.Status}, {"spider_id", f.SpiderID}, {"node_id", f.NodeID}, {"schedule_id", f.ScheduleID},
 	} {
 		if c.val != "" {
 			filter = append(filter, bson.E{Key: c.key, Value: c.val})

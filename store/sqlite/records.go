@@ -197,7 +197,7 @@ func (s *spiders) Delete(ctx context.Context, id string) error {
 type tasks Store
 
 const taskCols = `id, spider_id, spider_name, node_id, mode, status, command, params, env, timeout,
-	exit_code, reason, log_lines, created, started, finished`
+	exit_code, reason, log_lines, schedule_id, wait_for, created, started, finished`
 
 func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 	var t store.Task
@@ -205,7 +205,7 @@ func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 	var exit sql.NullInt64
 	var created, started, finished int64
 	if err := row.Scan(&t.ID, &t.SpiderID, &t.SpiderName, &t.NodeID, &t.Mode, &t.Status, &t.Command,
-		&t.Params, &env, &t.Timeout, &exit, &t.Reason, &t.LogLines, &created, &started, &finished); err != nil {
+		&t.Params, &env, &t.Timeout, &exit, &t.Reason, &t.LogLines, &t.ScheduleID, &t.WaitFor, &created, &started, &finished); err != nil {
 		return t, err
 	}
 	if exit.Valid {
@@ -225,7 +225,8 @@ func taskArgs(t *store.Task) []any {
 		exit = sql.NullInt64{Int64: int64(*t.ExitCode), Valid: true}
 	}
 	return []any{t.SpiderID, t.SpiderName, t.NodeID, t.Mode, t.Status, t.Command, t.Params,
-		toJSON(t.Env), t.Timeout, exit, t.Reason, t.LogLines, ms(t.Created), ms(t.Started), ms(t.Finished), t.ID}
+		toJSON(t.Env), t.Timeout, exit, t.Reason, t.LogLines, t.ScheduleID, t.WaitFor, ms(t.Created), ms(t.Started),
+		ms(t.Finished), t.ID}
 }
 
 func (s *tasks) Create(ctx context.Context, t *store.Task) error {
@@ -233,8 +234,8 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 		return fmt.Errorf("store: create task: %w", err)
 	}
 	_, err := s.w.ExecContext(ctx, `INSERT INTO tasks (spider_id, spider_name, node_id, mode, status,
-		command, params, env, timeout, exit_code, reason, log_lines, created, started, finished, id)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, taskArgs(t)...)
+		command, params, env, timeout, exit_code, reason, log_lines, schedule_id, wait_for, created, started, finished, id)
+		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, taskArgs(t)...)
 	if isUnique(err) {
 		err = store.ErrConflict
 	}
@@ -259,7 +260,7 @@ func (s *tasks) List(ctx context.Context, f store.TaskFilter) ([]store.Task, int
 	var where []string
 	var args []any
 	for _, c := range []struct{ col, val string }{
-		{"status", f.Status}, {"spider_id", f.SpiderID}, {"node_id", f.NodeID},
+		{"status", f.Status}, {"spider_id", f.SpiderID}, {"node_id", f.NodeID}, {"schedule_id", f.ScheduleID},
 	} {
 		if c.val != "" {
 			where = append(where, c.col+" = ?")
@@ -319,8 +320,8 @@ func (s *tasks) Pending(ctx context.Context, nodeID string, limit int) ([]store.
 
 func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 	err := affected(s.w.ExecContext(ctx, `UPDATE tasks SET spider_id=?, spider_name=?, node_id=?, mode=?,
-		status=?, command=?, params=?, env=?, timeout=?, exit_code=?, reason=?, log_lines=?, created=?,
-		started=?, finished=? WHERE id = ?`, taskArgs(t)...))
+		status=?, command=?, params=?, env=?, timeout=?, exit_code=?, reason=?, log_lines=?, schedule_id=?,
+		wait_for=?, created=?, started=?, finished=? WHERE id = ?`, taskArgs(t)...))
 	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)
 	}

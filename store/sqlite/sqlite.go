@@ -136,6 +136,34 @@ var migrations = []string{
 		line    TEXT NOT NULL,
 		PRIMARY KEY (task_id, n)
 	) WITHOUT ROWID;`,
+	// Schedules, the schedule that fired each task ('' for none) and the
+	// task it waits for ('' for none).
+	// tasks_schedule serves the tasks of one schedule, newest first.
+	`CREATE TABLE schedules (
+		id               TEXT PRIMARY KEY,
+		name             TEXT NOT NULL UNIQUE,
+		spider_id        TEXT NOT NULL,
+		spider_name      TEXT NOT NULL,
+		cron             TEXT NOT NULL,
+		timezone         TEXT NOT NULL,
+		mode             TEXT NOT NULL,
+		node_ids         TEXT NOT NULL, -- JSON array
+		params           TEXT NOT NULL,
+		env              TEXT NOT NULL, -- JSON object
+		timeout          INTEGER NOT NULL,
+		overlap          TEXT NOT NULL,
+		misfire          TEXT NOT NULL,
+		enabled          INTEGER NOT NULL,
+		created          INTEGER NOT NULL,
+		updated          INTEGER NOT NULL,
+		last_fire        INTEGER NOT NULL,
+		last_task_id     TEXT NOT NULL,
+		last_skip        INTEGER NOT NULL,
+		last_skip_reason TEXT NOT NULL
+	);
+	ALTER TABLE tasks ADD COLUMN schedule_id TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tasks ADD COLUMN wait_for TEXT NOT NULL DEFAULT '';
+	CREATE INDEX tasks_schedule ON tasks (schedule_id, created, id);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -162,11 +190,12 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return tx.Commit()
 }
 
-func (s *Store) Nodes() store.Nodes     { return (*nodes)(s) }
-func (s *Store) Spiders() store.Spiders { return (*spiders)(s) }
-func (s *Store) Tasks() store.Tasks     { return (*tasks)(s) }
-func (s *Store) Files() store.Files     { return s.files }
-func (s *Store) Logs() store.Logs       { return (*logs)(s) }
+func (s *Store) Nodes() store.Nodes         { return (*nodes)(s) }
+func (s *Store) Spiders() store.Spiders     { return (*spiders)(s) }
+func (s *Store) Tasks() store.Tasks         { return (*tasks)(s) }
+func (s *Store) Files() store.Files         { return s.files }
+func (s *Store) Logs() store.Logs           { return (*logs)(s) }
+func (s *Store) Schedules() store.Schedules { return (*schedules)(s) }
 
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {

@@ -1,6 +1,7 @@
 package sqlite_test
 
 import (
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -78,5 +79,96 @@ func TestNewerSchema(t *testing.T) {
 	if s, err := sqlite.Open(t.Context(), dir); err == nil {
 		s.Close(t.Context())
 		t.Fatal("Open accepted a database from the future")
+	}
+}
+
+// TestMigrateKeepsTasks opens a database as the first schema left it, with
+// a task in it, and checks that the upgrade keeps the task (as fired by no
+// schedule) and brings schedules.
+func TestMigrateKeepsTasks(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "crawlhub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id, spiderID := store.NewID(), store.NewID()
+	for _, q := range []string{
+		sqlite.MigrationsForTest[0],
+		"PRAGMA user_version = 1",
+		`INSERT INTO tasks (id, spider_id, spider_name, node_id, mode, status, command, params, env, timeout,
+			exit_code, reason, log_lines, created, started, finished)
+			VALUES ('` + id + `', '` + spiderID + `', 'old', '', 'any', 'finished', 'run', '', '{}', 0,
+			0, '', 3, 1700000000000, 1700000001000, 1700000002000)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, dir)
+	defer s.Close(ctx)
+	task, err := s.Tasks().Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.ScheduleID != "" || task.SpiderName != "old" || task.LogLines != 3 || task.Finished.UnixMilli() != 1700000002000 {
+		t.Errorf("task after the upgrade: %+v", task)
+	}
+	tasks, total, err := s.Tasks().List(ctx, store.TaskFilter{ScheduleID: store.NewID()})
+	if err != nil || total != 0 || len(tasks) != 0 {
+		t.Errorf("tasks of an unknown schedule: %d (total %d, %v), want none", len(tasks), total, err)
+	}
+	sc := &store.Schedule{ID: store.NewID(), Name: "after upgrade", SpiderID: spiderID, Cron: "@daily"}
+	if err := s.Schedules().Create(ctx, sc); err != nil {
+		t.Fatal(err)
+	}
+	task.ScheduleID = sc.ID
+	if err := s.Tasks().Update(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	tasks, total, err = s.Tasks().List(ctx, store.TaskFilter{ScheduleID: sc.ID})
+	if err != nil || total != 1 || len(tasks) != 1 || tasks[0].ID != id {
+		t.Errorf("tasks of the schedule: %d (total %d, %v), want the old task", len(tasks), total, err)
+	}
+	var version int
+	if err := sqlite.DBForTest(s.(*sqlite.Store)).QueryRowContext(ctx, "PRAGMA user_version").Scan(&version); err != nil {
+		t.Fatal(err)
+	}
+	if version != len(sqlite.MigrationsForTest) {
+		t.Errorf("schema version %d after the upgrade, want %d", version, len(sqlite.MigrationsForTest))
+	}
+}
+
+// TestScheduleTasksIndexed checks that a page of one schedule's tasks,
+// newest first, is read from an index in order, not by sorting every task
+// of the schedule (or scanning every task).
+func TestScheduleTasksIndexed(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close(t.Context())
+	rows, err := sqlite.DBForTest(s.(*sqlite.Store)).QueryContext(t.Context(), `EXPLAIN QUERY PLAN
+		SELECT * FROM tasks WHERE schedule_id = ? ORDER BY created DESC, id DESC LIMIT 20 OFFSET 40`, store.NewID())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	all := strings.Join(plan, "; ")
+	if !strings.Contains(all, "USING INDEX tasks_schedule (schedule_id=?)") || strings.Contains(all, "TEMP B-TREE") {
+		t.Errorf("query plan %q: want a search of tasks_schedule and no sort", all)
 	}
 }

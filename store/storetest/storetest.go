@@ -2,18 +2,18 @@
 // implementation must pass. It pins down the semantics store.go documents,
 // and a few it leaves open, so that the backends cannot drift apart:
 //
-//   - Get, Update, Delete, Touch and SetOffline of an unknown id, and
-//     Files.Delete of an unknown name, return store.ErrNotFound;
-//     Logs.DeleteLog of an unknown task is a no-op.
+//   - Get, Update, Delete, Touch, SetOffline, RecordFire and RecordSkip of
+//     an unknown id, and Files.Delete of an unknown name, return
+//     store.ErrNotFound; Logs.DeleteLog of an unknown task is a no-op.
 //   - Creating an id that exists is store.ErrConflict, as a taken spider
-//     name is; ids must be store.ValidID.
+//     or schedule name is; ids must be store.ValidID.
 //   - "up to limit" (Tasks.Pending, Logs.ReadLog) with limit <= 0 returns
 //     nothing; AppendLog of no lines is a no-op; negative line numbers are
 //     errors; a log line may have up to 8 MiB, and a longer one is an error.
 //   - File names are slash-separated relative paths; empty, absolute, "." or
 //     ".." segments are rejected.
-//   - Times come back in UTC at millisecond precision; empty maps may come
-//     back nil.
+//   - Times come back in UTC at millisecond precision; empty maps and
+//     lists may come back nil.
 //
 // Every error is checked with errors.Is, so implementations may (and
 // should) wrap the sentinels with context.
@@ -57,6 +57,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TaskCRUD", testTaskCRUD},
 		{"TaskList", testTaskList},
 		{"TaskPending", testTaskPending},
+		{"TaskScheduleID", testTaskScheduleID},
+		{"TaskListBySchedule", testTaskListBySchedule},
+		{"TaskDuplicate", testTaskDuplicate},
+		{"ScheduleCRUD", testScheduleCRUD},
+		{"ScheduleNotFound", testScheduleNotFound},
+		{"ScheduleConflict", testScheduleConflict},
+		{"ScheduleList", testScheduleList},
+		{"ScheduleRecord", testScheduleRecord},
+		{"ScheduleRoundTrip", testScheduleRoundTrip},
+		{"ScheduleBadIDs", testScheduleBadIDs},
+		{"ScheduleCancelledContext", testScheduleCancelledContext},
 		{"BadIDs", testBadIDs},
 		{"Files", testFiles},
 		{"FileNames", testFileNames},
@@ -101,7 +112,9 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 
 	n := node("persist")
 	spider := newSpider("persist")
+	sched := newSchedule("persist", spider)
 	task := newTask(spider, n.ID, store.Now())
+	task.ScheduleID = sched.ID
 	task.Status = store.TaskFinished
 	task.ExitCode = ptr(3)
 	task.Started, task.Finished = store.Now(), store.Now().Add(time.Second)
@@ -111,6 +124,9 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	must(t, s.Nodes().Register(ctx, n))
 	must(t, s.Spiders().Create(ctx, spider))
 	must(t, s.Tasks().Create(ctx, task))
+	must(t, s.Schedules().Create(ctx, sched))
+	must(t, s.Schedules().RecordFire(ctx, sched.ID, task.Created, task.ID))
+	sched.LastFire, sched.LastTaskID = task.Created, task.ID
 	must(t, s.Logs().AppendLog(ctx, task.ID, 0, lines))
 	_, _, err := s.Files().Put(ctx, "spiders/persist.zip", bytes.NewReader(blob))
 	must(t, err)
@@ -129,6 +145,12 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	gotTask, err := s.Tasks().Get(ctx, task.ID)
 	must(t, err)
 	equalTask(t, gotTask, task)
+	byschedule, total, err := s.Tasks().List(ctx, store.TaskFilter{ScheduleID: sched.ID})
+	must(t, err)
+	if total != 1 || len(byschedule) != 1 || byschedule[0].ID != task.ID {
+		t.Errorf("tasks of the schedule: %v (total %d), want [%s]", taskIDs(byschedule), total, task.ID)
+	}
+	checkSchedule(t, s, sched)
 	gotLines, err := s.Logs().ReadLog(ctx, task.ID, 0, len(lines)+10)
 	must(t, err)
 	equalLines(t, gotLines, lines)
