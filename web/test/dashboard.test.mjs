@@ -443,7 +443,7 @@ test('a schedule made in the form shows its fire times as typed, fires live, lis
   }
 });
 
-test('the schedule list follows changes made elsewhere, and Run now links to the task', async (t) => {
+test('the schedule list follows changes made elsewhere; the form shows the server’s refusal and edits; Run now links to the task', async (t) => {
   const name = `e2e-yearly-${Date.now().toString(36)}`;
   let s = null;
   try {
@@ -459,6 +459,39 @@ test('the schedule list follows changes made elsewhere, and Run now links to the
       await api('PUT', `schedules/${s.id}`, { enabled: true });
       await page.locator(`#schedules-table tbody tr[data-schedule-id="${s.id}"][data-enabled="true"]`).waitFor();
       assert.match(await row.locator('[data-field="next-fire"]').innerText(), /^in \d+ d$/);
+
+      // The server's refusal is shown in the form: a name already taken.
+      await page.locator('#new-schedule').click();
+      const dialog = page.locator('#schedule-dialog');
+      await dialog.waitFor();
+      await dialog.locator('#sched-spider option', { hasText: 'sample' }).waitFor({ state: 'attached' });
+      await dialog.locator('#sched-spider').selectOption({ label: 'sample' });
+      await dialog.locator('#sched-name').fill(name);
+      await dialog.locator('#sched-cron').fill('@hourly');
+      await dialog.locator('#cron-preview .fire-times li').first().waitFor();
+      await dialog.locator('button[data-role="submit"]').click();
+      const refused = dialog.locator('.dialog-message .callout-error');
+      await refused.waitFor();
+      assert.match(await refused.innerText(), new RegExp(`a schedule named ${name} exists`));
+      await shot(t, page, 'schedule-form-refused.png');
+      await dialog.locator('.dialog-x').click();
+      await dialog.waitFor({ state: 'detached' });
+
+      // Edit: the form holds the schedule; the row shows the change.
+      await row.locator('button[data-action="edit"]').click();
+      await dialog.waitFor();
+      assert.equal(await dialog.locator('#sched-cron').inputValue(), '0 0 1 1 *');
+      assert.equal(await dialog.locator('#sched-tz').inputValue(), 'UTC');
+      await dialog.locator('#cron-preview .fire-times li').first().waitFor();
+      await dialog.locator('#sched-cron').fill('30 6 * * 1');
+      await dialog.locator('#sched-tz').fill('America/New_York');
+      await page.waitForFunction(() => document.querySelector('#cron-preview [data-zone="schedule"]')?.textContent.includes('America/New_York'));
+      assert.match(await dialog.locator('#cron-preview [data-zone="schedule"] li').first().innerText(), /Mon.*06:30:00/);
+      await dialog.locator('button[data-role="submit"]').click();
+      await dialog.waitFor({ state: 'detached' });
+      await row.locator('[data-field="cron"]', { hasText: '30 6 * * 1' }).waitFor();
+      const saved = await api('GET', `schedules/${s.id}`);
+      assert.deepEqual([saved.cron, saved.timezone, saved.enabled], ['30 6 * * 1', 'America/New_York', true]);
 
       await row.locator('button[data-action="run"]').click();
       const link = page.locator('.toast a.toast-link').first();

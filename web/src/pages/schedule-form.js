@@ -38,7 +38,7 @@ const MODES = [
 export async function openScheduleForm({ schedule, spiderID } = {}) {
   const s = schedule ?? { name: '', spider_id: spiderID ?? '', cron: '', timezone: localZone(), mode: 'any', node_ids: [], params: '', overlap: 'skip', misfire: 'skip', enabled: true };
   const spider = h('select', { id: 'sched-spider', name: 'spider', required: true }, h('option', { value: '' }, 'Loading spiders…'));
-  const name = h('input', { id: 'sched-name', name: 'name', type: 'text', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. books-nightly', value: s.name });
+  const name = h('input', { id: 'sched-name', name: 'name', type: 'text', required: Boolean(schedule), autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. books-nightly', value: s.name });
   const cron = h('input', { id: 'sched-cron', name: 'cron', type: 'text', required: true, autocomplete: 'off', spellcheck: 'false', class: 'mono', placeholder: 'e.g. 0 3 * * *  or  @every 30m', value: s.cron });
   const zoneList = h('datalist', { id: 'sched-zones' }, [...new Set([localZone(), ...COMMON_ZONES])].map((z) => h('option', { value: z })));
   const tz = h('input', { id: 'sched-tz', name: 'timezone', type: 'text', autocomplete: 'off', spellcheck: 'false', list: 'sched-zones', placeholder: 'UTC', value: s.timezone });
@@ -67,7 +67,7 @@ export async function openScheduleForm({ schedule, spiderID } = {}) {
     title: schedule ? `Edit ${schedule.name}` : 'New schedule',
     description: 'Runs a spider at the fire times of a cron expression, once per fire time whichever masters are up.',
     body: [
-      h('div', { class: 'form-row' }, field('Spider', spider), field('Name', name, 'Unique.')),
+      h('div', { class: 'form-row' }, field('Spider', spider), field('Name', name, schedule ? 'Unique.' : 'Unique. Empty: the spider’s name and the cron.', !schedule)),
       h(
         'div',
         { class: 'form-row' },
@@ -92,10 +92,10 @@ export async function openScheduleForm({ schedule, spiderID } = {}) {
     canSubmit: () => cronOK,
     async onSubmit(form) {
       if (!spider.value) throw fieldError(spider, 'Choose the spider to run.');
-      if (!name.value.trim()) throw fieldError(name, 'Give the schedule a name.');
+      if (schedule && !name.value.trim()) throw fieldError(name, 'Give the schedule a name.');
       if (!cron.value.trim()) throw fieldError(cron, 'Say when to run it, e.g. 0 3 * * * (03:00 every day).');
       const body = {
-        name: name.value.trim(),
+        name: name.value.trim() || undefined, // a new one is named after its spider and cron
         spider_id: spider.value,
         cron: cron.value.trim(),
         timezone: tz.value.trim(),
