@@ -14,6 +14,8 @@ import * as login from './pages/login.js';
 import * as node from './pages/node.js';
 import * as nodes from './pages/nodes.js';
 import * as notFound from './pages/not-found.js';
+import * as schedule from './pages/schedule.js';
+import * as schedules from './pages/schedules.js';
 import * as spiders from './pages/spiders.js';
 import * as task from './pages/task.js';
 import * as tasks from './pages/tasks.js';
@@ -25,6 +27,7 @@ captureTokenFromURL();
 const SECTIONS = [
   { id: 'nodes', label: 'Nodes', href: '#/nodes' },
   { id: 'spiders', label: 'Spiders', href: '#/spiders' },
+  { id: 'schedules', label: 'Schedules', href: '#/schedules' },
   { id: 'tasks', label: 'Tasks', href: '#/tasks' },
 ];
 
@@ -34,6 +37,8 @@ const match = createMatcher([
   { path: '/nodes', section: 'nodes', page: nodes },
   { path: '/nodes/:id', section: 'nodes', page: node },
   { path: '/spiders', section: 'spiders', page: spiders },
+  { path: '/schedules', section: 'schedules', page: schedules },
+  { path: '/schedules/:id', section: 'schedules', page: schedule },
   { path: '/tasks', section: 'tasks', page: tasks },
   { path: '/tasks/:id', section: 'tasks', page: task },
 ]);

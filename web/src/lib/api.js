@@ -132,8 +132,8 @@ export const deploySpider = (spiderID) => request(`spiders/${id(spiderID)}/deplo
 export const runTasks = (run) => request('tasks', { method: 'POST', body: run });
 
 /**
- * GET /api/tasks?status=&spider_id=&node_id=&limit=&offset= → {items: Task[], total} (newest first)
- * @param {{ status?: string, spider_id?: string, node_id?: string, limit?: number, offset?: number }} filter
+ * GET /api/tasks?status=&spider_id=&node_id=&schedule_id=&limit=&offset= → {items: Task[], total} (newest first)
+ * @param {{ status?: string, spider_id?: string, node_id?: string, schedule_id?: string, limit?: number, offset?: number }} filter
  */
 export const listTasks = (filter = {}, signal) => {
   const q = new URLSearchParams();
@@ -154,3 +154,31 @@ export const restartTask = (taskID) => request(`tasks/${id(taskID)}/restart`, { 
 /** GET /api/tasks/:id/log?from=&limit= → {task_id, from, lines, total} */
 export const getTaskLog = (taskID, from = 0, limit = 10_000, signal) =>
   request(`tasks/${id(taskID)}/log?from=${from}&limit=${limit}`, { signal });
+
+/** GET /api/schedules → {items: Schedule[], total} (ordered by name; with next_fire, last_task_status) */
+export const listSchedules = (signal) => request('schedules', { signal });
+
+/** GET /api/schedules/:id → Schedule, with next_fires (the next five) */
+export const getSchedule = (scheduleID, signal) => request(`schedules/${id(scheduleID)}`, { signal });
+
+/**
+ * POST /api/schedules → Schedule
+ * @param {{ name: string, spider_id?: string, spider?: string, cron: string, timezone?: string, mode?: 'any'|'all'|'nodes', node_ids?: string[], params?: string, env?: Record<string, string>, timeout?: number, overlap?: 'skip'|'allow'|'queue', misfire?: 'skip'|'once', enabled?: boolean }} schedule
+ */
+export const createSchedule = (schedule) => request('schedules', { method: 'POST', body: schedule });
+
+/** PUT /api/schedules/:id with the fields to change (the others stay) → Schedule */
+export const updateSchedule = (scheduleID, change) => request(`schedules/${id(scheduleID)}`, { method: 'PUT', body: change });
+
+/** DELETE /api/schedules/:id → nothing (its past tasks stay) */
+export const deleteSchedule = (scheduleID) => request(`schedules/${id(scheduleID)}`, { method: 'DELETE' });
+
+/** POST /api/schedules/:id/run → {items: Task[], total}: fires now, whatever the cron and the switch say */
+export const runSchedule = (scheduleID) => request(`schedules/${id(scheduleID)}/run`, { method: 'POST' });
+
+/**
+ * GET /api/schedules/preview?cron=&timezone= → {next_fires: string[]} (five),
+ * or an ApiError (400) whose message says what is wrong with the expression.
+ */
+export const previewCron = (cron, timezone, signal) =>
+  request(`schedules/preview?${new URLSearchParams({ cron, timezone })}`, { signal });

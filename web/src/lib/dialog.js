@@ -21,12 +21,15 @@ const open = new Set();
  * @property {string} [errorTitle] heading of an error from onSubmit
  * @property {(form: HTMLFormElement) => any} [onSubmit] may be async; its
  *   result resolves `done`; a throw keeps the dialog open with the message
+ * @property {() => boolean} [canSubmit] whether the submit button may be
+ *   used now (e.g. not while an input is known to be wrong); ask again with
+ *   the dialog's checkSubmit()
  */
 
 /**
  * Open a modal dialog.
  * @param {DialogOptions} options
- * @returns {{ el: HTMLDialogElement, form: HTMLFormElement, done: Promise<any>, close: () => void, showError: (title: string, err: any) => void }}
+ * @returns {{ el: HTMLDialogElement, form: HTMLFormElement, done: Promise<any>, close: () => void, showError: (title: string, err: any) => void, checkSubmit: () => void }}
  *   done resolves with onSubmit's result, or undefined when dismissed
  */
 export function openDialog({
@@ -39,6 +42,7 @@ export function openDialog({
   id,
   errorTitle = 'That did not work',
   onSubmit,
+  canSubmit = () => true,
 }) {
   let resolve;
   const done = new Promise((r) => (resolve = r));
@@ -75,7 +79,7 @@ export function openDialog({
   let busy = false;
   async function submitted(e) {
     e.preventDefault();
-    if (busy || !onSubmit) return;
+    if (busy || !onSubmit || !canSubmit()) return;
     busy = true;
     replace(message);
     const label = submit?.textContent;
@@ -90,7 +94,12 @@ export function openDialog({
       busy = false;
       for (const b of form.querySelectorAll('footer button')) b.disabled = false;
       if (submit) submit.textContent = label;
+      checkSubmit();
     }
+  }
+
+  function checkSubmit() {
+    if (submit && !busy) submit.disabled = !canSubmit();
   }
 
   function showError(heading, err) {
@@ -102,7 +111,7 @@ export function openDialog({
     if (el.open) el.close();
   }
 
-  const api = { el, form, done, close, showError };
+  const api = { el, form, done, close, showError, checkSubmit };
   open.add(api);
   return api;
 }

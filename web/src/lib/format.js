@@ -19,6 +19,23 @@ export function ago(when, now = Date.now()) {
   return `${Math.floor(hrs / 24)} d ago`;
 }
 
+/**
+ * Time until `when`, as "in 12 s", "in 3 min", "in 2 h", "in 4 d"; "now"
+ * once it is reached, "–" for a missing time.
+ */
+export function until(when, now = Date.now()) {
+  const t = toMillis(when);
+  if (t === null) return '–';
+  const s = Math.ceil((t - now) / 1000);
+  if (s < 1) return 'now';
+  if (s < 60) return `in ${s} s`;
+  const m = Math.round(s / 60);
+  if (m < 60) return `in ${m} min`;
+  const hrs = Math.round(m / 60);
+  if (hrs < 48) return `in ${hrs} h`;
+  return `in ${Math.round(hrs / 24)} d`;
+}
+
 /** Absolute local date and time, for tooltips; "never" as in ago(). */
 export function dateTime(when) {
   const t = toMillis(when);
@@ -75,3 +92,50 @@ export function percent(part, total) {
 export function platform(os, arch) {
   return [os, arch].filter(Boolean).join('/') || '–';
 }
+
+/** The browser's IANA time zone, e.g. "Europe/Paris" ("UTC" if it has none). */
+export function localZone() {
+  try {
+    return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
+  } catch {
+    return 'UTC';
+  }
+}
+
+/**
+ * A date and time as the clocks of timeZone show it, with the zone's short
+ * name: "Thu, Dec 3, 15:04:05 GMT+1". An unknown zone falls back to UTC and
+ * says so; "" means UTC (as a schedule's timezone does). "never" as in ago().
+ */
+export function zonedDateTime(when, timeZone = '') {
+  const t = toMillis(when);
+  if (t === null) return 'never';
+  const opts = { weekday: 'short', month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23', timeZoneName: 'short' };
+  try {
+    return new Date(t).toLocaleString(undefined, { ...opts, timeZone: timeZone || 'UTC' });
+  } catch {
+    return `${new Date(t).toLocaleString(undefined, { ...opts, timeZone: 'UTC' })} (unknown zone ${timeZone})`;
+  }
+}
+
+/**
+ * A cron descriptor in words ("@hourly" → "once an hour"); "" for anything
+ * else, "@every 30s" included (those speak for themselves).
+ */
+export function cronWords(expr) {
+  const e = (expr || '').trim();
+  return { '@yearly': 'once a year', '@annually': 'once a year', '@monthly': 'once a month', '@weekly': 'once a week', '@daily': 'once a day', '@midnight': 'once a day', '@hourly': 'once an hour' }[e] ?? '';
+}
+
+/** Time zones offered in the schedule form (any IANA name may be typed). */
+export const COMMON_ZONES = [
+  'UTC',
+  'Europe/London', 'Europe/Dublin', 'Europe/Lisbon', 'Europe/Paris', 'Europe/Berlin', 'Europe/Madrid', 'Europe/Rome',
+  'Europe/Amsterdam', 'Europe/Stockholm', 'Europe/Warsaw', 'Europe/Athens', 'Europe/Istanbul', 'Europe/Moscow',
+  'Africa/Cairo', 'Africa/Johannesburg', 'Africa/Lagos', 'Africa/Nairobi',
+  'America/New_York', 'America/Chicago', 'America/Denver', 'America/Los_Angeles', 'America/Anchorage', 'America/Toronto',
+  'America/Mexico_City', 'America/Bogota', 'America/Lima', 'America/Sao_Paulo', 'America/Argentina/Buenos_Aires',
+  'Asia/Dubai', 'Asia/Karachi', 'Asia/Kolkata', 'Asia/Dhaka', 'Asia/Bangkok', 'Asia/Jakarta', 'Asia/Singapore',
+  'Asia/Shanghai', 'Asia/Hong_Kong', 'Asia/Taipei', 'Asia/Seoul', 'Asia/Tokyo',
+  'Australia/Perth', 'Australia/Adelaide', 'Australia/Sydney', 'Pacific/Auckland', 'Pacific/Honolulu',
+];

@@ -2,7 +2,7 @@
 // definition lists, the page header and the "last updated" indicator.
 
 import { h, replace } from './dom.js';
-import { ago, dateTime, duration } from './format.js';
+import { ago, dateTime, duration, until } from './format.js';
 import { getSocket } from './ws.js';
 
 /** online / offline badge. */
@@ -26,6 +26,11 @@ export function timeAgo(when) {
   return h('time', { datetime: when || null, title: dateTime(when), dataset: { ago: when || '' } }, ago(when));
 }
 
+/** A <time> that keeps saying "in 12 s" until `when` (see startClock), full date on hover. */
+export function timeUntil(when) {
+  return h('time', { datetime: when || null, title: dateTime(when), dataset: { until: when || '' } }, until(when));
+}
+
 /** A duration that keeps counting from `since` (a running task), see startClock. */
 export function elapsed(since) {
   return h('span', { class: 'elapsed', dataset: { since } }, elapsedText(since, Date.now()));
@@ -36,12 +41,16 @@ function elapsedText(since, now) {
   return Number.isFinite(t) ? duration(Math.max(0, (now - t) / 1000)) : '–';
 }
 
-/** Refresh every relative time and running duration on the page once a second. */
+/** Refresh every relative time, countdown and running duration on the page once a second. */
 export function startClock() {
   const tick = () => {
     const now = Date.now();
     for (const el of document.querySelectorAll('time[data-ago]')) {
       const text = ago(el.dataset.ago, now);
+      if (el.textContent !== text) el.textContent = text;
+    }
+    for (const el of document.querySelectorAll('time[data-until]')) {
+      const text = until(el.dataset.until, now);
       if (el.textContent !== text) el.textContent = text;
     }
     for (const el of document.querySelectorAll('.elapsed[data-since]')) {
