@@ -430,7 +430,6 @@ func (c *wsClient) expect(channel string, fragments ...string) []byte {
 		case <-deadline:
 			c.t.Fatalf("no push on %s with %q in %s", channel, fragments, wait)
 		}
-		return nil
 	}
 }
 
