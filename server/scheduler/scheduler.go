@@ -129,8 +129,20 @@ func (s *Scheduler) Run(ctx context.Context) error {
 			}
 		})
 	}
-	if err := s.load(ctx); err != nil {
-		return err
+	// A store that cannot be read at start (it is still starting, or a
+	// network blip) must not stop the master: keep trying, meanwhile
+	// firing nothing.
+	for wait := time.Second; ; wait = min(2*wait, 30*time.Second) {
+		err := s.load(ctx)
+		if err == nil {
+			break
+		}
+		s.log.Error("schedules not loaded; nothing fires until they are; retrying", "err", err, "in", wait)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
 	}
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()

@@ -2,10 +2,12 @@ package scheduler_test
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -356,5 +358,38 @@ func drain(c *cluster, d time.Duration) {
 		case <-deadline:
 			return
 		}
+	}
+}
+
+// flakyStore fails the first listing of schedules, as a store still
+// starting would.
+type flakyStore struct {
+	store.Store
+	failed atomic.Bool
+}
+
+type flakySchedules struct {
+	store.Schedules
+	s *flakyStore
+}
+
+func (f *flakyStore) Schedules() store.Schedules { return flakySchedules{f.Store.Schedules(), f} }
+
+func (f flakySchedules) List(ctx context.Context) ([]store.Schedule, error) {
+	if f.s.failed.CompareAndSwap(false, true) {
+		return nil, errors.New("store not ready")
+	}
+	return f.Schedules.List(ctx)
+}
+
+// A store that cannot be read when the master starts delays the schedules,
+// it does not stop the master: they fire once it answers.
+func TestLoadRetried(t *testing.T) {
+	c := newCluster(t)
+	sch := c.schedule(store.Schedule{Cron: "@every 1s", Enabled: true})
+	c.st = &flakyStore{Store: c.st}
+	c.master(0)
+	if ev := c.next(10 * time.Second); ev.ScheduleID != sch.ID {
+		t.Fatalf("event %+v", ev)
 	}
 }
