@@ -209,6 +209,18 @@ func renderMarkdown(res *Results, cfg Config) string {
 	}
 	w("\n")
 
+	// Scenario 7.
+	if len(res.Schedules) > 0 {
+		w("## 7. Schedules: 10,000 due every minute on one master\n\n")
+		w("The all-in-one (in-process bus, SQLite). Every schedule is `* * * * *` with overlap `allow`, for a node that has gone offline, so its tasks wait in the queue and only the firing is measured. Lag: when the task was created, against its fire time. CPU: the master's user + system time over the measured minutes.\n\n")
+		w("| schedules | minutes | fires expected | fired | missing | twice | lag p50 ms | lag p99 ms | lag max ms | master CPU s/min |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range res.Schedules {
+			w("| %s | %d | %s | %s | %d | %d | %.0f | %.0f | %.0f | %.1f |\n", f0(float64(s.Schedules)), s.Minutes, f0(float64(s.Expected)), f0(float64(s.Fired)),
+				s.Missing, s.Duplicates, s.Lag.P50ms, s.Lag.P99ms, s.Lag.MaxMs, s.CPUSecondsPerMin)
+		}
+		w("\n")
+	}
+
 	// Profiles.
 	if len(res.Profiles) > 0 {
 		w("## Where the time goes (profiles of missed targets)\n\n")

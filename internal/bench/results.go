@@ -24,6 +24,7 @@ type Results struct {
 	Idle      []IdleRow      `json:"idle"`
 	Backlog   []BacklogRow   `json:"backlog"`
 	RedisPub  []RedisPubRow  `json:"redis_publish"`
+	Schedules []ScheduleRow  `json:"schedules,omitempty"`
 	Targets   []TargetResult `json:"targets"`
 	Profiles  []Profile      `json:"profiles,omitempty"`
 	Errors    []string       `json:"errors,omitempty"`
@@ -106,6 +107,18 @@ type BacklogRow struct {
 	Seconds   float64 `json:"seconds"`
 	LinesPerS float64 `json:"lines_per_s"`
 	InOrder   bool    `json:"in_order_exactly_once"`
+}
+
+// ScheduleRow is scenario 7: schedules all due every minute on one master.
+type ScheduleRow struct {
+	Schedules        int     `json:"schedules"`
+	Minutes          int     `json:"minutes"`
+	Expected         int64   `json:"expected_fires"`
+	Fired            int64   `json:"fired"`
+	Missing          int64   `json:"missing"`
+	Duplicates       int64   `json:"duplicates"`
+	Lag              Latency `json:"lag"` // task created − fire time
+	CPUSecondsPerMin float64 `json:"master_cpu_s_per_min"`
 }
 
 // RedisPubRow is a redis-benchmark PUBLISH figure.

@@ -41,7 +41,7 @@ type Config struct {
 	CentrifugoBin     string
 	CentrifugoMissing string
 	HarnessBin        string
-	// Only runs the named scenarios ("1".."6", "profiles"); empty means all.
+	// Only runs the named scenarios ("1".."7", "profiles"); empty means all.
 	Only []string
 	// Quick shortens every measurement, for trying the harness out; its
 	// figures are not the benchmark's.
@@ -198,6 +198,9 @@ func (r *run) all(ctx context.Context) {
 	if r.want("4") {
 		r.bareScenarios(ctx, c.redis)
 		r.centrifugoScenarios(ctx, c.redis)
+	}
+	if r.want("7") {
+		r.scenarioSchedules(ctx)
 	}
 }
 
