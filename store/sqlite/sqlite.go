@@ -31,7 +31,7 @@ var _ store.Store = (*Store)(nil)
 
 // Store is a store.Store on SQLite. Safe for concurrent use.
 type Store struct {
-	w, r  *sql.DB // w: the single writer connection; r: readers
+	w, r  *db // w: the single writer connection; r: readers
 	files *files
 	once  sync.Once
 	err   error
@@ -63,17 +63,17 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	dsn := filepath.Join(dir, "crawlhub.db") +
 		"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
 	s := &Store{files: f}
-	if s.w, err = sql.Open("sqlite", dsn); err != nil {
+	if s.w, err = openDB(dsn); err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
 	s.w.SetMaxOpenConns(1)
 	s.w.SetConnMaxIdleTime(0) // keep the one connection: reopening costs a schema parse
-	if err := migrate(ctx, s.w); err != nil {
+	if err := migrate(ctx, s.w.DB); err != nil {
 		s.w.Close()
 		return nil, fmt.Errorf("store: open sqlite %s: %w", dir, err)
 	}
 	// Opened after the migration, so readers never see a half-made schema.
-	if s.r, err = sql.Open("sqlite", dsn+"&_query_only=1"); err != nil {
+	if s.r, err = openDB(dsn + "&_query_only=1"); err != nil {
 		s.w.Close()
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
