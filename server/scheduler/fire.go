@@ -62,10 +62,10 @@ func (s *Scheduler) fire(ctx context.Context, j job) {
 		s.retryLater(j)
 		return
 	}
-	sch, ok := s.current(ctx, log, j.id)
-	if !ok {
-		return
-	}
+	// The schedule as this master last loaded it: a change reaches every
+	// master as an event, and reading it again for each of thousands of
+	// fire times at once was the costliest step of a fire.
+	sch := j.sch
 	if reason := s.overlaps(ctx, sch); reason != "" {
 		s.skip(ctx, log, sch, j.at, reason)
 	} else {

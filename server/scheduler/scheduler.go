@@ -65,6 +65,9 @@ type job struct {
 	id    string
 	at    time.Time
 	retry bool
+	// sch is the schedule as last loaded (Changed keeps it current), for
+	// a first fire; a retry reads it again.
+	sch *store.Schedule
 }
 
 // New returns a Scheduler.
@@ -178,7 +181,7 @@ func (s *Scheduler) load(ctx context.Context) error {
 	for i := range all {
 		sch := &all[i]
 		if at := s.set(sch, now); !at.IsZero() && sch.Misfire == store.MisfireOnce {
-			missed = append(missed, job{id: sch.ID, at: at})
+			missed = append(missed, job{id: sch.ID, at: at, sch: sch})
 		}
 	}
 	s.mu.Unlock()
@@ -218,7 +221,7 @@ func (s *Scheduler) set(sch *store.Schedule, now time.Time) (missed time.Time) {
 		return time.Time{}
 	}
 	if next := spec.Next(from); !next.IsZero() {
-		it := &item{job: job{id: sch.ID, at: next}, spec: spec}
+		it := &item{job: job{id: sch.ID, at: next, sch: sch}, spec: spec}
 		heap.Push(&s.items, it)
 		s.entries[sch.ID] = it
 	}
@@ -297,6 +300,7 @@ func (s *Scheduler) untilNext() time.Duration {
 func (s *Scheduler) retryLater(j job) {
 	j.retry = true
 	s.mu.Lock()
+	j.sch = nil
 	heap.Push(&s.items, &item{job: j, retryAt: j.at.Add(s.cfg.ClaimTTL + time.Second)})
 	s.mu.Unlock()
 	s.poke()
