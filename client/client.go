@@ -24,12 +24,7 @@ import (
 )
 
 // Error is a JSON-RPC error answered by the server.
-type Error struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
-
-func (e *Error) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
+type Error = wsapi.Error
 
 // Publication is one notification on a subscribed channel; decode its
 // Data by channel (wsapi.LogData on a task's log).

@@ -9,6 +9,7 @@ package wsapi
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 )
 
@@ -84,6 +85,15 @@ const (
 	CodeUnavailable       = -32008 // the bus subscription failed (and was undone): retry
 	CodeAlreadySubscribed = -32009
 )
+
+// Error is a JSON-RPC error object: a code from the list above and a
+// message a person can act on.
+type Error struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e.Code) }
 
 // Close codes the server ends a connection with.
 const (

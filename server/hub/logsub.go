@@ -55,15 +55,15 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) (start func()
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
 	if !storeIDLike(taskID) {
-		return nil, &rpcError{wsapi.CodeInvalidParams, "task id " + taskID + " is not valid: ids are 24 hex digits"}
+		return nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "task id " + taskID + " is not valid: ids are 24 hex digits"}
 	}
 	ended, status, err := h.backend.TaskEnded(ctx, taskID)
 	if err != nil {
 		code, msg := h.backend.ErrorCode(err)
-		return nil, &rpcError{code, msg}
+		return nil, &rpcError{Code: code, Message: msg}
 	}
 	if err := h.acquire(ctx, wire.LogChannel(taskID)); err != nil {
-		return nil, &rpcError{wsapi.CodeUnavailable, "could not subscribe to the task's live log: " + err.Error() + "; try again"}
+		return nil, &rpcError{Code: wsapi.CodeUnavailable, Message: "could not subscribe to the task's live log: " + err.Error() + "; try again"}
 	}
 	s := &logSub{c: c, taskID: taskID, channel: channel, next: since, catching: true}
 	if !ended {
@@ -73,7 +73,7 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) (start func()
 		if err != nil {
 			h.release(wire.LogChannel(taskID))
 			code, msg := h.backend.ErrorCode(err)
-			return nil, &rpcError{code, msg}
+			return nil, &rpcError{Code: code, Message: msg}
 		}
 	}
 	if ended {

@@ -23,25 +23,22 @@ func (r *request) idOrNull() json.RawMessage {
 	return r.ID
 }
 
-type rpcError struct {
-	Code    int    `json:"code"`
-	Message string `json:"message"`
-}
+type rpcError = wsapi.Error
 
 func parseRequest(msg []byte) (*request, *rpcError) {
 	msg = bytes.TrimSpace(msg)
 	if len(msg) > 0 && msg[0] == '[' {
-		return nil, &rpcError{wsapi.CodeInvalidRequest, "batch requests are not supported: send one request per frame"}
+		return nil, &rpcError{Code: wsapi.CodeInvalidRequest, Message: "batch requests are not supported: send one request per frame"}
 	}
 	req := new(request)
 	if err := json.Unmarshal(msg, req); err != nil {
-		return nil, &rpcError{wsapi.CodeParse, "parse error: " + err.Error() + `; send one JSON object per frame, like {"jsonrpc":"2.0","id":1,"method":"` + wsapi.MethodNodesList + `"}`}
+		return nil, &rpcError{Code: wsapi.CodeParse, Message: "parse error: " + err.Error() + `; send one JSON object per frame, like {"jsonrpc":"2.0","id":1,"method":"` + wsapi.MethodNodesList + `"}`}
 	}
 	if req.JSONRPC != "2.0" || req.Method == "" {
-		return req, &rpcError{wsapi.CodeInvalidRequest, `invalid request: "jsonrpc" must be "2.0" and "method" a non-empty string`}
+		return req, &rpcError{Code: wsapi.CodeInvalidRequest, Message: `invalid request: "jsonrpc" must be "2.0" and "method" a non-empty string`}
 	}
 	if len(req.ID) > 0 && req.ID[0] != '"' && !(req.ID[0] >= '0' && req.ID[0] <= '9') && req.ID[0] != '-' && string(req.ID) != "null" {
-		return nil, &rpcError{wsapi.CodeInvalidRequest, "invalid request: id must be a string or a number"}
+		return nil, &rpcError{Code: wsapi.CodeInvalidRequest, Message: "invalid request: id must be a string or a number"}
 	}
 	return req, nil
 }
@@ -55,7 +52,7 @@ func decodeParams(raw json.RawMessage, v any) *rpcError {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return &rpcError{wsapi.CodeInvalidParams, "invalid params: " + err.Error()}
+		return &rpcError{Code: wsapi.CodeInvalidParams, Message: "invalid params: " + err.Error()}
 	}
 	return nil
 }
@@ -99,25 +96,25 @@ func (c *Client) subscribe(req *request) {
 	switch {
 	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders || p.Channel == wsapi.ChannelSchedules:
 		if p.Since != nil {
-			c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, "since applies to task log channels only"})
+			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since applies to task log channels only"})
 			return
 		}
 	case isLog:
 		if p.Since != nil && *p.Since < 0 {
-			c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, "since is a line number, 0 or more"})
+			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since is a line number, 0 or more"})
 			return
 		}
 	default:
-		c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, fmt.Sprintf("unknown channel %q: use %s, %s, %s or %s", p.Channel,
+		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s or %s", p.Channel,
 			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.LogChannel("<task_id>"))})
 		return
 	}
 	if _, ok := c.subs[p.Channel]; ok {
-		c.reply(req.ID, nil, &rpcError{wsapi.CodeAlreadySubscribed, "already subscribed to " + p.Channel + "; unsubscribe first to start again from another line"})
+		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeAlreadySubscribed, Message: "already subscribed to " + p.Channel + "; unsubscribe first to start again from another line"})
 		return
 	}
 	if len(c.subs) >= c.hub.cfg.MaxSubscriptions {
-		c.reply(req.ID, nil, &rpcError{wsapi.CodeTooManySubs, fmt.Sprintf("too many subscriptions: at most %d per connection", c.hub.cfg.MaxSubscriptions)})
+		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeTooManySubs, Message: fmt.Sprintf("too many subscriptions: at most %d per connection", c.hub.cfg.MaxSubscriptions)})
 		return
 	}
 	if !isLog {
@@ -154,7 +151,7 @@ func (c *Client) unsubscribe(req *request) {
 		return
 	}
 	if _, ok := c.subs[p.Channel]; !ok {
-		c.reply(req.ID, nil, &rpcError{wsapi.CodeInvalidParams, "not subscribed to " + p.Channel})
+		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "not subscribed to " + p.Channel})
 		return
 	}
 	delete(c.subs, p.Channel)
@@ -175,8 +172,6 @@ func (c *Client) unsubscribe(req *request) {
 	}
 	c.reply(req.ID, map[string]any{"channel": p.Channel}, nil)
 }
-
-func (e *rpcError) Error() string { return e.Message }
 
 // Errorf returns an error the hub sends with the given JSON-RPC code.
 func Errorf(code int, format string, args ...any) error {
