@@ -119,8 +119,9 @@ func scheduleAdd(ctx context.Context, args []string) error {
 	}
 	fmt.Println(s.ID)
 	fmt.Fprintf(os.Stderr, "crawlhub: schedule %q created; next fire times:\n", s.Name)
+	loc := zone(s.Timezone)
 	for _, t := range s.NextFires {
-		fmt.Fprintf(os.Stderr, "  %s\n", t.Format("Mon 2006-01-02 15:04:05 MST"))
+		fmt.Fprintf(os.Stderr, "  %s\n", t.In(loc).Format("Mon 2006-01-02 15:04:05 MST"))
 	}
 	return nil
 }
@@ -153,17 +154,28 @@ func scheduleList(ctx context.Context, args []string) error {
 		if tz == "" {
 			tz = "UTC"
 		}
+		loc := zone(s.Timezone)
 		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%v\t%s\t%s\n", s.ID, s.Name, s.SpiderName, s.Cron, tz, s.Enabled,
-			when(s.NextFire), strings.TrimSpace(when(s.LastFire)+" "+s.LastTaskStatus))
+			when(s.NextFire, loc), strings.TrimSpace(when(s.LastFire, loc)+" "+s.LastTaskStatus))
 	}
 	return w.Flush()
 }
 
-func when(t time.Time) string {
+// when shows t in the schedule's timezone, by its abbreviation (CET, not
+// +0100, which is all a time read from JSON knows).
+func when(t time.Time, loc *time.Location) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.Format("2006-01-02 15:04:05 MST")
+	return t.In(loc).Format("2006-01-02 15:04:05 MST")
+}
+
+// zone is the schedule's timezone, or UTC.
+func zone(tz string) *time.Location {
+	if loc, err := time.LoadLocation(tz); err == nil && tz != "" {
+		return loc
+	}
+	return time.UTC
 }
 
 func scheduleRemove(ctx context.Context, args []string) error {

@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	// The IANA timezone database, built in: schedules name zones, and a
+	// machine without tzdata installed must read them the same.
+	_ "time/tzdata"
 
 	"github.com/robfig/cron/v3"
 )
