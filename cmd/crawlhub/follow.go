@@ -37,6 +37,14 @@ func (f *clientFlags) check() error {
 	return nil
 }
 
+// dial checks the flags and connects to the master's WebSocket API.
+func (f *clientFlags) dial(ctx context.Context) (*client.Conn, error) {
+	if err := f.check(); err != nil {
+		return nil, err
+	}
+	return client.Dial(ctx, f.server, f.token)
+}
+
 // followTo prints a task's log from since to stdout until the task ends;
 // a task that did not finish is an errTaskFailed (exit status 1).
 func followTo(ctx context.Context, f *clientFlags, taskID string, since int64) error {
@@ -122,10 +130,7 @@ func runRun(ctx context.Context, args []string) error {
 	if err != nil {
 		return quietHelp(err)
 	}
-	if err := cf.check(); err != nil {
-		return err
-	}
-	c, err := client.Dial(ctx, cf.server, cf.token)
+	c, err := cf.dial(ctx)
 	if err != nil {
 		return err
 	}

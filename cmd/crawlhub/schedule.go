@@ -8,7 +8,6 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/crawlhub/crawlhub/client"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
 
@@ -81,10 +80,7 @@ func scheduleAdd(ctx context.Context, args []string) error {
 	if *cron == "" {
 		return fmt.Errorf("--cron is required, e.g. --cron '0 * * * *' (hourly) or --cron '@every 10m'")
 	}
-	if err := cf.check(); err != nil {
-		return err
-	}
-	c, err := client.Dial(ctx, cf.server, cf.token)
+	c, err := cf.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -133,10 +129,7 @@ func scheduleList(ctx context.Context, args []string) error {
 	if err := parse(fs, args); err != nil {
 		return quietHelp(err)
 	}
-	if err := cf.check(); err != nil {
-		return err
-	}
-	c, err := client.Dial(ctx, cf.server, cf.token)
+	c, err := cf.dial(ctx)
 	if err != nil {
 		return err
 	}
@@ -186,10 +179,7 @@ func scheduleRemove(ctx context.Context, args []string) error {
 	if err != nil {
 		return quietHelp(err)
 	}
-	if err := cf.check(); err != nil {
-		return err
-	}
-	c, err := client.Dial(ctx, cf.server, cf.token)
+	c, err := cf.dial(ctx)
 	if err != nil {
 		return err
 	}
