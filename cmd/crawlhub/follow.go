@@ -136,20 +136,8 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	defer c.Close()
 	req := map[string]any{"mode": "any", "params": *params, "timeout": *timeout, "queue": *queue}
-	if len(spider) == 24 && isHex(spider) {
-		req["spider_id"] = spider
-	} else {
-		req["spider"] = spider
-	}
-	switch {
-	case *all:
-		req["mode"] = "all"
-	case len(nodes) > 0:
-		ids, err := resolveNodes(ctx, c, nodes)
-		if err != nil {
-			return err
-		}
-		req["mode"], req["node_ids"] = "nodes", ids
+	if err := setTarget(ctx, c, req, spider, *all, nodes); err != nil {
+		return err
 	}
 	var res struct {
 		Items []struct {
@@ -174,6 +162,28 @@ func runRun(ctx context.Context, args []string) error {
 	}
 	c.Close()
 	return followTo(ctx, &cf, res.Items[0].ID, 0)
+}
+
+// setTarget puts in req, a task.run or schedule.create request, the spider
+// (an id or a name) and where it runs: every online node with all, the
+// named nodes, or else any node.
+func setTarget(ctx context.Context, c *client.Conn, req map[string]any, spider string, all bool, nodes []string) error {
+	if len(spider) == 24 && isHex(spider) {
+		req["spider_id"] = spider
+	} else {
+		req["spider"] = spider
+	}
+	switch {
+	case all:
+		req["mode"] = "all"
+	case len(nodes) > 0:
+		ids, err := resolveNodes(ctx, c, nodes)
+		if err != nil {
+			return err
+		}
+		req["mode"], req["node_ids"] = "nodes", ids
+	}
+	return nil
 }
 
 func resolveNodes(ctx context.Context, c *client.Conn, names []string) ([]string, error) {

@@ -86,11 +86,6 @@ func scheduleAdd(ctx context.Context, args []string) error {
 	}
 	defer c.Close()
 	req := map[string]any{"cron": *cron, "enabled": !*disabled}
-	if len(spider) == 24 && isHex(spider) {
-		req["spider_id"] = spider
-	} else {
-		req["spider"] = spider
-	}
 	for k, v := range map[string]string{"timezone": *tz, "name": *name, "overlap": *overlap, "misfire": *misfire, "params": *params} {
 		if v != "" {
 			req[k] = v
@@ -99,15 +94,8 @@ func scheduleAdd(ctx context.Context, args []string) error {
 	if *timeout != 0 {
 		req["timeout"] = *timeout
 	}
-	switch {
-	case *all:
-		req["mode"] = "all"
-	case len(nodes) > 0:
-		ids, err := resolveNodes(ctx, c, nodes)
-		if err != nil {
-			return err
-		}
-		req["mode"], req["node_ids"] = "nodes", ids
+	if err := setTarget(ctx, c, req, spider, *all, nodes); err != nil {
+		return err
 	}
 	var s scheduleJSON
 	if err := c.Call(ctx, wsapi.MethodScheduleCreate, req, &s); err != nil {
