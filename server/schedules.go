@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"slices"
 	"time"
 
@@ -195,34 +196,59 @@ func (s *Server) RunSchedule(ctx context.Context, id string) ([]store.Task, erro
 	for i, t := range tasks {
 		ids[i] = t.ID
 	}
-	if err := s.store.Schedules().RecordFire(ctx, sch.ID, at, ids[0]); err != nil {
+	if err := s.store.Schedules().Record(ctx, store.Outcome{ScheduleID: sch.ID, At: at, TaskID: ids[0]}); err != nil {
 		s.log.Warn("fire not recorded on the schedule", "schedule_id", sch.ID, "err", err)
 	}
 	s.emitScheduleFired(ctx, wire.ScheduleFired{ScheduleID: sch.ID, Name: sch.Name, At: at, TaskIDs: ids})
 	return tasks, nil
 }
 
-// fireSchedule is the scheduler's FireFunc: the tasks of one fire time.
-// With overlap "queue" they wait for the schedule's newest task that has
-// not ended, so that the schedule's runs follow one another.
-func (s *Server) fireSchedule(ctx context.Context, sch *store.Schedule, at time.Time) ([]store.Task, error) {
-	o := origin{scheduleID: sch.ID, at: at}
-	if sch.Overlap == store.OverlapQueue {
-		var newest *store.Task
-		for _, status := range []string{store.TaskPending, store.TaskRunning} {
-			ts, _, err := s.store.Tasks().List(ctx, store.TaskFilter{ScheduleID: sch.ID, Status: status, Limit: 1})
-			if err != nil {
-				return nil, err
-			}
-			if len(ts) > 0 && (newest == nil || ts[0].Created.After(newest.Created)) {
-				newest = &ts[0]
-			}
+// fireSchedules is the scheduler's FireFunc: the tasks of fire times,
+// planned one by one and created in one store write. With overlap "queue"
+// they wait for the task the scheduler names, so that the schedule's runs
+// follow one another.
+func (s *Server) fireSchedules(ctx context.Context, fires []scheduler.Fire) []scheduler.FireResult {
+	out := make([]scheduler.FireResult, len(fires))
+	pl := s.planner()
+	var all []store.Task
+	var of []int // of[k] is the fire all[k] belongs to
+	for i, f := range fires {
+		ts, err := pl.plan(ctx, s.scheduleRun(f.Schedule), origin{scheduleID: f.Schedule.ID, at: f.At, waitFor: f.WaitFor})
+		if err != nil {
+			out[i].Err = err
+			continue
 		}
-		if newest != nil {
-			o.waitFor = newest.ID
+		all = append(all, ts...)
+		for range ts {
+			of = append(of, i)
 		}
 	}
-	return s.runTasks(ctx, s.scheduleRun(sch), o)
+	created, err := s.store.Tasks().CreateMany(ctx, all)
+	if err != nil {
+		for _, i := range of {
+			out[i].Err = err
+		}
+		return out
+	}
+	var made []store.Task
+	for k, t := range all {
+		i := of[k]
+		if created[k] {
+			out[i].Tasks = append(out[i].Tasks, t)
+			made = append(made, t)
+		} else if len(out[i].Tasks) == 0 {
+			// Another master made them; if it made only some (the nodes
+			// online differed), those this one made still count.
+			out[i].Err = fmt.Errorf("task %s: %w", t.ID, store.ErrConflict)
+		}
+	}
+	for i := range out {
+		if len(out[i].Tasks) > 0 {
+			out[i].Err = nil
+		}
+	}
+	s.started(ctx, made)
+	return out
 }
 
 // scheduleRun is the run a schedule asks for. Tasks for listed nodes that

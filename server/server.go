@@ -105,7 +105,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		b.Close()
 		return nil, err
 	}
-	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedule, Emit: s.emitScheduleFired, Log: cfg.Log})
+	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedules, Emit: s.emitScheduleFired, Log: cfg.Log})
 	s.echo = s.routes()
 	return s, nil
 }

@@ -56,102 +56,45 @@ func (o origin) taskID(node string) string {
 }
 
 func (s *Server) runTasks(ctx context.Context, req RunRequest, o origin) ([]store.Task, error) {
-	var sp *store.Spider
-	var err error
-	switch {
-	case req.SpiderID != "" && store.ValidID(req.SpiderID):
-		sp, err = s.store.Spiders().Get(ctx, req.SpiderID)
-	case req.SpiderID != "":
-		return nil, badRequest("spider_id " + req.SpiderID + " is not valid: ids are 24 hex digits")
-	case req.Spider != "":
-		sp, err = s.store.Spiders().GetByName(ctx, req.Spider)
-	default:
-		return nil, badRequest("say which spider to run: spider_id, or spider (its name)")
-	}
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, notFound("no such spider: " + req.SpiderID + req.Spider)
-	}
+	tasks, err := s.planner().plan(ctx, req, o)
 	if err != nil {
 		return nil, err
 	}
-	if req.Timeout < 0 {
-		return nil, badRequest("timeout is in seconds and cannot be negative")
+	created, err := s.store.Tasks().CreateMany(ctx, tasks)
+	if err != nil {
+		return nil, err
 	}
-	base := store.Task{
-		SpiderID: sp.ID, SpiderName: sp.Name, Mode: req.Mode, Status: store.TaskPending,
-		Command: sp.Command, Params: req.Params, Env: req.Env, Timeout: req.Timeout,
+	for i := range tasks {
+		if !created[i] { // fresh ids: cannot happen short of a broken store
+			return nil, fmt.Errorf("task %s: %w", tasks[i].ID, store.ErrConflict)
+		}
 	}
-	var targets []string // node ids; "" for any node
-	reasons := map[string]string{}
-	switch req.Mode {
-	case "", "any":
-		base.Mode = "any"
-		targets = []string{""}
-	case "all":
-		on, err := s.onlineNodes(ctx)
-		if err != nil {
-			return nil, err
-		}
-		if len(on) == 0 {
-			return nil, nodeOffline("no node is online to run on: start an agent first")
-		}
-		for _, n := range on {
-			targets = append(targets, n.ID)
-		}
-	case "nodes":
-		if len(req.NodeIDs) == 0 {
-			return nil, badRequest(`mode "nodes" needs node_ids`)
-		}
-		for _, id := range req.NodeIDs {
-			if !store.ValidID(id) {
-				return nil, badRequest("node id " + id + " is not valid: ids are 24 hex digits")
-			}
-			err := s.live(ctx, id)
-			switch {
-			case err == nil:
-			case errors.Is(err, wire.ErrNodeOffline) && req.Queue:
-				var oe *wire.OfflineError
-				errors.As(err, &oe)
-				reasons[id] = fmt.Sprintf("waiting for node %s (%s) to come online", oe.Name, id)
-			case errors.Is(err, wire.ErrNodeOffline):
-				return nil, nodeOffline(err.Error() + "; pass \"queue\": true to queue the task until it is back")
-			default:
-				return nil, err
-			}
-			targets = append(targets, id)
-		}
-	default:
-		return nil, badRequest(`mode must be "any", "all" or "nodes"`)
-	}
-	tasks := make([]store.Task, 0, len(targets))
-	for _, node := range targets {
-		t := base
-		t.ID, t.NodeID, t.Created, t.Reason, t.ScheduleID = o.taskID(node), node, store.Now(), reasons[node], o.scheduleID
-		if o.waitFor != "" {
-			t.WaitFor = o.waitFor
-			if t.Reason == "" {
-				t.Reason = "waiting for task " + o.waitFor + " of its schedule to end (overlap: queue)"
-			}
-		}
-		if err := s.store.Tasks().Create(ctx, &t); err != nil {
-			return tasks, err
-		}
-		tasks = append(tasks, t)
-		s.emitTaskStatus(ctx, &t)
+	s.started(ctx, tasks)
+	return tasks, nil
+}
+
+// started tells every master's clients about new tasks and nudges the
+// nodes that may run them.
+func (s *Server) started(ctx context.Context, tasks []store.Task) {
+	for i := range tasks {
+		s.emitTaskStatus(ctx, &tasks[i])
 	}
 	s.nudge(ctx, tasks)
-	return tasks, nil
 }
 
 // nudge tells the nodes that may run tasks to poll now, so a task starts at
 // once rather than at the next poll.
 func (s *Server) nudge(ctx context.Context, tasks []store.Task) {
 	notify := map[string]bool{}
+	anyNode := false
 	for _, t := range tasks {
 		if t.NodeID != "" {
 			notify[t.NodeID] = true
-			continue
+		} else {
+			anyNode = true
 		}
+	}
+	if anyNode {
 		on, err := s.onlineNodes(ctx)
 		if err != nil {
 			s.log.Warn("could not list nodes to nudge", "err", err)

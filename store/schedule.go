@@ -41,7 +41,7 @@ type Schedule struct {
 	Created    time.Time         `json:"created"`
 	Updated    time.Time         `json:"updated"`
 
-	// What the schedule last did; written by RecordFire and RecordSkip,
+	// What the schedule last did; written by Record,
 	// never by Create or Update.
 	LastFire       time.Time `json:"last_fire,omitzero"`
 	LastTaskID     string    `json:"last_task_id,omitempty"`
@@ -64,10 +64,20 @@ type Schedules interface {
 	Update(ctx context.Context, s *Schedule) error
 	// Delete returns ErrNotFound for an unknown id.
 	Delete(ctx context.Context, id string) error
-	// RecordFire records that the schedule fired at (a fire time) and
-	// created taskID. ErrNotFound for an unknown id.
-	RecordFire(ctx context.Context, id string, at time.Time, taskID string) error
-	// RecordSkip records that the schedule did not fire at (a fire time)
-	// and why. ErrNotFound for an unknown id.
-	RecordSkip(ctx context.Context, id string, at time.Time, reason string) error
+	// Record writes what schedules did at fire times (LastFire and
+	// LastTaskID, or LastSkip and LastSkipReason), all in one write where
+	// the store can: a minute's fires of thousands of schedules are one
+	// call. An outcome of a schedule that is gone (deleted meanwhile) is
+	// dropped.
+	Record(ctx context.Context, outcomes ...Outcome) error
+}
+
+// Outcome is what a schedule did at one fire time: it fired and created
+// TaskID (its first task, when it made several), or it skipped, for Reason.
+type Outcome struct {
+	ScheduleID string
+	At         time.Time
+	TaskID     string
+	Skipped    bool
+	Reason     string
 }

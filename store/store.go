@@ -164,6 +164,12 @@ type Tasks interface {
 	// id exists, which makes a task with an id derived from what caused
 	// it (a schedule's fire time) impossible to create twice.
 	Create(ctx context.Context, t *Task) error
+	// CreateMany stores each of ts whose id is new, in one write where the
+	// store can, and says which it stored: created[i] is false when a task
+	// with ts[i].ID existed already (the Create's ErrConflict). On an
+	// error, none of ts were stored (SQLite) or an unknown part of them
+	// (MongoDB).
+	CreateMany(ctx context.Context, ts []Task) (created []bool, err error)
 	Get(ctx context.Context, id string) (*Task, error)
 	// List returns the matching tasks, newest first (by Created, then id),
 	// and how many match in all regardless of Limit and Offset.
@@ -171,6 +177,9 @@ type Tasks interface {
 	// Pending returns up to limit pending tasks that nodeID may run: those
 	// targeted at it and those for any node (NodeID ""), oldest first.
 	Pending(ctx context.Context, nodeID string, limit int) ([]Task, error)
+	// Active returns, for each of scheduleIDs that has one, the newest
+	// (by Created, then id) of its tasks that is pending or running.
+	Active(ctx context.Context, scheduleIDs []string) (map[string]Task, error)
 	// Update replaces the task with t.ID; ErrNotFound for an unknown id.
 	Update(ctx context.Context, t *Task) error
 	Delete(ctx context.Context, id string) error

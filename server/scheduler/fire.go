@@ -35,120 +35,155 @@ const maxRetryAge = time.Minute
 // losers look again (ClaimTTL after the fire time), with room to spare.
 func (s *Scheduler) doneTTL() time.Duration { return 2*s.cfg.ClaimTTL + 30*time.Second }
 
-// fire fires schedule j.id at j.at if this master claims it, or looks at
-// it again later if another master did.
-func (s *Scheduler) fire(ctx context.Context, j job) {
-	log := s.log.With("schedule_id", j.id, "at", j.at)
-	if j.retry {
-		// The winner claims the done key once it has finished; if nobody
-		// has, it died on the way, and this master completes the fire.
-		won, err := s.cfg.Bus.Claim(ctx, wire.FireDoneKey(j.id, j.at), s.doneTTL())
-		if err != nil {
-			s.busDown(ctx, log, j, err)
-			return
+// batchSize bounds the fire times one worker fires together: their
+// tasks are created in one store write and their outcomes recorded in
+// another. A minute's fires of 10,000 schedules are a few dozen batches,
+// spread over the workers.
+const batchSize = 256
+
+// fireBatch fires the fire times of jobs this master claims, and looks
+// again later at those another master claimed.
+func (s *Scheduler) fireBatch(ctx context.Context, jobs []job) {
+	var won []job
+	for _, j := range jobs {
+		if j.retry {
+			s.lookAgain(ctx, j)
+			continue
 		}
-		if won {
-			log.Warn("the master that claimed this fire time did not complete it; completing it here")
-			s.complete(ctx, log, j)
+		ok, err := s.cfg.Bus.Claim(ctx, wire.FireClaimKey(j.id, j.at), s.cfg.ClaimTTL)
+		switch {
+		case err != nil:
+			s.busDown(ctx, s.log.With("schedule_id", j.id, "at", j.at), j, err)
+		case !ok:
+			s.retryLater(j)
+		default:
+			won = append(won, j)
 		}
+	}
+	if len(won) == 0 {
 		return
 	}
-	won, err := s.cfg.Bus.Claim(ctx, wire.FireClaimKey(j.id, j.at), s.cfg.ClaimTTL)
+	// The schedules as this master last loaded them: a change reaches
+	// every master as an event, and reading each again for thousands of
+	// fire times at once was the costliest step of a fire.
+	s.fireAll(ctx, won, true)
+	for _, j := range won {
+		ok, err := s.cfg.Bus.Claim(ctx, wire.FireDoneKey(j.id, j.at), s.doneTTL())
+		if err == nil && !ok {
+			s.log.Warn("this fire took longer than the claim holds (ClaimTTL); another master looked at it too",
+				"schedule_id", j.id, "at", j.at)
+		}
+	}
+}
+
+// lookAgain looks at a fire time another master claimed: the winner claims
+// the done key once it has finished; if nobody has, it died on the way,
+// and this master completes the fire.
+func (s *Scheduler) lookAgain(ctx context.Context, j job) {
+	log := s.log.With("schedule_id", j.id, "at", j.at)
+	won, err := s.cfg.Bus.Claim(ctx, wire.FireDoneKey(j.id, j.at), s.doneTTL())
 	if err != nil {
 		s.busDown(ctx, log, j, err)
 		return
 	}
 	if !won {
-		s.retryLater(j)
 		return
 	}
-	// The schedule as this master last loaded it: a change reaches every
-	// master as an event, and reading it again for each of thousands of
-	// fire times at once was the costliest step of a fire.
-	sch := j.sch
-	if reason := s.overlaps(ctx, sch); reason != "" {
-		s.skip(ctx, log, sch, j.at, reason)
-	} else {
-		s.create(ctx, log, sch, j.at)
-	}
-	won, err = s.cfg.Bus.Claim(ctx, wire.FireDoneKey(j.id, j.at), s.doneTTL())
-	if err == nil && !won {
-		log.Warn("this fire took longer than the claim holds (ClaimTTL); another master looked at it too")
-	}
-}
-
-// complete finishes a fire whose winner died. It does not look for
-// overlap: the winner may have created the fire's tasks before dying, and
-// those would read as an overlap; the task ids make a second creation fail
-// instead.
-func (s *Scheduler) complete(ctx context.Context, log *slog.Logger, j job) {
-	if sch, ok := s.current(ctx, log, j.id); ok {
-		s.create(ctx, log, sch, j.at)
-	}
-}
-
-// current reads the schedule as it is now: it may have been disabled or
-// deleted since its fire time was queued.
-func (s *Scheduler) current(ctx context.Context, log *slog.Logger, id string) (*store.Schedule, bool) {
-	sch, err := s.cfg.Store.Schedules().Get(ctx, id)
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, false
-	}
-	if err != nil {
+	log.Warn("the master that claimed this fire time did not complete it; completing it here")
+	// The schedule as it is now: it may have been disabled or deleted
+	// since. Overlap is not looked at: the winner may have created the
+	// fire's tasks before dying, and those would read as an overlap; the
+	// task ids make a second creation fail instead.
+	sch, err := s.cfg.Store.Schedules().Get(ctx, j.id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
 		log.Error("schedule not fired: could not read it", "err", err)
-		return nil, false
+	case sch.Enabled:
+		j.sch = sch
+		s.fireAll(ctx, []job{j}, false)
 	}
-	return sch, sch.Enabled
 }
 
-// overlaps says why sch must not fire now, or "".
-func (s *Scheduler) overlaps(ctx context.Context, sch *store.Schedule) string {
-	if sch.Overlap == store.OverlapAllow || sch.Overlap == store.OverlapQueue {
-		return ""
+// fireAll creates the tasks of jobs, the fire times this master won, and
+// records and tells what each did. With overlap set, a schedule with
+// overlap "skip" skips its fire time while a task it fired is still
+// pending or running.
+func (s *Scheduler) fireAll(ctx context.Context, jobs []job, overlap bool) {
+	// The newest task not ended of each schedule that asks about it: skip
+	// looks for one, queue waits for it.
+	asks := func(j job) bool {
+		return j.sch.Overlap == store.OverlapQueue || (overlap && j.sch.Overlap == store.OverlapSkip)
 	}
-	for _, status := range []string{store.TaskRunning, store.TaskPending} {
-		ts, _, err := s.cfg.Store.Tasks().List(ctx, store.TaskFilter{ScheduleID: sch.ID, Status: status, Limit: 1})
-		if err != nil {
-			return "could not check for a task still running: " + err.Error()
+	var ask []string
+	for _, j := range jobs {
+		if asks(j) {
+			ask = append(ask, j.id)
 		}
-		if len(ts) > 0 {
-			return fmt.Sprintf("task %s of this schedule is still %s (overlap: skip)", ts[0].ID, status)
+	}
+	active, activeErr := s.cfg.Store.Tasks().Active(ctx, ask)
+	outcomes := make([]store.Outcome, 0, len(jobs))
+	skip := func(j job, reason string) {
+		outcomes = append(outcomes, store.Outcome{ScheduleID: j.id, At: j.at, Skipped: true, Reason: reason})
+	}
+	var fires []Fire
+	var firing []job
+	for _, j := range jobs {
+		t, busy := active[j.id]
+		switch {
+		case asks(j) && activeErr != nil:
+			skip(j, "could not check for a task still running: "+activeErr.Error())
+		case busy && overlap && j.sch.Overlap == store.OverlapSkip:
+			skip(j, fmt.Sprintf("task %s of this schedule is still %s (overlap: skip)", t.ID, t.Status))
+		default:
+			f := Fire{Schedule: j.sch, At: j.at}
+			if busy && j.sch.Overlap == store.OverlapQueue {
+				f.WaitFor = t.ID
+			}
+			fires, firing = append(fires, f), append(firing, j)
 		}
 	}
-	return ""
-}
-
-func (s *Scheduler) create(ctx context.Context, log *slog.Logger, sch *store.Schedule, at time.Time) {
-	tasks, err := s.cfg.Fire(ctx, sch, at)
-	if errors.Is(err, store.ErrConflict) {
-		log.Info("fire time already fired by another master")
-		return
+	fired := map[int][]string{} // index in outcomes: task ids
+	if len(fires) > 0 {
+		for i, r := range s.cfg.Fire(ctx, fires) {
+			j := firing[i]
+			switch {
+			case errors.Is(r.Err, store.ErrConflict):
+				s.log.Info("fire time already fired by another master", "schedule_id", j.id, "at", j.at)
+			case r.Err != nil:
+				skip(j, "could not create the task: "+r.Err.Error())
+			default:
+				ids := make([]string, len(r.Tasks))
+				for k, t := range r.Tasks {
+					ids[k] = t.ID
+				}
+				o := store.Outcome{ScheduleID: j.id, At: j.at}
+				if len(ids) > 0 {
+					o.TaskID = ids[0]
+				}
+				fired[len(outcomes)] = ids
+				outcomes = append(outcomes, o)
+			}
+		}
 	}
-	if err != nil {
-		s.skip(ctx, log, sch, at, "could not create the task: "+err.Error())
-		return
+	if err := s.cfg.Store.Schedules().Record(ctx, outcomes...); err != nil {
+		s.log.Warn("fires not recorded on their schedules", "fires", len(outcomes), "err", err)
 	}
-	ids := make([]string, len(tasks))
-	for i, t := range tasks {
-		ids[i] = t.ID
+	names := make(map[string]string, len(jobs))
+	for _, j := range jobs {
+		names[j.id] = j.sch.Name
 	}
-	last := ""
-	if len(ids) > 0 {
-		last = ids[0]
+	for i, o := range outcomes {
+		ev := wire.ScheduleFired{ScheduleID: o.ScheduleID, Name: names[o.ScheduleID], At: o.At}
+		if o.Skipped {
+			s.log.Info("schedule skipped a fire time", "schedule_id", o.ScheduleID, "at", o.At, "reason", o.Reason)
+			ev.Skipped, ev.Reason = true, o.Reason
+		} else {
+			ev.TaskIDs = fired[i]
+			s.log.Info("schedule fired", "schedule_id", o.ScheduleID, "at", o.At, "tasks", len(ev.TaskIDs))
+		}
+		s.cfg.Emit(ctx, ev)
 	}
-	if err := s.cfg.Store.Schedules().RecordFire(ctx, sch.ID, at, last); err != nil && !errors.Is(err, store.ErrNotFound) {
-		log.Warn("fire not recorded on the schedule", "err", err)
-	}
-	log.Info("schedule fired", "tasks", len(ids))
-	s.cfg.Emit(ctx, wire.ScheduleFired{ScheduleID: sch.ID, Name: sch.Name, At: at, TaskIDs: ids})
-}
-
-func (s *Scheduler) skip(ctx context.Context, log *slog.Logger, sch *store.Schedule, at time.Time, reason string) {
-	log.Info("schedule skipped a fire time", "reason", reason)
-	if err := s.cfg.Store.Schedules().RecordSkip(ctx, sch.ID, at, reason); err != nil && !errors.Is(err, store.ErrNotFound) {
-		log.Warn("skip not recorded on the schedule", "err", err)
-	}
-	s.cfg.Emit(ctx, wire.ScheduleFired{ScheduleID: sch.ID, Name: sch.Name, At: at, Skipped: true, Reason: reason})
 }
 
 // busDown: the claim could not be made. Every master is in the same

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,10 +19,28 @@ type Claimer interface {
 	Claim(ctx context.Context, key string, ttl time.Duration) (bool, error)
 }
 
-// FireFunc creates the tasks of the fire of s at at, with the ids TaskID
-// gives and ScheduleID set. It returns store.ErrConflict (wrapped) when a
-// task of that fire exists already: another master made it.
-type FireFunc func(ctx context.Context, s *store.Schedule, at time.Time) ([]store.Task, error)
+// Fire is one fire time of one schedule, to become its tasks.
+type Fire struct {
+	Schedule *store.Schedule
+	At       time.Time
+	// WaitFor is the task the fire's tasks wait for (overlap "queue"), or
+	// "" when none of the schedule's tasks is pending or running.
+	WaitFor string
+}
+
+// FireResult is what became of one Fire: its tasks, or why there are none.
+type FireResult struct {
+	Tasks []store.Task
+	// Err is store.ErrConflict (wrapped) when the fire's tasks exist
+	// already: another master made them.
+	Err error
+}
+
+// FireFunc creates the tasks of fires, with the ids TaskID gives and
+// ScheduleID set, as few store writes as it can (a minute's fires of
+// thousands of schedules come in a few calls), and returns one result per
+// fire, in order.
+type FireFunc func(ctx context.Context, fires []Fire) []FireResult
 
 // Config configures a Scheduler. Zero values mean the documented default.
 type Config struct {
@@ -52,7 +71,7 @@ type Scheduler struct {
 	cfg  Config
 	log  *slog.Logger
 	wake chan struct{} // capacity 1: the loop has something to look at
-	work chan job
+	work chan []job    // batches of at most batchSize
 
 	mu      sync.Mutex
 	items   queue               // fire times and retries, soonest first
@@ -66,7 +85,7 @@ type job struct {
 	at    time.Time
 	retry bool
 	// sch is the schedule as last loaded (Changed keeps it current), for
-	// a first fire; a retry reads it again.
+	// a first fire; a retry that completes a fire reads it again.
 	sch *store.Schedule
 }
 
@@ -93,7 +112,7 @@ func New(cfg Config) *Scheduler {
 	return &Scheduler{
 		cfg: cfg, log: cfg.Log,
 		wake:    make(chan struct{}, 1),
-		work:    make(chan job, cfg.Workers),
+		work:    make(chan []job, cfg.Workers),
 		entries: map[string]*item{},
 		changed: map[string]struct{}{},
 	}
@@ -126,8 +145,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					return
-				case j := <-s.work:
-					s.fire(ctx, j)
+				case jobs := <-s.work:
+					s.fireBatch(ctx, jobs)
 				}
 			}
 		})
@@ -151,12 +170,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer timer.Stop()
 	for {
 		s.reload(ctx)
-		for _, j := range s.due(s.cfg.Now()) {
-			select {
-			case s.work <- j:
-			case <-ctx.Done():
-				return nil
-			}
+		if !s.hand(ctx, s.due(s.cfg.Now())) {
+			return nil
 		}
 		timer.Reset(s.untilNext())
 		select {
@@ -187,13 +202,26 @@ func (s *Scheduler) load(ctx context.Context) error {
 	s.mu.Unlock()
 	for _, j := range missed {
 		s.log.Info("schedule missed a fire time while no master ran; firing it once", "schedule_id", j.id, "at", j.at)
+	}
+	s.hand(ctx, missed)
+	return nil
+}
+
+// hand gives jobs to the workers in batches; false if ctx ended first.
+func (s *Scheduler) hand(ctx context.Context, jobs []job) bool {
+	for len(jobs) > 0 {
+		n := min(len(jobs), batchSize)
+		// The workers keep what they are given: a batch gets its own
+		// backing array.
+		batch := slices.Clone(jobs[:n])
+		jobs = jobs[n:]
 		select {
-		case s.work <- j:
+		case s.work <- batch:
 		case <-ctx.Done():
-			return nil
+			return false
 		}
 	}
-	return nil
+	return true
 }
 
 // set puts sch's next fire time after now in the queue (or takes sch out

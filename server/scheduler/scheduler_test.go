@@ -48,17 +48,30 @@ func newCluster(t *testing.T) *cluster {
 	return &cluster{t: t, st: st, broker: bus.NewMemoryBroker(), events: make(chan wire.ScheduleFired, 10000)}
 }
 
-// createTasks is what the server does on a fire: a task with the id the
-// fire time names.
-func (c *cluster) createTasks(ctx context.Context, s *store.Schedule, at time.Time) ([]store.Task, error) {
-	t := store.Task{
-		ID: scheduler.TaskID(s.ID, at, ""), SpiderID: s.SpiderID, SpiderName: s.SpiderName, Mode: "any",
-		Status: store.TaskPending, ScheduleID: s.ID, Created: store.Now(),
+// createTasks is what the server does on a fire: for each fire time a
+// task with the id it names, all in one write.
+func (c *cluster) createTasks(ctx context.Context, fires []scheduler.Fire) []scheduler.FireResult {
+	out := make([]scheduler.FireResult, len(fires))
+	ts := make([]store.Task, len(fires))
+	for i, f := range fires {
+		ts[i] = store.Task{
+			ID: scheduler.TaskID(f.Schedule.ID, f.At, ""), SpiderID: f.Schedule.SpiderID,
+			SpiderName: f.Schedule.SpiderName, Mode: "any", Status: store.TaskPending,
+			ScheduleID: f.Schedule.ID, WaitFor: f.WaitFor, Created: store.Now(),
+		}
 	}
-	if err := c.st.Tasks().Create(ctx, &t); err != nil {
-		return nil, err
+	created, err := c.st.Tasks().CreateMany(ctx, ts)
+	for i := range fires {
+		switch {
+		case err != nil:
+			out[i].Err = err
+		case !created[i]:
+			out[i].Err = store.ErrConflict
+		default:
+			out[i].Tasks = ts[i : i+1]
+		}
 	}
-	return []store.Task{t}, nil
+	return out
 }
 
 // master starts a scheduler; stop ends it and waits for it.
@@ -198,10 +211,14 @@ func TestDeadWinnerReplaced(t *testing.T) {
 	c := newCluster(t)
 	sch := c.schedule(store.Schedule{Cron: "@every 1h", Enabled: true, Created: store.Now().Add(-time.Hour + 1500*time.Millisecond)})
 	claimed := make(chan time.Time, 1)
-	c.fire = func(ctx context.Context, _ *store.Schedule, at time.Time) ([]store.Task, error) {
-		claimed <- at
+	c.fire = func(ctx context.Context, fires []scheduler.Fire) []scheduler.FireResult {
+		claimed <- fires[0].At
 		<-ctx.Done() // it dies here: no task, no done claim
-		return nil, ctx.Err()
+		out := make([]scheduler.FireResult, len(fires))
+		for i := range out {
+			out[i].Err = ctx.Err()
+		}
+		return out
 	}
 	_, stopDying := c.master(time.Second)
 	c.fire = nil
@@ -269,6 +286,69 @@ func TestOverlapSkip(t *testing.T) {
 	}
 }
 
+// Many schedules due at the same second, more than one batch, on two
+// masters: each fires once, and one that finds its task still pending
+// skips, among the others that fire.
+func TestManyDueTogether(t *testing.T) {
+	c := newCluster(t)
+	const n = 600 // over two batches
+	all := map[string]bool{}
+	for range n {
+		all[c.schedule(store.Schedule{Cron: "* * * * * *", Enabled: true}).ID] = true
+	}
+	busy := c.schedule(store.Schedule{Cron: "* * * * * *", Enabled: true, Overlap: store.OverlapSkip})
+	pending := store.Task{ID: store.NewID(), SpiderID: busy.SpiderID, Mode: "any", Status: store.TaskPending,
+		ScheduleID: busy.ID, Created: store.Now()}
+	if err := c.st.Tasks().Create(t.Context(), &pending); err != nil {
+		t.Fatal(err)
+	}
+	c.master(0)
+	c.master(0)
+	// The events of one fire time, the first both masters saw whole.
+	byAt := map[time.Time]map[string]wire.ScheduleFired{}
+	var at time.Time
+	for at.IsZero() {
+		ev := c.next(10 * time.Second)
+		m := byAt[ev.At]
+		if m == nil {
+			m = map[string]wire.ScheduleFired{}
+			byAt[ev.At] = m
+		}
+		if _, twice := m[ev.ScheduleID]; twice {
+			t.Fatalf("schedule %s fired twice at %s", ev.ScheduleID, ev.At)
+		}
+		m[ev.ScheduleID] = ev
+		if len(m) == n+1 {
+			at = ev.At
+		}
+	}
+	for id, ev := range byAt[at] {
+		switch {
+		case id == busy.ID:
+			if !ev.Skipped || !strings.Contains(ev.Reason, pending.ID) {
+				t.Errorf("the schedule with a pending task: %+v, want a skip naming the task", ev)
+			}
+		case !all[id]:
+			t.Errorf("event of an unknown schedule %s", id)
+		case ev.Skipped || len(ev.TaskIDs) != 1 || ev.TaskIDs[0] != scheduler.TaskID(id, at, ""):
+			t.Errorf("schedule %s at %s: %+v, want one task", id, at, ev)
+		}
+	}
+	// The fires are recorded on their schedules.
+	list, err := c.st.Schedules().List(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sch := range list {
+		if all[sch.ID] && sch.LastFire.Before(at) {
+			t.Errorf("schedule %s: last fire %s, want %s or later", sch.ID, sch.LastFire, at)
+		}
+		if sch.ID == busy.ID && (sch.LastSkip.Before(at) || !strings.Contains(sch.LastSkipReason, "still pending")) {
+			t.Errorf("the skipping schedule: last skip %s (%q)", sch.LastSkip, sch.LastSkipReason)
+		}
+	}
+}
+
 // A schedule with misfire "once" fires the last fire time it missed while
 // no master ran, once however many masters start; with "skip" it does not.
 func TestMisfire(t *testing.T) {
@@ -276,7 +356,7 @@ func TestMisfire(t *testing.T) {
 	created := store.Now().Add(-10 * time.Minute)
 	once := c.schedule(store.Schedule{Cron: "@every 1m", Enabled: true, Misfire: store.MisfireOnce, Created: created})
 	skip := c.schedule(store.Schedule{Cron: "@every 1m", Enabled: true, Misfire: store.MisfireSkip, Created: created})
-	if err := c.st.Schedules().RecordFire(t.Context(), once.ID, created.Add(2*time.Minute), store.NewID()); err != nil {
+	if err := c.st.Schedules().Record(t.Context(), store.Outcome{ScheduleID: once.ID, At: created.Add(2 * time.Minute), TaskID: store.NewID()}); err != nil {
 		t.Fatal(err)
 	}
 	c.master(0)

@@ -2,10 +2,12 @@ package mongo
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/crawlhub/crawlhub/store"
@@ -181,6 +183,39 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 	return nil
 }
 
+// CreateMany inserts ts unordered in one command: a task whose id exists
+// is reported as a duplicate key and the others are inserted all the same.
+func (s *tasks) CreateMany(ctx context.Context, ts []store.Task) ([]bool, error) {
+	created := make([]bool, len(ts))
+	if len(ts) == 0 {
+		return created, ctx.Err()
+	}
+	docs := make([]any, len(ts))
+	for i := range ts {
+		if err := checkID(ts[i].ID); err != nil {
+			return nil, fmt.Errorf("store: create tasks: %w", err)
+		}
+		docs[i] = toTaskDoc(&ts[i])
+		created[i] = true
+	}
+	_, err := s.tasks.InsertMany(ctx, docs, options.InsertMany().SetOrdered(false))
+	var bwe mongo.BulkWriteException
+	if errors.As(err, &bwe) && bwe.WriteConcernError == nil {
+		err = nil
+		for _, we := range bwe.WriteErrors {
+			if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= len(ts) {
+				err = bwe
+				break
+			}
+			created[we.Index] = false
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: create %d tasks: %w", len(ts), err)
+	}
+	return created, nil
+}
+
 func (s *tasks) Get(ctx context.Context, id string) (*store.Task, error) {
 	var d taskDoc
 	if err := findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: id}}, &d); err != nil {
@@ -237,6 +272,26 @@ func (s *tasks) Pending(ctx context.Context, nodeID string, limit int) ([]store.
 		return nil, fmt.Errorf("store: pending tasks for %s: %w", nodeID, err)
 	}
 	return list, nil
+}
+
+func (s *tasks) Active(ctx context.Context, scheduleIDs []string) (map[string]store.Task, error) {
+	out := map[string]store.Task{}
+	if len(scheduleIDs) == 0 {
+		return out, ctx.Err()
+	}
+	list, err := findAll(ctx, s.tasks, bson.D{
+		{Key: "schedule_id", Value: bson.D{{Key: "$in", Value: scheduleIDs}}},
+		{Key: "status", Value: bson.D{{Key: "$in", Value: bson.A{store.TaskPending, store.TaskRunning}}}},
+	}, (*taskDoc).task, options.Find().SetSort(bson.D{{Key: "created", Value: -1}, {Key: "_id", Value: -1}}))
+	if err != nil {
+		return nil, fmt.Errorf("store: active tasks of %d schedules: %w", len(scheduleIDs), err)
+	}
+	for _, t := range list {
+		if _, ok := out[t.ScheduleID]; !ok {
+			out[t.ScheduleID] = t // newest first
+		}
+	}
+	return out, nil
 }
 
 func (s *tasks) Update(ctx context.Context, t *store.Task) error {

@@ -6,13 +6,14 @@ import (
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
 	"github.com/crawlhub/crawlhub/store"
 )
 
-// schedules keeps one document per schedule. Update, RecordFire and
-// RecordSkip each $set only the fields they own, so on MongoDB an edit and
+// schedules keeps one document per schedule. Update and Record each $set
+// only the fields they own, so on MongoDB an edit and
 // a fire recorded at the same time both land. FerretDB v1 applies an
 // update by reading the document and writing it back whole, not
 // atomically, so there one of two racing writes to the same schedule can
@@ -80,7 +81,7 @@ func userFields(sc *store.Schedule) (set, unset bson.D) {
 }
 
 // Create stores the user's fields only: the Last* fields start empty
-// whatever sc holds, as only RecordFire and RecordSkip write them.
+// whatever sc holds, as only Record writes them.
 func (s *schedules) Create(ctx context.Context, sc *store.Schedule) error {
 	if err := checkID(sc.ID); err != nil {
 		return fmt.Errorf("store: create schedule %q: %w", sc.Name, err)
@@ -143,22 +144,22 @@ func (s *schedules) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-func (s *schedules) RecordFire(ctx context.Context, id string, at time.Time, taskID string) error {
-	res, err := s.schedules.UpdateByID(ctx, id, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "last_fire", Value: ms(at)}, {Key: "last_task_id", Value: taskID},
-	}}})
-	if err = matched(matchedCount(res), err); err != nil {
-		return fmt.Errorf("store: record fire of schedule %s: %w", id, err)
+// Record sends the outcomes as one unordered bulk write of updates.
+func (s *schedules) Record(ctx context.Context, outcomes ...store.Outcome) error {
+	if len(outcomes) == 0 {
+		return ctx.Err()
 	}
-	return nil
-}
-
-func (s *schedules) RecordSkip(ctx context.Context, id string, at time.Time, reason string) error {
-	res, err := s.schedules.UpdateByID(ctx, id, bson.D{{Key: "$set", Value: bson.D{
-		{Key: "last_skip", Value: ms(at)}, {Key: "last_skip_reason", Value: reason},
-	}}})
-	if err = matched(matchedCount(res), err); err != nil {
-		return fmt.Errorf("store: record skip of schedule %s: %w", id, err)
+	models := make([]mongo.WriteModel, len(outcomes))
+	for i, o := range outcomes {
+		set := bson.D{{Key: "last_fire", Value: ms(o.At)}, {Key: "last_task_id", Value: o.TaskID}}
+		if o.Skipped {
+			set = bson.D{{Key: "last_skip", Value: ms(o.At)}, {Key: "last_skip_reason", Value: o.Reason}}
+		}
+		models[i] = mongo.NewUpdateOneModel().SetFilter(bson.D{{Key: "_id", Value: o.ScheduleID}}).
+			SetUpdate(bson.D{{Key: "$set", Value: set}})
+	}
+	if _, err := s.schedules.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false)); err != nil {
+		return fmt.Errorf("store: record %d schedule outcomes: %w", len(outcomes), err)
 	}
 	return nil
 }

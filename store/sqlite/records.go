@@ -233,9 +233,7 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 	if err := checkID(t.ID); err != nil {
 		return fmt.Errorf("store: create task: %w", err)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO tasks (spider_id, spider_name, node_id, mode, status,
-		command, params, env, timeout, exit_code, reason, log_lines, schedule_id, wait_for, created, started, finished, id)
-		VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`, taskArgs(t)...)
+	_, err := s.w.ExecContext(ctx, insertTask, taskArgs(t)...)
 	if isUnique(err) {
 		err = store.ErrConflict
 	}
@@ -243,6 +241,35 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 		return fmt.Errorf("store: create task %s: %w", t.ID, err)
 	}
 	return nil
+}
+
+const insertTask = `INSERT INTO tasks (spider_id, spider_name, node_id, mode, status,
+	command, params, env, timeout, exit_code, reason, log_lines, schedule_id, wait_for, created, started, finished, id)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+
+// CreateMany inserts ts in one transaction: one commit for a minute's
+// thousands of schedule fires, not one each.
+func (s *tasks) CreateMany(ctx context.Context, ts []store.Task) ([]bool, error) {
+	for i := range ts {
+		if err := checkID(ts[i].ID); err != nil {
+			return nil, fmt.Errorf("store: create tasks: %w", err)
+		}
+	}
+	created := make([]bool, len(ts))
+	err := s.w.inTx(ctx, []string{insertTask + ` ON CONFLICT (id) DO NOTHING`}, func(st []*sql.Stmt) error {
+		for i := range ts {
+			n, err := rows(st[0].ExecContext(ctx, taskArgs(&ts[i])...))
+			if err != nil {
+				return err
+			}
+			created[i] = n == 1
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: create %d tasks: %w", len(ts), err)
+	}
+	return created, nil
 }
 
 func (s *tasks) Get(ctx context.Context, id string) (*store.Task, error) {
@@ -316,6 +343,31 @@ func (s *tasks) Pending(ctx context.Context, nodeID string, limit int) ([]store.
 		return nil, fmt.Errorf("store: pending tasks for %s: %w", nodeID, err)
 	}
 	return list, nil
+}
+
+func (s *tasks) Active(ctx context.Context, scheduleIDs []string) (map[string]store.Task, error) {
+	out := map[string]store.Task{}
+	if len(scheduleIDs) == 0 {
+		return out, ctx.Err()
+	}
+	// The ids travel as one JSON array, so the statement is the same
+	// whatever their number, and is prepared once.
+	rs, err := s.r.QueryContext(ctx, `SELECT `+taskCols+` FROM tasks
+		WHERE schedule_id IN (SELECT value FROM json_each(?)) AND status IN (?, ?)
+		ORDER BY created DESC, id DESC`, listToJSON(scheduleIDs), store.TaskPending, store.TaskRunning)
+	if err != nil {
+		return nil, fmt.Errorf("store: active tasks of %d schedules: %w", len(scheduleIDs), err)
+	}
+	list, err := collect(rs, scanTask)
+	if err != nil {
+		return nil, fmt.Errorf("store: active tasks of %d schedules: %w", len(scheduleIDs), err)
+	}
+	for _, t := range list {
+		if _, ok := out[t.ScheduleID]; !ok {
+			out[t.ScheduleID] = t // newest first
+		}
+	}
+	return out, nil
 }
 
 func (s *tasks) Update(ctx context.Context, t *store.Task) error {

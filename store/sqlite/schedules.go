@@ -36,7 +36,7 @@ func scanSchedule(row interface{ Scan(...any) error }) (store.Schedule, error) {
 }
 
 // Create stores the user's fields only: the Last* columns start empty
-// whatever sc holds, as only RecordFire and RecordSkip write them.
+// whatever sc holds, as only Record writes them.
 func (s *schedules) Create(ctx context.Context, sc *store.Schedule) error {
 	if err := checkID(sc.ID); err != nil {
 		return fmt.Errorf("store: create schedule %q: %w", sc.Name, err)
@@ -102,20 +102,29 @@ func (s *schedules) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-func (s *schedules) RecordFire(ctx context.Context, id string, at time.Time, taskID string) error {
-	err := affected(s.w.ExecContext(ctx, `UPDATE schedules SET last_fire = ?, last_task_id = ? WHERE id = ?`,
-		ms(at), taskID, id))
-	if err != nil {
-		return fmt.Errorf("store: record fire of schedule %s: %w", id, err)
+func (s *schedules) Record(ctx context.Context, outcomes ...store.Outcome) error {
+	if len(outcomes) == 0 {
+		return ctx.Err()
 	}
-	return nil
-}
-
-func (s *schedules) RecordSkip(ctx context.Context, id string, at time.Time, reason string) error {
-	err := affected(s.w.ExecContext(ctx, `UPDATE schedules SET last_skip = ?, last_skip_reason = ? WHERE id = ?`,
-		ms(at), reason, id))
+	err := s.w.inTx(ctx, []string{
+		`UPDATE schedules SET last_fire = ?, last_task_id = ? WHERE id = ?`,
+		`UPDATE schedules SET last_skip = ?, last_skip_reason = ? WHERE id = ?`,
+	}, func(st []*sql.Stmt) error {
+		for _, o := range outcomes {
+			var err error
+			if o.Skipped {
+				_, err = st[1].ExecContext(ctx, ms(o.At), o.Reason, o.ScheduleID)
+			} else {
+				_, err = st[0].ExecContext(ctx, ms(o.At), o.TaskID, o.ScheduleID)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return fmt.Errorf("store: record skip of schedule %s: %w", id, err)
+		return fmt.Errorf("store: record %d schedule outcomes: %w", len(outcomes), err)
 	}
 	return nil
 }

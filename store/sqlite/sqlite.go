@@ -257,6 +257,14 @@ func isUnique(err error) bool {
 	return false
 }
 
+// rows is how many rows a statement changed.
+func rows(res sql.Result, err error) (int64, error) {
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 // affected turns "no row matched" into ErrNotFound.
 func affected(res sql.Result, err error) error {
 	if err != nil {

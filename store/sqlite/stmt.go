@@ -100,3 +100,34 @@ func (d *db) Close() error {
 	d.mu.Unlock()
 	return errors.Join(append(errs, d.DB.Close())...)
 }
+
+// inTx runs fn in one write transaction, with the statements of queries
+// (the store's fixed set) prepared once for the store, not per
+// transaction. They are prepared before the transaction begins: the writer
+// has one connection, which the transaction holds.
+func (d *db) inTx(ctx context.Context, queries []string, fn func(stmts []*sql.Stmt) error) error {
+	kept := make([]*sql.Stmt, len(queries))
+	for i, q := range queries {
+		st, keep, err := d.stmt(ctx, q)
+		if err != nil {
+			return err
+		}
+		if !keep {
+			defer st.Close()
+		}
+		kept[i] = st
+	}
+	tx, err := d.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	stmts := make([]*sql.Stmt, len(kept))
+	for i, st := range kept {
+		stmts[i] = tx.StmtContext(ctx, st)
+	}
+	if err := fn(stmts); err != nil {
+		return err
+	}
+	return tx.Commit()
+}

@@ -17,8 +17,7 @@ import (
 func testScheduleCRUD(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	sc := newSchedule("nightly", newSpider("quotes"))
-	// Create ignores the Last* fields: only RecordFire and RecordSkip
-	// write them.
+	// Create ignores the Last* fields: only Record writes them.
 	in := *sc
 	in.LastFire, in.LastTaskID = store.Now(), store.NewID()
 	in.LastSkip, in.LastSkipReason = store.Now(), "still running"
@@ -29,7 +28,7 @@ func testScheduleCRUD(t *testing.T, s store.Store) {
 
 	// Update replaces every field a user sets, and neither Created nor
 	// the Last* fields.
-	must(t, s.Schedules().RecordFire(ctx, sc.ID, store.Now(), store.NewID()))
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sc.ID, At: store.Now(), TaskID: store.NewID()}))
 	before, err := s.Schedules().Get(ctx, sc.ID)
 	must(t, err)
 	other := newSpider("books")
@@ -56,8 +55,6 @@ func testScheduleCRUD(t *testing.T, s store.Store) {
 	isErr(t, err, store.ErrNotFound, "Get deleted schedule")
 	isErr(t, s.Schedules().Delete(ctx, sc.ID), store.ErrNotFound, "Delete deleted schedule")
 	isErr(t, s.Schedules().Update(ctx, &upd), store.ErrNotFound, "Update deleted schedule")
-	isErr(t, s.Schedules().RecordFire(ctx, sc.ID, store.Now(), store.NewID()), store.ErrNotFound,
-		"RecordFire of a deleted schedule")
 	list, err := s.Schedules().List(ctx)
 	must(t, err)
 	if len(list) != 0 {
@@ -77,17 +74,15 @@ func testScheduleNotFound(t *testing.T, s store.Store) {
 	isErr(t, err, store.ErrNotFound, "Get unknown schedule")
 	isErr(t, s.Schedules().Update(ctx, ghost), store.ErrNotFound, "Update unknown schedule")
 	isErr(t, s.Schedules().Delete(ctx, ghost.ID), store.ErrNotFound, "Delete unknown schedule")
-	isErr(t, s.Schedules().RecordFire(ctx, ghost.ID, store.Now(), store.NewID()), store.ErrNotFound,
-		"RecordFire of an unknown schedule")
-	isErr(t, s.Schedules().RecordSkip(ctx, ghost.ID, store.Now(), "overlap"), store.ErrNotFound,
-		"RecordSkip of an unknown schedule")
+	// An outcome of a schedule that is gone is dropped, and creates none.
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: ghost.ID, At: store.Now(), TaskID: store.NewID()},
+		store.Outcome{ScheduleID: ghost.ID, At: store.Now(), Skipped: true, Reason: "overlap"}))
 	_, err = s.Schedules().Get(ctx, "not-an-id")
 	isErr(t, err, store.ErrNotFound, "Get malformed id")
 	if err == nil || !strings.Contains(err.Error(), "not-an-id") {
 		t.Errorf("error %q should name the id it was about", err)
 	}
-	isErr(t, s.Schedules().RecordFire(ctx, "not-an-id", store.Now(), ""), store.ErrNotFound,
-		"RecordFire of a malformed id")
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: "not-an-id", At: store.Now()}))
 	list, err := s.Schedules().List(ctx)
 	must(t, err)
 	if len(list) != 1 || list[0].Name != "present" {
@@ -168,13 +163,14 @@ func testScheduleRecord(t *testing.T, s store.Store) {
 	// in UTC at the store's precision.
 	fire := time.Date(2026, 3, 29, 2, 30, 0, 123456789, time.FixedZone("CEST", 2*3600))
 	task := store.NewID()
-	must(t, s.Schedules().RecordFire(ctx, sc.ID, fire, task))
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sc.ID, At: fire, TaskID: task}))
 	want := *sc
 	want.LastFire, want.LastTaskID = fire, task
 	checkSchedule(t, s, &want)
 
 	skip := fire.Add(time.Minute)
-	must(t, s.Schedules().RecordSkip(ctx, sc.ID, skip, "a task of this schedule is still running"))
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sc.ID, At: skip, Skipped: true,
+		Reason: "a task of this schedule is still running"}))
 	want.LastSkip, want.LastSkipReason = skip, "a task of this schedule is still running"
 	checkSchedule(t, s, &want)
 
@@ -188,18 +184,18 @@ func testScheduleRecord(t *testing.T, s store.Store) {
 	// The next fire replaces the last one and leaves the skip alone; the
 	// next skip replaces the last skip and leaves the fire alone.
 	fire2, task2 := skip.Add(time.Minute), store.NewID()
-	must(t, s.Schedules().RecordFire(ctx, sc.ID, fire2, task2))
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sc.ID, At: fire2, TaskID: task2}))
 	want.LastFire, want.LastTaskID = fire2, task2
 	checkSchedule(t, s, &want)
 	skip2 := fire2.Add(time.Minute)
-	must(t, s.Schedules().RecordSkip(ctx, sc.ID, skip2, "overlap"))
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sc.ID, At: skip2, Skipped: true, Reason: "overlap"}))
 	want.LastSkip, want.LastSkipReason = skip2, "overlap"
 	checkSchedule(t, s, &want)
 
 	// Recording on one schedule leaves the others alone.
 	other := newSchedule("other", newSpider("s"))
 	must(t, s.Schedules().Create(ctx, other))
-	must(t, s.Schedules().RecordFire(ctx, sc.ID, skip2.Add(time.Minute), store.NewID()))
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sc.ID, At: skip2.Add(time.Minute), TaskID: store.NewID()}))
 	checkSchedule(t, s, other)
 }
 
@@ -281,8 +277,10 @@ func testScheduleCancelledContext(t *testing.T, s store.Store) {
 		{"List", func() error { _, err := s.Schedules().List(ctx); return err }},
 		{"Update", func() error { return s.Schedules().Update(ctx, &edit) }},
 		{"Delete", func() error { return s.Schedules().Delete(ctx, sc.ID) }},
-		{"RecordFire", func() error { return s.Schedules().RecordFire(ctx, sc.ID, store.Now(), store.NewID()) }},
-		{"RecordSkip", func() error { return s.Schedules().RecordSkip(ctx, sc.ID, store.Now(), "x") }},
+		{"Record", func() error {
+			return s.Schedules().Record(ctx, store.Outcome{ScheduleID: sc.ID, At: store.Now(), TaskID: store.NewID()},
+				store.Outcome{ScheduleID: sc.ID, At: store.Now(), Skipped: true, Reason: "x"})
+		}},
 	} {
 		if err := c.call(); !errors.Is(err, context.Canceled) {
 			t.Errorf("Schedules.%s with a cancelled context: %v, want context.Canceled", c.name, err)

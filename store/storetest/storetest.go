@@ -2,9 +2,10 @@
 // implementation must pass. It pins down the semantics store.go documents,
 // and a few it leaves open, so that the backends cannot drift apart:
 //
-//   - Get, Update, Delete, Touch, SetOffline, RecordFire and RecordSkip of
-//     an unknown id, and Files.Delete of an unknown name, return
-//     store.ErrNotFound; Logs.DeleteLog of an unknown task is a no-op.
+//   - Get, Update, Delete, Touch and SetOffline of an unknown id, and
+//     Files.Delete of an unknown name, return store.ErrNotFound;
+//     Logs.DeleteLog of an unknown task and Schedules.Record of an unknown
+//     schedule are no-ops.
 //   - Creating an id that exists is store.ErrConflict, as a taken spider
 //     or schedule name is; ids must be store.ValidID.
 //   - "up to limit" (Tasks.Pending, Logs.ReadLog) with limit <= 0 returns
@@ -55,6 +56,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ScheduleConflict", testScheduleConflict},
 		{"ScheduleList", testScheduleList},
 		{"ScheduleRecord", testScheduleRecord},
+		{"ScheduleRecordMany", testScheduleRecordMany},
+		{"TaskCreateMany", testTaskCreateMany},
+		{"TaskActive", testTaskActive},
 		{"ScheduleRoundTrip", testScheduleRoundTrip},
 		{"ScheduleBadIDs", testScheduleBadIDs},
 		{"ScheduleCancelledContext", testScheduleCancelledContext},
@@ -115,7 +119,7 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	must(t, s.Spiders().Create(ctx, spider))
 	must(t, s.Tasks().Create(ctx, task))
 	must(t, s.Schedules().Create(ctx, sched))
-	must(t, s.Schedules().RecordFire(ctx, sched.ID, task.Created, task.ID))
+	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sched.ID, At: task.Created, TaskID: task.ID}))
 	sched.LastFire, sched.LastTaskID = task.Created, task.ID
 	must(t, s.Logs().AppendLog(ctx, task.ID, 0, lines))
 	_, _, err := s.Files().Put(ctx, "spiders/persist.zip", bytes.NewReader(blob))
