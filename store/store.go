@@ -77,11 +77,16 @@ type Spider struct {
 	Command string            `json:"command"`
 	Env     map[string]string `json:"env,omitempty"`
 	// File is the name of the archive in Files; MD5 and Size describe it.
-	File    string    `json:"file"`
-	MD5     string    `json:"md5"`
-	Size    int64     `json:"size"`
-	Created time.Time `json:"created"`
-	Updated time.Time `json:"updated"`
+	File string `json:"file"`
+	MD5  string `json:"md5"`
+	Size int64  `json:"size"`
+	// DedupKeys are the top-level fields that make one of its items
+	// unique (e.g. ["url"]); none means every item is new. Dedup is the
+	// policy, DedupIgnore or DedupOverwrite (see Item).
+	DedupKeys []string  `json:"dedup_keys,omitempty"`
+	Dedup     string    `json:"dedup,omitempty"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
 }
 
 // Spiders stores spiders. Names are unique.
@@ -136,6 +141,10 @@ type Task struct {
 	// "cancelled by admin: …", "node X went offline", "waiting for node X".
 	Reason   string `json:"reason,omitempty"`
 	LogLines int64  `json:"log_lines"`
+	// ItemCount is how many items the task saved (live while it runs, like
+	// LogLines), and ItemStats what deduplication made of them.
+	ItemCount int64      `json:"item_count"`
+	ItemStats ItemCounts `json:"item_stats"`
 	// ScheduleID is the schedule that fired the task, if one did.
 	ScheduleID string `json:"schedule_id,omitempty"`
 	// WaitFor is a task this one waits for: it stays pending until that

@@ -17,6 +17,7 @@ const (
 	MasterChannel = "nodes:master"
 	nodePrefix    = "nodes:"
 	logPrefix     = "logs:"
+	itemsPrefix   = "items:"
 )
 
 // NodeChannel is the channel the agent with the given node id subscribes to;
@@ -28,6 +29,12 @@ func LogChannel(taskID string) string { return logPrefix + taskID }
 
 // IsLogChannel reports whether channel is a LogChannel.
 func IsLogChannel(channel string) bool { return strings.HasPrefix(channel, logPrefix) }
+
+// ItemsChannel carries the live item batches of one task.
+func ItemsChannel(taskID string) string { return itemsPrefix + taskID }
+
+// IsItemsChannel reports whether channel is an ItemsChannel.
+func IsItemsChannel(channel string) bool { return strings.HasPrefix(channel, itemsPrefix) }
 
 // Claim keys (bus.Bus.Claim): whoever sets one first does the work it
 // names, once across every master and agent.
@@ -52,6 +59,7 @@ func FireDoneKey(scheduleID string, at time.Time) string {
 // the Node interface (node.go).
 const (
 	OpGetLog        = "get_log"        // bidirectional
+	OpGetItems      = "get_items"      // bidirectional
 	OpGetSysinfo    = "get_sysinfo"    // bidirectional
 	OpPing          = "ping"           // bidirectional, empty payload both ways
 	OpCancelTask    = "cancel_task"    // one-way
@@ -130,6 +138,13 @@ type GetLog struct {
 	Limit  int    `json:"limit"`
 }
 
+// GetItems is the request payload of OpGetItems.
+type GetItems struct {
+	TaskID string `json:"task_id"`
+	From   int64  `json:"from"`
+	Limit  int    `json:"limit"`
+}
+
 // CancelTask is the payload of OpCancelTask.
 type CancelTask struct {
 	TaskID string `json:"task_id"`
@@ -156,6 +171,8 @@ type TaskStatus struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	LogLines int64  `json:"log_lines"`
+	// ItemCount is how many items the task has saved.
+	ItemCount int64 `json:"item_count"`
 	// Started and Finished are set once the task has started / ended.
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
@@ -183,6 +200,21 @@ type LogBatch struct {
 	End    bool     `json:"end,omitempty"`
 	Status string   `json:"status,omitempty"`
 	Total  int64    `json:"total"`
+}
+
+// ItemBatch is items From, From+1, … of a task (numbered from 0 in the
+// order the spider saved them), as they cross the bus: each message on
+// ItemsChannel, and the reply of OpGetItems. Each item is a compact JSON
+// object. Total is how many items the task had when the batch was made.
+// The agent's last message on ItemsChannel for a task has End set, with
+// the task's final Status and Total, once every item was published.
+type ItemBatch struct {
+	TaskID string            `json:"task_id"`
+	From   int64             `json:"from"`
+	Items  []json.RawMessage `json:"items"`
+	End    bool              `json:"end,omitempty"`
+	Status string            `json:"status,omitempty"`
+	Total  int64             `json:"total"`
 }
 
 // Schedule changes (ScheduleChanged.Change).

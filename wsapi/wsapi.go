@@ -23,6 +23,7 @@ const (
 	MethodTaskRun     = "task.run"
 	MethodTaskCancel  = "task.cancel"
 	MethodTaskLog     = "task.log"
+	MethodTaskItems   = "task.items" // {"task_id", "from", "limit"} → {"task_id", "from", "items", "total"}
 	MethodSpidersList = "spiders.list"
 
 	MethodSchedulesList   = "schedules.list"
@@ -48,8 +49,9 @@ const (
 )
 
 const (
-	logPrefix = "task:"
-	logSuffix = ":log"
+	logPrefix   = "task:"
+	logSuffix   = ":log"
+	itemsSuffix = ":items"
 )
 
 // LogChannel is the channel of a task's log: "task:<task_id>:log". Its
@@ -63,6 +65,21 @@ func TaskOfLogChannel(ch string) (taskID string, ok bool) {
 		return "", false
 	}
 	id := strings.TrimSuffix(strings.TrimPrefix(ch, logPrefix), logSuffix)
+	return id, id != ""
+}
+
+// ItemsChannel is the channel of a task's items: "task:<task_id>:items".
+// Its publications carry ItemsData, with the same contract as a log's: gap
+// free, each item once, resumable with since.
+func ItemsChannel(taskID string) string { return logPrefix + taskID + itemsSuffix }
+
+// TaskOfItemsChannel is the task whose items channel is ch; ok is false
+// when ch is not an items channel.
+func TaskOfItemsChannel(ch string) (taskID string, ok bool) {
+	if !strings.HasPrefix(ch, logPrefix) || !strings.HasSuffix(ch, itemsSuffix) {
+		return "", false
+	}
+	id := strings.TrimSuffix(strings.TrimPrefix(ch, logPrefix), itemsSuffix)
 	return id, id != ""
 }
 
@@ -137,6 +154,33 @@ type LogData struct {
 	End    bool     `json:"end"`
 	Status string   `json:"status"`
 	Total  int64    `json:"total"`
+}
+
+// ItemsData is the data of a publication on a task's items channel: items
+// From, From+1, … (numbered from 0), each the JSON object the spider saved,
+// or, once and last, the end (End true) with the task's final Status and
+// the number of items, Total. On the wire: {"from", "items"} or {"end",
+// "status", "total"}, as LogData.
+type ItemsData struct {
+	From   int64             `json:"from"`
+	Items  []json.RawMessage `json:"items"`
+	End    bool              `json:"end"`
+	Status string            `json:"status"`
+	Total  int64             `json:"total"`
+}
+
+type itemsBatch struct {
+	From  int64             `json:"from"`
+	Items []json.RawMessage `json:"items"`
+}
+
+// MarshalJSON writes items as {"from", "items"} and the end as {"end":
+// true, "status", "total"}.
+func (d ItemsData) MarshalJSON() ([]byte, error) {
+	if d.End {
+		return json.Marshal(logEnd{End: true, Status: d.Status, Total: d.Total})
+	}
+	return json.Marshal(itemsBatch{From: d.From, Items: d.Items})
 }
 
 type logLines struct {
