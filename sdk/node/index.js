@@ -1,0 +1,3 @@
+'use strict';
+// crawlhub: save a spider's items to crawlhub (the SDK is being written).
+module.exports = {};
