@@ -28,6 +28,8 @@ func main() {
 		switch os.Args[1] {
 		case "emit":
 			err = bench.EmitMain(os.Args[2:])
+		case "items":
+			err = bench.ItemsMain(os.Args[2:])
 		case "bare-server":
 			err = bench.BareMain(os.Args[2:])
 		case "master":
@@ -59,7 +61,7 @@ func runBench(args []string) error {
 	fs.StringVar(&cfg.CentrifugoMissing, "centrifugo-missing", "not installed", "why Centrifugo is not available, when -centrifugo is empty")
 	fs.StringVar(&cfg.WorkDir, "work", "", "directory for the processes' data and logs (default: a new temporary one, removed at the end)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory (logs of every process)")
-	fs.StringVar(&only, "only", "", "comma-separated scenarios to run (1-6, profiles); empty: all")
+	fs.StringVar(&only, "only", "", "comma-separated scenarios to run (1-8, profiles); empty: all")
 	fs.BoolVar(&cfg.Quick, "quick", false, "short runs to try the harness out (figures not comparable)")
 	render := fs.Bool("render", false, "only write the Markdown report again from -out's results.json and notes.md")
 	if err := fs.Parse(args); err != nil {

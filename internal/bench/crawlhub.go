@@ -226,6 +226,8 @@ type TaskInfo struct {
 	Status   string `json:"status"`
 	Reason   string `json:"reason"`
 	LogLines int64  `json:"log_lines"`
+	// ItemCount is how many items the task saved.
+	ItemCount int64 `json:"item_count"`
 }
 
 // WaitTask waits until the task's status is one of want.
@@ -259,4 +261,26 @@ func (m *Master) WaitTask(ctx context.Context, id string, timeout time.Duration,
 // touch creates a file: the signal an emitting task waits for.
 func touch(path string) error {
 	return os.WriteFile(path, nil, 0o644)
+}
+
+// startAllInOne starts `crawlhub` with no sub-command (a master and an
+// agent in one process, the in-process bus, SQLite in dir) as process
+// name, on a free loopback port, and waits until it answers.
+func (r *run) startAllInOne(ctx context.Context, name, dir, node string) (*Master, error) {
+	port, err := FreePort()
+	if err != nil {
+		return nil, err
+	}
+	listen := "127.0.0.1:" + strconv.Itoa(port)
+	p, err := r.procs.Start(name, nil, nil, r.cfg.CrawlhubBin,
+		"--listen", listen, "--data", dir, "--token", Token, "--log-level", "warn", "--name", node)
+	if err != nil {
+		return nil, err
+	}
+	m := &Master{Proc: p, Base: "http://" + listen}
+	if err := waitHTTP(ctx, p, m.Base+"/healthz", 30*time.Second); err != nil {
+		p.Stop(10 * time.Second)
+		return nil, err
+	}
+	return m, nil
 }

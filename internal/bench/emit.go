@@ -30,15 +30,8 @@ const (
 // that the clients can subscribe first.
 func Emit(w io.Writer, n int64, waitFile string, rate float64) error {
 	if waitFile != "" {
-		deadline := time.Now().Add(5 * time.Minute)
-		for {
-			if _, err := os.Stat(waitFile); err == nil {
-				break
-			}
-			if time.Now().After(deadline) {
-				return fmt.Errorf("emit: %s never appeared", waitFile)
-			}
-			time.Sleep(time.Millisecond) // a file is the signal
+		if err := waitFor(waitFile); err != nil {
+			return fmt.Errorf("emit: %w", err)
 		}
 	}
 	bw := bufio.NewWriterSize(w, 64<<10)

@@ -221,6 +221,26 @@ func renderMarkdown(res *Results, cfg Config) string {
 		w("\n")
 	}
 
+	// Scenario 8.
+	if len(res.Items) > 0 {
+		w("## 8. Items: from a spider into the store, and out to clients\n\n")
+		w("The all-in-one (in-process bus, SQLite). One task saves items of about %d bytes through its `CRAWLHUB_ITEMS_URL`, one request of 1,000 items at a time (the harness's `items` command). Into the store: from the task's go to its end, which waits until every item is saved. Clients: WebSocket clients subscribed to `task:<id>:items` from item 0 before the first item, until the last has every item.\n\n", ItemBytes)
+		w("| items | clients | saved | s | items/s into the store | delivered | items/s delivered | lost | twice | reconnects |\n|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, it := range res.Items {
+			w("| %s | %d | %s | %.2f | %s | %s | %s | %d | %d | %d |\n", f0(float64(it.Items)), it.Clients, f0(float64(it.Saved)), it.StoreSeconds, f0(it.StorePerS),
+				f0(float64(it.Delivered)), f0(it.DeliveredPerS), it.Lost, it.Duplicates, it.Reconnects)
+		}
+		w("\n")
+		if len(res.ItemExports) > 0 {
+			w("Exports (`GET /api/tasks/:id/items/export?format=csv`, read to the end by the harness); the master's resident memory sampled every 20 ms:\n\n")
+			w("| items | format | MiB | s | master RSS before, MiB | grew by at most, MiB |\n|---|---|---|---|---|---|\n")
+			for _, e := range res.ItemExports {
+				w("| %s | %s | %.1f | %.2f | %.1f | %.1f |\n", f0(float64(e.Items)), e.Format, float64(e.Bytes)/(1<<20), e.Seconds, e.RSSBeforeMiB, e.RSSGrowthMiB)
+			}
+			w("\n")
+		}
+	}
+
 	// Profiles.
 	if len(res.Profiles) > 0 {
 		w("## Where the time goes (profiles of missed targets)\n\n")

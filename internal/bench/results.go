@@ -18,16 +18,18 @@ type Results struct {
 	Machine   Machine   `json:"machine"`
 	Setup     []string  `json:"setup"` // how each part ran, in words
 
-	RPC       []RPCRow       `json:"rpc"`
-	LogFanout []LogRow       `json:"log_fanout"`
-	Fanout    []FanoutRow    `json:"fanout"`
-	Idle      []IdleRow      `json:"idle"`
-	Backlog   []BacklogRow   `json:"backlog"`
-	RedisPub  []RedisPubRow  `json:"redis_publish"`
-	Schedules []ScheduleRow  `json:"schedules,omitempty"`
-	Targets   []TargetResult `json:"targets"`
-	Profiles  []Profile      `json:"profiles,omitempty"`
-	Errors    []string       `json:"errors,omitempty"`
+	RPC         []RPCRow        `json:"rpc"`
+	LogFanout   []LogRow        `json:"log_fanout"`
+	Fanout      []FanoutRow     `json:"fanout"`
+	Idle        []IdleRow       `json:"idle"`
+	Backlog     []BacklogRow    `json:"backlog"`
+	RedisPub    []RedisPubRow   `json:"redis_publish"`
+	Schedules   []ScheduleRow   `json:"schedules,omitempty"`
+	Items       []ItemsRow      `json:"items,omitempty"`
+	ItemExports []ItemExportRow `json:"item_exports,omitempty"`
+	Targets     []TargetResult  `json:"targets"`
+	Profiles    []Profile       `json:"profiles,omitempty"`
+	Errors      []string        `json:"errors,omitempty"`
 }
 
 // Machine is the machine and the versions measured.
@@ -119,6 +121,32 @@ type ScheduleRow struct {
 	Duplicates       int64   `json:"duplicates"`
 	Lag              Latency `json:"lag"` // task created − fire time
 	CPUSecondsPerMin float64 `json:"master_cpu_s_per_min"`
+}
+
+// ItemsRow is scenario 8: one task saving items into the all-in-one,
+// followed live by Clients clients (none: the store alone).
+type ItemsRow struct {
+	Items         int64   `json:"items"`
+	Clients       int     `json:"clients"`
+	Saved         int64   `json:"saved"`
+	StoreSeconds  float64 `json:"store_seconds"` // the task's first item to its end (every item saved)
+	StorePerS     float64 `json:"store_items_per_s"`
+	Delivered     int64   `json:"delivered,omitempty"`
+	ClientSeconds float64 `json:"client_seconds,omitempty"` // to the last client having every item
+	DeliveredPerS float64 `json:"delivered_per_s,omitempty"`
+	Lost          int64   `json:"lost"`
+	Duplicates    int64   `json:"duplicates"`
+	Reconnects    int64   `json:"reconnects"`
+}
+
+// ItemExportRow is scenario 8's export of a task's items.
+type ItemExportRow struct {
+	Items        int64   `json:"items"`
+	Format       string  `json:"format"`
+	Bytes        int64   `json:"bytes"`
+	Seconds      float64 `json:"seconds"`
+	RSSBeforeMiB float64 `json:"rss_before_mib"`
+	RSSGrowthMiB float64 `json:"rss_growth_mib"` // the most the master's RSS grew during the export
 }
 
 // RedisPubRow is a redis-benchmark PUBLISH figure.

@@ -202,6 +202,9 @@ func (r *run) all(ctx context.Context) {
 	if r.want("7") {
 		r.scenarioSchedules(ctx)
 	}
+	if r.want("8") {
+		r.scenarioItems(ctx)
+	}
 }
 
 // fanoutAll runs scenario 3 on crawlhub (c's master), the bare server and

@@ -18,6 +18,8 @@ const (
 	targetPingP99ms    = 2.0     // ms at concurrency 1
 	targetBacklogS     = 2.0     // s for 1,000,000 lines
 	targetFireLagP99ms = 1000.0  // ms from fire time to task, 10,000 schedules due at once
+	targetItemsPerS    = 50000.0 // items/s from a spider into the all-in-one's store
+	targetExportMiB    = 64.0    // MiB the master may grow by while exporting, whatever the count
 )
 
 func findFanout(rows []FanoutRow, system string, n, p int) *FanoutRow {
@@ -178,6 +180,31 @@ func evaluate(res *Results, centrifugo bool) []TargetResult {
 		out = append(out, TargetResult{Scenario: "7", Target: t7, Met: met, Verdict: verdict(met),
 			Measured: fmt.Sprintf("%d of %d fires, %d twice; lag p50 %.0f ms, p99 %.0f ms; master CPU %.1f s per minute",
 				s.Fired, s.Expected, s.Duplicates, s.Lag.P50ms, s.Lag.P99ms, s.CPUSecondsPerMin)})
+	}
+
+	// Scenario 8.
+	t8 := "≥ 50,000 items/s from a spider into the all-in-one, nothing lost; exporting 1,000,000 items as CSV grows the master by < 64 MiB"
+	if len(res.Items) == 0 || len(res.ItemExports) == 0 {
+		notMeasured("8", t8, "the items runs failed")
+	} else {
+		met := true
+		var parts []string
+		for _, it := range res.Items {
+			ok := it.Saved == it.Items && it.Lost == 0 && it.Duplicates == 0
+			if it.Clients == 0 {
+				ok = ok && it.StorePerS >= targetItemsPerS && it.Items >= IngestItems
+			}
+			met = met && ok
+			parts = append(parts, fmt.Sprintf("%d clients: %.0f items/s into the store, %d of %d saved, %d lost%s",
+				it.Clients, it.StorePerS, it.Saved, it.Items, it.Lost, mark(ok)))
+		}
+		for _, e := range res.ItemExports {
+			ok := e.RSSGrowthMiB < targetExportMiB
+			met = met && ok
+			parts = append(parts, fmt.Sprintf("export of %d items: +%.1f MiB%s", e.Items, e.RSSGrowthMiB, mark(ok)))
+		}
+		met = met && res.ItemExports[len(res.ItemExports)-1].Items >= IngestItems
+		out = append(out, TargetResult{Scenario: "8", Target: t8, Met: met, Verdict: verdict(met), Measured: strings.Join(parts, "; ")})
 	}
 	return out
 }
