@@ -64,24 +64,66 @@ func MongoURIs(t testing.TB) []NamedURI {
 // data in a temporary directory, and returns its URI once it listens.
 func ferretStart(t testing.TB, bin string) string {
 	t.Helper()
-	dir := t.TempDir() // removed after the cleanup below has stopped the server
-	logPath := filepath.Join(dir, "ferretdb.log")
-	logFile, err := os.Create(logPath)
+	return startFerret(t, bin).URI
+}
+
+// Ferret is a private FerretDB test server owned by one test, which the
+// test may stop and start again (same port, same data) to play a store
+// that goes away.
+type Ferret struct {
+	URI string // mongodb://127.0.0.1:PORT/
+
+	t      testing.TB
+	bin    string
+	dir    string
+	listen string // 127.0.0.1:0 until the first start has bound a port
+	cmd    *exec.Cmd
+	exited chan struct{}
+}
+
+// StartFerret starts a FerretDB for t from the binary FerretDBBinEnv names
+// (t fails when it is unset) and stops it at t's cleanup.
+func StartFerret(t testing.TB) *Ferret {
+	t.Helper()
+	bin := os.Getenv(FerretDBBinEnv)
+	if bin == "" {
+		t.Fatalf("%s is not set: run `make test`, or build tools/ferretdb and point it there", FerretDBBinEnv)
+	}
+	return startFerret(t, bin)
+}
+
+func startFerret(t testing.TB, bin string) *Ferret {
+	t.Helper()
+	f := &Ferret{t: t, bin: bin, dir: t.TempDir(), listen: "127.0.0.1:0"}
+	t.Cleanup(f.Stop) // registered after TempDir's: runs before the directory goes
+	f.Start()
+	return f
+}
+
+// Start starts the server (again, on the same port and data) and waits
+// until it accepts connections.
+func (f *Ferret) Start() {
+	f.t.Helper()
+	if f.cmd != nil {
+		f.t.Fatalf("ferretdb %s already running", f.URI)
+	}
+	logPath := filepath.Join(f.dir, "ferretdb.log")
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
-		t.Fatalf("start ferretdb: %v", err)
+		f.t.Fatalf("start ferretdb: %v", err)
 	}
 	defer logFile.Close() // the child has its own copy
 
-	// Port 0: the server picks a free port and says which in its ready
-	// line, so no port can be taken between choosing and binding it.
-	cmd := exec.Command(bin, "--listen", "127.0.0.1:0", "--dir", filepath.Join(dir, "data"))
+	// Port 0 at first: the server picks a free port and says which in its
+	// ready line, so no port can be taken between choosing and binding it.
+	cmd := exec.Command(f.bin, "--listen", f.listen, "--dir", filepath.Join(f.dir, "data"))
 	cmd.Stderr = logFile
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		t.Fatalf("start ferretdb: %v", err)
+		f.t.Fatalf("start ferretdb: %v", err)
 	}
 	if err := cmd.Start(); err != nil {
-		t.Fatalf("start ferretdb %s (%s): %v", bin, FerretDBBinEnv, err)
+		f.t.Fatalf("start ferretdb %s (%s): %v", f.bin, FerretDBBinEnv, err)
 	}
 	exited := make(chan struct{})
 	ready := make(chan string, 1)
@@ -93,19 +135,12 @@ func ferretStart(t testing.TB, bin string) string {
 		cmd.Wait()
 		close(exited)
 	}()
-	t.Cleanup(func() {
-		cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-exited
-		}
-	})
+	f.cmd, f.exited = cmd, exited
 	fail := func(format string, args ...any) {
-		t.Helper()
+		f.t.Helper()
+		f.Stop()
 		log, _ := os.ReadFile(logPath)
-		t.Fatalf("start ferretdb: "+format+"\nits log:\n%s", append(args, log)...)
+		f.t.Fatalf("start ferretdb: "+format+"\nits log:\n%s", append(args, log)...)
 	}
 
 	var line string
@@ -129,7 +164,23 @@ func ferretStart(t testing.TB, bin string) string {
 		fail("dial %s: %v", u.Host, err)
 	}
 	c.Close()
-	return uri
+	f.URI, f.listen = uri, u.Host
+}
+
+// Stop stops the server (SIGTERM, then SIGKILL after 10 s) and waits for
+// it; clients see their connections refused until Start.
+func (f *Ferret) Stop() {
+	if f.cmd == nil {
+		return
+	}
+	f.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-f.exited:
+	case <-time.After(10 * time.Second):
+		f.cmd.Process.Kill()
+		<-f.exited
+	}
+	f.cmd = nil
 }
 
 var mongoDBNameUnsafe = regexp.MustCompile(`[^a-zA-Z0-9_]+`)

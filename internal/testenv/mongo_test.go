@@ -53,3 +53,31 @@ func TestFerretStart(t *testing.T) {
 		t.Errorf("FerretDB on %s still accepts connections after its test ended", host)
 	}
 }
+
+// TestFerretRestart checks that a stopped FerretDB refuses connections and
+// comes back on the same URI.
+func TestFerretRestart(t *testing.T) {
+	if os.Getenv(FerretDBBinEnv) == "" {
+		t.Skipf("%s is not set: nothing to start", FerretDBBinEnv)
+	}
+	f := StartFerret(t)
+	u, err := url.Parse(f.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	first := f.URI
+	f.Stop()
+	if c, err := net.DialTimeout("tcp", u.Host, time.Second); err == nil {
+		c.Close()
+		t.Fatalf("a stopped FerretDB on %s accepts connections", u.Host)
+	}
+	f.Start()
+	if f.URI != first {
+		t.Errorf("restarted on %s, want %s", f.URI, first)
+	}
+	c, err := net.DialTimeout("tcp", u.Host, 5*time.Second)
+	if err != nil {
+		t.Fatalf("dial %s after the restart: %v", u.Host, err)
+	}
+	c.Close()
+}
