@@ -30,8 +30,10 @@ import (
 // A task's items are always a prefix 0…n-1 of its numbers: they are
 // inserted in order (an ordered insert stops at its first failure), so
 // "item from-1 is stored and item from is not" means the task has from
-// items, found with two _id lookups, the only queries FerretDB v1 answers
-// without reading the whole collection.
+// items, found with _id lookups: on FerretDB v1, which answers any other
+// query by decoding every document of the collection, those are many
+// times cheaper. Without deduplication an append does not even look
+// whether item from is stored: inserting it says so (a duplicate key).
 //
 // FerretDB v1 has no transactions, and its filtered updates are not atomic,
 // so an append is several writes, ordered so that a failure between them
@@ -173,7 +175,9 @@ func (s *items) appendItems(ctx context.Context, spiderID, taskID string, from i
 		defer s.itemsState.lock(spiderID)()
 	}
 	for retries := 0; ; retries++ {
-		end, err := s.end(ctx, c, taskID, from)
+		// With deduplication, an append must know its items are not
+		// stored before it makes others stop being current.
+		end, err := s.end(ctx, c, taskID, from, retries == 0 && !d.Active())
 		if err != nil {
 			return counts, err
 		}
@@ -247,8 +251,9 @@ func (s *items) insert(ctx context.Context, c *mongo.Collection, taskID string, 
 
 // end returns how many items the task has, if that is from or fewer (see
 // items): from when item from-1 is stored and item from is not. Past
-// that, it counts.
-func (s *items) end(ctx context.Context, c *mongo.Collection, taskID string, from int64) (int64, error) {
+// that, it counts. If guess, it does not look at item from: the insert
+// will.
+func (s *items) end(ctx context.Context, c *mongo.Collection, taskID string, from int64, guess bool) (int64, error) {
 	stored := func(n int64) (bool, error) {
 		var doc struct{}
 		err := findOne(ctx, c, bson.D{{Key: "_id", Value: itemID(taskID, n)}}, &doc,
@@ -264,6 +269,9 @@ func (s *items) end(ctx context.Context, c *mongo.Collection, taskID string, fro
 		if before, err = stored(from - 1); err != nil {
 			return 0, err
 		}
+	}
+	if before && guess {
+		return from, nil
 	}
 	if before {
 		at, err := stored(from)
