@@ -88,11 +88,37 @@ func CheckDedup(d Dedup) error {
 	return fmt.Errorf("unknown dedup policy %q: want %q or %q", d.Policy, DedupIgnore, DedupOverwrite)
 }
 
+// CheckItem checks item as AppendItems will: a JSON object of at most
+// MaxItemBytes without any of ReservedItemKeys at its top. Whoever takes
+// items from a spider can check them with it as they arrive, so that the
+// spider hears of a bad item at once, and the store never refuses a batch.
+func CheckItem(item json.RawMessage) error {
+	return checkItem(item, nil, nil)
+}
+
+// checkItem checks item, and sets vals[i] to the raw value of keys[i] in
+// it (nil if absent).
+func checkItem(item json.RawMessage, keys []string, vals [][]byte) error {
+	if len(item) > MaxItemBytes {
+		return fmt.Errorf("it is %d bytes, more than the %d an item may have", len(item), MaxItemBytes)
+	}
+	clear(vals)
+	return eachField(item, func(k string, v []byte) error {
+		if slices.Contains(ReservedItemKeys, k) {
+			return fmt.Errorf("it has the key %q, which is reserved (%q)", k, ReservedItemKeys)
+		}
+		if j := slices.Index(keys, k); j >= 0 && vals != nil {
+			vals[j] = v
+		}
+		return nil
+	})
+}
+
 // PrepareItems is what every store's AppendItems does first: it checks
-// that from is 0 or more, that d is a known policy and that each item is
-// a JSON object of at most MaxItemBytes without ReservedItemKeys, and
-// returns each item's dedup key (DedupKey; "" for none, and all "" when d
-// is not Active). An error names the first bad item by its number.
+// that from is 0 or more, that d is a known policy and each item
+// (CheckItem), and returns each item's dedup key (DedupKey; "" for none,
+// and all "" when d is not Active). An error names the first bad item by
+// its number.
 func PrepareItems(from int64, items []json.RawMessage, d Dedup) (keys []string, err error) {
 	if from < 0 {
 		return nil, errors.New("negative item number")
@@ -107,20 +133,7 @@ func PrepareItems(from int64, items []json.RawMessage, d Dedup) (keys []string, 
 	}
 	for i, item := range items {
 		n := from + int64(i)
-		if len(item) > MaxItemBytes {
-			return nil, fmt.Errorf("item %d is %d bytes, more than the %d an item may have", n, len(item), MaxItemBytes)
-		}
-		clear(vals)
-		err := eachField(item, func(k string, v []byte) error {
-			if slices.Contains(ReservedItemKeys, k) {
-				return fmt.Errorf("it has the key %q, which is reserved (%q)", k, ReservedItemKeys)
-			}
-			if j := slices.Index(d.Keys, k); j >= 0 && vals != nil {
-				vals[j] = v
-			}
-			return nil
-		})
-		if err != nil {
+		if err := checkItem(item, d.Keys, vals); err != nil {
 			return nil, fmt.Errorf("item %d: %w", n, err)
 		}
 		if vals == nil {

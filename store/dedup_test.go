@@ -69,12 +69,18 @@ func TestPrepareItems(t *testing.T) {
 		{`{"_n":1}`, `item 7: it has the key "_n", which is reserved`},
 		{`{"a":1,"_id":"x"}`, `item 7: it has the key "_id", which is reserved`},
 		{`{"_saved":1}`, `item 7: it has the key "_saved", which is reserved`},
-		{`{"a":"` + strings.Repeat("x", store.MaxItemBytes) + `"}`, "item 7 is 1048584 bytes, more than the 1048576"},
+		{`{"a":"` + strings.Repeat("x", store.MaxItemBytes) + `"}`, "item 7: it is 1048584 bytes, more than the 1048576"},
 	} {
 		_, err := store.PrepareItems(6, []json.RawMessage{json.RawMessage(`{}`), json.RawMessage(tc.item)}, d)
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("PrepareItems(%.40s): %v, want %q", tc.item, err, tc.want)
 		}
+	}
+	if err := store.CheckItem(json.RawMessage(`{"_key":1}`)); err == nil || !strings.Contains(err.Error(), `"_key", which is reserved`) {
+		t.Errorf("CheckItem of an item with a reserved key: %v", err)
+	}
+	if err := store.CheckItem(json.RawMessage(`{"key":1}`)); err != nil {
+		t.Errorf("CheckItem of a good item: %v", err)
 	}
 	if _, err := store.PrepareItems(-1, nil, d); err == nil {
 		t.Error("PrepareItems from -1 succeeded")

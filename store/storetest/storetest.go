@@ -15,6 +15,11 @@
 //     ".." segments are rejected.
 //   - Times come back in UTC at millisecond precision; empty maps and
 //     lists may come back nil.
+//   - Items: AppendItems checks every item of a batch before it stores
+//     any (store.PrepareItems) and refuses invalid spider or task ids;
+//     an item reads back as the same JSON value (MongoDB may re-encode
+//     it); SpiderItems with limit <= 0 returns only the total;
+//     DeleteItems never makes another task's items current again.
 //
 // Every error is checked with errors.Is, so implementations may (and
 // should) wrap the sentinels with context.
