@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -308,5 +309,63 @@ func testDeleteItems(t *testing.T, s store.Store) {
 	must(t, s.Items().DeleteItems(ctx, sp, t2))
 	if got := spiderData(t, s, sp); len(got) != 0 {
 		t.Errorf("spider's items after deleting all: %q", got)
+	}
+}
+
+// testItemDedupConcurrent has tasks of one spider save items of the same
+// keys at once, as a spider's parallel runs on one node would: whatever
+// the interleaving, each key has exactly one current item, and with
+// "ignore" exactly one item of each key was new.
+func testItemDedupConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	for _, policy := range []string{store.DedupIgnore, store.DedupOverwrite} {
+		sp := store.NewID()
+		d := store.Dedup{Keys: []string{"url"}, Policy: policy}
+		const workers, keys = 4, 150
+		tasks := make([]string, workers)
+		var wg sync.WaitGroup
+		errs := make(chan error, workers)
+		for w := range workers {
+			tasks[w] = store.NewID()
+			wg.Go(func() {
+				items := itemsOf("k", keys)
+				// Each in its own order, so that tasks race on every key.
+				slices.Reverse(items[:w*keys/workers])
+				for from := 0; from < keys; from += 30 {
+					if _, err := s.Items().AppendItems(ctx, sp, tasks[w], int64(from), items[from:min(from+30, keys)], d); err != nil {
+						errs <- err
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+		var sum store.ItemCounts
+		for _, task := range tasks {
+			_, c := itemCount(t, s, sp, task)
+			sum.New, sum.Ignored, sum.Overwritten = sum.New+c.New, sum.Ignored+c.Ignored, sum.Overwritten+c.Overwritten
+		}
+		list, total, err := s.Items().SpiderItems(ctx, sp, 2*keys, 0)
+		must(t, err)
+		urls := map[string]int{}
+		for _, it := range list {
+			var v struct{ URL string }
+			must(t, json.Unmarshal(it.Data, &v))
+			urls[v.URL]++
+		}
+		if total != keys || len(urls) != keys {
+			t.Errorf("%s: %d current items (%d urls), want one of each of %d urls", policy, total, len(urls), keys)
+		}
+		want := store.ItemCounts{New: keys, Ignored: (workers - 1) * keys}
+		if policy == store.DedupOverwrite {
+			want = store.ItemCounts{New: keys, Overwritten: (workers - 1) * keys}
+		}
+		if sum != want {
+			t.Errorf("%s: the tasks counted %+v, want %+v", policy, sum, want)
+		}
 	}
 }

@@ -82,6 +82,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ItemConcurrent", testItemConcurrent},
 		{"ItemDedupIgnore", testItemDedupIgnore},
 		{"ItemDedupOverwrite", testItemDedupOverwrite},
+		{"ItemDedupConcurrent", testItemDedupConcurrent},
 		{"SpiderItems", testSpiderItems},
 		{"EachItem", testEachItem},
 		{"DeleteItems", testDeleteItems},
