@@ -195,6 +195,7 @@ func (s *items) EachItem(ctx context.Context, spiderID, taskID string, fn func(s
 }
 
 func (s *items) DeleteItems(ctx context.Context, spiderID, taskID string) error {
+	s.itemsState.setEnd(taskID, -1)
 	if _, err := s.coll(spiderID).DeleteMany(ctx, bson.D{{Key: "_task_id", Value: taskID}}); err != nil {
 		return fmt.Errorf("store: delete items of task %s: %w", taskID, err)
 	}

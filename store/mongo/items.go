@@ -32,8 +32,13 @@ import (
 // "item from-1 is stored and item from is not" means the task has from
 // items, found with _id lookups: on FerretDB v1, which answers any other
 // query by decoding every document of the collection, those are many
-// times cheaper. Without deduplication an append does not even look
-// whether item from is stored: inserting it says so (a duplicate key).
+// times cheaper (but still in proportion to the collection). Without
+// deduplication an append does not even look whether item from is
+// stored, as inserting it says so (a duplicate key), nor, when this
+// process appended the items before from, whether item from-1 is: the
+// store remembers where its last append to a task ended. Should another
+// process delete the task's items meanwhile, the next append leaves the
+// numbers before it missing, as a deletion racing an append may anyway.
 //
 // FerretDB v1 has no transactions, and its filtered updates are not atomic,
 // so an append is several writes, ordered so that a failure between them
@@ -56,6 +61,33 @@ type itemsState struct {
 	setup sync.Mutex // held while creating indexes
 	mu    sync.Mutex
 	locks map[string]*spiderLock // spider id → its appends' lock
+	ends  map[string]int64       // task id → where this store's last append to it ended
+}
+
+// maxEnds bounds itemsState.ends: past it, the store forgets them all,
+// and appends look again.
+const maxEnds = 4096
+
+// knownEnd reports whether the store's last append to the task ended at n.
+func (st *itemsState) knownEnd(taskID string, n int64) bool {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	end, ok := st.ends[taskID]
+	return ok && end == n
+}
+
+// setEnd records where an append to the task ended; n < 0 forgets it.
+func (st *itemsState) setEnd(taskID string, n int64) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if n < 0 {
+		delete(st.ends, taskID)
+		return
+	}
+	if st.ends == nil || len(st.ends) >= maxEnds {
+		st.ends = map[string]int64{}
+	}
+	st.ends[taskID] = n
 }
 
 type spiderLock struct {
@@ -194,6 +226,11 @@ func (s *items) appendItems(ctx context.Context, spiderID, taskID string, from i
 		for _, o := range stored {
 			counts.Count(o)
 		}
+		if err == nil {
+			s.itemsState.setEnd(taskID, from+int64(len(list)))
+		} else {
+			s.itemsState.setEnd(taskID, -1)
+		}
 		switch {
 		case err == nil:
 			return counts, nil
@@ -262,6 +299,9 @@ func (s *items) end(ctx context.Context, c *mongo.Collection, taskID string, fro
 			return false, nil
 		}
 		return err == nil, err
+	}
+	if guess && (from == 0 || s.itemsState.knownEnd(taskID, from)) {
+		return from, nil
 	}
 	before := true
 	if from > 0 {
