@@ -52,7 +52,8 @@ import (
 // one spider are serialised in this process so that they cannot both see
 // a key free. Appends to one spider from two processes at the same moment
 // (two agents running its tasks) can still both store an item of one key
-// as current; the next overwrite of that key makes it one again.
+// as current: with "overwrite" the next item of that key makes it one
+// again; with "ignore" the spider keeps both.
 type items Store
 
 // itemsState is what the store keeps about items between calls.
