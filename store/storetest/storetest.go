@@ -15,6 +15,11 @@
 //     ".." segments are rejected.
 //   - Times come back in UTC at millisecond precision; empty maps and
 //     lists may come back nil.
+//   - Items: AppendItems checks every item of a batch before it stores
+//     any (store.PrepareItems) and refuses invalid spider or task ids;
+//     an item reads back as the same JSON value (MongoDB may re-encode
+//     it); SpiderItems with limit <= 0 returns only the total;
+//     DeleteItems never makes another task's items current again.
 //
 // Every error is checked with errors.Is, so implementations may (and
 // should) wrap the sentinels with context.
@@ -72,6 +77,16 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LogBigLines", testLogBigLines},
 		{"Concurrent", testConcurrent},
 		{"CancelledContext", testCancelledContext},
+		{"ItemRoundTrip", testItemRoundTrip},
+		{"ItemAppend", testItemAppend},
+		{"ItemConcurrent", testItemConcurrent},
+		{"ItemDedupIgnore", testItemDedupIgnore},
+		{"ItemDedupOverwrite", testItemDedupOverwrite},
+		{"ItemDedupConcurrent", testItemDedupConcurrent},
+		{"SpiderItems", testSpiderItems},
+		{"EachItem", testEachItem},
+		{"DeleteItems", testDeleteItems},
+		{"ItemCancelledContext", testItemCancelledContext},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,7 +127,10 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	task.Status = store.TaskFinished
 	task.ExitCode = ptr(3)
 	task.Started, task.Finished = store.Now(), store.Now().Add(time.Second)
+	task.ItemCount, task.ItemStats = 9, store.ItemCounts{New: 5, Ignored: 3, Overwritten: 1}
+	spider.DedupKeys, spider.Dedup = []string{"url", "page"}, store.DedupOverwrite
 	lines := numbered("persist", 1234)
+	items := itemsOf("persist", 1234)
 	blob := []byte("persisted archive")
 
 	must(t, s.Nodes().Register(ctx, n))
@@ -122,7 +140,9 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sched.ID, At: task.Created, TaskID: task.ID}))
 	sched.LastFire, sched.LastTaskID = task.Created, task.ID
 	must(t, s.Logs().AppendLog(ctx, task.ID, 0, lines))
-	_, _, err := s.Files().Put(ctx, "spiders/persist.zip", bytes.NewReader(blob))
+	_, err := s.Items().AppendItems(ctx, spider.ID, task.ID, 0, items, store.Dedup{Keys: []string{"url"}, Policy: store.DedupIgnore})
+	must(t, err)
+	_, _, err = s.Files().Put(ctx, "spiders/persist.zip", bytes.NewReader(blob))
 	must(t, err)
 	closed = true
 	must(t, s.Close(ctx))
@@ -148,5 +168,15 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	gotLines, err := s.Logs().ReadLog(ctx, task.ID, 0, len(lines)+10)
 	must(t, err)
 	equalLines(t, gotLines, lines)
+	checkItems(t, s, spider.ID, task.ID, items)
+	if _, total, err := s.Items().SpiderItems(ctx, spider.ID, 0, 0); err != nil || total != int64(len(items)) {
+		t.Errorf("spider's items after reopening: %d, %v; want %d", total, err, len(items))
+	}
+	// Deduplication goes on where it was.
+	c, err := s.Items().AppendItems(ctx, spider.ID, task.ID, int64(len(items)), items[:1], store.Dedup{Keys: []string{"url"}, Policy: store.DedupIgnore})
+	must(t, err)
+	if c != (store.ItemCounts{Ignored: 1}) {
+		t.Errorf("an item with a stored key after reopening: %+v, want ignored", c)
+	}
 	equalBytes(t, readFile(t, s, "spiders/persist.zip"), blob)
 }
