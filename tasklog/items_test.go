@@ -124,3 +124,25 @@ func TestItems(t *testing.T) {
 	}
 	equalLines(t, "batches", checkBatches(t, pub.get(), defaultBatchBytes, false), want)
 }
+
+// A task that saves no item (or prints no line) needs nothing from the
+// store: its end does not wait for a store that is away.
+func TestNothingToSave(t *testing.T) {
+	st := &memItems{memLogs: newMemLogs()}
+	st.setFail(func(int64, int) error { return errors.New("store down") })
+	var pub batches
+	w, err := Open(Config{TaskID: taskID, Path: filepath.Join(t.TempDir(), "task.items"), MaxLine: ItemMaxLine,
+		Store: ItemStore{Items: st, SpiderID: "spider1"}, Publish: pub.publish, SaveEvery: 10 * time.Millisecond,
+		Log: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if total, err := w.Close(ctx); err != nil || total != 0 {
+		t.Fatalf("Close = %d, %v; want 0 and no error", total, err)
+	}
+	if st.lenCalls != 0 || st.calls != 0 || len(pub.get()) != 0 {
+		t.Errorf("%d length and %d append calls to the store, %d batches; want none", st.lenCalls, st.calls, len(pub.get()))
+	}
+}
