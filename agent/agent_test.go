@@ -54,6 +54,7 @@ type config struct {
 	// wrap, if set, gives the agent another store around the test's.
 	wrap        func(store.Store) store.Store
 	itemsSocket string
+	dataDir     string // zero means a new one
 }
 
 func startNode(t *testing.T, cfg config) *node {
@@ -81,7 +82,10 @@ func startNode(t *testing.T, cfg config) *node {
 	if cfg.wrap != nil {
 		ast = cfg.wrap(st)
 	}
-	n.agent, err = agent.New(agent.Config{Name: "worker", DataDir: t.TempDir(), Heartbeat: cfg.heartbeat,
+	if cfg.dataDir == "" {
+		cfg.dataDir = t.TempDir()
+	}
+	n.agent, err = agent.New(agent.Config{Name: "worker", DataDir: cfg.dataDir, Heartbeat: cfg.heartbeat,
 		PollInterval: time.Hour, CancelGrace: time.Second, Concurrency: 2, Log: log, ItemsSocket: cfg.itemsSocket}, ast, func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil })
 	if err != nil {
 		t.Fatal(err)

@@ -100,7 +100,10 @@ func (a *Agent) closeItems(ctx context.Context, taskID string, ti *taskItems) (i
 // countItems records on t how many items it saved, and what deduplication
 // made of them.
 func (a *Agent) countItems(ctx context.Context, t *store.Task, total int64) {
-	t.ItemCount = total
+	t.ItemCount, t.ItemStats = total, store.ItemCounts{}
+	if total == 0 {
+		return
+	}
 	_, stats, err := a.store.Items().ItemCount(ctx, t.SpiderID, t.ID)
 	if err != nil {
 		a.log.Warn("could not count the task's items in the store", "task_id", t.ID, "err", err)
@@ -112,10 +115,16 @@ func (a *Agent) countItems(ctx context.Context, t *store.Task, total int64) {
 // agent died, and records the count on t (which the caller stores).
 func (a *Agent) recoverItems(ctx context.Context, t *store.Task) {
 	path := a.itemsPath(t.ID)
-	if _, err := os.Stat(path); err != nil {
+	fi, err := os.Stat(path)
+	if err != nil {
 		if n, stats, err := a.store.Items().ItemCount(ctx, t.SpiderID, t.ID); err == nil {
 			t.ItemCount, t.ItemStats = n, stats
 		}
+		return
+	}
+	if fi.Size() == 0 {
+		// No item saved: nothing to ask the store, which may be away.
+		os.Remove(path)
 		return
 	}
 	sp, err := a.store.Spiders().Get(ctx, t.SpiderID)

@@ -485,3 +485,35 @@ node -e 'console.log("JS=" + require.resolve("crawlhub"))'
 	n.send(wire.OpCancelTask, wire.CancelTask{TaskID: task.ID, By: "tester"})
 	n.checkItemBatches(task.ID, store.TaskCancelled, []string{`{"over":"unix"}`})
 }
+
+// Items an agent spooled but had not saved when it died are saved when it
+// starts again, and counted on the task it marks abnormal.
+func TestOrphanedItemsSavedAtRestart(t *testing.T) {
+	data := t.TempDir()
+	var task store.Task
+	want := []string{`{"n":0}`, `{"n":1}`, `{"n":2}`}
+	n := startNode(t, config{dataDir: data, before: func(n *node) {
+		sp := n.spider("died", "true\n")
+		task = n.queue(sp)
+		task.Status = store.TaskRunning
+		if err := n.st.Tasks().Update(n.ctx, &task); err != nil {
+			t.Fatal(err)
+		}
+		// One item reached the store before the agent died.
+		if _, err := n.st.Items().AppendItems(n.ctx, sp.ID, task.ID, 0, []json.RawMessage{json.RawMessage(want[0])}, store.Dedup{}); err != nil {
+			t.Fatal(err)
+		}
+		os.MkdirAll(filepath.Join(data, "running"), 0o755)
+		os.MkdirAll(filepath.Join(data, "logs"), 0o755)
+		os.WriteFile(filepath.Join(data, "running", task.ID), []byte("0 0\n"), 0o644)
+		os.WriteFile(filepath.Join(data, "logs", task.ID+".items"), []byte(strings.Join(want, "\n")+"\n"), 0o644)
+	}})
+	ts := n.taskStatus(task.ID, store.TaskAbnormal)
+	if ts.ItemCount != 3 {
+		t.Errorf("abnormal task: %d items, want 3", ts.ItemCount)
+	}
+	equalItems(t, "items in the store", n.storedItems(task), want)
+	if _, err := os.Stat(filepath.Join(data, "logs", task.ID+".items")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the spool file is still there once saved: %v", err)
+	}
+}
