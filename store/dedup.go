@@ -21,40 +21,52 @@ func DedupKey(item json.RawMessage, keys []string) (key string, ok bool) {
 	if len(keys) == 0 {
 		return "", false
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(item, &fields); err != nil {
+	vals := make([][]byte, len(keys))
+	if eachField(item, func(k string, v []byte) error {
+		if i := slices.Index(keys, k); i >= 0 {
+			vals[i] = v
+		}
+		return nil
+	}) != nil {
 		return "", false
 	}
-	key, ok, err := dedupKey(fields, keys)
+	key, ok, err := dedupKey(vals)
 	return key, ok && err == nil
 }
 
-func dedupKey(fields map[string]json.RawMessage, keys []string) (string, bool, error) {
+// dedupKey is the key of an item whose values of the dedup keys are vals
+// (nil: missing).
+func dedupKey(vals [][]byte) (string, bool, error) {
 	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // the key is compared, not put in a page
 	found := false
 	buf.WriteByte('[')
-	for i, k := range keys {
+	for i, v := range vals {
 		if i > 0 {
 			buf.WriteByte(',')
 		}
-		raw, has := fields[k]
-		if !has {
+		switch {
+		case v == nil:
 			buf.WriteString("null")
 			continue
+		case v[0] == '"' && plain(v), v[0] != '"' && v[0] != '{' && v[0] != '[':
+			// Already as re-encoding would write it: a plain string, or a
+			// number, true, false or null (numbers keep their text).
+			buf.Write(v)
+		default:
+			dec := json.NewDecoder(bytes.NewReader(v))
+			dec.UseNumber()
+			var x any
+			if err := dec.Decode(&x); err != nil {
+				return "", false, err
+			}
+			enc := json.NewEncoder(&buf)
+			enc.SetEscapeHTML(false) // the key is compared, not put in a page
+			if err := enc.Encode(x); err != nil {
+				return "", false, err
+			}
+			buf.Truncate(buf.Len() - 1) // Encode ends with a newline
 		}
 		found = true
-		dec := json.NewDecoder(bytes.NewReader(raw))
-		dec.UseNumber()
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return "", false, err
-		}
-		if err := enc.Encode(v); err != nil {
-			return "", false, err
-		}
-		buf.Truncate(buf.Len() - 1) // Encode ends with a newline
 	}
 	buf.WriteByte(']')
 	if !found {
@@ -89,24 +101,32 @@ func PrepareItems(from int64, items []json.RawMessage, d Dedup) (keys []string, 
 		return nil, err
 	}
 	keys = make([]string, len(items))
+	var vals [][]byte
+	if d.Active() {
+		vals = make([][]byte, len(d.Keys))
+	}
 	for i, item := range items {
 		n := from + int64(i)
 		if len(item) > MaxItemBytes {
 			return nil, fmt.Errorf("item %d is %d bytes, more than the %d an item may have", n, len(item), MaxItemBytes)
 		}
-		var fields map[string]json.RawMessage
-		if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
-			return nil, fmt.Errorf("item %d is not a JSON object", n)
-		}
-		for k := range fields {
+		clear(vals)
+		err := eachField(item, func(k string, v []byte) error {
 			if slices.Contains(ReservedItemKeys, k) {
-				return nil, fmt.Errorf("item %d has the key %q, which is reserved (%q)", n, k, ReservedItemKeys)
+				return fmt.Errorf("it has the key %q, which is reserved (%q)", k, ReservedItemKeys)
 			}
+			if j := slices.Index(d.Keys, k); j >= 0 && vals != nil {
+				vals[j] = v
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("item %d: %w", n, err)
 		}
-		if !d.Active() {
+		if vals == nil {
 			continue
 		}
-		key, ok, err := dedupKey(fields, d.Keys)
+		key, ok, err := dedupKey(vals)
 		if err != nil {
 			return nil, fmt.Errorf("item %d: %w", n, err)
 		}
