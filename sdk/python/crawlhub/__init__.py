@@ -109,4 +109,6 @@ def save_items(items):
 def flush():
     """Sends the buffered items now and waits for crawlhub's answer.
     Raises SaveError if any item saved so far could not be saved."""
-    _saver().flush()
+    saver = _default
+    if saver is not None:
+        saver.flush()
