@@ -3,7 +3,7 @@
 // by time, retrying while the endpoint is briefly away, and says loudly
 // what it could not save.
 
-const { encodeItem, preview } = require('./items');
+const { ItemError, encodeItem, preview } = require('./items');
 const { HTTPSink, FileSink } = require('./transport');
 
 /** Items were not saved: crawlhub refused them, the task is gone, or the
@@ -99,6 +99,9 @@ class Saver {
   /** Saves every item of an iterable, or — when one is bad — none of
    * them, throwing ItemError that names its index. */
   saveItems(items) {
+    if (items === null || typeof items !== 'object' || typeof items[Symbol.iterator] !== 'function' || items instanceof Map) {
+      throw new ItemError('saveItems takes an iterable of items (an array of objects); use saveItem for one');
+    }
     const lines = [];
     let i = 0;
     for (const item of items) lines.push(encodeItem(item, i++));

@@ -248,6 +248,7 @@ describe('items', () => {
       () => s.saveItems([{ n: 0 }, { n: 1 }, { _key: 2 }, { n: 3 }]),
       (e) => e instanceof ItemError && e.index === 2 && /item 2/.test(e.message),
     );
+    assert.throws(() => s.saveItems({ n: 0 }), /use saveItem for one/); // one item, not a list of them
     await s.flush();
     assert.deepEqual(fake.items, []);
   });

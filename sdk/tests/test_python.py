@@ -7,6 +7,8 @@ import decimal
 import io
 import json
 import os
+import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -22,7 +24,6 @@ SDK = os.path.join(os.path.dirname(HERE), "python")
 sys.path.insert(0, SDK)
 sys.path.insert(0, HERE)
 
-import crawlhub  # noqa: E402
 from crawlhub import ItemError, SaveError, Saver  # noqa: E402
 from fake_endpoint import FakeEndpoint  # noqa: E402
 
@@ -258,6 +259,9 @@ class ItemTest(unittest.TestCase):
             self.s.save_items([{"n": 0}, {"n": 1}, {"_key": 2}, {"n": 3}])
         self.assertEqual(cm.exception.index, 2)
         self.assertIn("item 2", str(cm.exception))
+        with self.assertRaises(ItemError) as cm:
+            self.s.save_items({"n": 0})  # one item, not a list of them
+        self.assertIn("use save_item for one", str(cm.exception))
         self.s.flush()
         self.assertEqual(self.fake.snapshot()[0], [])
 
@@ -366,6 +370,34 @@ class ProcessTest(unittest.TestCase):
                 self.assertEqual(p.stdout, b"")
             with open(path, "rb") as f:
                 self.assertEqual(f.read(), b'{"n":0}\n{"n":0}\n')
+
+
+@unittest.skipUnless(shutil.which("curl"), "curl is not installed")
+class CurlTest(unittest.TestCase):
+    """The shell snippet of docs/saving-results.md posts a file with curl,
+    over TCP and over a unix socket."""
+
+    def test_the_documented_snippet(self):
+        doc = os.path.join(os.path.dirname(os.path.dirname(HERE)), "docs", "saving-results.md")
+        with open(doc) as f:
+            blocks = re.findall(r"```sh\n(.*?)```", f.read(), re.S)
+        snippet = next(b for b in blocks if b.startswith('case "$CRAWLHUB_ITEMS_URL"'))
+        for start in ("start", "start_unix"):
+            with self.subTest(start), tempfile.TemporaryDirectory() as d:
+                with open(os.path.join(d, "items.ndjson"), "w") as f:
+                    f.write('{"n":1}\n{"n":2}\n')
+                with getattr(FakeEndpoint(), start)() as fake:
+                    p = subprocess.run(
+                        ["sh", "-c", snippet],
+                        cwd=d,
+                        env={"PATH": os.environ["PATH"], "CRAWLHUB_ITEMS_URL": fake.url},
+                        capture_output=True,
+                        text=True,
+                        timeout=30,
+                    )
+                    self.assertEqual(p.returncode, 0, p.stderr)
+                    self.assertEqual(json.loads(p.stdout), {"accepted": 2, "total": 2})
+                    self.assertEqual(fake.snapshot()[0], [{"n": 1}, {"n": 2}])
 
 
 if __name__ == "__main__":

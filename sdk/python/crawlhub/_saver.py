@@ -10,7 +10,7 @@ import threading
 import time
 import weakref
 
-from ._items import encode_item, preview
+from ._items import ItemError, encode_item, preview
 from ._transport import FileSink, HTTPSink
 
 
@@ -123,6 +123,8 @@ class Saver:
     def save_items(self, items):
         """Saves items (any iterable of dicts): all of them, or — when one
         is bad — none, raising ItemError naming its index."""
+        if isinstance(items, (dict, str, bytes)) or hasattr(items, "keys"):
+            raise ItemError("save_items takes an iterable of items (a list of dicts); use save_item for one")
         self._put([encode_item(item, i) for i, item in enumerate(items)])
 
     def flush(self):
