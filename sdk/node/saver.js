@@ -76,7 +76,7 @@ class Saver {
     this._maxPending = maxPending || 10 * batchSize;
     this._buf = []; // encoded lines, oldest first
     this._bufBytes = 0;
-    this._firstAt = 0; // when the oldest buffered line was saved
+    this._at = []; // when each buffered line was saved (Date.now())
     this._timer = null;
     this._sending = null; // the drain in progress
     this._waiters = []; // saveItem promises waiting for room
@@ -113,7 +113,7 @@ class Saver {
   async flush() {
     while (this._sending) await this._sending;
     if (this._buf.length && !this._gone) {
-      this._kick();
+      this._kick(true);
       await this._sending;
     }
     this._throwPending();
@@ -134,13 +134,14 @@ class Saver {
   _put(lines) {
     this._throwPending();
     if (!lines.length) return RESOLVED;
-    if (!this._buf.length) this._firstAt = Date.now();
+    const now = Date.now();
     for (const line of lines) {
       this._buf.push(line);
+      this._at.push(now);
       this._bufBytes += Buffer.byteLength(line) + 1;
     }
     live.add(this);
-    if (this._buf.length >= this._batchSize || this._bufBytes >= this._batchBytes) this._kick();
+    if (this._dueIn() <= 0) this._kick(false);
     else this._schedule();
     if (this._buf.length < this._maxPending) return RESOLVED;
     return new Promise((resolve) => this._waiters.push(resolve));
@@ -157,19 +158,28 @@ class Saver {
 
   _schedule() {
     if (this._timer || this._sending || !this._buf.length || this._gone) return;
-    const wait = Math.max(0, this._firstAt + this._interval - Date.now());
     this._timer = setTimeout(() => {
       this._timer = null;
-      this._kick();
-    }, wait);
+      this._kick(false);
+    }, Math.max(0, this._dueIn()));
     this._timer.unref(); // a spider that is done exits; beforeExit flushes
   }
 
-  _kick() {
+  // Milliseconds until a batch is due: 0 when a full one is buffered. The
+  // buffer is not empty.
+  _dueIn() {
+    if (this._buf.length >= this._batchSize || this._bufBytes >= this._batchBytes) return 0;
+    return this._at[0] + this._interval - Date.now();
+  }
+
+  // Starts sending: everything, or (count and timer) the batches that are
+  // due, so that a few lines saved during a send wait to make a batch of
+  // their own.
+  _kick(everything) {
     if (this._sending) return;
     clearTimeout(this._timer);
     this._timer = null;
-    this._sending = this._drain()
+    this._sending = this._drain(everything)
       .catch((e) => this._fail(new SaveError(`sending items failed: ${e && e.stack ? e.stack : e}`)))
       .finally(() => {
         this._sending = null;
@@ -186,8 +196,8 @@ class Saver {
     for (const resolve of waiters) resolve();
   }
 
-  async _drain() {
-    while (this._buf.length && !this._gone) {
+  async _drain(everything) {
+    while (this._buf.length && !this._gone && (everything || this._dueIn() <= 0)) {
       let n = 0;
       let size = 0;
       while (n < this._buf.length && n < this._batchSize) {
@@ -196,6 +206,7 @@ class Saver {
         if (size >= this._batchBytes) break;
       }
       const batch = this._buf.splice(0, n);
+      this._at.splice(0, n);
       this._bufBytes -= size;
       const pending = [batch]; // parts not yet answered, in order
       try {
@@ -205,7 +216,9 @@ class Saver {
         const lines = pending.flat();
         this._buf.unshift(...lines);
         for (const line of lines) this._bufBytes += Buffer.byteLength(line) + 1;
-        this._firstAt = Date.now(); // the next try waits one interval
+        // Due again one interval from now, not at once: the endpoint has
+        // just been away for the whole retry time.
+        this._at.unshift(...lines.map(() => Date.now()));
         const waiting = this._buf.length;
         this._fail(
           new SaveError(
@@ -299,6 +312,7 @@ class Saver {
   _taskGone(status, error, unsent) {
     unsent += this._buf.length;
     this._buf = [];
+    this._at = [];
     this._bufBytes = 0;
     this.lost += unsent;
     this._gone = new SaveError(

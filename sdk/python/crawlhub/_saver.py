@@ -106,7 +106,7 @@ class Saver:
         self._send_lock = threading.Lock()  # one batch on the wire at a time, in order
         self._buf = []  # encoded lines, oldest first
         self._buf_bytes = 0
-        self._first_at = 0.0  # when the oldest buffered line was saved
+        self._at = []  # when each buffered line was saved (time.monotonic)
         self._error = None  # a SaveError not yet raised to the spider
         self._gone = None  # the SaveError every call raises once the task is gone
         self._failures = 0  # sends that gave up, so waiters need not retry at once
@@ -164,11 +164,10 @@ class Saver:
                 with self._lock:
                     retry = self._failures == failures
                 if retry:
-                    self._drain_locked()
+                    self._drain_locked(everything=True)
         with self._cond:
             self._check()
-            if not self._buf:
-                self._first_at = time.monotonic()
+            self._at.extend([time.monotonic()] * len(lines))
             self._buf.extend(lines)
             self._buf_bytes += sum(len(line) + 1 for line in lines)
             start = self._thread is None
@@ -206,31 +205,41 @@ class Saver:
                     if self._closed:
                         return
                     if self._buf and self._gone is None:
-                        if len(self._buf) >= self._batch_size or self._buf_bytes >= self._batch_bytes:
-                            break
-                        wait = self._first_at + self._interval - time.monotonic()
+                        wait = self._due_in()
                         if wait <= 0:
                             break
                         self._cond.wait(wait)
                     else:
                         self._cond.wait()
             try:
-                self._drain()
+                self._drain(everything=False)
             except Exception as e:  # a bug here must not kill the thread silently
                 self._fail(SaveError(f"sending items failed: {e!r}"))
                 time.sleep(self._interval)
 
     # Sending.
 
-    def _drain(self):
-        with self._send_lock:
-            self._drain_locked()
+    def _due_in(self):
+        """Seconds until a batch is due: 0 when a full one is buffered.
+        Holds _lock; the buffer is not empty."""
+        if len(self._buf) >= self._batch_size or self._buf_bytes >= self._batch_bytes:
+            return 0
+        return self._at[0] + self._interval - time.monotonic()
 
-    def _drain_locked(self):
-        """Sends every buffered line, a batch at a time. Holds _send_lock."""
+    def _drain(self, everything=True):
+        with self._send_lock:
+            self._drain_locked(everything)
+
+    def _drain_locked(self, everything):
+        """Sends the buffered lines a batch at a time: all of them, or (for
+        the background thread) the batches that are due, so that a few lines
+        saved during a send wait to make a batch of their own. Holds
+        _send_lock."""
         while True:
             with self._lock:
                 if not self._buf or self._gone is not None:
+                    return
+                if not everything and self._due_in() > 0:
                     return
                 n, size = 0, 0
                 while n < len(self._buf) and n < self._batch_size:
@@ -240,6 +249,7 @@ class Saver:
                         break
                 batch = self._buf[:n]
                 del self._buf[:n]
+                del self._at[:n]
                 self._buf_bytes -= size
             pending = [batch]  # parts not yet answered, in order
             try:
@@ -267,7 +277,9 @@ class Saver:
         with self._lock:
             self._buf[0:0] = lines
             self._buf_bytes += sum(len(line) + 1 for line in lines)
-            self._first_at = time.monotonic() - self._interval
+            # Due again one interval from now, not at once: the endpoint
+            # has just been away for the whole retry time.
+            self._at[0:0] = [time.monotonic()] * len(lines)
 
     def _deliver(self, pending):
         """Sends pending (a list of lists of lines), removing each part once
@@ -345,6 +357,7 @@ class Saver:
         with self._lock:
             unsent += len(self._buf)
             self._buf.clear()
+            self._at.clear()
             self._buf_bytes = 0
             self.lost += unsent
             self._gone = SaveError(
