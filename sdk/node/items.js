@@ -5,9 +5,10 @@
 // would cost the good ones sent with it.
 
 // The same limits the endpoint applies (store.MaxItemBytes and
-// store.ReservedItemKeys on the crawlhub side).
+// store.ReservedItemKeys on the crawlhub side, which sdk/limits_test.go
+// holds these to).
 const MAX_ITEM_BYTES = 1 << 20;
-const RESERVED_KEYS = Object.freeze(['_id', '_task_id', '_n', '_key', '_outcome', '_current']);
+const RESERVED_KEYS = Object.freeze(['_id', '_task_id', '_n', '_key', '_outcome', '_current', '_saved']);
 
 /** An item crawlhub cannot take: nothing of it was saved. `index` is its
  * position in the saveItems call (undefined for saveItem). */

@@ -14,10 +14,11 @@ import uuid
 from collections.abc import Mapping
 
 # The same limits the endpoint applies (store.MaxItemBytes and
-# store.ReservedItemKeys on the crawlhub side): the stores keep their own
-# fields under the reserved names beside the item's keys.
+# store.ReservedItemKeys on the crawlhub side, which sdk/limits_test.go
+# holds these to): the stores keep their own fields under the reserved
+# names beside the item's keys.
 MAX_ITEM_BYTES = 1 << 20
-RESERVED_KEYS = ("_id", "_task_id", "_n", "_key", "_outcome", "_current")
+RESERVED_KEYS = ("_id", "_task_id", "_n", "_key", "_outcome", "_current", "_saved")
 
 
 class ItemError(ValueError):
