@@ -263,8 +263,9 @@ class Saver {
         this._drop(1, status, `crawlhub refused an item (${error}): ${preview(bad)}`);
         continue;
       }
-      if (part.length === 1) this._drop(1, status, `crawlhub refused an item (${error}): ${preview(part[0])}`);
-      else this._drop(part.length, status, `crawlhub refused ${part.length} items (${error})`);
+      const what = status ? 'crawlhub refused' : 'could not save';
+      if (part.length === 1) this._drop(1, status, `${what} an item (${error}): ${preview(part[0])}`);
+      else this._drop(part.length, status, `${what} ${part.length} items (${error})`);
     }
   }
 

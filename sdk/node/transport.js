@@ -91,8 +91,18 @@ class FileSink {
     this._fd = path === undefined ? undefined : fs.openSync(path, 'a');
   }
 
+  // Answers like the endpoint; status 0 when writing failed (a closed pipe,
+  // a full disk), which no retry would mend.
   async post(body) {
-    const lines = body.toString('utf8').split('\n').length - 1;
+    try {
+      await this._write(body);
+    } catch (e) {
+      return { status: 0, reply: { error: `writing items to ${this._fd === undefined ? 'stdout' : 'the items file'} failed: ${e.message}` } };
+    }
+    return { status: 200, reply: { accepted: body.toString('utf8').split('\n').length - 1 } };
+  }
+
+  async _write(body) {
     if (this._fd !== undefined) {
       for (let off = 0; off < body.length; ) off += fs.writeSync(this._fd, body, off);
     } else {
@@ -100,7 +110,6 @@ class FileSink {
       // spider's console.log output.
       await new Promise((resolve, reject) => process.stdout.write(body, (e) => (e ? reject(e) : resolve())));
     }
-    return { status: 200, reply: { accepted: lines } };
   }
 
   close() {

@@ -197,6 +197,18 @@ describe('Saver', () => {
     assert.deepEqual(ns(fake.items), range(1000));
   });
 
+  test('a file that cannot be written is not retried', { skip: !fs.existsSync('/dev/full') }, async (t) => {
+    captureStderr(t);
+    const s = new Saver(undefined, { file: '/dev/full', interval: 3600e3, retryFor: 60000 });
+    t.after(() => s.close().catch(() => {}));
+    s.saveItems([{ n: 0 }, { n: 1 }]);
+    await assert.rejects(s.flush(), (e) => {
+      assert.match(e.message, /could not save 2 items \(writing items to the items file failed/);
+      assert.equal(e.lost, 2);
+      return true;
+    });
+  });
+
   test('unix socket', async (t) => {
     const fake = await new FakeEndpoint().startUnix();
     t.after(() => fake.stop());

@@ -211,6 +211,17 @@ class SaverTest(unittest.TestCase):
         s.flush()
         self.assertEqual([it["n"] for it in self.fake.snapshot()[0]], list(range(1000)))
 
+    @unittest.skipUnless(os.path.exists("/dev/full"), "no /dev/full")
+    def test_a_file_that_cannot_be_written_is_not_retried(self):
+        with open("/dev/full", "ab", buffering=0) as full:  # unbuffered: it fails at the write
+            s = Saver(stream=full, interval=3600, retry_for=60)
+            s.save_items([{"n": 0}, {"n": 1}])
+            with self.assertRaises(SaveError) as cm:
+                s.flush()  # at once, not after a minute of retries
+            self.assertIn("could not save 2 items (writing items to the items file failed", str(cm.exception))
+            self.assertEqual(cm.exception.lost, 2)
+            s.close()
+
     def test_unix_socket(self):
         with FakeEndpoint().start_unix() as fake:
             self.assertTrue(fake.url.startswith("http+unix://%2F"))

@@ -308,10 +308,11 @@ class Saver:
                 pending[0:0] = [p for p in (part[: line - 1], part[line:]) if p]
                 self._drop([bad], status, f"crawlhub refused an item ({error}): {preview(bad)}")
                 continue
+            what = "crawlhub refused" if status else "could not save"
             if len(part) == 1:
-                self._drop(part, status, f"crawlhub refused an item ({error}): {preview(part[0])}")
+                self._drop(part, status, f"{what} an item ({error}): {preview(part[0])}")
             else:
-                self._drop(part, status, f"crawlhub refused {len(part)} items ({error})")
+                self._drop(part, status, f"{what} {len(part)} items ({error})")
 
     def _post(self, body):
         """Posts body until the endpoint answers below 500, for up to

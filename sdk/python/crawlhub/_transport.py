@@ -105,6 +105,16 @@ class FileSink:
         self._close = close
 
     def post(self, body):
+        """Answers like the endpoint; status 0 when writing failed (a closed
+        pipe, a full disk), which no retry would mend."""
+        try:
+            self._write(body)
+        except (OSError, ValueError) as e:  # ValueError: the stream is closed
+            where = "stdout" if self._stream is None else "the items file"
+            return 0, {"error": f"writing items to {where} failed: {e}"}
+        return 200, {"accepted": body.count(b"\n")}
+
+    def _write(self, body):
         stream = self._stream
         if stream is None:
             # Whatever sys.stdout is now (it may have been replaced), after
@@ -114,10 +124,9 @@ class FileSink:
             if stream is None:
                 sys.stdout.write(body.decode("utf-8"))
                 sys.stdout.flush()
-                return 200, {"accepted": body.count(b"\n")}
+                return
         stream.write(body)
         stream.flush()
-        return 200, {"accepted": body.count(b"\n")}
 
     def close(self):
         if self._close:
