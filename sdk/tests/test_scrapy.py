@@ -3,6 +3,7 @@ with /usr/bin/python3) crawls a small site served here on loopback, and
 every item reaches the fake items endpoint exactly once.
 """
 import http.server
+import io
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import tempfile
 import textwrap
 import threading
 import unittest
+from contextlib import redirect_stderr
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
@@ -159,6 +161,35 @@ class ScrapyTest(unittest.TestCase):
         for it in items:
             n = it["sku"][1:].split("-")[0]
             self.assertEqual(it["page"], f"Page {n}")
+
+
+class PipelineTest(unittest.TestCase):
+    def test_an_earlier_failure_does_not_cost_the_next_item(self):
+        sys.path.insert(0, os.path.join(os.path.dirname(HERE), "python"))
+        from crawlhub import Saver
+        from crawlhub.scrapy import CrawlhubPipeline
+
+        fake = FakeEndpoint().start()
+        self.addCleanup(fake.stop)
+        saver = Saver(fake.url, interval=3600)
+        errors = []
+
+        class Spider:
+            class logger:
+                @staticmethod
+                def error(msg, *args):
+                    errors.append(msg % args)
+
+        p = CrawlhubPipeline(saver=saver)
+        with redirect_stderr(io.StringIO()):
+            p.process_item({"n": 0, "server_rejects": True}, Spider)
+            saver._drain()  # the endpoint refuses it, in the background
+            self.assertEqual(p.process_item({"n": 1}, Spider), {"n": 1})
+            p.close_spider(Spider)
+            saver.close()
+        self.assertEqual(fake.snapshot()[0], [{"n": 1}])
+        self.assertEqual(len(errors), 1)
+        self.assertIn("crawlhub refused an item (line 1: refused)", errors[0])
 
 
 class PipelineWithoutScrapyTest(unittest.TestCase):

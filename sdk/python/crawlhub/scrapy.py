@@ -54,14 +54,22 @@ class CrawlhubPipeline:
 
     def process_item(self, item, spider):
         save = self._saver.save_item if self._saver is not None else crawlhub.save_item
+        data = _as_dict(item)
         try:
-            save(_as_dict(item))
+            try:
+                save(data)
+            except SaveError as e:
+                # About earlier items, and raised once: this item was not
+                # taken, so it is given again.
+                self._inc("save_errors")
+                spider.logger.error("crawlhub: %s", e)
+                save(data)
         except ItemError as e:
             self._inc("items_refused")
             spider.logger.error("crawlhub: item not saved: %s", e)
-        except SaveError as e:
+        except SaveError as e:  # the task is gone
             self._inc("save_errors")
-            spider.logger.error("crawlhub: %s", e)
+            spider.logger.error("crawlhub: item not saved: %s", e)
         else:
             self._inc("items_saved")
         return item
