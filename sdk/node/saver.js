@@ -165,10 +165,11 @@ class Saver {
     this._timer.unref(); // a spider that is done exits; beforeExit flushes
   }
 
-  // Milliseconds until a batch is due: 0 when a full one is buffered. The
-  // buffer is not empty.
+  // Milliseconds until a batch is due: 0 when a full one is buffered, or
+  // when savers wait for room. The buffer is not empty.
   _dueIn() {
-    if (this._buf.length >= this._batchSize || this._bufBytes >= this._batchBytes) return 0;
+    const full = this._buf.length >= Math.min(this._batchSize, this._maxPending) || this._bufBytes >= this._batchBytes;
+    if (full) return 0;
     return this._at[0] + this._interval - Date.now();
   }
 
@@ -212,13 +213,14 @@ class Saver {
       try {
         await this._deliver(pending);
       } catch (e) {
-        if (!(e instanceof Unavailable)) throw e;
+        // Whatever was not answered goes back to the front, in order.
         const lines = pending.flat();
         this._buf.unshift(...lines);
         for (const line of lines) this._bufBytes += Buffer.byteLength(line) + 1;
         // Due again one interval from now, not at once: the endpoint has
         // just been away for the whole retry time.
         this._at.unshift(...lines.map(() => Date.now()));
+        if (!(e instanceof Unavailable)) throw e;
         const waiting = this._buf.length;
         this._fail(
           new SaveError(

@@ -73,7 +73,7 @@ function run(args, extraEnv, { onStdout } = {}) {
 const ns = (items) => items.map((it) => it.n);
 const range = (n) => Array.from({ length: n }, (_, i) => i);
 
-describe('Saver', () => {
+describe('Saver', { timeout: 60000 }, () => {
   test('batches by count', async (t) => {
     const fake = await withFake(t);
     const s = saver(t, fake.url, { batchSize: 5, interval: 3600e3 });
@@ -209,6 +209,15 @@ describe('Saver', () => {
     });
   });
 
+  test('backpressure below the batch size does not wait for the timer', async (t) => {
+    const fake = await withFake(t);
+    const s = saver(t, fake.url, { batchSize: 500, maxPending: 20, interval: 3600e3 });
+    for (let i = 0; i < 100; i++) await s.saveItem({ n: i });
+    assert.ok(fake.items.length >= 80, `${fake.items.length} items sent`);
+    await s.flush();
+    assert.deepEqual(ns(fake.items), range(100));
+  });
+
   test('unix socket', async (t) => {
     const fake = await new FakeEndpoint().startUnix();
     t.after(() => fake.stop());
@@ -220,7 +229,7 @@ describe('Saver', () => {
   });
 });
 
-describe('items', () => {
+describe('items', { timeout: 60000 }, () => {
   test('bad items fail at the call', async (t) => {
     const fake = await withFake(t);
     const s = saver(t, fake.url, { interval: 3600e3 });
@@ -293,7 +302,7 @@ describe('items', () => {
   });
 });
 
-describe('process', () => {
+describe('process', { timeout: 60000 }, () => {
   test('items are flushed when the event loop empties', async (t) => {
     const fake = await withFake(t);
     const code = "const { saveItem } = require('crawlhub'); for (let i = 0; i < 1234; i++) saveItem({ n: i });";

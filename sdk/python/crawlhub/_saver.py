@@ -220,9 +220,10 @@ class Saver:
     # Sending.
 
     def _due_in(self):
-        """Seconds until a batch is due: 0 when a full one is buffered.
-        Holds _lock; the buffer is not empty."""
-        if len(self._buf) >= self._batch_size or self._buf_bytes >= self._batch_bytes:
+        """Seconds until a batch is due: 0 when a full one is buffered, or
+        when savers wait for room. Holds _lock; the buffer is not empty."""
+        full = min(self._batch_size, self._max_pending)
+        if len(self._buf) >= full or self._buf_bytes >= self._batch_bytes:
             return 0
         return self._at[0] + self._interval - time.monotonic()
 
