@@ -334,6 +334,23 @@ class ProcessTest(unittest.TestCase):
         self.assertEqual(p.returncode, 1)
         self.assertEqual(self.fake.snapshot()[0], [{"n": 0}])
 
+    def test_a_forked_child_sends_its_own_items_only(self):
+        code = (
+            "import os, sys\nfrom crawlhub import save_item, save_items\n"
+            "save_items([{'who': 'parent', 'n': i} for i in range(3)])\n"
+            "pid = os.fork()\n"
+            "if pid == 0:\n"
+            "    save_items([{'who': 'child', 'n': i} for i in range(2)])\n"
+            "    sys.exit(0)\n"
+            "_, status = os.waitpid(pid, 0)\n"
+            "sys.exit(os.waitstatus_to_exitcode(status))\n"
+        )
+        p = self.run_child(code, child_env(CRAWLHUB_ITEMS_URL=self.fake.url))
+        self.assertEqual(p.returncode, 0, p.stderr)
+        items = self.fake.snapshot()[0]
+        self.assertEqual(sorted((it["who"], it["n"]) for it in items),
+                         [("child", 0), ("child", 1), ("parent", 0), ("parent", 1), ("parent", 2)])
+
     def test_sigterm_flushes(self):
         code = (
             "import sys, time\nfrom crawlhub import save_item\n"
