@@ -8,7 +8,7 @@
 // store.ReservedItemKeys on the crawlhub side, which sdk/limits_test.go
 // holds these to).
 const MAX_ITEM_BYTES = 1 << 20;
-const RESERVED_KEYS = Object.freeze(['_id', '_task_id', '_n', '_key', '_outcome', '_current', '_saved']);
+const RESERVED_KEYS = Object.freeze(['_id', '_task_id', '_n', '_key', '_outcome', '_current', '_saved', '_json']);
 
 /** An item crawlhub cannot take: nothing of it was saved. `index` is its
  * position in the saveItems call (undefined for saveItem). */

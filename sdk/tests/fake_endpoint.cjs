@@ -9,7 +9,7 @@ const http = require('http');
 const os = require('os');
 const path = require('path');
 
-const RESERVED = ['_id', '_task_id', '_n', '_key', '_outcome', '_current', '_saved'];
+const RESERVED = ['_id', '_task_id', '_n', '_key', '_outcome', '_current', '_saved', '_json'];
 const SECRET = 's3cr3t';
 
 class FakeEndpoint {

@@ -16,7 +16,7 @@ import threading
 import time
 import urllib.parse
 
-RESERVED = ("_id", "_task_id", "_n", "_key", "_outcome", "_current", "_saved")
+RESERVED = ("_id", "_task_id", "_n", "_key", "_outcome", "_current", "_saved", "_json")
 SECRET = "s3cr3t"
 
 

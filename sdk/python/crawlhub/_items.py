@@ -18,7 +18,7 @@ from collections.abc import Mapping
 # holds these to): the stores keep their own fields under the reserved
 # names beside the item's keys.
 MAX_ITEM_BYTES = 1 << 20
-RESERVED_KEYS = ("_id", "_task_id", "_n", "_key", "_outcome", "_current", "_saved")
+RESERVED_KEYS = ("_id", "_task_id", "_n", "_key", "_outcome", "_current", "_saved", "_json")
 
 
 class ItemError(ValueError):
