@@ -187,7 +187,13 @@ func withItems(e *env) {
 	e.vars["ended"], e.vars["spider"] = t.ID, sp.ID
 }
 
-// withRunningItems is a running task that has saved two items.
+// withSavingTask is a running task saving items (see env.savingTask).
+func withSavingTask(e *env) {
+	t := e.savingTask()
+	e.vars["running"], e.vars["spider"] = t.ID, t.SpiderID
+}
+
+// withRunningItems is a running task with two items in the store.
 func withRunningItems(e *env) {
 	t := e.runningTask()
 	sp, err := e.st.Spiders().Get(e.ctx, t.SpiderID)
@@ -460,8 +466,8 @@ func TestREST(t *testing.T) {
 			want: []string{`"items":[]`, `"total":3`}},
 		{name: "items of a task that saved none", setup: withEndedTask, method: "GET", path: "/api/tasks/{ended}/items", wantStatus: 200,
 			want: []string{`"items":[]`, `"total":0`}},
-		{name: "items of a running task", setup: withRunningItems, method: "GET", path: "/api/tasks/{running}/items", wantStatus: 200,
-			want: []string{`"items":[{"n":0},{"n":1}]`, `"total":2`}},
+		{name: "items of a running task", setup: withSavingTask, method: "GET", path: "/api/tasks/{running}/items?limit=2", wantStatus: 200,
+			want: []string{`"items":[{"n":0},{"n":1}]`, `"total":`}},
 		{name: "items of a running task count live", setup: withRunningItems, method: "GET", path: "/api/tasks/{running}", wantStatus: 200,
 			want: []string{`"status":"running"`, `"item_count":2`, `"item_stats":{"new":2,`}},
 		{name: "items, unknown task", method: "GET", path: "/api/tasks/" + unknownID + "/items", wantStatus: 404,
@@ -607,8 +613,8 @@ func TestJSONRPC(t *testing.T) {
 
 		{name: "task.items", setup: withItems, rpc: "task.items", params: `{"task_id":"{ended}","from":2}`,
 			want: []string{`"task_id":"{ended}"`, `"from":2`, `"items":[` + sampleItems[2] + `]`, `"total":3`}},
-		{name: "task.items, a running task", setup: withRunningItems, rpc: "task.items", params: `{"task_id":"{running}","limit":1}`,
-			want: []string{`"items":[{"n":0}]`, `"total":2`}},
+		{name: "task.items, a running task", setup: withSavingTask, rpc: "task.items", params: `{"task_id":"{running}","from":1,"limit":1}`,
+			want: []string{`"from":1`, `"items":[{"n":1}]`}},
 		{name: "task.items, unknown task", rpc: "task.items", params: `{"task_id":"` + unknownID + `"}`, wantRPCError: -32001,
 			want: []string{"no task has id " + unknownID}},
 		{name: "task.items, negative limit", setup: withItems, rpc: "task.items", params: `{"task_id":"{ended}","limit":-1}`, wantRPCError: -32602,
@@ -623,8 +629,11 @@ func TestJSONRPC(t *testing.T) {
 			}},
 		{name: "subscribe to the items of a task that saved none", setup: withEndedTask, rpc: "subscribe", params: `{"channel":"task:{ended}:items"}`,
 			events: []event{{"task:{ended}:items", []string{`"end":true`, `"status":"finished"`, `"total":0`}}}},
-		{name: "subscribe to a running task's items", setup: withRunningItems, rpc: "subscribe", params: `{"channel":"task:{running}:items"}`,
-			events: []event{{"task:{running}:items", []string{`"from":0`, `"items":[{"n":0},{"n":1}]`}}}},
+		{name: "subscribe to a running task's items", setup: withSavingTask, rpc: "subscribe", params: `{"channel":"task:{running}:items","since":1}`,
+			events: []event{
+				{"task:{running}:items", []string{`"from":1`, `"items":[{"n":1}`}},
+				{"task:{running}:items", []string{`{"n":10}`}},
+			}},
 		{name: "subscribe, items of an unknown task", rpc: "subscribe", params: `{"channel":"task:` + unknownID + `:items"}`, wantRPCError: -32001,
 			want: []string{"no task has id " + unknownID}},
 		{name: "subscribe, items with a negative since", rpc: "subscribe", params: `{"channel":"task:` + unknownID + `:items","since":-1}`, wantRPCError: -32602,
