@@ -170,13 +170,13 @@ func (s *Server) csvColumns(ctx context.Context, spiderID, taskID string) ([]str
 	seen := map[string]bool{}
 	tooMany := errors.New("too many columns")
 	err := s.store.Items().EachItem(ctx, spiderID, taskID, func(it store.Item) error {
-		return eachKey(it.Data, func(key string, _ json.RawMessage) error {
-			if !seen[key] {
+		return eachKey(it.Data, func(key, _ []byte) error {
+			if !seen[string(key)] {
 				if len(columns) == maxCSVColumns {
 					return tooMany
 				}
-				seen[key] = true
-				columns = append(columns, key)
+				seen[string(key)] = true
+				columns = append(columns, string(key))
 			}
 			return nil
 		})
@@ -204,13 +204,15 @@ func (s *Server) writeCSV(ctx context.Context, w *bufio.Writer, spiderID, taskID
 	row := make([]string, len(columns))
 	err := s.store.Items().EachItem(ctx, spiderID, taskID, func(it store.Item) error {
 		clear(row)
-		err := eachKey(it.Data, func(key string, v json.RawMessage) error {
-			i, ok := index[key]
+		err := eachKey(it.Data, func(key, v []byte) error {
+			i, ok := index[string(key)]
 			if !ok {
 				return nil
 			}
 			switch {
-			case len(v) > 0 && v[0] == '"':
+			case v[0] == '"' && bytes.IndexByte(v, '\\') < 0:
+				row[i] = string(v[1 : len(v)-1])
+			case v[0] == '"':
 				var str string
 				if err := json.Unmarshal(v, &str); err != nil {
 					return err
@@ -234,29 +236,44 @@ func (s *Server) writeCSV(ctx context.Context, w *bufio.Writer, spiderID, taskID
 	return cw.Error()
 }
 
-// eachKey calls fn with each top-level key of a JSON object and its value
-// (compact), in order.
-func eachKey(obj json.RawMessage, fn func(key string, v json.RawMessage) error) error {
-	dec := json.NewDecoder(bytes.NewReader(obj))
-	tok, err := dec.Token()
-	if err != nil {
-		return err
+// eachKey calls fn with each top-level key of a JSON object and its value,
+// in order, without decoding the object: an export reads every item twice
+// for CSV, and decoding each would make that the slowest part by far. The
+// stores keep items as checked, compact JSON objects; anything else is an
+// error.
+func eachKey(obj []byte, fn func(key []byte, v []byte) error) error {
+	bad := func() error { return fmt.Errorf("an item is not a JSON object: %.60s", obj) }
+	i := skipSpace(obj, 0)
+	if i >= len(obj) || obj[i] != '{' {
+		return bad()
 	}
-	if d, ok := tok.(json.Delim); !ok || d != '{' {
-		return fmt.Errorf("an item is not a JSON object: %.40s", obj)
+	if i = skipSpace(obj, i+1); i < len(obj) && obj[i] == '}' {
+		return nil
 	}
-	var v json.RawMessage
 	var buf bytes.Buffer
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return err
+	for {
+		end, esc := stringEnd(obj, i)
+		if end < 0 {
+			return bad()
 		}
-		key, _ := tok.(string)
-		if err := dec.Decode(&v); err != nil {
-			return err
+		key := obj[i+1 : end-1]
+		if esc {
+			var k string
+			if json.Unmarshal(obj[i:end], &k) != nil {
+				return bad()
+			}
+			key = []byte(k)
 		}
-		if bytes.ContainsAny(v, " \t\r\n") {
+		if i = skipSpace(obj, end); i >= len(obj) || obj[i] != ':' {
+			return bad()
+		}
+		i = skipSpace(obj, i+1)
+		vend := valueEnd(obj, i)
+		if vend < 0 {
+			return bad()
+		}
+		v := obj[i:vend]
+		if (v[0] == '{' || v[0] == '[') && bytes.ContainsAny(v, " \t\r\n") {
 			buf.Reset()
 			if json.Compact(&buf, v) == nil {
 				v = buf.Bytes()
@@ -265,6 +282,77 @@ func eachKey(obj json.RawMessage, fn func(key string, v json.RawMessage) error) 
 		if err := fn(key, v); err != nil {
 			return err
 		}
+		switch i = skipSpace(obj, vend); {
+		case i < len(obj) && obj[i] == ',':
+			i = skipSpace(obj, i+1)
+		case i < len(obj) && obj[i] == '}':
+			return nil
+		default:
+			return bad()
+		}
 	}
-	return nil
+}
+
+func skipSpace(b []byte, i int) int {
+	for i < len(b) && (b[i] == ' ' || b[i] == '\t' || b[i] == '\n' || b[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// stringEnd is the index past the JSON string at b[i], or -1; esc reports
+// whether it has escapes.
+func stringEnd(b []byte, i int) (end int, esc bool) {
+	if i >= len(b) || b[i] != '"' {
+		return -1, false
+	}
+	for j := i + 1; j < len(b); j++ {
+		switch b[j] {
+		case '\\':
+			esc = true
+			j++
+		case '"':
+			return j + 1, esc
+		}
+	}
+	return -1, false
+}
+
+// valueEnd is the index past the JSON value at b[i], or -1.
+func valueEnd(b []byte, i int) int {
+	if i >= len(b) {
+		return -1
+	}
+	switch b[i] {
+	case '"':
+		end, _ := stringEnd(b, i)
+		return end
+	case '{', '[':
+		depth := 0
+		for j := i; j < len(b); j++ {
+			switch b[j] {
+			case '"':
+				end, _ := stringEnd(b, j)
+				if end < 0 {
+					return -1
+				}
+				j = end - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				if depth--; depth == 0 {
+					return j + 1
+				}
+			}
+		}
+		return -1
+	}
+	j := i
+	for j < len(b) && !strings.ContainsRune(",}] \t\r\n", rune(b[j])) {
+		j++
+	}
+	if j == i {
+		return -1
+	}
+	return j
 }
