@@ -2,48 +2,59 @@ package main
 
 import (
 	"bytes"
-	"context"
-	"encoding/json"
 	"errors"
 	"os/exec"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/crawlhub/crawlhub/store"
-	"github.com/crawlhub/crawlhub/store/sqlite"
 )
 
 // TestItemsCommand: crawlhub items prints a task's items as NDJSON or CSV,
 // from the export or following the task's items channel, against a live
-// all-in-one. The items are put in its store directly, as a spider saving
-// them would have.
+// all-in-one whose spider saves them.
 func TestItemsCommand(t *testing.T) {
 	t.Parallel()
-	data := t.TempDir()
-	p := startProc(t, "all-in-one", "--listen", "127.0.0.1:0", "--data", data)
+	p := startProc(t, "all-in-one", "--listen", "127.0.0.1:0", "--data", t.TempDir())
 	m := p.waitLog(t, regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/\?token=([0-9a-f]+)`), 60*time.Second)
 	base, tok := m[1], m[2]
 	c := &cluster{t: t, api: newAPI(base, tok)}
-	sp := c.spider("shop", "sh run.sh", map[string]string{"run.sh": "echo done"})
-	task := c.run(map[string]any{"spider_id": sp.ID})[0]
-	c.waitTask(task.ID, 60*time.Second, "finished")
-
 	items := []string{
 		`{"url":"https://shop.example/1","price":9.5,"tags":["a","b"]}`,
 		`{"url":"https://shop.example/2","title":"Two, \"quoted\"","price":null}`,
 	}
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, data)
-	if err != nil {
+	// The spider saves its items as any spider can, with curl, a while
+	// apart: a follower started with the task sees them arrive.
+	sp := c.spider("shop", "sh run.sh", map[string]string{
+		"run.sh": `set -e
+sleep 1
+curl -sf -o /dev/null --data-binary @one.ndjson "$CRAWLHUB_ITEMS_URL"
+sleep 1
+curl -sf -o /dev/null --data-binary @two.ndjson "$CRAWLHUB_ITEMS_URL"
+`,
+		"one.ndjson": items[0] + "\n",
+		"two.ndjson": items[1] + "\n",
+	})
+	task := c.run(map[string]any{"spider_id": sp.ID})[0]
+	follow := exec.Command(binary, "items", "-f", task.ID, "--server", base, "--token", tok)
+	var followOut, followErr bytes.Buffer
+	follow.Stdout, follow.Stderr = &followOut, &followErr
+	if err := follow.Start(); err != nil {
 		t.Fatal(err)
 	}
-	raw := []json.RawMessage{json.RawMessage(items[0]), json.RawMessage(items[1])}
-	if _, err := st.Items().AppendItems(ctx, sp.ID, task.ID, 0, raw, store.Dedup{}); err != nil {
-		t.Fatal(err)
+	followDone := make(chan error, 1)
+	go func() { followDone <- follow.Wait() }()
+	c.waitTask(task.ID, 60*time.Second, "finished")
+	select {
+	case err := <-followDone:
+		if err != nil || followOut.String() != items[0]+"\n"+items[1]+"\n" {
+			t.Errorf("crawlhub items -f while it runs: %v, stdout %q, stderr %q", err, followOut.String(), followErr.String())
+		}
+	case <-time.After(30 * time.Second):
+		follow.Process.Kill()
+		<-followDone
+		t.Fatalf("crawlhub items -f did not end with the task: stdout %q, stderr %q", followOut.String(), followErr.String())
 	}
-	st.Close(ctx)
 
 	run := func(args ...string) (stdout, stderr string, code int) {
 		t.Helper()

@@ -363,7 +363,8 @@ func (h *Hub) HandleItems(payload []byte) { h.handle(itemsKind, payload) }
 //     a read or a write.
 //   - streamSub.live takes the subscription's mu. Under it nobody waits or
 //     does I/O: a catch-up lets go of it before WaitRoom and before
-//     reading the stream, and holds it only to Enqueue.
+//     reading the stream, and holds it only to Enqueue (and to frame the
+//     part of a batch a subscriber still needs, once).
 //   - wsconn.Conn.Enqueue takes the connection's mu, which nobody holds
 //     across a write that can block (the writer goroutine lets go of it
 //     first), and writes with one write(2) on the non-blocking socket,
