@@ -216,7 +216,26 @@ func (e *env) endedTask() store.Task {
 // returns once the agent has published its first lines.
 func (e *env) runningTask() store.Task {
 	e.t.Helper()
-	sp := e.spider("forever-"+store.NewID()[18:], "i=0\nwhile true; do echo \"line $i\"; i=$((i+1)); sleep 0.05; done\n")
+	return e.runningTaskOf("i=0\nwhile true; do echo \"line $i\"; i=$((i+1)); sleep 0.05; done\n")
+}
+
+// savingTask is a running task that saves items {"n":0}, {"n":1}, … as a
+// spider does (POSTing NDJSON to CRAWLHUB_ITEMS_URL): two at once, then
+// one with each log line; it returns once the first two are saved.
+func (e *env) savingTask() store.Task {
+	e.t.Helper()
+	return e.runningTaskOf(`save() { printf "$1" | curl -sf -o /dev/null --data-binary @- "$CRAWLHUB_ITEMS_URL" || echo "save failed"; }
+save '{"n":0}\n{"n":1}\n'
+i=2
+while true; do echo "line $i"; save "{\"n\":$i}\n"; i=$((i+1)); sleep 0.05; done
+`)
+}
+
+// runningTaskOf runs script until stopped, returning once the agent has
+// published its first log lines.
+func (e *env) runningTaskOf(script string) store.Task {
+	e.t.Helper()
+	sp := e.spider("forever-"+store.NewID()[18:], script)
 	var l struct{ Items []store.Task }
 	e.do("POST", "/api/tasks", map[string]any{"spider_id": sp.ID}, &l)
 	t := l.Items[0]

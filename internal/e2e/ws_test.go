@@ -35,8 +35,26 @@ done
 `, n/1000)
 }
 
-// follower is one client of a task's log that checks every line it gets.
+// burstItemsSpider saves items {"line": "line 0"} … {"line": "line N-1"}
+// as a spider does (NDJSON POSTed to CRAWLHUB_ITEMS_URL), in bursts of
+// 1,000 with short pauses, printing a log line after each burst.
+func burstItemsSpider(n int) string {
+	return fmt.Sprintf(`sleep 0.3
+i=0
+while [ $i -lt %d ]; do
+  seq $((i*1000)) $((i*1000+999)) | awk '{printf "{\"line\":\"line %%d\"}\n", $1}' |
+    curl -sf -o /dev/null --data-binary @- "$CRAWLHUB_ITEMS_URL" || exit 1
+  echo "saved $(((i+1)*1000))"
+  i=$((i+1))
+  sleep 0.01
+done
+`, n/1000)
+}
+
+// follower is one client of a task's log (or its items) that checks every
+// line (item) it gets.
 type follower struct {
+	items       bool               // follow the task's items, each {"line": text}
 	want        func(int64) string // line n's text; nil: lineText
 	since, next int64
 	cuts, drops int
@@ -45,17 +63,22 @@ type follower struct {
 	err         error
 }
 
-// follow reads a task's log from since; after cutAt lines (if > 0) it drops
-// the connection and resumes from the next line on a new one.
+// follow reads a task's log (or items) from since; after cutAt lines (if
+// > 0) it drops the connection and resumes from the next line on a new
+// one.
 func (f *follower) follow(ctx context.Context, base, taskID string, cutAt int64) {
 	f.next = f.since
+	channel := wsapi.LogChannel(taskID)
+	if f.items {
+		channel = wsapi.ItemsChannel(taskID)
+	}
 	for {
 		c, err := client.Dial(ctx, base, token)
 		if err != nil {
 			f.err = err
 			return
 		}
-		err = c.Subscribe(ctx, wsapi.LogChannel(taskID), f.next)
+		err = c.Subscribe(ctx, channel, f.next)
 		if err != nil {
 			c.Close()
 			f.err = err
@@ -63,8 +86,8 @@ func (f *follower) follow(ctx context.Context, base, taskID string, cutAt int64)
 		}
 		cut := false
 		for p := range c.Publications() {
-			var d wsapi.LogData
-			if err := json.Unmarshal(p.Data, &d); err != nil {
+			d, err := f.decode(p.Data)
+			if err != nil {
 				f.err = err
 				break
 			}
@@ -116,19 +139,50 @@ func (f *follower) follow(ctx context.Context, base, taskID string, cutAt int64)
 	}
 }
 
-func TestLogNoGap(t *testing.T) {
+// decode reads a notification as log lines: an items notification's
+// items each give their "line".
+func (f *follower) decode(data json.RawMessage) (wsapi.LogData, error) {
+	var d wsapi.LogData
+	if !f.items {
+		err := json.Unmarshal(data, &d)
+		return d, err
+	}
+	var id wsapi.ItemsData
+	if err := json.Unmarshal(data, &id); err != nil {
+		return d, err
+	}
+	d = wsapi.LogData{From: id.From, End: id.End, Status: id.Status, Total: id.Total, Lines: make([]string, len(id.Items))}
+	for i, it := range id.Items {
+		var v struct {
+			Line string `json:"line"`
+		}
+		if err := json.Unmarshal(it, &v); err != nil {
+			return d, fmt.Errorf("item %s: %w", it, err)
+		}
+		d.Lines[i] = v.Line
+	}
+	return d, nil
+}
+
+// The gap-free promise, end to end, for a task's log and for its items:
+// clients joining at random moments from a random since, some cut off and
+// resuming, each gets exactly its lines (items), then the end.
+func TestLogNoGap(t *testing.T) { testNoGap(t, burstSpider(200_000), 200_000, 50, false) }
+
+func TestItemsNoGap(t *testing.T) { testNoGap(t, burstItemsSpider(50_000), 50_000, 30, true) }
+
+func testNoGap(t *testing.T, script string, total int64, clients int, items bool) {
 	e := allInOne(t)
-	const total = 200_000
-	sp := e.spider("burst", burstSpider(total))
+	sp := e.spider("burst", script)
 	task := e.run(0, map[string]any{"spider_id": sp.ID})[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 
 	rng := rand.New(rand.NewPCG(1, 2))
-	fs := make([]*follower, 50)
+	fs := make([]*follower, clients)
 	var wg sync.WaitGroup
 	for i := range fs {
-		f := &follower{since: rng.Int64N(total + 1)}
+		f := &follower{items: items, since: rng.Int64N(total + 1)}
 		if i%10 == 0 {
 			f.since = 0
 		}
@@ -161,16 +215,18 @@ func TestLogNoGap(t *testing.T) {
 	// random moments span the whole run.
 	var ended store.Task
 	e.get(0, "/api/tasks/"+task.ID, &ended)
-	if ended.LogLines != total {
-		t.Fatalf("task has %d lines", ended.LogLines)
+	if n := map[bool]int64{false: ended.LogLines, true: ended.ItemCount}[items]; n != total {
+		t.Fatalf("task has %d lines, %d items; want %d", ended.LogLines, ended.ItemCount, total)
 	}
 	// Upstream references are released when clients leave.
 	deadline := time.Now().Add(10 * time.Second)
 	for e.masters[0].Hub().Clients() > 0 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond) // the server notices closes on its own time
 	}
-	if n := e.masters[0].Hub().UpstreamRefs(wire.LogChannel(task.ID)); n != 0 {
-		t.Errorf("%d upstream references left", n)
+	for _, ch := range []string{wire.LogChannel(task.ID), wire.ItemsChannel(task.ID)} {
+		if n := e.masters[0].Hub().UpstreamRefs(ch); n != 0 {
+			t.Errorf("%d upstream references to %s left", n, ch)
+		}
 	}
 }
 
