@@ -28,6 +28,7 @@ const SHOW_MAX = 200_000;
  * @property {string} label
  * @property {number} width in ch
  * @property {(row: any, i: number) => any} cell text or a node
+ * @property {string} [cls] class of its cells, e.g. "item-num" (sticky, right-aligned)
  */
 
 /**
@@ -80,9 +81,11 @@ export function createItemTable({ label = 'Items', placeholder = 'No items yet.'
     else openItem({ title: `Item ${(i + 1).toLocaleString()}`, item: dataOf(rows[i]) });
   });
   const onKey = (e) => e.key === 'Escape' && closePop();
+  const onWindowScroll = () => closePop();
   const onDocClick = (e) => pop && !pop.contains(e.target) && !e.target.closest?.('.cell-nested') && closePop();
   document.addEventListener('keydown', onKey);
   document.addEventListener('click', onDocClick, true);
+  window.addEventListener('scroll', onWindowScroll, { passive: true });
   const resize = typeof ResizeObserver === 'function' ? new ResizeObserver(() => schedule()) : null;
   resize?.observe(scroller);
 
@@ -106,7 +109,11 @@ export function createItemTable({ label = 'Items', placeholder = 'No items yet.'
     }
     if (headerFor !== columns.keys.length) {
       headerFor = columns.keys.length;
-      replace(header, [...leading.map((c) => c.label), ...columns.keys].map((k) => h('div', { class: 'item-cell', role: 'columnheader', title: k }, k)));
+      replace(
+        header,
+        leading.map((c) => h('div', { class: `item-cell item-meta ${c.cls ?? ''}`, role: 'columnheader' }, c.label)),
+        columns.keys.map((k) => h('div', { class: 'item-cell', role: 'columnheader', title: k }, k)),
+      );
       drawn = '';
     }
     more.hidden = columns.hidden === 0;
@@ -133,7 +140,7 @@ export function createItemTable({ label = 'Items', placeholder = 'No items yet.'
   function row(i) {
     const r = rows[i];
     const item = dataOf(r);
-    const cells = leading.map((c) => h('div', { class: 'item-cell item-meta', role: 'cell' }, c.cell(r, i)));
+    const cells = leading.map((c) => h('div', { class: `item-cell item-meta ${c.cls ?? ''}`, role: 'cell' }, c.cell(r, i)));
     for (const k of columns.keys) {
       const v = item?.[k];
       if (isNested(v)) {
@@ -146,9 +153,11 @@ export function createItemTable({ label = 'Items', placeholder = 'No items yet.'
     return h('div', { class: 'item-row', role: 'row', dataset: { i } }, cells);
   }
 
+  // The popover is fixed to the window (a card clips what overflows it):
+  // under the cell, or above it when there is no room below; scrolling
+  // closes it.
   function showPop(anchor, value, key) {
     closePop();
-    const box = el.getBoundingClientRect();
     const at = anchor.getBoundingClientRect();
     pop = h(
       'div',
@@ -156,9 +165,11 @@ export function createItemTable({ label = 'Items', placeholder = 'No items yet.'
       h('div', { class: 'cell-pop-head' }, h('strong', { class: 'mono' }, key), h('button', { class: 'dialog-x', type: 'button', 'aria-label': 'Close', onclick: closePop }, '×')),
       h('pre', { class: 'json' }, pretty(value)),
     );
-    pop.style.left = `${Math.max(0, Math.min(at.left - box.left, box.width - 360))}px`;
-    pop.style.top = `${at.bottom - box.top + 2}px`;
-    el.append(pop);
+    document.body.append(pop);
+    const width = pop.offsetWidth;
+    const height = pop.offsetHeight;
+    pop.style.left = `${Math.max(8, Math.min(at.left, innerWidth - width - 8))}px`;
+    pop.style.top = `${at.bottom + height + 8 <= innerHeight ? at.bottom + 2 : Math.max(8, at.top - height - 2)}px`;
   }
 
   function closePop() {
@@ -231,6 +242,7 @@ export function createItemTable({ label = 'Items', placeholder = 'No items yet.'
       closePop();
       document.removeEventListener('keydown', onKey);
       document.removeEventListener('click', onDocClick, true);
+      window.removeEventListener('scroll', onWindowScroll);
       followListeners.clear();
     },
   };

@@ -26,7 +26,7 @@ export function createSpiderData(sp, { onTotal }) {
     dataOf: (row) => row.data,
     leading: [
       { label: 'Task', width: 10, cell: (row) => h('a', { href: href('/tasks', row.task_id), title: `Task ${row.task_id}`, class: 'mono' }, shortID(row.task_id)) },
-      { label: '#', width: 7, cell: (row) => String(row.n + 1) },
+      { label: '#', width: 7, cls: 'item-right', cell: (row) => String(row.n + 1) },
     ],
     onOpen(row) {
       openItem({
@@ -40,7 +40,7 @@ export function createSpiderData(sp, { onTotal }) {
   const info = h('span', { class: 'muted small', id: 'spider-items-page' }, '');
   const prev = h('button', { class: 'btn btn-small', type: 'button', id: 'items-prev', disabled: true, onclick: () => go(page - 1) }, '← Newer');
   const next = h('button', { class: 'btn btn-small', type: 'button', id: 'items-next', disabled: true, onclick: () => go(page + 1) }, 'Older →');
-  const refresh = h('button', { class: 'btn btn-small btn-ghost', type: 'button', id: 'items-refresh', onclick: () => poller?.refresh() }, 'Refresh');
+  const refresh = h('button', { class: 'btn btn-small btn-ghost items-refresh', type: 'button', id: 'items-refresh', onclick: () => poller?.refresh() }, 'Refresh');
   const notice = h('div', { class: 'banner-slot' });
   const el = h(
     'section',
@@ -53,7 +53,7 @@ export function createSpiderData(sp, { onTotal }) {
     ),
     notice,
     table.el,
-    h('div', { class: 'items-more pager' }, prev, next, info, refresh),
+    h('div', { class: 'items-more items-pager' }, prev, next, info, refresh),
   );
 
   let page = 0;

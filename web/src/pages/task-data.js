@@ -26,7 +26,7 @@ export function createTaskData(taskID, { onCount }) {
   const table = createItemTable({
     label: 'Items the task saved',
     placeholder: 'Waiting for items…',
-    leading: [{ label: '#', width: 7, cell: (_row, i) => String(i + 1) }],
+    leading: [{ label: '#', width: 7, cls: 'item-num', cell: (_row, i) => String(i + 1) }],
   });
   const count = h('span', { class: 'muted small', id: 'items-count' }, '');
   const followToggle = h(
