@@ -122,7 +122,7 @@ export function createItemTable({ label = 'Items', placeholder = 'No items yet.'
     if (follow && count) scroller.scrollTop = scroller.scrollHeight;
     const w = rowWindow(scroller.scrollTop, viewport(), count);
     const key = `${w.first}:${w.last}:${w.top}:${headerFor}`;
-    if (key !== drawn || (w.last === count && count > 0 && body.childElementCount !== w.last - w.first)) {
+    if (key !== drawn) {
       draw(w.first, w.last, w.top);
       drawn = key;
     }
