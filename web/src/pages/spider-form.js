@@ -69,7 +69,8 @@ export function openSpiderForm(sp) {
       const chosen = form.elements.dedup.value;
       if (dedup.keys.join(',') !== (sp.dedup_keys ?? []).join(',') || chosen !== policy) {
         body.set('dedup_keys', JSON.stringify(dedup.keys));
-        body.set('dedup', chosen);
+        // No keys means no deduplication: the server wants no policy then.
+        body.set('dedup', dedup.keys.length ? chosen : '');
       }
       const archive = file.files?.[0];
       if (archive) body.set('file', archive, archive.name);
