@@ -46,7 +46,12 @@ type Config struct {
 	CancelGrace time.Duration
 	// MaxArchive bounds a spider archive. Zero means 100 MiB.
 	MaxArchive int64
-	Log        *slog.Logger
+	// ItemsSocket, if set, is the path of the unix socket the items
+	// endpoint listens on, and tasks' CRAWLHUB_ITEMS_URL have the form
+	// http+unix://<the path, escaped>/tasks/…. Zero means a port on
+	// 127.0.0.1 that the system picks (http://127.0.0.1:<port>/tasks/…).
+	ItemsSocket string
+	Log         *slog.Logger
 }
 
 // Agent is one work node. Create it with New, then Run it.
@@ -64,13 +69,16 @@ type Agent struct {
 	sysLast wire.SysInfo
 
 	spiderLocks spiderLocks
+	sdkDir      string        // the SDK put on tasks' PYTHONPATH and NODE_PATH
+	itemsBase   string        // the items endpoint's URL, set by Run
 	wake        chan struct{} // capacity 1: nudges the poller
 	runCtx      context.Context
 	tasks       sync.WaitGroup // runTask goroutines
 
 	mu       sync.Mutex
-	runs     map[string]*run // running tasks by id
-	starting int             // claimed tasks not yet in runs
+	runs     map[string]*run       // running tasks by id
+	items    map[string]*taskItems // items of running tasks (from before their process starts) by task id
+	starting int                   // claimed tasks not yet in runs
 }
 
 // New reads (or creates) the node id in cfg.DataDir and connects to the bus
@@ -104,6 +112,10 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if err != nil {
 		return nil, err
 	}
+	sdkDir, err := extractSDK(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	a := &Agent{
 		cfg:    cfg,
 		store:  st,
@@ -112,6 +124,8 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		sys:    sysinfo.NewCollector(sysinfo.Options{DiskPath: cfg.DataDir, Version: cfg.Version}, 0),
 		wake:   make(chan struct{}, 1),
 		runs:   map[string]*run{},
+		items:  map[string]*taskItems{},
+		sdkDir: sdkDir,
 	}
 	a.bus, err = connect(func(_ string, payload []byte) { a.resp.Handle(payload) })
 	if err != nil {
@@ -206,7 +220,15 @@ func (a *Agent) Run(ctx context.Context) error {
 	if err := a.bus.Subscribe(ctx, wire.NodeChannel(a.nodeID)); err != nil {
 		return fmt.Errorf("agent: %w", err)
 	}
-	a.log.Info("agent online", "name", a.cfg.Name, "data", a.cfg.DataDir)
+	ln, base, lerr := a.listenItems()
+	if lerr != nil {
+		return lerr
+	}
+	a.itemsBase = base
+	// Tasks may save items until they have ended, stopping included: the
+	// endpoint stops after them.
+	stopItems := a.serveItems(ln)
+	a.log.Info("agent online", "name", a.cfg.Name, "data", a.cfg.DataDir, "items", base)
 	a.recoverOrphans(ctx)
 	a.runCtx = ctx
 	g, gctx := errgroup.WithContext(ctx)
@@ -217,6 +239,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Running tasks see ctx end and stop; wait for their outcome to be
 	// recorded before saying goodbye.
 	a.tasks.Wait()
+	stopItems()
 
 	// Say goodbye with a fresh context: ctx is already done.
 	bye, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -44,13 +44,17 @@ type node struct {
 	stop func() // stops the agent and waits for Run to return
 
 	mu   sync.Mutex
-	seen []*wire.Envelope // events; log batches with Type "log" and NodeID the task id
+	seen []*wire.Envelope // events; log and item batches with Type "log" or "items" and NodeID the task id
 	more chan struct{}    // closed and replaced on each message
 }
 
 type config struct {
 	heartbeat time.Duration
 	before    func(n *node) // runs before the agent starts
+	// wrap, if set, gives the agent another store around the test's.
+	wrap        func(store.Store) store.Store
+	itemsSocket string
+	dataDir     string // zero means a new one
 }
 
 func startNode(t *testing.T, cfg config) *node {
@@ -74,8 +78,15 @@ func startNode(t *testing.T, cfg config) *node {
 	log := slog.New(slog.NewTextHandler(n.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	// The agent polls once at start and then rarely: later tasks start
 	// because task_available wakes it.
-	n.agent, err = agent.New(agent.Config{Name: "worker", DataDir: t.TempDir(), Heartbeat: cfg.heartbeat,
-		PollInterval: time.Hour, CancelGrace: time.Second, Concurrency: 2, Log: log}, st, func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil })
+	var ast store.Store = st
+	if cfg.wrap != nil {
+		ast = cfg.wrap(st)
+	}
+	if cfg.dataDir == "" {
+		cfg.dataDir = t.TempDir()
+	}
+	n.agent, err = agent.New(agent.Config{Name: "worker", DataDir: cfg.dataDir, Heartbeat: cfg.heartbeat,
+		PollInterval: time.Hour, CancelGrace: time.Second, Concurrency: 2, Log: log, ItemsSocket: cfg.itemsSocket}, ast, func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,6 +109,13 @@ func startNode(t *testing.T, cfg config) *node {
 func (n *node) handle(channel string, payload []byte) {
 	if channel == wire.MasterChannel {
 		n.caller.Handle(payload)
+		return
+	}
+	if wire.IsItemsChannel(channel) {
+		var b wire.ItemBatch
+		if json.Unmarshal(payload, &b) == nil {
+			n.record(&wire.Envelope{Type: "items", NodeID: b.TaskID, Payload: payload})
+		}
 		return
 	}
 	var b wire.LogBatch
@@ -191,12 +209,16 @@ func (n *node) spider(name, script string) store.Spider {
 	return sp
 }
 
-// queue stores a pending task of sp for any node and listens to its log.
+// queue stores a pending task of sp for any node and listens to its log
+// and its items.
 func (n *node) queue(sp store.Spider) store.Task {
 	n.t.Helper()
 	t := store.Task{ID: store.NewID(), SpiderID: sp.ID, SpiderName: sp.Name, Mode: "any", Status: store.TaskPending,
 		Command: sp.Command, Created: store.Now()}
 	if err := n.master.Subscribe(n.ctx, wire.LogChannel(t.ID)); err != nil {
+		n.t.Fatal(err)
+	}
+	if err := n.master.Subscribe(n.ctx, wire.ItemsChannel(t.ID)); err != nil {
 		n.t.Fatal(err)
 	}
 	if err := n.st.Tasks().Create(n.ctx, &t); err != nil {

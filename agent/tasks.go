@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -26,10 +25,11 @@ const claimTTL = 2 * time.Minute
 
 // run is one task running on this node.
 type run struct {
-	task store.Task
-	dir  string // the spider version it runs from
-	proc *runner.Process
-	log  *tasklog.Writer
+	task  store.Task
+	dir   string // the spider version it runs from
+	proc  *runner.Process
+	log   *tasklog.Writer
+	items *taskItems
 
 	mu       sync.Mutex
 	cancelBy string // set by cancel_task
@@ -148,7 +148,8 @@ func (a *Agent) claim(ctx context.Context, t store.Task) bool {
 
 func (a *Agent) emitStatus(ctx context.Context, t *store.Task) {
 	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
-		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, Started: t.Started, Finished: t.Finished}
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount,
+		Started: t.Started, Finished: t.Finished}
 	if err := a.resp.Emit(ctx, wire.EvTaskStatus, ev); err != nil && ctx.Err() == nil {
 		a.log.Warn("task status not published", "task_id", t.ID, "err", err)
 	}
@@ -175,12 +176,20 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		fail("log directory: " + err.Error())
 		return
 	}
+	// The items are reachable before the command starts: a spider may save
+	// one at once.
+	r.items, err = a.openItems(&t, sp, log)
+	if err != nil {
+		fail("open the items spool file: " + err.Error())
+		return
+	}
 	logPath := a.dir("logs", t.ID+".log")
 	r.log, err = tasklog.Open(tasklog.Config{
 		TaskID: t.ID, Path: logPath, Store: a.store.Logs(), Log: log,
 		Publish: a.publishLog,
 	})
 	if err != nil {
+		a.closeItems(context.Background(), t.ID, r.items)
 		fail("open the log: " + err.Error())
 		return
 	}
@@ -189,7 +198,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		cmd += " " + t.Params
 	}
 	r.proc, err = runner.Start(ctx, runner.Spec{
-		Command: cmd, Dir: dir, Env: a.taskEnv(sp, &t), Output: r.log,
+		Command: cmd, Dir: dir, Env: a.taskEnv(sp, &t, a.itemsURL(t.ID, r.items.secret)), Output: r.log,
 		Timeout: time.Duration(t.Timeout) * time.Second, Grace: a.cfg.CancelGrace,
 	})
 	a.mu.Lock()
@@ -200,6 +209,8 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	a.mu.Unlock()
 	if err != nil {
 		total, _ := r.log.Close(context.Background())
+		items, _ := a.closeItems(context.Background(), t.ID, r.items)
+		a.countItems(context.Background(), &t, items)
 		a.finish(&t, store.TaskError, nil, "could not start the command: "+err.Error(), total)
 		return
 	}
@@ -219,14 +230,19 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	}
 
 	// Save everything before saying the task ended, so the end is only
-	// announced once the whole log is durable. A slow store gets time; a
-	// dead one does not hold the task forever.
+	// announced once the whole log and every item are durable. A slow
+	// store gets time; a dead one does not hold the task forever.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	total, lerr := r.log.Close(sctx)
-	cancel()
 	if lerr != nil {
 		log.Error("task log not completely saved; it stays on this node and is uploaded at its next start", "err", lerr)
 	}
+	items, ierr := a.closeItems(sctx, t.ID, r.items)
+	if ierr != nil {
+		log.Error("task items not all saved; they stay on this node", "err", ierr)
+	}
+	a.countItems(sctx, &t, items)
+	cancel()
 	status, reason := store.TaskFinished, ""
 	r.mu.Lock()
 	by := r.cancelBy
@@ -258,17 +274,26 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		}
 		reason += "the log could not all be saved (" + lerr.Error() + "); the rest is uploaded when the agent restarts"
 	}
+	if ierr != nil {
+		if reason != "" {
+			reason += "; "
+		}
+		reason += "the items could not all be saved (" + ierr.Error() + "); they are kept on the node in " + a.itemsPath(t.ID)
+	}
 	a.finish(&t, status, code, reason, total)
 	a.dropPID(t.ID)
 	if lerr == nil {
 		os.Remove(logPath)
 	}
-	log.Info("task ended", "status", status, "reason", reason, "lines", total)
+	if ierr == nil {
+		os.Remove(a.itemsPath(t.ID))
+	}
+	log.Info("task ended", "status", status, "reason", reason, "lines", total, "items", items)
 	a.nudge() // a slot is free
 }
 
-// finish records a task's end, publishes the end of its log and its new
-// status.
+// finish records a task's end (t.ItemCount and t.ItemStats are set),
+// publishes the end of its log and of its items, and its new status.
 func (a *Agent) finish(t *store.Task, status string, code *int, reason string, lines int64) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -277,6 +302,8 @@ func (a *Agent) finish(t *store.Task, status string, code *int, reason string, l
 		a.log.Error("task outcome not stored", "task_id", t.ID, "status", status, "err", err)
 	}
 	_ = a.publishLog(ctx, wire.LogBatch{TaskID: t.ID, From: lines, Lines: []string{}, End: true, Status: status, Total: lines})
+	_ = a.publishItemBatch(ctx, wire.ItemBatch{TaskID: t.ID, From: t.ItemCount, Items: []json.RawMessage{},
+		End: true, Status: status, Total: t.ItemCount})
 	a.emitStatus(ctx, t)
 }
 
@@ -286,25 +313,6 @@ func (a *Agent) publishLog(ctx context.Context, b wire.LogBatch) error {
 		return err
 	}
 	return a.bus.Publish(ctx, wire.LogChannel(b.TaskID), p)
-}
-
-func (a *Agent) taskEnv(sp *store.Spider, t *store.Task) []string {
-	env := os.Environ()
-	add := func(m map[string]string) {
-		keys := make([]string, 0, len(m))
-		for k := range m {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			env = append(env, k+"="+m[k])
-		}
-	}
-	add(sp.Env)
-	add(t.Env)
-	return append(env,
-		"CRAWLHUB_TASK_ID="+t.ID, "CRAWLHUB_NODE_ID="+a.nodeID,
-		"CRAWLHUB_SPIDER_ID="+sp.ID, "CRAWLHUB_SPIDER_NAME="+sp.Name, "CRAWLHUB_PARAMS="+t.Params)
 }
 
 // --- operations --------------------------------------------------------------
@@ -412,7 +420,11 @@ func (a *Agent) abandon(ctx context.Context, taskID, reason string) {
 		total, _ = a.store.Logs().LogLen(ctx, taskID)
 	}
 	t, err := a.store.Tasks().Get(ctx, taskID)
-	if err != nil || store.TaskEnded(t.Status) {
+	if err != nil {
+		return
+	}
+	a.recoverItems(ctx, t)
+	if store.TaskEnded(t.Status) {
 		return
 	}
 	t.Status, t.Reason, t.LogLines, t.Finished = store.TaskAbnormal, reason, total, store.Now()

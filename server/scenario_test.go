@@ -3,6 +3,7 @@ package server_test
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/json"
 	"mime/multipart"
 	"net/http"
 	"regexp"
@@ -76,7 +77,7 @@ func (sc scenario) run(t *testing.T) {
 			t.Fatalf("%s %s: status %d, want %d; body %s", sc.method, sc.path, status, sc.wantStatus, b)
 		}
 		for k, v := range sc.wantHeaders {
-			if h.Get(k) != v {
+			if v = e.expand(v); h.Get(k) != v {
 				t.Errorf("%s %s: header %s is %q, want %q", sc.method, sc.path, k, h.Get(k), v)
 			}
 		}
@@ -147,6 +148,55 @@ func withEndedTask(e *env) {
 }
 
 func withRunningTask(e *env) { e.vars["running"] = e.runningTask().ID }
+
+// sampleItems are what withItems saves: varied keys, a nested value, and
+// the second item repeating the first's url.
+var sampleItems = []string{
+	`{"url":"https://a.example/1","title":"First, \"quoted\"","price":1.5}`,
+	`{"url":"https://a.example/1","title":"Again","meta":{"lang":"en","tags":["x"]}}`,
+	`{"url":"https://a.example/2","title":null,"in_stock":true}`,
+}
+
+// saveItems stores items for a task of sp, as an agent saving them would.
+func (e *env) saveItems(sp store.Spider, taskID string, items ...string) {
+	e.t.Helper()
+	raw := make([]json.RawMessage, len(items))
+	for i, it := range items {
+		raw[i] = json.RawMessage(it)
+	}
+	n, _, err := e.st.Items().ItemCount(e.ctx, sp.ID, taskID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.st.Items().AppendItems(e.ctx, sp.ID, taskID, n, raw, store.Dedup{Keys: sp.DedupKeys, Policy: sp.Dedup}); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// withItems is an ended task of a spider deduplicating by url (keeping
+// the first), with sampleItems saved: three items in the task, two
+// current for the spider.
+func withItems(e *env) {
+	sp := e.spider("items", "echo one\n")
+	sp.DedupKeys, sp.Dedup = []string{"url"}, store.DedupIgnore
+	if err := e.st.Spiders().Update(e.ctx, &sp); err != nil {
+		e.t.Fatal(err)
+	}
+	t := e.run(sp, store.TaskFinished)
+	e.saveItems(sp, t.ID, sampleItems...)
+	e.vars["ended"], e.vars["spider"] = t.ID, sp.ID
+}
+
+// withRunningItems is a running task that has saved two items.
+func withRunningItems(e *env) {
+	t := e.runningTask()
+	sp, err := e.st.Spiders().Get(e.ctx, t.SpiderID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.saveItems(*sp, t.ID, `{"n":0}`, `{"n":1}`)
+	e.vars["running"], e.vars["spider"] = t.ID, sp.ID
+}
 
 // withOfflineNode registers a node that stopped long ago.
 func withOfflineNode(e *env) {
@@ -227,6 +277,15 @@ func TestREST(t *testing.T) {
 	updCT, updBody := upload(map[string]string{"command": "sh run.sh --fast"}, nil)
 	badEnvCT, badEnvBody := upload(map[string]string{"env": "KEY=value"}, nil)
 	noAuth := map[string]string{"Authorization": ""}
+	dedupCT, dedupBody := upload(map[string]string{"name": "dedup", "command": "sh run.sh", "dedup_keys": `["url", "sku"]`, "dedup": "ignore"}, zipOf("echo hi\n"))
+	noPolicyCT, noPolicyBody := upload(map[string]string{"name": "nopolicy", "command": "sh run.sh", "dedup_keys": "url"}, zipOf("echo hi\n"))
+	noKeysCT, noKeysBody := upload(map[string]string{"name": "nokeys", "command": "sh run.sh", "dedup": "overwrite"}, zipOf("echo hi\n"))
+	reservedCT, reservedBody := upload(map[string]string{"name": "reserved", "command": "sh run.sh", "dedup_keys": "url,_task_id", "dedup": "ignore"}, zipOf("echo hi\n"))
+	emptyKeyCT, emptyKeyBody := upload(map[string]string{"name": "emptykey", "command": "sh run.sh", "dedup_keys": `["url", ""]`, "dedup": "ignore"}, zipOf("echo hi\n"))
+	badKeysCT, badKeysBody := upload(map[string]string{"name": "badkeys", "command": "sh run.sh", "dedup_keys": `["url", 3]`, "dedup": "ignore"}, zipOf("echo hi\n"))
+	overwriteCT, overwriteBody := upload(map[string]string{"dedup": "overwrite"}, nil)
+	badPolicyCT, badPolicyBody := upload(map[string]string{"dedup": "newest"}, nil)
+	dedupOffCT, dedupOffBody := upload(map[string]string{"dedup_keys": ""}, nil)
 
 	for _, sc := range []scenario{
 		// Probes and metrics.
@@ -296,6 +355,29 @@ func TestREST(t *testing.T) {
 		{name: "update spider, bad env", setup: withSpider, method: "PUT", path: "/api/spiders/{spider}", contentType: badEnvCT, body: badEnvBody, wantStatus: 400,
 			want: []string{"env must be a JSON object of strings"}},
 		{name: "update spider, unknown", method: "PUT", path: "/api/spiders/nope", contentType: updCT, body: updBody, wantStatus: 404},
+		{name: "create spider with dedup", method: "POST", path: "/api/spiders", contentType: dedupCT, body: dedupBody, wantStatus: 201,
+			want: []string{`"dedup_keys":["url","sku"]`, `"dedup":"ignore"`},
+			check: func(e *env, body string) {
+				if status, _, b := e.request("GET", e.expand("/api/spiders/{id}"), "", nil, nil); status != 200 || !strings.Contains(b, `"dedup_keys":["url","sku"]`) {
+					e.t.Errorf("stored spider: %d %s", status, b)
+				}
+			}},
+		{name: "create spider, dedup keys without a policy", method: "POST", path: "/api/spiders", contentType: noPolicyCT, body: noPolicyBody, wantStatus: 400,
+			want: []string{"dedup_keys needs a policy: set dedup to ignore (keep the first item of a key) or overwrite (keep the newest)"}},
+		{name: "create spider, dedup policy without keys", method: "POST", path: "/api/spiders", contentType: noKeysCT, body: noKeysBody, wantStatus: 400,
+			want: []string{"dedup overwrite needs dedup_keys"}},
+		{name: "create spider, reserved dedup key", method: "POST", path: "/api/spiders", contentType: reservedCT, body: reservedBody, wantStatus: 400,
+			want: []string{"dedup_keys cannot use _task_id: the names _id, _task_id"}},
+		{name: "create spider, empty dedup key", method: "POST", path: "/api/spiders", contentType: emptyKeyCT, body: emptyKeyBody, wantStatus: 400,
+			want: []string{"dedup_keys has an empty field name"}},
+		{name: "create spider, bad dedup keys", method: "POST", path: "/api/spiders", contentType: badKeysCT, body: badKeysBody, wantStatus: 400,
+			want: []string{"dedup_keys must be a JSON array of field names"}},
+		{name: "update spider, dedup policy", setup: withItems, method: "PUT", path: "/api/spiders/{spider}", contentType: overwriteCT, body: overwriteBody,
+			wantStatus: 200, want: []string{`"dedup_keys":["url"]`, `"dedup":"overwrite"`}},
+		{name: "update spider, bad dedup policy", setup: withItems, method: "PUT", path: "/api/spiders/{spider}", contentType: badPolicyCT, body: badPolicyBody,
+			wantStatus: 400, want: []string{`dedup must be ignore (keep the first item of a key) or overwrite (keep the newest), not \"newest\"`}},
+		{name: "update spider, dedup off", setup: withItems, method: "PUT", path: "/api/spiders/{spider}", contentType: dedupOffCT, body: dedupOffBody,
+			wantStatus: 200, notWant: []string{`"dedup_keys"`, `"dedup":`}},
 		{name: "delete spider", setup: withSpider, method: "DELETE", path: "/api/spiders/{spider}", wantStatus: 204,
 			check: func(e *env, _ string) {
 				if status, _, b := e.request("GET", e.expand("/api/spiders/{spider}"), "", nil, nil); status != 404 {
@@ -356,6 +438,89 @@ func TestREST(t *testing.T) {
 			want: []string{`"lines":["line 0"]`}},
 		{name: "log, bad from", method: "GET", path: "/api/tasks/" + unknownID + "/log?from=-1", wantStatus: 400,
 			want: []string{"from must be a whole number ≥ 0"}},
+
+		// Items.
+		{name: "items of a task", setup: withItems, method: "GET", path: "/api/tasks/{ended}/items", wantStatus: 200,
+			want: []string{`"task_id":"{ended}"`, `"from":0`, `"total":3`, `"items":[` + sampleItems[0] + `,` + sampleItems[1] + `,` + sampleItems[2] + `]`}},
+		{name: "items of a task, a range", setup: withItems, method: "GET", path: "/api/tasks/{ended}/items?from=1&limit=1", wantStatus: 200,
+			want: []string{`"from":1`, `"items":[` + sampleItems[1] + `]`, `"total":3`}},
+		{name: "items of a task past its end", setup: withItems, method: "GET", path: "/api/tasks/{ended}/items?from=10", wantStatus: 200,
+			want: []string{`"items":[]`, `"total":3`}},
+		{name: "items of a task that saved none", setup: withEndedTask, method: "GET", path: "/api/tasks/{ended}/items", wantStatus: 200,
+			want: []string{`"items":[]`, `"total":0`}},
+		{name: "items of a running task", setup: withRunningItems, method: "GET", path: "/api/tasks/{running}/items", wantStatus: 200,
+			want: []string{`"items":[{"n":0},{"n":1}]`, `"total":2`}},
+		{name: "items of a running task count live", setup: withRunningItems, method: "GET", path: "/api/tasks/{running}", wantStatus: 200,
+			want: []string{`"status":"running"`, `"item_count":2`, `"item_stats":{"new":2,`}},
+		{name: "items, unknown task", method: "GET", path: "/api/tasks/" + unknownID + "/items", wantStatus: 404,
+			want: []string{`"code":"not_found"`, "no task has id " + unknownID}},
+		{name: "items, bad from", setup: withItems, method: "GET", path: "/api/tasks/{ended}/items?from=-1", wantStatus: 400,
+			want: []string{"from must be a whole number ≥ 0"}},
+		{name: "items of a spider, current only, newest first", setup: withItems, method: "GET", path: "/api/spiders/{spider}/items", wantStatus: 200,
+			want:    []string{`"total":2`, `"task_id":"{ended}"`, `"n":2`, `"n":0`, `"data":` + sampleItems[0], `"data":` + sampleItems[2]},
+			notWant: []string{`"Again"`},
+			check: func(e *env, body string) {
+				if strings.Index(body, `"n":2`) > strings.Index(body, `"n":0`) {
+					e.t.Errorf("not newest first: %s", body)
+				}
+			}},
+		{name: "items of a spider by name, a page", setup: withItems, method: "GET", path: "/api/spiders/items/items?limit=1&offset=1", wantStatus: 200,
+			want: []string{`"total":2`, `"n":0`}, notWant: []string{`"n":2`}},
+		{name: "items of a spider, unknown", method: "GET", path: "/api/spiders/nope/items", wantStatus: 404,
+			want: []string{"no spider has id or name nope"}},
+		{name: "items of a spider, bad limit", setup: withItems, method: "GET", path: "/api/spiders/{spider}/items?limit=x", wantStatus: 400,
+			want: []string{"limit must be a whole number ≥ 0"}},
+		{name: "export a task's items as CSV", setup: withItems, method: "GET", path: "/api/tasks/{ended}/items/export?format=csv", wantStatus: 200,
+			wantHeaders: map[string]string{"Content-Type": "text/csv; charset=utf-8", "Content-Disposition": `attachment; filename=task-{ended}-items.csv`},
+			want: []string{"url,title,price,meta,in_stock\n" +
+				"https://a.example/1,\"First, \"\"quoted\"\"\",1.5,,\n" +
+				"https://a.example/1,Again,,\"{\"\"lang\"\":\"\"en\"\",\"\"tags\"\":[\"\"x\"\"]}\",\n" +
+				"https://a.example/2,,,,true\n"}},
+		{name: "export a task's items as JSON", setup: withItems, method: "GET", path: "/api/tasks/{ended}/items/export?format=json", wantStatus: 200,
+			wantHeaders: map[string]string{"Content-Type": "application/json", "Content-Disposition": `attachment; filename=task-{ended}-items.json`},
+			check: func(e *env, body string) {
+				var got []json.RawMessage
+				if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 3 || string(got[1]) != sampleItems[1] {
+					e.t.Errorf("export %s: %v", body, err)
+				}
+			}},
+		{name: "export a task's items as NDJSON (the default)", setup: withItems, method: "GET", path: "/api/tasks/{ended}/items/export", wantStatus: 200,
+			wantHeaders: map[string]string{"Content-Type": "application/x-ndjson"},
+			check: func(e *env, body string) {
+				if want := strings.Join(sampleItems, "\n") + "\n"; body != want {
+					e.t.Errorf("export %q, want %q", body, want)
+				}
+			}},
+		{name: "export a task that saved nothing as JSON", setup: withEndedTask, method: "GET", path: "/api/tasks/{ended}/items/export?format=json", wantStatus: 200,
+			check: func(e *env, body string) {
+				if strings.TrimSpace(body) != "[\n]" {
+					e.t.Errorf("export %q, want an empty array", body)
+				}
+			}},
+		{name: "export a task that saved nothing as CSV", setup: withEndedTask, method: "GET", path: "/api/tasks/{ended}/items/export?format=csv", wantStatus: 200,
+			check: func(e *env, body string) {
+				if body != "\n" {
+					e.t.Errorf("export %q, want an empty header line", body)
+				}
+			}},
+		{name: "export, bad format", setup: withItems, method: "GET", path: "/api/tasks/{ended}/items/export?format=xlsx", wantStatus: 400,
+			want: []string{`"code":"bad_request"`, "format xlsx is not one of csv, json or ndjson"}},
+		{name: "export, unknown task", method: "GET", path: "/api/tasks/" + unknownID + "/items/export?format=csv", wantStatus: 404,
+			want: []string{"no task has id " + unknownID}},
+		{name: "export a spider's items as CSV", setup: withItems, method: "GET", path: "/api/spiders/items/items/export?format=csv", wantStatus: 200,
+			wantHeaders: map[string]string{"Content-Disposition": `attachment; filename=items-items.csv`},
+			want:        []string{"url,title,in_stock,price\nhttps://a.example/2,,true,\nhttps://a.example/1,\"First, \"\"quoted\"\"\",,1.5\n"},
+			notWant:     []string{"Again"}},
+		{name: "export a spider's items as NDJSON", setup: withItems, method: "GET", path: "/api/spiders/{spider}/items/export?format=ndjson", wantStatus: 200,
+			check: func(e *env, body string) {
+				if want := sampleItems[2] + "\n" + sampleItems[0] + "\n"; body != want {
+					e.t.Errorf("export %q, want %q", body, want)
+				}
+			}},
+		{name: "export, unknown spider", method: "GET", path: "/api/spiders/nope/items/export", wantStatus: 404,
+			want: []string{"no spider has id or name nope"}},
+		{name: "export, store gone", setup: func(e *env) { withItems(e); withClosedStore(e) }, method: "GET", path: "/api/tasks/{ended}/items/export?format=csv",
+			wantStatus: 500, want: []string{"internal error, request id "}, notWant: []string{"closed"}, check: internalErrorHidden},
 	} {
 		t.Run(sc.name, func(t *testing.T) { t.Parallel(); sc.run(t) })
 	}
@@ -369,7 +534,7 @@ func TestJSONRPC(t *testing.T) {
 		{name: "subscribe, unknown channel", rpc: "subscribe", params: `{"channel":"weather"}`, wantRPCError: -32602,
 			want: []string{`unknown channel \"weather\"`}},
 		{name: "subscribe, since on a plain channel", rpc: "subscribe", params: `{"channel":"tasks","since":3}`, wantRPCError: -32602,
-			want: []string{"since applies to task log channels only"}},
+			want: []string{"since applies to task log and items channels only"}},
 		{name: "subscribe, log of an unknown task", rpc: "subscribe", params: `{"channel":"task:` + unknownID + `:log"}`, wantRPCError: -32001,
 			want: []string{"no task has id " + unknownID}},
 		{name: "subscribe twice", subscribe: []string{"tasks"}, rpc: "subscribe", params: `{"channel":"tasks"}`, wantRPCError: -32009},
@@ -427,6 +592,31 @@ func TestJSONRPC(t *testing.T) {
 		{name: "task.log, unknown task", rpc: "task.log", params: `{"task_id":"` + unknownID + `"}`, wantRPCError: -32001},
 		{name: "task.log, negative from", setup: withEndedTask, rpc: "task.log", params: `{"task_id":"{ended}","from":-1}`, wantRPCError: -32602,
 			want: []string{"from and limit cannot be negative"}},
+
+		{name: "task.items", setup: withItems, rpc: "task.items", params: `{"task_id":"{ended}","from":2}`,
+			want: []string{`"task_id":"{ended}"`, `"from":2`, `"items":[` + sampleItems[2] + `]`, `"total":3`}},
+		{name: "task.items, a running task", setup: withRunningItems, rpc: "task.items", params: `{"task_id":"{running}","limit":1}`,
+			want: []string{`"items":[{"n":0}]`, `"total":2`}},
+		{name: "task.items, unknown task", rpc: "task.items", params: `{"task_id":"` + unknownID + `"}`, wantRPCError: -32001,
+			want: []string{"no task has id " + unknownID}},
+		{name: "task.items, negative limit", setup: withItems, rpc: "task.items", params: `{"task_id":"{ended}","limit":-1}`, wantRPCError: -32602,
+			want: []string{"from and limit cannot be negative"}},
+		{name: "task.items, unknown param", rpc: "task.items", params: `{"task":"x"}`, wantRPCError: -32602,
+			want: []string{`unknown field \"task\"`}},
+		{name: "subscribe to an ended task's items", setup: withItems, rpc: "subscribe", params: `{"channel":"task:{ended}:items","since":1}`,
+			want: []string{`"since":1`},
+			events: []event{
+				{"task:{ended}:items", []string{`"from":1`, `"items":[` + sampleItems[1] + `,` + sampleItems[2] + `]`}},
+				{"task:{ended}:items", []string{`"end":true`, `"status":"finished"`, `"total":3`}},
+			}},
+		{name: "subscribe to the items of a task that saved none", setup: withEndedTask, rpc: "subscribe", params: `{"channel":"task:{ended}:items"}`,
+			events: []event{{"task:{ended}:items", []string{`"end":true`, `"status":"finished"`, `"total":0`}}}},
+		{name: "subscribe to a running task's items", setup: withRunningItems, rpc: "subscribe", params: `{"channel":"task:{running}:items"}`,
+			events: []event{{"task:{running}:items", []string{`"from":0`, `"items":[{"n":0},{"n":1}]`}}}},
+		{name: "subscribe, items of an unknown task", rpc: "subscribe", params: `{"channel":"task:` + unknownID + `:items"}`, wantRPCError: -32001,
+			want: []string{"no task has id " + unknownID}},
+		{name: "subscribe, items with a negative since", rpc: "subscribe", params: `{"channel":"task:` + unknownID + `:items","since":-1}`, wantRPCError: -32602,
+			want: []string{"since is a line or item number, 0 or more"}},
 	} {
 		t.Run(sc.name, func(t *testing.T) { t.Parallel(); sc.run(t) })
 	}

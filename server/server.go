@@ -118,8 +118,11 @@ func (s *Server) handleBus(channel string, payload []byte) {
 		s.caller.Handle(payload)
 		return
 	}
-	if wire.IsLogChannel(channel) {
+	switch {
+	case wire.IsLogChannel(channel):
 		s.hub.HandleLog(payload)
+	case wire.IsItemsChannel(channel):
+		s.hub.HandleItems(payload)
 	}
 }
 

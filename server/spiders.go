@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -61,6 +62,10 @@ type spiderForm struct {
 	env           map[string]string
 	hasEnv        bool
 	file          string // a checked archive in a temporary file
+	// dedupKeys and dedup are the deduplication settings, when sent.
+	dedupKeys              []string
+	dedup                  string
+	hasDedupKeys, hasDedup bool
 }
 
 func (s *Server) readSpiderForm(c echo.Context, needFile bool) (*spiderForm, func(), error) {
@@ -71,7 +76,7 @@ func (s *Server) readSpiderForm(c echo.Context, needFile bool) (*spiderForm, fun
 		if errors.As(err, &mbe) {
 			return nil, nil, tooLarge(fmt.Sprintf("the archive is over the %d MiB limit (--max-archive)", s.maxArchive()>>20))
 		}
-		return nil, nil, badRequest("send the spider as multipart/form-data with fields name, command, env (JSON object) and file (a zip archive): " + err.Error())
+		return nil, nil, badRequest("send the spider as multipart/form-data with fields name, command, env (JSON object), dedup_keys and dedup, and file (a zip archive): " + err.Error())
 	}
 	cleanup := func() { _ = r.MultipartForm.RemoveAll() }
 	f := &spiderForm{name: strings.TrimSpace(r.FormValue("name")), command: strings.TrimSpace(r.FormValue("command"))}
@@ -81,6 +86,17 @@ func (s *Server) readSpiderForm(c echo.Context, needFile bool) (*spiderForm, fun
 			return nil, nil, badRequest(`env must be a JSON object of strings, e.g. {"KEY":"value"}: ` + err.Error())
 		}
 		f.hasEnv = true
+	}
+	if _, ok := r.MultipartForm.Value["dedup_keys"]; ok {
+		keys, err := parseDedupKeys(r.FormValue("dedup_keys"))
+		if err != nil {
+			cleanup()
+			return nil, nil, err
+		}
+		f.dedupKeys, f.hasDedupKeys = keys, true
+	}
+	if _, ok := r.MultipartForm.Value["dedup"]; ok {
+		f.dedup, f.hasDedup = strings.TrimSpace(r.FormValue("dedup")), true
 	}
 	fh, err := c.FormFile("file")
 	switch {
@@ -167,6 +183,9 @@ func (s *Server) createSpider(c echo.Context) error {
 	}
 	now := store.Now()
 	sp := &store.Spider{ID: store.NewID(), Name: f.name, Command: f.command, Env: f.env, Created: now, Updated: now}
+	if err := f.applyDedup(sp); err != nil {
+		return err
+	}
 	if _, err := s.store.Spiders().GetByName(ctx, sp.Name); err == nil {
 		return conflict("a spider named " + sp.Name + " exists: choose another name or update it")
 	}
@@ -203,6 +222,9 @@ func (s *Server) updateSpider(c echo.Context) error {
 	}
 	if f.hasEnv {
 		sp.Env = f.env
+	}
+	if err := f.applyDedup(sp); err != nil {
+		return err
 	}
 	if f.file != "" {
 		if err := s.putArchive(ctx, sp, f.file); err != nil {
@@ -265,4 +287,64 @@ func (s *Server) onlineNodes(ctx context.Context) ([]store.Node, error) {
 		}
 	}
 	return on, nil
+}
+
+// parseDedupKeys reads the dedup_keys field: a JSON array of strings
+// (["url", "title"]) or the names separated by commas (url,title). Empty
+// means none.
+func parseDedupKeys(v string) ([]string, error) {
+	v = strings.TrimSpace(v)
+	var keys []string
+	switch {
+	case v == "":
+	case strings.HasPrefix(v, "["):
+		if err := json.Unmarshal([]byte(v), &keys); err != nil {
+			return nil, badRequest(`dedup_keys must be a JSON array of field names, e.g. ["url"], or names separated by commas: ` + err.Error())
+		}
+	default:
+		for k := range strings.SplitSeq(v, ",") {
+			keys = append(keys, strings.TrimSpace(k))
+		}
+	}
+	seen := map[string]bool{}
+	for _, k := range keys {
+		switch {
+		case k == "":
+			return nil, badRequest("dedup_keys has an empty field name: name the top-level fields that make an item unique, e.g. url")
+		case slices.Contains(store.ReservedItemKeys, k):
+			return nil, badRequest(fmt.Sprintf("dedup_keys cannot use %s: the names %s are reserved (an item may not have them)", k, strings.Join(store.ReservedItemKeys, ", ")))
+		case seen[k]:
+			return nil, badRequest("dedup_keys names " + k + " twice")
+		}
+		seen[k] = true
+	}
+	return keys, nil
+}
+
+// applyDedup sets the deduplication settings sent in the form on sp,
+// keeping the ones not sent, and checks the result: keys need a policy,
+// ignore or overwrite, and a policy needs keys. Sending empty dedup_keys
+// turns deduplication off.
+func (f *spiderForm) applyDedup(sp *store.Spider) error {
+	if f.hasDedupKeys {
+		sp.DedupKeys = f.dedupKeys
+		if len(f.dedupKeys) == 0 && !f.hasDedup {
+			sp.Dedup = store.DedupNone
+		}
+	}
+	if f.hasDedup {
+		sp.Dedup = f.dedup
+	}
+	switch {
+	case sp.Dedup != store.DedupNone && sp.Dedup != store.DedupIgnore && sp.Dedup != store.DedupOverwrite:
+		return badRequest(fmt.Sprintf("dedup must be %s (keep the first item of a key) or %s (keep the newest), not %q", store.DedupIgnore, store.DedupOverwrite, sp.Dedup))
+	case len(sp.DedupKeys) > 0 && sp.Dedup == store.DedupNone:
+		return badRequest(fmt.Sprintf("dedup_keys needs a policy: set dedup to %s (keep the first item of a key) or %s (keep the newest)", store.DedupIgnore, store.DedupOverwrite))
+	case len(sp.DedupKeys) == 0 && sp.Dedup != store.DedupNone:
+		return badRequest("dedup " + sp.Dedup + " needs dedup_keys: the top-level fields that make an item unique, e.g. url")
+	}
+	if len(sp.DedupKeys) == 0 {
+		sp.DedupKeys = nil
+	}
+	return nil
 }

@@ -228,7 +228,7 @@ func (s *Server) listTasks(c echo.Context) error {
 	if tasks == nil {
 		tasks = []store.Task{}
 	}
-	s.withSavedLines(c.Request().Context(), tasks)
+	s.withLiveCounts(c.Request().Context(), tasks)
 	return c.JSON(http.StatusOK, list[store.Task]{Items: tasks, Total: total})
 }
 
@@ -250,8 +250,15 @@ func (s *Server) getTask(c echo.Context) error {
 		return err
 	}
 	one := []store.Task{*t}
-	s.withSavedLines(c.Request().Context(), one)
+	s.withLiveCounts(c.Request().Context(), one)
 	return c.JSON(http.StatusOK, one[0])
+}
+
+// withLiveCounts sets a running task's counts to what it has saved so
+// far: its log lines and its items.
+func (s *Server) withLiveCounts(ctx context.Context, tasks []store.Task) {
+	s.withSavedLines(ctx, tasks)
+	s.withItemCounts(ctx, tasks)
 }
 
 // withSavedLines sets a running task's log_lines to the lines saved so

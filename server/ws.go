@@ -63,6 +63,10 @@ func (b wsBackend) ReadLog(ctx context.Context, taskID string, from int64, limit
 	return b.s.ReadLog(ctx, taskID, from, limit)
 }
 
+func (b wsBackend) ReadItems(ctx context.Context, taskID string, from int64, limit int) (*wire.ItemBatch, error) {
+	return b.s.ReadItems(ctx, taskID, from, limit)
+}
+
 func (b wsBackend) TaskEnded(ctx context.Context, taskID string) (bool, string, error) {
 	t, err := b.s.taskByID(ctx, taskID)
 	if err != nil {
@@ -107,7 +111,7 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		if tasks == nil {
 			tasks = []store.Task{}
 		}
-		s.withSavedLines(ctx, tasks)
+		s.withLiveCounts(ctx, tasks)
 		return list[store.Task]{Items: tasks, Total: total}, err
 	case wsapi.MethodTaskRun:
 		var req RunRequest
@@ -135,6 +139,16 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 			return nil, err
 		}
 		return s.ReadLog(ctx, p.TaskID, p.From, p.Limit)
+	case wsapi.MethodTaskItems:
+		var p struct {
+			TaskID string `json:"task_id"`
+			From   int64  `json:"from"`
+			Limit  int    `json:"limit"`
+		}
+		if err := hub.DecodeParams(params, &p); err != nil {
+			return nil, err
+		}
+		return s.ReadItems(ctx, p.TaskID, p.From, p.Limit)
 	case wsapi.MethodSpidersList:
 		sps, err := s.store.Spiders().List(ctx)
 		return list[store.Spider]{Items: sps, Total: len(sps)}, err
@@ -165,7 +179,7 @@ type SpiderSyncEvent struct {
 // changed state: masters forward task_status events to their clients.
 func (s *Server) emitTaskStatus(ctx context.Context, t *store.Task) {
 	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
-		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, Started: t.Started, Finished: t.Finished}
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount, Started: t.Started, Finished: t.Finished}
 	if err := s.caller.Emit(ctx, wire.EvTaskStatus, ev); err != nil {
 		s.log.Warn("task status not published", "task_id", t.ID, "err", err)
 	}

@@ -244,6 +244,7 @@ type Store interface {
 	Files() Files
 	Logs() Logs
 	Schedules() Schedules
+	Items() Items
 	// Ping checks the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close(ctx context.Context) error

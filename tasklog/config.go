@@ -32,10 +32,12 @@ type Config struct {
 	// late is of little use to a live viewer, and a dead connection must not
 	// hold up the batches behind it for long.
 	PublishTimeout time.Duration
-	// Store receives the durable copy. Required.
-	Store store.Logs
+	// Store receives the durable copy: a store.Logs, or ItemStore for a
+	// task's items. Required.
+	Store Store
 	// MaxLine is the longest line in bytes; a longer one is split into
 	// several lines, none lost. Zero means 64 KiB; at least 4 (one rune).
+	// For items it must exceed the largest item, which is never split.
 	MaxLine int
 	// BatchBytes: a batch is published when it reaches this size (its lines
 	// plus one byte each, as in the file), and never exceeds it unless one
@@ -52,6 +54,19 @@ type Config struct {
 	// slog.Default().
 	Log *slog.Logger
 }
+
+// Store is the part of store.Logs a Writer and Recover use: where the
+// lines are kept for good. store.Logs is one; ItemStore is another, which
+// keeps each line as an item.
+type Store interface {
+	// AppendLog stores lines from, from+1, …: lines already stored are
+	// skipped, and from past the stored length is store.ErrLogGap.
+	AppendLog(ctx context.Context, taskID string, from int64, lines []string) error
+	// LogLen returns how many lines are stored.
+	LogLen(ctx context.Context, taskID string) (int64, error)
+}
+
+var _ Store = store.Logs(nil)
 
 // Defaults and limits, see Config.
 const (

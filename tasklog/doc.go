@@ -23,6 +23,11 @@
 //     viewers only (logged); a viewer that sees a gap fetches it with
 //     get_log.
 //
+// A task's items go through a Writer too, with the same promises: each
+// item is one line of compact JSON, and ItemStore (items.go) saves the
+// lines with store.Items instead of store.Logs. The agent publishes the
+// batches as wire.ItemBatch.
+//
 // Memory stays bounded whatever the output rate or an outage's length: a
 // Write's buffers by its chunk size, the live queue by a number of batches,
 // saving and catching up by one chunk of the file each.
@@ -37,6 +42,7 @@
 //	batcher.go    batcher     cuts them into batches by size and by time
 //	publisher.go  publisher   sends batches, and the backlog from the file
 //	saver.go      saver       copies the file to the store (upload.go: how)
+//	items.go      ItemStore   the store of a Writer of items
 //	file.go                   the file's format: index, lineReader
 //	writer.go     Writer      Open, Write, Read, Close: wires the parts
 //

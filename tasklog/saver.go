@@ -65,9 +65,13 @@ func (s *saver) run() {
 	}
 }
 
-// save uploads every line written so far.
+// save uploads every line written so far. With none there is nothing to
+// ask the store: a task that prints (or saves) nothing costs it no call.
 func (s *saver) save(ctx context.Context) error {
 	total, end := s.file.extent()
+	if total == 0 {
+		return nil
+	}
 	return s.up.upload(ctx, total, end, false)
 }
 

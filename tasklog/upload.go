@@ -39,7 +39,7 @@ func (e fileError) Unwrap() error { return e.err }
 // uploader appends a log file's lines to the store, from where the store's
 // copy ends. It is used by one goroutine: the Writer's saver, or Recover.
 type uploader struct {
-	st     store.Logs
+	st     Store
 	taskID string
 	lr     lineReader
 	// stored is how many lines the store is known to hold, -1 until the
@@ -133,7 +133,7 @@ func retry(ctx context.Context, f func(context.Context) error, onErr func(error)
 // A missing file returns the store's line count with an error wrapping
 // fs.ErrNotExist: the store's copy is all there is. A store that holds more
 // lines than the file returns its count with an error, and nothing is sent.
-func Recover(ctx context.Context, taskID, path string, st store.Logs) (int64, error) {
+func Recover(ctx context.Context, taskID, path string, st Store) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		n, lerr := st.LogLen(ctx, taskID)

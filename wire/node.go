@@ -21,7 +21,7 @@ import (
 // agent: its outcome reaches masters as an event (task_status,
 // spider_synced), not as a reply.
 //
-// Flow: a master calls GetLog, SysInfo and Ping and waits for the reply
+// Flow: a master calls GetLog, GetItems, SysInfo and Ping and waits for the reply
 // (with a deadline); it sends CancelTask, SyncSpider and TaskAvailable and
 // does not wait. ctx ends when the agent stops.
 type Node interface {
@@ -32,6 +32,10 @@ type Node interface {
 	// GetLog returns lines req.From.. of a task's log (at most req.Limit)
 	// and the log's current length.
 	GetLog(ctx context.Context, req GetLog) (LogBatch, error)
+	// GetItems returns items req.From.. of a task (at most req.Limit, and
+	// fewer when they are large: ask again from From+len(Items)) and how
+	// many the task has now.
+	GetItems(ctx context.Context, req GetItems) (ItemBatch, error)
 	// CancelTask stops a running task and its whole process tree; a task
 	// not running on this node is not an error.
 	CancelTask(ctx context.Context, req CancelTask) error
@@ -60,6 +64,7 @@ var operations = map[string]operation{
 		return n.SysInfo(ctx)
 	}},
 	OpGetLog:        {reply: true, serve: request(OpGetLog, Node.GetLog)},
+	OpGetItems:      {reply: true, serve: request(OpGetItems, Node.GetItems)},
 	OpCancelTask:    {serve: command(OpCancelTask, Node.CancelTask)},
 	OpSyncSpider:    {serve: command(OpSyncSpider, Node.SyncSpider)},
 	OpTaskAvailable: {serve: command(OpTaskAvailable, Node.TaskAvailable)},

@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -48,6 +49,10 @@ func (n testNode) GetLog(_ context.Context, req wire.GetLog) (wire.LogBatch, err
 		return wire.LogBatch{}, errors.New("which task? task_id is empty")
 	}
 	return wire.LogBatch{TaskID: req.TaskID, From: req.From, Lines: []string{n.id}, Total: req.From + 1}, nil
+}
+func (n testNode) GetItems(_ context.Context, req wire.GetItems) (wire.ItemBatch, error) {
+	item, _ := json.Marshal(map[string]string{"node": n.id})
+	return wire.ItemBatch{TaskID: req.TaskID, From: req.From, Items: []json.RawMessage{item}, Total: req.From + 1}, nil
 }
 func (testNode) CancelTask(context.Context, wire.CancelTask) error       { return nil }
 func (testNode) SyncSpider(context.Context, wire.SyncSpider) error       { return nil }
@@ -164,6 +169,13 @@ func TestRequestPayloadsDecoded(t *testing.T) {
 	}
 	if got.TaskID != "t1" || got.From != 7 || fmt.Sprint(got.Lines) != "[b]" || got.Total != 8 {
 		t.Fatalf("get_log reply = %+v", got)
+	}
+	var items wire.ItemBatch
+	if err := r.caller.Call(context.Background(), "b", wire.OpGetItems, wire.GetItems{TaskID: "t1", From: 3, Limit: 10}, &items); err != nil {
+		t.Fatal(err)
+	}
+	if items.TaskID != "t1" || items.From != 3 || len(items.Items) != 1 || string(items.Items[0]) != `{"node":"b"}` || items.Total != 4 {
+		t.Fatalf("get_items reply = %+v", items)
 	}
 	var re *wire.RemoteError
 	err := r.caller.Call(context.Background(), "b", wire.OpGetLog, map[string]any{"task_id": 5}, nil)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"math/rand/v2"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
@@ -26,32 +27,29 @@ func TestAppendLogPublish(t *testing.T) {
 			}
 			lines[i] = string(b)
 		}
-		if n == 0 {
-			lines = nil
-		}
 		want, err := encodePublish("task:x:log", wsapi.LogData{From: int64(n), Lines: lines})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := appendLogPublish(nil, "task:x:log", int64(n), lines); !bytes.Equal(got, want) {
+		if got := appendPublish(nil, "task:x:log", "lines", int64(n), linesEntries(int64(n), lines).arr); !bytes.Equal(got, want) {
 			t.Fatalf("lines %q:\n got %s\nwant %s", lines, got, want)
 		}
 
 		// A batch from the bus: raw or decoded, its notification says
 		// the same lines.
 		payload, _ := json.Marshal(wire.LogBatch{TaskID: "x", From: int64(n), Lines: lines})
-		lb, err := decodeLiveBatch(payload)
+		lb, err := logKind.decode(payload)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if lb.n != len(lines) {
-			t.Fatalf("lines %q: counted %d", lines, lb.n)
+		if lb.n() != len(lines) {
+			t.Fatalf("lines %q: counted %d", lines, lb.n())
 		}
 		var got, exp notification
 		var gotData, expData wsapi.LogData
 		got.Params.Data, exp.Params.Data = &gotData, &expData
-		if err := json.Unmarshal(wsconn.FramePayload(lb.frame("task:x:log")), &got); err != nil {
-			t.Fatalf("lines %q: %v: %s", lines, err, wsconn.FramePayload(lb.frame("task:x:log")))
+		if err := json.Unmarshal(wsconn.FramePayload(lb.frame(logKind, "task:x:log")), &got); err != nil {
+			t.Fatalf("lines %q: %v: %s", lines, err, wsconn.FramePayload(lb.frame(logKind, "task:x:log")))
 		}
 		_ = json.Unmarshal(want, &exp)
 		if len(gotData.Lines) != len(expData.Lines) || gotData.From != expData.From {
@@ -62,8 +60,8 @@ func TestAppendLogPublish(t *testing.T) {
 				t.Fatalf("lines %q: raw notification line %d = %q, want %q", lines, i, gotData.Lines[i], expData.Lines[i])
 			}
 		}
-		if b := lb.batch(); len(b.Lines) != len(lines) {
-			t.Fatalf("decoded %d lines, want %d", len(b.Lines), len(lines))
+		if got := entryStrings(t, &lb.entries); len(got) != len(lines) {
+			t.Fatalf("decoded %d lines, want %d", len(got), len(lines))
 		}
 	}
 }
@@ -72,11 +70,27 @@ func TestAppendLogPublish(t *testing.T) {
 // strings that can go to clients as they are (see scanStringArray).
 func countPlainStrings(raw []byte) (int, bool) {
 	i := skipSpace(raw, 0)
-	n, j, ok := scanStringArray(raw, i)
+	spans, j, ok := scanStringArray(raw, i, nil)
 	if !ok || skipSpace(raw, j) != len(raw) {
 		return 0, false
 	}
-	return n, true
+	return len(spans), true
+}
+
+// entryStrings decodes each entry of e, which must be a string.
+func entryStrings(t *testing.T, e *entries) []string {
+	t.Helper()
+	out := make([]string, e.n())
+	for i, sp := range e.spans {
+		if err := json.Unmarshal(e.arr[sp.start:sp.end], &out[i]); err != nil {
+			t.Fatalf("entry %d %s: %v", i, e.arr[sp.start:sp.end], err)
+		}
+	}
+	var all []string
+	if err := json.Unmarshal(e.arr, &all); err != nil || len(all) != len(out) {
+		t.Fatalf("array %s: %d entries, %v; want %d", e.arr, len(all), err, len(out))
+	}
+	return out
 }
 
 func TestCountPlainStrings(t *testing.T) {
@@ -121,14 +135,14 @@ func BenchmarkHandleLogEncode(b *testing.B) {
 	b.Run("raw", func(b *testing.B) {
 		b.SetBytes(int64(len(payload)))
 		for b.Loop() {
-			lb, _ := decodeLiveBatch(payload)
-			_ = lb.frame("task:0123456789abcdef01234567:log")
+			lb, _ := logKind.decode(payload)
+			_ = lb.frame(logKind, "task:0123456789abcdef01234567:log")
 		}
 	})
 	b.Run("page", func(b *testing.B) {
 		b.SetBytes(int64(len(payload)))
 		for b.Loop() {
-			_ = appendLogPublish(nil, "task:0123456789abcdef01234567:log", 1000, lines)
+			_ = appendPublish(nil, "task:0123456789abcdef01234567:log", "lines", 1000, linesEntries(1000, lines).arr)
 		}
 	})
 }
@@ -152,10 +166,10 @@ func TestParseLogBatch(t *testing.T) {
 		if err := json.Unmarshal(p, &want); err != nil {
 			t.Fatalf("parsed %s, which encoding/json refuses: %v", p, err)
 		}
-		got := *lb.batch()
+		got := wire.LogBatch{TaskID: lb.taskID, From: lb.from, End: lb.end, Status: lb.status, Total: lb.total, Lines: entryStrings(t, &lb.entries)}
 		if got.TaskID != want.TaskID || got.From != want.From || got.End != want.End || got.Status != want.Status ||
-			got.Total != want.Total || len(got.Lines) != len(want.Lines) || lb.n != len(want.Lines) {
-			t.Fatalf("%s: parsed %+v (n %d), want %+v", p, got, lb.n, want)
+			got.Total != want.Total || len(got.Lines) != len(want.Lines) {
+			t.Fatalf("%s: parsed %+v, want %+v", p, got, want)
 		}
 		for i := range got.Lines {
 			if got.Lines[i] != want.Lines[i] {
@@ -189,45 +203,94 @@ func TestParseLogBatch(t *testing.T) {
 	}
 }
 
-// TestEncodeChunks: a page's notifications carry its lines in order, each
-// under chunkMax unless one line alone is larger.
+// TestEncodeChunks: a page's notifications carry its entries in order,
+// log lines or items, each under chunkMax unless one entry alone is larger
+// (an item may be 1 MiB).
 func TestEncodeChunks(t *testing.T) {
 	rng := rand.New(rand.NewPCG(5, 6))
-	for _, size := range []int{0, 1, 100, 5000, 100 << 10, 600 << 10} {
-		count := 3000
-		if size > 5000 {
-			count = 12
-		}
-		lines := make([]string, 1+rng.IntN(count))
-		for i := range lines {
-			lines[i] = string(bytes.Repeat([]byte{"a<\"\n"[rng.IntN(4)]}, rng.IntN(size+1)))
-		}
-		chunks := encodeChunks("task:x:log", 42, lines)
-		next := int64(42)
-		var got []string
-		for _, c := range chunks {
-			var n notification
-			var d wsapi.LogData
-			n.Params.Data = &d
-			if err := json.Unmarshal(c.msg, &n); err != nil {
-				t.Fatal(err)
+	for _, k := range []*kind{logKind, itemsKind} {
+		for _, size := range []int{0, 1, 100, 5000, 100 << 10, 600 << 10} {
+			count := 3000
+			if size > 5000 {
+				count = 12
 			}
-			if d.From != next || len(d.Lines) != c.lines {
-				t.Fatalf("chunk from %d with %d lines (says %d), want from %d", d.From, len(d.Lines), c.lines, next)
+			texts := make([]string, 1+rng.IntN(count))
+			for i := range texts {
+				texts[i] = string(bytes.Repeat([]byte{"a<\"\n"[rng.IntN(4)]}, rng.IntN(size+1)))
 			}
-			if len(c.msg) > chunkMax+64 && c.lines > 1 {
-				t.Fatalf("chunk of %d bytes and %d lines", len(c.msg), c.lines)
+			var e *entries
+			if k == logKind {
+				e = linesEntries(42, texts)
+			} else {
+				items := make([]json.RawMessage, len(texts))
+				for i, s := range texts {
+					items[i], _ = json.Marshal(map[string]string{"v": s})
+				}
+				e = itemsEntries(42, items)
 			}
-			next += int64(c.lines)
-			got = append(got, d.Lines...)
-		}
-		if len(got) != len(lines) {
-			t.Fatalf("%d lines in chunks, want %d", len(got), len(lines))
-		}
-		for i := range got {
-			if got[i] != lines[i] {
-				t.Fatalf("line %d differs", i)
+			chunks := encodeChunks("task:x:"+k.name, k.key, e)
+			next := int64(42)
+			var got []string
+			for _, c := range chunks {
+				var n notification
+				var d struct {
+					From  int64             `json:"from"`
+					Lines []string          `json:"lines"`
+					Items []json.RawMessage `json:"items"`
+				}
+				n.Params.Data = &d
+				if err := json.Unmarshal(c.msg, &n); err != nil {
+					t.Fatal(err)
+				}
+				vals := d.Lines
+				for _, it := range d.Items {
+					var v struct{ V string }
+					if err := json.Unmarshal(it, &v); err != nil {
+						t.Fatal(err)
+					}
+					vals = append(vals, v.V)
+				}
+				if d.From != next || len(vals) != c.n {
+					t.Fatalf("%s: chunk from %d with %d entries (says %d), want from %d", k.name, d.From, len(vals), c.n, next)
+				}
+				if len(c.msg) > chunkMax+64 && c.n > 1 {
+					t.Fatalf("%s: chunk of %d bytes and %d entries", k.name, len(c.msg), c.n)
+				}
+				next += int64(c.n)
+				got = append(got, vals...)
+			}
+			if len(got) != len(texts) {
+				t.Fatalf("%s: %d entries in chunks, want %d", k.name, len(got), len(texts))
+			}
+			for i := range got {
+				if got[i] != texts[i] {
+					t.Fatalf("%s: entry %d differs", k.name, i)
+				}
 			}
 		}
+	}
+}
+
+// TestItemsEntries: items go to clients as they came, but invalid UTF-8
+// is mended, since a text frame must be valid UTF-8; a sub-range is a
+// valid array of the same items.
+func TestItemsEntries(t *testing.T) {
+	items := []json.RawMessage{[]byte(`{"a":1}`), []byte("{\"b\":\"x\xffy\"}"), []byte(`{"c":[1,{"d":null}]}`)}
+	e := itemsEntries(5, items)
+	if !utf8.Valid(e.arr) {
+		t.Fatalf("array not valid UTF-8: %q", e.arr)
+	}
+	var all []map[string]any
+	if err := json.Unmarshal(e.arr, &all); err != nil || len(all) != 3 {
+		t.Fatalf("array %s: %v", e.arr, err)
+	}
+	if all[1]["b"] != "x\uFFFDy" {
+		t.Errorf("mended item: %q", all[1]["b"])
+	}
+	if got := string(e.tail(2)); got != `[{"c":[1,{"d":null}]}]` {
+		t.Errorf("tail(2) = %s", got)
+	}
+	if got := string(e.slice(0, 1)); got != `[{"a":1}]` {
+		t.Errorf("slice(0, 1) = %s", got)
 	}
 }

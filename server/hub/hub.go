@@ -1,11 +1,11 @@
 // Package hub is the master's WebSocket API: JSON-RPC 2.0 over WebSocket,
 // with channels clients subscribe to, as package wsapi names them. It
 // bridges the bus to the clients: it subscribes upstream to a task's log
-// channel when the first local client asks and unsubscribes when the last
-// one leaves, and it delivers every log line exactly once and in order
-// (see logSub).
+// or items channel when the first local client asks and unsubscribes when
+// the last one leaves, and it delivers every log line and every item
+// exactly once and in order (see streamSub).
 //
-// The hub is the logic (subscriptions, reference counts, log followers,
+// The hub is the logic (subscriptions, reference counts, stream followers,
 // calls); moving frames over a connection is internal/wsconn's: framing,
 // the non-blocking write path, the queue bounded in bytes, the writer
 // goroutine, ping/pong.
@@ -58,13 +58,17 @@ type Config struct {
 	Log         *slog.Logger
 }
 
-// Backend serves the calls and reads the logs. The server implements it.
+// Backend serves the calls and reads the tasks' streams. The server
+// implements it.
 type Backend interface {
 	// Call serves every method but subscribe and unsubscribe.
 	Call(ctx context.Context, c *Client, method string, params json.RawMessage) (any, error)
 	// ReadLog reads lines from..from+limit of a task's log (fewer at its
 	// end) and the log's current length.
 	ReadLog(ctx context.Context, taskID string, from int64, limit int) (*wire.LogBatch, error)
+	// ReadItems reads items from..from+limit of a task (fewer at its end)
+	// and how many it has now.
+	ReadItems(ctx context.Context, taskID string, from int64, limit int) (*wire.ItemBatch, error)
 	// TaskEnded reports whether the task exists and has ended, with its
 	// status.
 	TaskEnded(ctx context.Context, taskID string) (ended bool, status string, err error)
@@ -95,14 +99,14 @@ type Hub struct {
 
 	mu      sync.RWMutex
 	clients map[*Client]struct{}
-	closed  bool                           // Close was called: no more clients
-	subs    map[string]map[*Client]*logSub // channel → subscribers (nil logSub for plain channels)
-	lists   map[string][]*Client           // subs' keys as a list, per channel, made on demand (see subscribers); deleted when subs changes
+	closed  bool                              // Close was called: no more clients
+	subs    map[string]map[*Client]*streamSub // channel → subscribers (nil streamSub for plain channels)
+	lists   map[string][]*Client              // subs' keys as a list, per channel, made on demand (see subscribers); deleted when subs changes
 
 	upMu sync.Mutex
 	ups  map[string]*upstreamRef // bus channel → local reference count
 
-	readAhead chan struct{} // backlog pages being read ahead (see logSub.readAhead)
+	readAhead chan struct{} // backlog pages being read ahead (see streamSub.readAhead)
 	pages     *pages        // backlog pages shared by subscriptions catching up
 	fan       *fanout       // broadcasts waiting for the fan-out goroutine
 }
@@ -157,7 +161,7 @@ func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 		upgrader: wsconn.NewUpgrader(cfg.CheckOrigin),
 		ctx:      ctx, cancel: cancel,
 		clients: map[*Client]struct{}{},
-		subs:    map[string]map[*Client]*logSub{},
+		subs:    map[string]map[*Client]*streamSub{},
 		lists:   map[string][]*Client{},
 		ups:     map[string]*upstreamRef{},
 
@@ -246,8 +250,8 @@ func (h *Hub) remove(c *Client) {
 				delete(h.subs, ch)
 			}
 		}
-		if id, ok := wsapi.TaskOfLogChannel(ch); ok {
-			released = append(released, wire.LogChannel(id))
+		if id, k := streamOf(ch); k != nil {
+			released = append(released, k.upstream(id))
 		}
 	}
 	h.mu.Unlock()
@@ -342,6 +346,12 @@ func (h *Hub) Broadcast(channel string, data any) {
 }
 
 // HandleLog takes one message from a task's bus log channel.
+func (h *Hub) HandleLog(payload []byte) { h.handle(logKind, payload) }
+
+// HandleItems takes one message from a task's bus items channel.
+func (h *Hub) HandleItems(payload []byte) { h.handle(itemsKind, payload) }
+
+// handle takes one message from a task's bus channel of stream k.
 //
 // It runs on the bus's only receive goroutine, so everything behind it on
 // the bus (node replies, events, every other task's log) waits while it
@@ -351,10 +361,9 @@ func (h *Hub) Broadcast(channel string, data any) {
 //   - h.mu is read-locked only to copy the subscribers; its write lock is
 //     held only to update the hub's maps and lists, never across a call,
 //     a read or a write.
-//   - logSub.live takes the subscription's mu. Under it nobody waits or
+//   - streamSub.live takes the subscription's mu. Under it nobody waits or
 //     does I/O: a catch-up lets go of it before WaitRoom and before
-//     reading the log, and holds it only to encode lines (a backlog page
-//     at most, once) and to Enqueue.
+//     reading the stream, and holds it only to Enqueue.
 //   - wsconn.Conn.Enqueue takes the connection's mu, which nobody holds
 //     across a write that can block (the writer goroutine lets go of it
 //     first), and writes with one write(2) on the non-blocking socket,
@@ -364,23 +373,23 @@ func (h *Hub) Broadcast(channel string, data any) {
 //     another write is in progress or the buffer is full, the frame is
 //     queued for the writer goroutine instead, and a client whose queue
 //     is full is closed with 4008 (its writer sends the close).
-//   - A gap (a batch past the next line) starts a catch-up on a goroutine
+//   - A gap (a batch past the next entry) starts a catch-up on a goroutine
 //     of its own.
 //
 // So a client that stopped reading costs the bus one write(2) that takes
-// nothing and a queue append, never a wait: the time HandleLog takes grows
+// nothing and a queue append, never a wait: the time handle takes grows
 // with the batch and the number of subscribers, not with how slow any of
 // them is.
-func (h *Hub) HandleLog(payload []byte) {
-	lb, err := decodeLiveBatch(payload)
+func (h *Hub) handle(k *kind, payload []byte) {
+	lb, err := k.decode(payload)
 	if err != nil {
-		h.log.Warn("dropped malformed log batch", "err", err)
+		h.log.Warn("dropped malformed "+k.name+" batch", "err", err)
 		return
 	}
-	ch := wsapi.LogChannel(lb.b.TaskID)
+	ch := k.channel(lb.taskID)
 	h.mu.RLock()
 	m := h.subs[ch]
-	subs := make([]*logSub, 0, len(m))
+	subs := make([]*streamSub, 0, len(m))
 	for _, s := range m {
 		if s != nil {
 			subs = append(subs, s)

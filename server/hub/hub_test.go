@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -55,8 +56,11 @@ func (u *fakeUpstream) counts(ch string) (int, int) {
 	return u.subs[ch], u.unsub[ch]
 }
 
-// backend serves a fixed log for one task.
-type backend struct{ lines []string }
+// backend serves a fixed log and fixed items for one task.
+type backend struct {
+	lines []string
+	items []json.RawMessage
+}
 
 func (backend) Call(context.Context, *hub.Client, string, json.RawMessage) (any, error) {
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "no methods here")
@@ -68,6 +72,14 @@ func (b backend) ReadLog(_ context.Context, id string, from int64, limit int) (*
 		from = int64(end)
 	}
 	return &wire.LogBatch{TaskID: id, From: from, Lines: b.lines[from:end], Total: int64(len(b.lines))}, nil
+}
+
+func (b backend) ReadItems(_ context.Context, id string, from int64, limit int) (*wire.ItemBatch, error) {
+	end := min(int(from)+limit, len(b.items))
+	if int(from) > end {
+		from = int64(end)
+	}
+	return &wire.ItemBatch{TaskID: id, From: from, Items: b.items[from:end], Total: int64(len(b.items))}, nil
 }
 
 func (b backend) TaskEnded(context.Context, string) (bool, string, error) {
@@ -158,6 +170,9 @@ func newHub(t *testing.T, up *fakeUpstream, b hub.Backend) (*hub.Hub, *httptest.
 func startHub(t testing.TB, cfg hub.Config, up *fakeUpstream, b hub.Backend) (*hub.Hub, *httptest.Server) {
 	t.Helper()
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if os.Getenv("HUB_LOG") != "" {
+		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
+	}
 	h, err := hub.New(cfg, b, up)
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
 
@@ -81,7 +80,7 @@ type notification struct {
 }
 
 // encodePublish encodes the notification of data on channel. Log lines
-// are encoded by hand instead (see appendLogPublish).
+// and items are encoded by hand instead (see appendPublish).
 func encodePublish(channel string, data any) ([]byte, error) {
 	return json.Marshal(notification{JSONRPC: "2.0", Method: wsapi.MethodPublish, Params: wsapi.Publication[any]{Channel: channel, Data: data}})
 }
@@ -92,21 +91,21 @@ func (c *Client) subscribe(req *request) {
 		c.reply(req.ID, nil, rerr)
 		return
 	}
-	taskID, isLog := wsapi.TaskOfLogChannel(p.Channel)
+	taskID, k := streamOf(p.Channel)
 	switch {
 	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders || p.Channel == wsapi.ChannelSchedules:
 		if p.Since != nil {
-			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since applies to task log channels only"})
+			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since applies to task log and items channels only"})
 			return
 		}
-	case isLog:
+	case k != nil:
 		if p.Since != nil && *p.Since < 0 {
-			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since is a line number, 0 or more"})
+			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since is a line or item number, 0 or more"})
 			return
 		}
 	default:
-		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s or %s", p.Channel,
-			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.LogChannel("<task_id>"))})
+		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s, %s, %s or %s", p.Channel,
+			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.ChannelSchedules, wsapi.LogChannel("<task_id>"), wsapi.ItemsChannel("<task_id>"))})
 		return
 	}
 	if _, ok := c.subs[p.Channel]; ok {
@@ -117,11 +116,11 @@ func (c *Client) subscribe(req *request) {
 		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeTooManySubs, Message: fmt.Sprintf("too many subscriptions: at most %d per connection", c.hub.cfg.MaxSubscriptions)})
 		return
 	}
-	if !isLog {
+	if k == nil {
 		c.hub.mu.Lock()
 		m := c.hub.subs[p.Channel]
 		if m == nil {
-			m = map[*Client]*logSub{}
+			m = map[*Client]*streamSub{}
 			c.hub.subs[p.Channel] = m
 		}
 		m[c] = nil
@@ -135,7 +134,7 @@ func (c *Client) subscribe(req *request) {
 	if p.Since != nil {
 		since = *p.Since
 	}
-	start, rerr := c.subscribeLog(taskID, p.Channel, since)
+	start, rerr := c.subscribeStream(k, taskID, p.Channel, since)
 	if rerr != nil {
 		c.reply(req.ID, nil, rerr)
 		return
@@ -167,8 +166,8 @@ func (c *Client) unsubscribe(req *request) {
 		}
 	}
 	c.hub.mu.Unlock()
-	if id, ok := wsapi.TaskOfLogChannel(p.Channel); ok {
-		c.hub.release(wire.LogChannel(id))
+	if id, k := streamOf(p.Channel); k != nil {
+		c.hub.release(k.upstream(id))
 	}
 	c.reply(req.ID, map[string]any{"channel": p.Channel}, nil)
 }

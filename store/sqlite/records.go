@@ -111,18 +111,22 @@ func (s *nodes) MarkStale(ctx context.Context, before time.Time) ([]store.Node, 
 
 type spiders Store
 
-const spiderCols = `id, name, command, env, file, md5, size, created, updated`
+const spiderCols = `id, name, command, env, file, md5, size, dedup_keys, dedup, created, updated`
 
 func scanSpider(row interface{ Scan(...any) error }) (store.Spider, error) {
 	var sp store.Spider
-	var env string
+	var env, dedupKeys string
 	var created, updated int64
-	if err := row.Scan(&sp.ID, &sp.Name, &sp.Command, &env, &sp.File, &sp.MD5, &sp.Size, &created, &updated); err != nil {
+	if err := row.Scan(&sp.ID, &sp.Name, &sp.Command, &env, &sp.File, &sp.MD5, &sp.Size, &dedupKeys, &sp.Dedup,
+		&created, &updated); err != nil {
 		return sp, err
 	}
 	sp.Created, sp.Updated = fromMS(created), fromMS(updated)
 	var err error
-	sp.Env, err = fromJSON(env)
+	if sp.Env, err = fromJSON(env); err != nil {
+		return sp, err
+	}
+	sp.DedupKeys, err = listFromJSON(dedupKeys)
 	return sp, err
 }
 
@@ -130,8 +134,9 @@ func (s *spiders) Create(ctx context.Context, sp *store.Spider) error {
 	if err := checkID(sp.ID); err != nil {
 		return fmt.Errorf("store: create spider %q: %w", sp.Name, err)
 	}
-	_, err := s.w.ExecContext(ctx, `INSERT INTO spiders (`+spiderCols+`) VALUES (?,?,?,?,?,?,?,?,?)`,
-		sp.ID, sp.Name, sp.Command, toJSON(sp.Env), sp.File, sp.MD5, sp.Size, ms(sp.Created), ms(sp.Updated))
+	_, err := s.w.ExecContext(ctx, `INSERT INTO spiders (`+spiderCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+		sp.ID, sp.Name, sp.Command, toJSON(sp.Env), sp.File, sp.MD5, sp.Size, listToJSON(sp.DedupKeys), sp.Dedup,
+		ms(sp.Created), ms(sp.Updated))
 	if isUnique(err) {
 		err = store.ErrConflict
 	}
@@ -174,8 +179,9 @@ func (s *spiders) List(ctx context.Context) ([]store.Spider, error) {
 
 func (s *spiders) Update(ctx context.Context, sp *store.Spider) error {
 	res, err := s.w.ExecContext(ctx, `UPDATE spiders SET name=?, command=?, env=?, file=?, md5=?, size=?,
-		created=?, updated=? WHERE id = ?`,
-		sp.Name, sp.Command, toJSON(sp.Env), sp.File, sp.MD5, sp.Size, ms(sp.Created), ms(sp.Updated), sp.ID)
+		dedup_keys=?, dedup=?, created=?, updated=? WHERE id = ?`,
+		sp.Name, sp.Command, toJSON(sp.Env), sp.File, sp.MD5, sp.Size, listToJSON(sp.DedupKeys), sp.Dedup,
+		ms(sp.Created), ms(sp.Updated), sp.ID)
 	if isUnique(err) {
 		err = store.ErrConflict
 	}
@@ -197,7 +203,8 @@ func (s *spiders) Delete(ctx context.Context, id string) error {
 type tasks Store
 
 const taskCols = `id, spider_id, spider_name, node_id, mode, status, command, params, env, timeout,
-	exit_code, reason, log_lines, schedule_id, wait_for, created, started, finished`
+	exit_code, reason, log_lines, item_count, items_new, items_ignored, items_overwritten, schedule_id, wait_for,
+	created, started, finished`
 
 func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 	var t store.Task
@@ -205,7 +212,8 @@ func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 	var exit sql.NullInt64
 	var created, started, finished int64
 	if err := row.Scan(&t.ID, &t.SpiderID, &t.SpiderName, &t.NodeID, &t.Mode, &t.Status, &t.Command,
-		&t.Params, &env, &t.Timeout, &exit, &t.Reason, &t.LogLines, &t.ScheduleID, &t.WaitFor, &created, &started, &finished); err != nil {
+		&t.Params, &env, &t.Timeout, &exit, &t.Reason, &t.LogLines, &t.ItemCount, &t.ItemStats.New,
+		&t.ItemStats.Ignored, &t.ItemStats.Overwritten, &t.ScheduleID, &t.WaitFor, &created, &started, &finished); err != nil {
 		return t, err
 	}
 	if exit.Valid {
@@ -225,7 +233,8 @@ func taskArgs(t *store.Task) []any {
 		exit = sql.NullInt64{Int64: int64(*t.ExitCode), Valid: true}
 	}
 	return []any{t.SpiderID, t.SpiderName, t.NodeID, t.Mode, t.Status, t.Command, t.Params,
-		toJSON(t.Env), t.Timeout, exit, t.Reason, t.LogLines, t.ScheduleID, t.WaitFor, ms(t.Created), ms(t.Started),
+		toJSON(t.Env), t.Timeout, exit, t.Reason, t.LogLines, t.ItemCount, t.ItemStats.New, t.ItemStats.Ignored,
+		t.ItemStats.Overwritten, t.ScheduleID, t.WaitFor, ms(t.Created), ms(t.Started),
 		ms(t.Finished), t.ID}
 }
 
@@ -244,8 +253,9 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 }
 
 const insertTask = `INSERT INTO tasks (spider_id, spider_name, node_id, mode, status,
-	command, params, env, timeout, exit_code, reason, log_lines, schedule_id, wait_for, created, started, finished, id)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	command, params, env, timeout, exit_code, reason, log_lines, item_count, items_new, items_ignored,
+	items_overwritten, schedule_id, wait_for, created, started, finished, id)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // CreateMany inserts ts in one transaction: one commit for a minute's
 // thousands of schedule fires, not one each.
@@ -372,7 +382,8 @@ func (s *tasks) Active(ctx context.Context, scheduleIDs []string) (map[string]st
 
 func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 	err := affected(s.w.ExecContext(ctx, `UPDATE tasks SET spider_id=?, spider_name=?, node_id=?, mode=?,
-		status=?, command=?, params=?, env=?, timeout=?, exit_code=?, reason=?, log_lines=?, schedule_id=?,
+		status=?, command=?, params=?, env=?, timeout=?, exit_code=?, reason=?, log_lines=?, item_count=?,
+		items_new=?, items_ignored=?, items_overwritten=?, schedule_id=?,
 		wait_for=?, created=?, started=?, finished=? WHERE id = ?`, taskArgs(t)...))
 	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)

@@ -164,6 +164,33 @@ var migrations = []string{
 	ALTER TABLE tasks ADD COLUMN schedule_id TEXT NOT NULL DEFAULT '';
 	ALTER TABLE tasks ADD COLUMN wait_for TEXT NOT NULL DEFAULT '';
 	CREATE INDEX tasks_schedule ON tasks (schedule_id, created, id);`,
+	// Items (see items.go), what each task's items came to, and the
+	// spider and task fields of items.
+	`CREATE TABLE items (
+		spider_id TEXT NOT NULL,
+		task_id   TEXT NOT NULL,
+		n         INTEGER NOT NULL, -- item number in its task, from 0
+		data      TEXT NOT NULL,    -- the item, a JSON object
+		key       TEXT,             -- dedup key (store.DedupKey); NULL: none
+		outcome   TEXT NOT NULL,
+		current   INTEGER NOT NULL,
+		saved     INTEGER NOT NULL,
+		PRIMARY KEY (task_id, n)
+	);
+	CREATE INDEX items_spider ON items (spider_id, saved, task_id, n) WHERE current = 1;
+	CREATE UNIQUE INDEX items_key ON items (spider_id, key) WHERE current = 1 AND key IS NOT NULL;
+	CREATE TABLE item_counts (
+		task_id     TEXT PRIMARY KEY,
+		new         INTEGER NOT NULL,
+		ignored     INTEGER NOT NULL,
+		overwritten INTEGER NOT NULL
+	);
+	ALTER TABLE spiders ADD COLUMN dedup_keys TEXT NOT NULL DEFAULT '[]';
+	ALTER TABLE spiders ADD COLUMN dedup TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tasks ADD COLUMN item_count INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE tasks ADD COLUMN items_new INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE tasks ADD COLUMN items_ignored INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE tasks ADD COLUMN items_overwritten INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -196,6 +223,7 @@ func (s *Store) Tasks() store.Tasks         { return (*tasks)(s) }
 func (s *Store) Files() store.Files         { return s.files }
 func (s *Store) Logs() store.Logs           { return (*logs)(s) }
 func (s *Store) Schedules() store.Schedules { return (*schedules)(s) }
+func (s *Store) Items() store.Items         { return (*items)(s) }
 
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {

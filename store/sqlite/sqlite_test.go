@@ -18,7 +18,7 @@ import (
 // stop everything it started when it is closed.
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
-func open(t *testing.T, dir string) store.Store {
+func open(t testing.TB, dir string) store.Store {
 	t.Helper()
 	s, err := sqlite.Open(t.Context(), dir)
 	if err != nil {

@@ -167,6 +167,9 @@ func equalSpider(t testing.TB, got, want *store.Spider) {
 	utc(t, "Updated", &g.Updated)
 	w.Created, w.Updated = w.Created.UTC().Truncate(time.Millisecond), w.Updated.UTC().Truncate(time.Millisecond)
 	g.Env, w.Env = env(g.Env), env(w.Env)
+	if len(g.DedupKeys) == 0 && len(w.DedupKeys) == 0 {
+		g.DedupKeys, w.DedupKeys = nil, nil
+	}
 	if !reflect.DeepEqual(g, w) {
 		t.Fatalf("spider\n got %+v\nwant %+v", g, w)
 	}

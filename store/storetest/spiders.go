@@ -26,15 +26,21 @@ func testSpiderCRUD(t *testing.T, s store.Store) {
 	upd := *sp
 	upd.Name, upd.Command, upd.Env = "quotes2", "scrapy crawl quotes2", map[string]string{"B": "2"}
 	upd.MD5, upd.Size, upd.Updated = strings.Repeat("b", 32), 99, store.Now().Add(time.Minute)
+	upd.DedupKeys, upd.Dedup = []string{"url", "ünï code"}, store.DedupIgnore
 	must(t, s.Spiders().Update(ctx, &upd))
 	got, err = s.Spiders().Get(ctx, sp.ID)
+	must(t, err)
+	equalSpider(t, got, &upd)
+	upd.DedupKeys, upd.Dedup = []string{"id"}, store.DedupOverwrite
+	must(t, s.Spiders().Update(ctx, &upd))
+	got, err = s.Spiders().GetByName(ctx, upd.Name)
 	must(t, err)
 	equalSpider(t, got, &upd)
 	_, err = s.Spiders().GetByName(ctx, "quotes")
 	isErr(t, err, store.ErrNotFound, "GetByName of the old name")
 
-	// Env cleared.
-	upd.Env = nil
+	// Env and deduplication cleared.
+	upd.Env, upd.DedupKeys, upd.Dedup = nil, nil, store.DedupNone
 	must(t, s.Spiders().Update(ctx, &upd))
 	got, err = s.Spiders().Get(ctx, sp.ID)
 	must(t, err)

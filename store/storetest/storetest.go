@@ -72,6 +72,15 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LogBigLines", testLogBigLines},
 		{"Concurrent", testConcurrent},
 		{"CancelledContext", testCancelledContext},
+		{"ItemRoundTrip", testItemRoundTrip},
+		{"ItemAppend", testItemAppend},
+		{"ItemConcurrent", testItemConcurrent},
+		{"ItemDedupIgnore", testItemDedupIgnore},
+		{"ItemDedupOverwrite", testItemDedupOverwrite},
+		{"SpiderItems", testSpiderItems},
+		{"EachItem", testEachItem},
+		{"DeleteItems", testDeleteItems},
+		{"ItemCancelledContext", testItemCancelledContext},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -112,7 +121,10 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	task.Status = store.TaskFinished
 	task.ExitCode = ptr(3)
 	task.Started, task.Finished = store.Now(), store.Now().Add(time.Second)
+	task.ItemCount, task.ItemStats = 9, store.ItemCounts{New: 5, Ignored: 3, Overwritten: 1}
+	spider.DedupKeys, spider.Dedup = []string{"url", "page"}, store.DedupOverwrite
 	lines := numbered("persist", 1234)
+	items := itemsOf("persist", 1234)
 	blob := []byte("persisted archive")
 
 	must(t, s.Nodes().Register(ctx, n))
@@ -122,7 +134,9 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sched.ID, At: task.Created, TaskID: task.ID}))
 	sched.LastFire, sched.LastTaskID = task.Created, task.ID
 	must(t, s.Logs().AppendLog(ctx, task.ID, 0, lines))
-	_, _, err := s.Files().Put(ctx, "spiders/persist.zip", bytes.NewReader(blob))
+	_, err := s.Items().AppendItems(ctx, spider.ID, task.ID, 0, items, store.Dedup{Keys: []string{"url"}, Policy: store.DedupIgnore})
+	must(t, err)
+	_, _, err = s.Files().Put(ctx, "spiders/persist.zip", bytes.NewReader(blob))
 	must(t, err)
 	closed = true
 	must(t, s.Close(ctx))
@@ -148,5 +162,15 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	gotLines, err := s.Logs().ReadLog(ctx, task.ID, 0, len(lines)+10)
 	must(t, err)
 	equalLines(t, gotLines, lines)
+	checkItems(t, s, spider.ID, task.ID, items)
+	if _, total, err := s.Items().SpiderItems(ctx, spider.ID, 0, 0); err != nil || total != int64(len(items)) {
+		t.Errorf("spider's items after reopening: %d, %v; want %d", total, err, len(items))
+	}
+	// Deduplication goes on where it was.
+	c, err := s.Items().AppendItems(ctx, spider.ID, task.ID, int64(len(items)), items[:1], store.Dedup{Keys: []string{"url"}, Policy: store.DedupIgnore})
+	must(t, err)
+	if c != (store.ItemCounts{Ignored: 1}) {
+		t.Errorf("an item with a stored key after reopening: %+v, want ignored", c)
+	}
 	equalBytes(t, readFile(t, s, "spiders/persist.zip"), blob)
 }

@@ -33,6 +33,7 @@ func testTaskCRUD(t *testing.T, s store.Store) {
 	equalTask(t, got, &upd)
 
 	upd.Status, upd.ExitCode, upd.Finished, upd.LogLines = store.TaskFinished, ptr(0), store.Now(), 42
+	upd.ItemCount, upd.ItemStats = 1_000_007, store.ItemCounts{New: 1_000_000, Ignored: 4, Overwritten: 3}
 	upd.Env = nil
 	must(t, s.Tasks().Update(ctx, &upd))
 	got, err = s.Tasks().Get(ctx, task.ID)

@@ -6,51 +6,51 @@ import (
 	"time"
 
 	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
-	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
 
-// logPage is how many lines one backlog read asks for.
-const logPage = 10000
-
 // maxPending bounds, in bytes, the live batches a subscription holds while
-// it catches up. Past it they are dropped: they are in the log already and
-// the catch-up reads them again.
+// it catches up. Past it they are dropped: they are in the stream already
+// and the catch-up reads them again.
 const maxPending = 4 << 20
 
-// logSub is one client's subscription to one task's log. It delivers every
-// line from since on exactly once and in order:
+// streamSub is one client's subscription to one task's stream, its log or
+// its items (see kind). It delivers every entry from since on exactly
+// once and in order:
 //
 //   - The upstream channel is subscribed before anything is read, so no
-//     line published afterwards can be missed.
+//     entry published afterwards can be missed.
 //   - The backlog is read (from the node for a running task, else from the
 //     store) while live batches are held in pending.
-//   - Then pending is applied: lines below next are dropped as duplicates.
+//   - Then pending is applied: entries below next are dropped as
+//     duplicates.
 //   - A batch that starts past next (a gap: a batch lost upstream, or a
 //     client that fell behind) starts a catch-up read again.
-//   - The end notification goes out once every line up to the total has.
+//   - The end notification goes out once every entry up to the total has.
 //
 // live runs on the bus goroutine and never blocks; reads run on a catch-up
 // goroutine owned by the client.
-type logSub struct {
+type streamSub struct {
 	c       *Client
+	k       *kind
 	taskID  string
 	channel string
 
 	mu       sync.Mutex // guards the fields below
 	next     int64
 	catching bool
-	pending  []wire.LogBatch
-	pendLen  int            // bytes held in pending, roughly
-	end      *wire.LogBatch // an End held while catching up
-	total    int64          // the log's length as last read
+	pending  []*liveBatch
+	pendLen  int        // bytes held in pending, roughly
+	end      *liveBatch // an end held while catching up
+	total    int64      // the stream's length as last read
 	ended    bool
 	stopped  bool
 }
 
-// subscribeLog sets up a log subscription; the caller replies, then calls
-// start, so the reply comes before the first lines.
-func (c *Client) subscribeLog(taskID, channel string, since int64) (start func(), rerr *rpcError) {
+// subscribeStream sets up a subscription to stream k of a task; the
+// caller replies, then calls start, so the reply comes before the first
+// entries.
+func (c *Client) subscribeStream(k *kind, taskID, channel string, since int64) (start func(), rerr *rpcError) {
 	h := c.hub
 	ctx, cancel := context.WithTimeout(c.ctx, 10*time.Second)
 	defer cancel()
@@ -62,28 +62,29 @@ func (c *Client) subscribeLog(taskID, channel string, since int64) (start func()
 		code, msg := h.backend.ErrorCode(err)
 		return nil, &rpcError{Code: code, Message: msg}
 	}
-	if err := h.acquire(ctx, wire.LogChannel(taskID)); err != nil {
-		return nil, &rpcError{Code: wsapi.CodeUnavailable, Message: "could not subscribe to the task's live log: " + err.Error() + "; try again"}
+	if err := h.acquire(ctx, k.upstream(taskID)); err != nil {
+		return nil, &rpcError{Code: wsapi.CodeUnavailable, Message: "could not subscribe to the task's live " + k.name + ": " + err.Error() + "; try again"}
 	}
-	s := &logSub{c: c, taskID: taskID, channel: channel, next: since, catching: true}
+	s := &streamSub{c: c, k: k, taskID: taskID, channel: channel, next: since, catching: true}
 	if !ended {
 		// It may end between the check and the upstream subscription: ask
 		// again now that no End can be missed.
 		ended, status, err = h.backend.TaskEnded(ctx, taskID)
 		if err != nil {
-			h.release(wire.LogChannel(taskID))
+			h.release(k.upstream(taskID))
 			code, msg := h.backend.ErrorCode(err)
 			return nil, &rpcError{Code: code, Message: msg}
 		}
 	}
 	if ended {
-		// Its End went out before we listened: the stored log is complete.
-		s.end = &wire.LogBatch{TaskID: taskID, End: true, Status: status, Total: -1}
+		// Its end went out before we listened: the stored stream is
+		// complete.
+		s.end = &liveBatch{taskID: taskID, end: true, status: status, total: -1}
 	}
 	h.mu.Lock()
 	m := h.subs[channel]
 	if m == nil {
-		m = map[*Client]*logSub{}
+		m = map[*Client]*streamSub{}
 		h.subs[channel] = m
 	}
 	m[c] = s
@@ -105,7 +106,7 @@ func storeIDLike(id string) bool {
 	return true
 }
 
-func (s *logSub) stop() {
+func (s *streamSub) stop() {
 	s.mu.Lock()
 	s.stopped = true
 	s.pending = nil
@@ -113,78 +114,76 @@ func (s *logSub) stop() {
 }
 
 // live takes a batch from the bus.
-func (s *logSub) live(lb *liveBatch) {
+func (s *streamSub) live(lb *liveBatch) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.ended || s.stopped {
 		return
 	}
 	if s.catching {
-		s.hold(lb.batch())
+		s.hold(lb)
 		return
 	}
-	if !lb.b.End && lb.b.From == s.next {
+	if !lb.end && lb.from == s.next {
 		// In step: the batch as it came, encoded once for every such
 		// subscriber.
-		s.c.conn.Enqueue(lb.frame(s.channel))
-		s.next += int64(lb.n)
+		if lb.n() > 0 {
+			s.c.conn.Enqueue(lb.frame(s.k, s.channel))
+			s.next += int64(lb.n())
+		}
 		return
 	}
-	if s.apply(lb.batch()) {
+	if s.apply(lb) {
 		return
 	}
-	// A gap: catch up from the log, holding this batch.
+	// A gap: catch up from the stream, holding this batch.
 	s.catching = true
-	s.hold(lb.batch())
+	s.hold(lb)
 	s.c.goCall(s.catchUp)
 }
 
-func (s *logSub) hold(b *wire.LogBatch) {
-	if b.End {
+func (s *streamSub) hold(b *liveBatch) {
+	if b.end {
 		s.end = b
 		return
 	}
-	size := 0
-	for _, l := range b.Lines {
-		size += len(l) + 4
-	}
+	size := len(b.arr) + 4*b.n()
 	if s.pendLen+size > maxPending {
 		s.pending, s.pendLen = nil, 0 // read again by the catch-up
 		return
 	}
-	s.pending = append(s.pending, *b)
+	s.pending = append(s.pending, b)
 	s.pendLen += size
 }
 
-// apply delivers b's new lines; it reports false on a gap. Called with mu
-// held.
-func (s *logSub) apply(b *wire.LogBatch) bool {
-	if b.End {
-		if b.Total >= 0 && s.next < b.Total {
+// apply delivers b's new entries; it reports false on a gap. Called with
+// mu held.
+func (s *streamSub) apply(b *liveBatch) bool {
+	if b.end {
+		if b.total >= 0 && s.next < b.total {
 			return false
 		}
-		s.sendEnd(b.Status, max(b.Total, s.total))
+		s.sendEnd(b.status, max(b.total, s.total))
 		return true
 	}
-	end := b.From + int64(len(b.Lines))
+	end := b.from + int64(b.n())
 	switch {
 	case end <= s.next:
 		return true // all seen
-	case b.From > s.next:
+	case b.from > s.next:
 		return false
+	case b.from == s.next:
+		s.c.conn.Enqueue(b.frame(s.k, s.channel))
 	default:
-		s.send(b.Lines[s.next-b.From:], s.next)
+		arr := b.tail(int(s.next - b.from))
+		s.c.conn.Enqueue(wsconn.TextFrame(appendPublish(make([]byte, 0, len(arr)+len(s.channel)+80), s.channel, s.k.key, s.next, arr)))
 	}
 	s.next = end
 	return true
 }
 
-func (s *logSub) send(lines []string, from int64) {
-	s.c.conn.Enqueue(wsconn.TextFrame(appendLogPublish(nil, s.channel, from, lines)))
-}
-
-func (s *logSub) sendEnd(status string, total int64) {
-	msg, err := encodePublish(s.channel, wsapi.LogData{End: true, Status: status, Total: total})
+func (s *streamSub) sendEnd(status string, total int64) {
+	msg, err := encodePublish(s.channel, s.k.end(status, total))
 	if err == nil {
 		s.c.conn.Enqueue(wsconn.TextFrame(msg))
 	}
@@ -192,9 +191,9 @@ func (s *logSub) sendEnd(status string, total int64) {
 	s.pending = nil
 }
 
-// catchUp reads the log from next until it has everything, then applies
-// what was held, and repeats while that leaves a gap.
-func (s *logSub) catchUp() {
+// catchUp reads the stream from next until it has everything, then
+// applies what was held, and repeats while that leaves a gap.
+func (s *streamSub) catchUp() {
 	ctx := s.c.ctx
 	backoff := 100 * time.Millisecond
 	var ahead []*pageRead // pages being read ahead, in order
@@ -219,7 +218,7 @@ func (s *logSub) catchUp() {
 				ahead = ahead[1:]
 			} else {
 				ahead = nil
-				pg, err = s.c.hub.readPage(ctx, s.taskID, from)
+				pg, err = s.c.hub.readPage(ctx, s.k, s.taskID, from)
 			}
 			if err != nil {
 				ahead = nil
@@ -228,7 +227,7 @@ func (s *logSub) catchUp() {
 				return
 			}
 			if err != nil {
-				s.c.hub.log.Warn("log read failed; retrying", "task_id", s.taskID, "client_id", s.c.id, "err", err)
+				s.c.hub.log.Warn(s.k.name+" read failed; retrying", "task_id", s.taskID, "client_id", s.c.id, "err", err)
 				select {
 				case <-ctx.Done():
 					return
@@ -237,21 +236,21 @@ func (s *logSub) catchUp() {
 				backoff = min(backoff*2, 5*time.Second)
 				continue
 			}
-			ll := pg.ll
-			if len(ll.Lines) == 0 {
+			e, page := pg.e, int64(s.k.page)
+			if e.n() == 0 {
 				s.mu.Lock()
-				s.total = max(s.total, ll.Total)
+				s.total = max(s.total, pg.total)
 				s.mu.Unlock()
 				break
 			}
-			if n := int64(len(ll.Lines)); n == logPage {
-				// While this page goes out, the next ones (that the log
-				// has) are read.
-				next := ll.From + n
+			if n := int64(e.n()); n == page {
+				// While this page goes out, the next ones (that the
+				// stream has) are read.
+				next := e.from + n
 				if len(ahead) > 0 {
-					next = ahead[len(ahead)-1].from + logPage
+					next = ahead[len(ahead)-1].from + page
 				}
-				for ; len(ahead) < maxAheadPerSub && next < ll.Total; next += logPage {
+				for ; len(ahead) < maxAheadPerSub && next < pg.total; next += page {
 					p := s.readAhead(ctx, next)
 					if p == nil {
 						break
@@ -260,13 +259,13 @@ func (s *logSub) catchUp() {
 				}
 			}
 			s.mu.Lock()
-			s.total = max(s.total, ll.Total)
+			s.total = max(s.total, pg.total)
 			if s.stopped {
 				s.mu.Unlock()
 				return
 			}
 			// Only this goroutine moves next while catching, but check anyway.
-			if ll.From == s.next {
+			if e.from == s.next {
 				for i, ch := range pg.chunks(s.channel) {
 					if i > 0 {
 						// While catching up only this goroutine moves next,
@@ -282,12 +281,12 @@ func (s *logSub) catchUp() {
 						}
 					}
 					s.c.conn.Enqueue(ch.frame)
-					s.next += int64(ch.lines)
+					s.next += int64(ch.n)
 				}
 				progressed = true
 			}
 			s.mu.Unlock()
-			if len(ll.Lines) < logPage {
+			if int64(e.n()) < page {
 				break
 			}
 		}
@@ -299,7 +298,7 @@ func (s *logSub) catchUp() {
 		gap := false
 		for len(s.pending) > 0 {
 			b := s.pending[0]
-			if !s.apply(&b) {
+			if !s.apply(b) {
 				gap = true
 				break
 			}
@@ -319,8 +318,9 @@ func (s *logSub) catchUp() {
 			continue
 		}
 		if !progressed {
-			// The lines exist but could not be read yet (the node was slow
-			// to answer and the store is behind it): try again shortly.
+			// The entries exist but could not be read yet (the node was
+			// slow to answer and the store is behind it): try again
+			// shortly.
 			select {
 			case <-ctx.Done():
 				return
@@ -348,7 +348,7 @@ const maxAheadPerSub = 3
 // readAhead starts reading the page at from if the hub has a read-ahead
 // slot free, else returns nil (the page is read when its turn comes).
 // Slots are few (maxReadAhead): each holds a page in memory.
-func (s *logSub) readAhead(ctx context.Context, from int64) *pageRead {
+func (s *streamSub) readAhead(ctx context.Context, from int64) *pageRead {
 	h := s.c.hub
 	select {
 	case h.readAhead <- struct{}{}:
@@ -361,7 +361,7 @@ func (s *logSub) readAhead(ctx context.Context, from int64) *pageRead {
 			<-h.readAhead
 			close(p.done)
 		}()
-		p.pg, p.err = h.readPage(ctx, s.taskID, from)
+		p.pg, p.err = h.readPage(ctx, s.k, s.taskID, from)
 	})
 	if !started {
 		<-h.readAhead
@@ -371,11 +371,11 @@ func (s *logSub) readAhead(ctx context.Context, from int64) *pageRead {
 }
 
 // skipIfLost handles a gap no read could fill. While the task runs, the
-// lines will come (the node or the store will have them). Once it ended,
-// the store has all there will ever be, so the gap is lines lost for good
-// (a node that died before saving them): skip past it rather than wait
-// forever. It reports whether it skipped.
-func (s *logSub) skipIfLost(ctx context.Context) bool {
+// entries will come (the node or the store will have them). Once it
+// ended, the store has all there will ever be, so the gap is entries lost
+// for good (a node that died before saving them): skip past it rather
+// than wait forever. It reports whether it skipped.
+func (s *streamSub) skipIfLost(ctx context.Context) bool {
 	ended, _, err := s.c.hub.backend.TaskEnded(ctx, s.taskID)
 	if err != nil || !ended {
 		return false
@@ -387,10 +387,10 @@ func (s *logSub) skipIfLost(ctx context.Context) bool {
 	}
 	switch {
 	case len(s.pending) > 0:
-		s.c.hub.log.Warn("log lines lost for good; skipping", "task_id", s.taskID, "from", s.next, "to", s.pending[0].From)
-		s.next = s.pending[0].From
+		s.c.hub.log.Warn(s.k.name+" entries lost for good; skipping", "task_id", s.taskID, "from", s.next, "to", s.pending[0].from)
+		s.next = s.pending[0].from
 	case s.end != nil:
-		s.sendEnd(s.end.Status, max(s.next, s.total))
+		s.sendEnd(s.end.status, max(s.next, s.total))
 	default:
 		return false
 	}

@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/tasklog"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// taskItems is the items of one running task. They go through a
+// tasklog.Writer, one item per line of compact JSON, so they have the
+// log's promises: numbered from 0, spooled to a file on the node first,
+// published in batches on the task's ItemsChannel, saved to the store in
+// order and retried until it takes them, all saved before the task's end
+// is announced.
+type taskItems struct {
+	spiderID string
+	secret   string // in the task's items URL
+	w        *tasklog.Writer
+
+	// mu lets one request write at a time, so a request's items stay
+	// together and in order, and lets close wait for the request writing.
+	mu     sync.Mutex
+	closed bool
+}
+
+// errItemsEnded: the task's items are closed, as the task has ended.
+var errItemsEnded = errors.New("the task has ended")
+
+// itemsPath is where a task's items are spooled, next to its log.
+func (a *Agent) itemsPath(taskID string) string { return a.dir("logs", taskID+".items") }
+
+// openItems opens the items of task t of spider sp, with the spider's
+// deduplication as it is now, and makes them reachable by the endpoint.
+func (a *Agent) openItems(t *store.Task, sp *store.Spider, log *slog.Logger) (*taskItems, error) {
+	var key [16]byte
+	if _, err := rand.Read(key[:]); err != nil {
+		return nil, fmt.Errorf("items secret: %w", err)
+	}
+	w, err := tasklog.Open(tasklog.Config{
+		TaskID: t.ID, Path: a.itemsPath(t.ID), MaxLine: tasklog.ItemMaxLine, Log: log,
+		Store:   a.itemStore(sp),
+		Publish: a.publishItems,
+	})
+	if err != nil {
+		return nil, err
+	}
+	ti := &taskItems{spiderID: sp.ID, secret: hex.EncodeToString(key[:]), w: w}
+	a.mu.Lock()
+	a.items[t.ID] = ti
+	a.mu.Unlock()
+	return ti, nil
+}
+
+func (a *Agent) itemStore(sp *store.Spider) tasklog.ItemStore {
+	return tasklog.ItemStore{Items: a.store.Items(), SpiderID: sp.ID,
+		Dedup: store.Dedup{Keys: sp.DedupKeys, Policy: sp.Dedup}}
+}
+
+// add writes a request's items (checked, each followed by '\n') and
+// returns how many items the task has.
+func (ti *taskItems) add(items []byte) (int64, error) {
+	ti.mu.Lock()
+	defer ti.mu.Unlock()
+	if ti.closed {
+		return 0, errItemsEnded
+	}
+	if len(items) > 0 {
+		if _, err := ti.w.Write(items); err != nil {
+			return 0, err
+		}
+	}
+	return ti.w.Lines(), nil
+}
+
+// closeItems ends the task's items once its process has exited: a request
+// still writing finishes first, later ones are refused, and every item is
+// saved to the store (retrying until ctx ends). It returns how many items
+// the task saved.
+func (a *Agent) closeItems(ctx context.Context, taskID string, ti *taskItems) (int64, error) {
+	ti.mu.Lock()
+	ti.closed = true
+	ti.mu.Unlock()
+	total, err := ti.w.Close(ctx)
+	a.mu.Lock()
+	delete(a.items, taskID)
+	a.mu.Unlock()
+	return total, err
+}
+
+// countItems records on t how many items it saved, and what deduplication
+// made of them.
+func (a *Agent) countItems(ctx context.Context, t *store.Task, total int64) {
+	t.ItemCount, t.ItemStats = total, store.ItemCounts{}
+	if total == 0 {
+		return
+	}
+	_, stats, err := a.store.Items().ItemCount(ctx, t.SpiderID, t.ID)
+	if err != nil {
+		a.log.Warn("could not count the task's items in the store", "task_id", t.ID, "err", err)
+	}
+	t.ItemStats = stats
+}
+
+// recoverItems uploads the items a task left in its spool file when the
+// agent died, and records the count on t (which the caller stores).
+func (a *Agent) recoverItems(ctx context.Context, t *store.Task) {
+	path := a.itemsPath(t.ID)
+	fi, err := os.Stat(path)
+	if err != nil {
+		if n, stats, err := a.store.Items().ItemCount(ctx, t.SpiderID, t.ID); err == nil {
+			t.ItemCount, t.ItemStats = n, stats
+		}
+		return
+	}
+	if fi.Size() == 0 {
+		// No item saved: nothing to ask the store, which may be away.
+		os.Remove(path)
+		return
+	}
+	sp, err := a.store.Spiders().Get(ctx, t.SpiderID)
+	if err != nil {
+		// A deleted spider: its items are kept without deduplication.
+		sp = &store.Spider{ID: t.SpiderID}
+	}
+	total, err := tasklog.Recover(ctx, t.ID, path, a.itemStore(sp))
+	if err != nil {
+		a.log.Warn("orphaned task's items not uploaded; they stay in "+path, "task_id", t.ID, "err", err)
+	} else {
+		os.Remove(path)
+	}
+	a.countItems(ctx, t, total)
+}
+
+// publishItems publishes a batch of items, whose lines are the items.
+func (a *Agent) publishItems(ctx context.Context, b wire.LogBatch) error {
+	ib := wire.ItemBatch{TaskID: b.TaskID, From: b.From, Items: rawItems(b.Lines), Total: b.Total}
+	return a.publishItemBatch(ctx, ib)
+}
+
+func (a *Agent) publishItemBatch(ctx context.Context, b wire.ItemBatch) error {
+	p, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	return a.bus.Publish(ctx, wire.ItemsChannel(b.TaskID), p)
+}
+
+func rawItems(lines []string) []json.RawMessage {
+	items := make([]json.RawMessage, len(lines))
+	for i, l := range lines {
+		items[i] = json.RawMessage(l)
+	}
+	return items
+}
+
+// A get_items reply holds at most getItemsBytes of items (but at least
+// one item): items may be up to 1 MiB each, and a bus message of a
+// thousand of them would be too big. They are read at most getItemsStep at
+// a time, and the first time getItemsFirst, so that large items are not
+// read by the hundred only to be left out.
+const (
+	getItemsBytes = 4 << 20
+	getItemsStep  = 256
+	getItemsFirst = 16
+)
+
+// GetItems implements wire.Node: a running task's items come from its
+// spool file here, an ended task's from the store.
+func (a *Agent) GetItems(ctx context.Context, req wire.GetItems) (wire.ItemBatch, error) {
+	out := wire.ItemBatch{TaskID: req.TaskID, From: req.From, Items: []json.RawMessage{}}
+	if req.From < 0 {
+		return out, fmt.Errorf("from is %d: items are numbered from 0", req.From)
+	}
+	a.mu.Lock()
+	ti := a.items[req.TaskID]
+	a.mu.Unlock()
+	if ti != nil {
+		out.Total = ti.w.Lines()
+		items, err := readItems(req.From, req.Limit, func(from int64, n int) ([]json.RawMessage, error) {
+			lines, err := ti.w.Read(from, n)
+			return rawItems(lines), err
+		})
+		if !errors.Is(err, tasklog.ErrClosed) {
+			out.Items = items
+			return out, err
+		}
+		// The task has just ended: the store has every item now.
+	}
+	t, err := a.store.Tasks().Get(ctx, req.TaskID)
+	if err != nil {
+		return out, fmt.Errorf("task %s: %w", req.TaskID, err)
+	}
+	if out.Total, _, err = a.store.Items().ItemCount(ctx, t.SpiderID, t.ID); err != nil {
+		return out, fmt.Errorf("task %s: counting its items: %w", t.ID, err)
+	}
+	out.Items, err = readItems(req.From, req.Limit, func(from int64, n int) ([]json.RawMessage, error) {
+		stored, err := a.store.Items().ReadItems(ctx, t.SpiderID, t.ID, from, n)
+		items := make([]json.RawMessage, len(stored))
+		for i, it := range stored {
+			items[i] = it.Data
+		}
+		return items, err
+	})
+	return out, err
+}
+
+// readItems reads up to limit items from from on with read, in steps,
+// until getItemsBytes are read or the items end.
+func readItems(from int64, limit int, read func(from int64, n int) ([]json.RawMessage, error)) ([]json.RawMessage, error) {
+	items := []json.RawMessage{}
+	size := 0
+	for len(items) < limit && size < getItemsBytes {
+		n := min(getItemsFirst, limit)
+		if len(items) > 0 {
+			// As many more as fit, at the average size so far.
+			avg := size/len(items) + 1
+			n = min(getItemsStep, limit-len(items), max(1, (getItemsBytes-size)/avg))
+		}
+		got, err := read(from+int64(len(items)), n)
+		if err != nil {
+			return items, err
+		}
+		for _, it := range got {
+			if len(items) > 0 && size+len(it) > getItemsBytes {
+				return items, nil
+			}
+			items = append(items, it)
+			size += len(it)
+		}
+		if len(got) < n {
+			break
+		}
+	}
+	return items, nil
+}

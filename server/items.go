@@ -1,0 +1,121 @@
+package server
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// maxItemsLimit bounds one read of a task's items, as maxLogLimit does a
+// log's.
+const maxItemsLimit = 10000
+
+// ReadItems returns items from..from+limit of a task and how many it has:
+// a running task's from its node (which has the newest), everything else
+// from the store (which also serves when the node is gone or does not
+// answer).
+func (s *Server) ReadItems(ctx context.Context, id string, from int64, limit int) (*wire.ItemBatch, error) {
+	t, err := s.taskByID(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if from < 0 || limit < 0 {
+		return nil, badRequest("from and limit cannot be negative")
+	}
+	if limit == 0 || limit > maxItemsLimit {
+		limit = maxItemsLimit
+	}
+	if t.Status == store.TaskRunning && t.NodeID != "" {
+		var ib wire.ItemBatch
+		err := s.caller.Call(ctx, t.NodeID, wire.OpGetItems, wire.GetItems{TaskID: id, From: from, Limit: limit}, &ib)
+		if err == nil {
+			if ib.Items == nil {
+				ib.Items = []json.RawMessage{}
+			}
+			return &ib, nil
+		}
+		s.log.Debug("items from node failed; reading the stored copy", "task_id", id, "err", err)
+	}
+	items, err := s.store.Items().ReadItems(ctx, t.SpiderID, id, from, limit)
+	if err != nil {
+		return nil, err
+	}
+	total, _, err := s.store.Items().ItemCount(ctx, t.SpiderID, id)
+	if err != nil {
+		return nil, err
+	}
+	raw := make([]json.RawMessage, len(items))
+	for i := range items {
+		raw[i] = items[i].Data
+	}
+	return &wire.ItemBatch{TaskID: id, From: from, Items: raw, Total: total}, nil
+}
+
+// withItemCounts sets a running task's item_count and item_stats to what
+// the store has so far, as withSavedLines does its log_lines: its agent
+// saves items as they come and sets the final counts when it ends.
+func (s *Server) withItemCounts(ctx context.Context, tasks []store.Task) {
+	for i := range tasks {
+		t := &tasks[i]
+		if t.Status != store.TaskRunning {
+			continue
+		}
+		if n, stats, err := s.store.Items().ItemCount(ctx, t.SpiderID, t.ID); err == nil && n > t.ItemCount {
+			t.ItemCount, t.ItemStats = n, stats
+		}
+	}
+}
+
+// --- REST handlers -----------------------------------------------------------
+
+func (s *Server) taskItems(c echo.Context) error {
+	from, err := intParam(c, "from", 0)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", 1000)
+	if err != nil {
+		return err
+	}
+	ib, err := s.ReadItems(c.Request().Context(), c.Param("id"), int64(from), limit)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ib)
+}
+
+// spiderItems is a page of a spider's current items, newest first, each
+// with the task that saved it and its number there.
+func (s *Server) spiderItems(c echo.Context) error {
+	sp, err := s.spiderParam(c)
+	if err != nil {
+		return err
+	}
+	limit, err := intParam(c, "limit", 50)
+	if err != nil {
+		return err
+	}
+	offset, err := intParam(c, "offset", 0)
+	if err != nil {
+		return err
+	}
+	if limit == 0 || limit > 1000 {
+		limit = min(max(limit, 50), 1000)
+	}
+	items, total, err := s.store.Items().SpiderItems(c.Request().Context(), sp.ID, limit, offset)
+	if err != nil {
+		return err
+	}
+	if items == nil {
+		items = []store.Item{}
+	}
+	return c.JSON(http.StatusOK, struct {
+		Items []store.Item `json:"items"`
+		Total int64        `json:"total"`
+	}{items, total})
+}
