@@ -147,8 +147,16 @@ after(async () => {
   await pace?.close();
 });
 
-/** The text of the rows in view: [[#, url, title, …], …]. */
+/** The text of the rows in the DOM: [[#, url, title, …], …]. */
 const rowTexts = (page) => page.locator('.item-rows .item-row').evaluateAll((rows) => rows.map((r) => [...r.children].map((c) => c.textContent)));
+
+/** Scroll the table so that row i (from 0) is at the top; returns its cells' text. */
+async function rowAt(page, i) {
+  await page.locator('.items-scroll').evaluate((s, top) => (s.scrollTop = top), i * 28);
+  const row = page.locator(`.item-rows .item-row[data-i="${i}"]`);
+  await row.waitFor();
+  return row.locator('.item-cell').allTextContents();
+}
 
 /** Download what an export link gives. */
 async function download(page, selector) {
@@ -173,10 +181,12 @@ test('a task’s items arrive live in its Data tab, with columns from their keys
     pace.release('one', 0, first);
     await page.locator('#items-count', { hasText: /^30 items/ }).waitFor();
     assert.deepEqual(await page.locator('.item-head .item-cell').allInnerTexts(), ['#', 'url', 'title', 'price']);
-    const rows = await rowTexts(page);
-    assert.deepEqual(rows[0], ['1', 'https://example.org/p/0', 'Product 0', '10']);
-    assert.deepEqual(rows[29], ['30', 'https://example.org/p/29', 'Product 29', '17.25']);
+    // Following: the newest item is in view.
+    assert.deepEqual((await rowTexts(page)).at(-1), ['30', 'https://example.org/p/29', 'Product 29', '17.25']);
     assert.equal(await page.locator('#tab-data .tab-count').innerText(), '30');
+    assert.deepEqual(await rowAt(page, 0), ['1', 'https://example.org/p/0', 'Product 0', '10']);
+    assert.equal(await page.locator('#items-follow').getAttribute('aria-pressed'), 'false', 'scrolling up stops following');
+    await page.locator('#items-follow').click();
 
     // Second batch, live: new keys become columns, nested values compact.
     pace.release('one', 1, nested);
@@ -186,8 +196,10 @@ test('a task’s items arrive live in its Data tab, with columns from their keys
     await row50.waitFor();
     assert.equal(await row50.locator('.cell-nested[data-key="tags"] .nested-size').innerText(), '[2]');
     assert.equal(await row50.locator('.cell-nested[data-key="meta"] .nested-size').innerText(), '{3}');
-    assert.equal((await rowTexts(page))[0][4], '', 'an item without the key has an empty cell');
     await shot(t, page, 'task-data-live.png');
+    assert.equal((await rowAt(page, 29))[4], '', 'an item without the key has an empty cell');
+    await page.locator('#items-follow').click();
+    await row50.waitFor();
 
     // A nested value opens pretty-printed.
     await row50.locator('.cell-nested[data-key="meta"]').click();
@@ -259,8 +271,10 @@ test('the spider’s Data tab lists its current items newest first, a page at a 
     let rows = await rowTexts(page);
     assert.equal(rows[0][1], String(ALL.length), 'newest first');
     assert.equal(rows[0][2], ALL.at(-1).url);
+    assert.equal(await page.locator('.item-rows .item-row[data-i="0"] a').getAttribute('href'), `#/tasks/${firstTask}`, 'the task that saved it');
     await page.locator('#items-next').click();
     await page.locator('#spider-items-page', { hasText: `101–200 of` }).waitFor();
+    await page.locator('.item-rows .item-row[data-i="0"]', { hasText: ALL.at(-101).url }).waitFor();
     rows = await rowTexts(page);
     assert.equal(rows[0][1], String(ALL.length - 100));
     await shot(t, page, 'spider-data.png');
@@ -282,19 +296,28 @@ test('the spider’s Data tab lists its current items newest first, a page at a 
     const saved = await api('GET', `spiders/${spider.id}`);
     assert.deepEqual([saved.dedup_keys, saved.dedup], [['url'], 'overwrite']);
 
-    // A second run saves the first 30 URLs again: they replace the old ones.
+    // From now on, a second item with a URL replaces the first: a run that
+    // saves 30 URLs twice leaves 30 current items, the second copies. (The
+    // items saved before dedup was set have no key, and stay current.)
     const id = await run(spider, `${control} two`);
-    pace.release('two', 0, first.map((it) => ({ ...it, price: it.price + 100 })));
-    pace.release('two', 1, null);
+    const again = first.map((it) => ({ ...it, price: it.price + 100 }));
+    pace.release('two', 0, first);
+    pace.release('two', 1, again);
+    pace.release('two', 2, null);
     await page.goto(url(`#/tasks/${id}?tab=data`));
-    await page.locator('#items-end', { hasText: 'Finished — 30 items' }).waitFor();
-    await page.locator('#items-end', { hasText: '30 overwrote earlier ones' }).waitFor();
+    await page.locator('#items-end', { hasText: 'Finished — 60 items' }).waitFor();
+    await page.locator('#items-end', { hasText: '(30 new, 0 ignored as duplicates, 30 overwrote earlier ones)' }).waitFor();
     await page.goto(url(`#/spiders/${spider.id}?tab=data`));
-    await page.locator('#spider-items-count', { hasText: `${ALL.length.toLocaleString('en')} current items` }).waitFor();
-    await page.locator(`.item-rows .item-row[data-i="0"] a[href="#/tasks/${id}"]`).waitFor();
+    await page.locator('#spider-items-count', { hasText: `${(ALL.length + 30).toLocaleString('en')} current items` }).waitFor();
     rows = await rowTexts(page);
-    assert.equal(rows[0][2], first.at(-1).url, 'the newest is the second run’s last item');
-    assert.equal(rows[0][4], String(first.at(-1).price + 100));
+    const ofTwo = await page.locator('.item-rows .item-row').evaluateAll((els, href) => els.map((r) => r.querySelector('a')?.getAttribute('href') === href), `#/tasks/${id}`);
+    const shown = Math.min(rows.length, 30);
+    assert.ok(shown >= 10, `${shown} rows in view`);
+    assert.deepEqual(ofTwo.slice(0, shown), Array(shown).fill(true), 'the second run’s current items come first');
+    assert.deepEqual(rows.slice(0, shown).map((r) => [r[1], r[2], r[4]]), again.slice().reverse().slice(0, shown).map((it, i) => [String(60 - i), it.url, String(it.price)]), 'the second copies, newest first');
+    await rowAt(page, 29);
+    assert.equal(await page.locator('.item-rows .item-row[data-i="29"] a').getAttribute('href'), `#/tasks/${id}`);
+    assert.equal(await page.locator('.item-rows .item-row[data-i="30"] a').getAttribute('href'), `#/tasks/${firstTask}`, 'then the first run’s');
     await shot(t, page, 'spider-data-dedup.png');
   });
 });

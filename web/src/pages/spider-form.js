@@ -49,7 +49,7 @@ export function openSpiderForm(sp) {
       field('Name', name, 'Unique; scripts can refer to the spider by it.'),
       field('Command', command, 'Run in the unpacked folder, with the task’s parameters added at the end.'),
       field('Environment', env, 'KEY=VALUE, one per line; the spider’s process gets them.', true),
-      field('Deduplicate by', keys, h('span', null, 'Top-level keys that make an item unique, separated by commas, e.g. ', h('code', null, 'url'), '. Empty: every item is new.'), true),
+      field('Deduplicate by', keys, h('span', null, 'Top-level keys that make an item unique, separated by commas, e.g. ', h('code', null, 'url'), '. Empty: every item is new. Applies to the items saved from now on.'), true),
       policies,
       field('New archive', file, 'A .zip file; leave empty to keep the current one.', true),
     ],
