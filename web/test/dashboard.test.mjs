@@ -201,6 +201,7 @@ test('uploading a hostile archive shows the server’s refusal; a good one is li
       await shot(t, page, 'upload-refused.png');
 
       await dialog.locator('#spider-file').setInputFiles(good);
+      await dialog.locator('#spider-dedup-keys').fill('url, title');
       await dialog.locator('button[data-role="submit"]').click();
       await dialog.waitFor({ state: 'detached' });
       const row = page.locator(`#spiders-table tbody tr[data-spider-name="${name}"]`);
@@ -208,6 +209,7 @@ test('uploading a hostile archive shows the server’s refusal; a good one is li
       assert.match(await row.innerText(), /1 environment variable/);
       const sp = await api('GET', `spiders/${name}`);
       assert.deepEqual(sp.env, { GREETING: 'hello' });
+      assert.deepEqual([sp.dedup_keys, sp.dedup], [['url', 'title'], 'ignore'], 'dedup from the form, ignore by default');
 
       // Deploy: the node's answer comes back on the spiders channel.
       await row.locator('button[data-action="deploy"]').click();

@@ -22,13 +22,52 @@ export const DEDUP_TEXT = {
  */
 export function openSpiderForm(sp) {
   const envText = Object.entries(sp.env ?? {}).map(([k, v]) => `${k}=${v}`).join('\n');
-  const keysText = (sp.dedup_keys ?? []).join(', ');
-  const policy = sp.dedup || 'ignore';
+  const dedupField = dedupFields(sp);
   const name = h('input', { id: 'spider-name', name: 'name', type: 'text', required: true, autocomplete: 'off', spellcheck: 'false', value: sp.name });
   const command = h('input', { id: 'spider-command', name: 'command', type: 'text', required: true, autocomplete: 'off', spellcheck: 'false', value: sp.command });
   const env = h('textarea', { id: 'spider-env', name: 'env', rows: 3, spellcheck: 'false', placeholder: 'API_KEY=…\nPAGES=10' }, envText);
-  const keys = h('input', { id: 'spider-dedup-keys', name: 'dedup_keys', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. url', value: keysText });
   const file = h('input', { id: 'spider-file', name: 'file', type: 'file', accept: '.zip,application/zip' });
+  const d = openDialog({
+    id: 'spider-dialog',
+    title: `Edit ${sp.name}`,
+    body: [
+      field('Name', name, 'Unique; scripts can refer to the spider by it.'),
+      field('Command', command, 'Run in the unpacked folder, with the task’s parameters added at the end.'),
+      field('Environment', env, 'KEY=VALUE, one per line; the spider’s process gets them.', true),
+      dedupField.fields,
+      field('New archive', file, 'A .zip file; leave empty to keep the current one.', true),
+    ],
+    submitLabel: 'Save',
+    errorTitle: 'The spider was not saved',
+    async onSubmit(form) {
+      if (!name.value.trim()) throw fieldError(name, 'Give the spider a name.');
+      if (!command.value.trim()) throw fieldError(command, 'Say which command starts the spider, e.g. python3 main.py.');
+      const parsed = parseEnv(env.value);
+      if (parsed.error) throw fieldError(env, parsed.error);
+      const body = new FormData();
+      if (name.value.trim() !== sp.name) body.set('name', name.value.trim());
+      if (command.value.trim() !== sp.command) body.set('command', command.value.trim());
+      if (env.value !== envText) body.set('env', JSON.stringify(parsed.env));
+      dedupField.set(body, form);
+      const archive = file.files?.[0];
+      if (archive) body.set('file', archive, archive.name);
+      return updateSpider(sp.id, body);
+    },
+  });
+  return d.done;
+}
+
+/**
+ * The deduplication fields of the spider forms (new and edit): the keys and
+ * the policy. set(body, form) checks them (throwing a message for the
+ * person) and adds dedup_keys and dedup to the request when they differ
+ * from the spider's (always for a new one with keys).
+ * @param {{ dedup_keys?: string[], dedup?: string }} [sp] the spider being edited
+ */
+export function dedupFields(sp = {}) {
+  const before = (sp.dedup_keys ?? []).join(',');
+  const policy = sp.dedup || 'ignore';
+  const keys = h('input', { id: 'spider-dedup-keys', name: 'dedup_keys', type: 'text', autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. url', value: (sp.dedup_keys ?? []).join(', ') });
   const policies = h(
     'fieldset',
     { class: 'choices', id: 'spider-dedup' },
@@ -42,42 +81,22 @@ export function openSpiderForm(sp) {
       ),
     ),
   );
-  const d = openDialog({
-    id: 'spider-dialog',
-    title: `Edit ${sp.name}`,
-    body: [
-      field('Name', name, 'Unique; scripts can refer to the spider by it.'),
-      field('Command', command, 'Run in the unpacked folder, with the task’s parameters added at the end.'),
-      field('Environment', env, 'KEY=VALUE, one per line; the spider’s process gets them.', true),
+  return {
+    fields: [
       field('Deduplicate by', keys, h('span', null, 'Top-level keys that make an item unique, separated by commas, e.g. ', h('code', null, 'url'), '. Empty: every item is new. Applies to the items saved from now on.'), true),
       policies,
-      field('New archive', file, 'A .zip file; leave empty to keep the current one.', true),
     ],
-    submitLabel: 'Save',
-    errorTitle: 'The spider was not saved',
-    async onSubmit(form) {
-      if (!name.value.trim()) throw fieldError(name, 'Give the spider a name.');
-      if (!command.value.trim()) throw fieldError(command, 'Say which command starts the spider, e.g. python3 main.py.');
-      const parsed = parseEnv(env.value);
-      if (parsed.error) throw fieldError(env, parsed.error);
-      const dedup = parseDedupKeys(keys.value, RESERVED_KEYS);
-      if (dedup.error) throw fieldError(keys, dedup.error);
-      const body = new FormData();
-      if (name.value.trim() !== sp.name) body.set('name', name.value.trim());
-      if (command.value.trim() !== sp.command) body.set('command', command.value.trim());
-      if (env.value !== envText) body.set('env', JSON.stringify(parsed.env));
+    /** @param {FormData} body @param {HTMLFormElement} form */
+    set(body, form) {
+      const parsed = parseDedupKeys(keys.value, RESERVED_KEYS);
+      if (parsed.error) throw fieldError(keys, parsed.error);
       const chosen = form.elements.dedup.value;
-      if (dedup.keys.join(',') !== (sp.dedup_keys ?? []).join(',') || chosen !== policy) {
-        body.set('dedup_keys', JSON.stringify(dedup.keys));
-        // No keys means no deduplication: the server wants no policy then.
-        body.set('dedup', dedup.keys.length ? chosen : '');
-      }
-      const archive = file.files?.[0];
-      if (archive) body.set('file', archive, archive.name);
-      return updateSpider(sp.id, body);
+      if (parsed.keys.join(',') === before && (chosen === policy || !parsed.keys.length)) return;
+      body.set('dedup_keys', JSON.stringify(parsed.keys));
+      // No keys means no deduplication: the server wants no policy then.
+      body.set('dedup', parsed.keys.length ? chosen : '');
     },
-  });
-  return d.done;
+  };
 }
 
 export function field(label, input, help, optional = false) {

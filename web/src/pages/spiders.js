@@ -11,7 +11,7 @@ import { poll } from '../lib/poll.js';
 import { href } from '../lib/router.js';
 import { toast } from '../lib/toast.js';
 import { callout, emptyState, errorBox, freshness, loading, pageHeader, statusBadge, timeAgo } from '../lib/ui.js';
-import { field, fieldError } from './spider-form.js';
+import { dedupFields, field, fieldError } from './spider-form.js';
 
 /** Spiders change only when someone uploads or deletes one: a slow refresh is enough. */
 const SPIDERS_REFRESH_MS = 30_000;
@@ -152,6 +152,7 @@ export function mount(view, _params, ctx) {
     const command = h('input', { id: 'spider-command', name: 'command', type: 'text', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. python3 main.py' });
     const env = h('textarea', { id: 'spider-env', name: 'env', rows: 3, spellcheck: 'false', placeholder: 'API_KEY=…\nPAGES=10' });
     const file = h('input', { id: 'spider-file', name: 'file', type: 'file', accept: '.zip,application/zip', required: true });
+    const dedup = dedupFields();
     const d = openDialog({
       id: 'upload-dialog',
       title: 'New spider',
@@ -161,6 +162,7 @@ export function mount(view, _params, ctx) {
         field('Command', command, 'Run in the unpacked folder, with the task’s parameters added at the end.'),
         field('Environment', env, 'KEY=VALUE, one per line; the spider’s process gets them.', true),
         field('Archive', file, 'A .zip file.'),
+        dedup.fields,
       ],
       submitLabel: 'Upload',
       errorTitle: 'The spider was not created',
@@ -176,6 +178,7 @@ export function mount(view, _params, ctx) {
         form.set('command', command.value.trim());
         if (parsed.count) form.set('env', JSON.stringify(parsed.env));
         form.set('file', archive, archive.name);
+        dedup.set(form, d.form);
         return createSpider(form);
       },
     });
