@@ -42,13 +42,18 @@ func (a *Agent) itemsPath(taskID string) string { return a.dir("logs", taskID+".
 // openItems opens the items of task t of spider sp, with the spider's
 // deduplication as it is now, and makes them reachable by the endpoint.
 func (a *Agent) openItems(t *store.Task, sp *store.Spider, log *slog.Logger) (*taskItems, error) {
+	dedup := store.Dedup{Keys: sp.DedupKeys, Policy: sp.Dedup}
+	if err := store.CheckDedup(dedup); err != nil {
+		// The store would refuse every item: say so before the spider runs.
+		return nil, fmt.Errorf("the spider's deduplication setting is wrong (%w): fix it and run the task again", err)
+	}
 	var key [16]byte
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, fmt.Errorf("items secret: %w", err)
 	}
 	w, err := tasklog.Open(tasklog.Config{
 		TaskID: t.ID, Path: a.itemsPath(t.ID), MaxLine: tasklog.ItemMaxLine, Log: log,
-		Store:   a.itemStore(sp),
+		Store:   tasklog.ItemStore{Items: a.store.Items(), SpiderID: sp.ID, Dedup: dedup},
 		Publish: a.publishItems,
 	})
 	if err != nil {
@@ -61,9 +66,15 @@ func (a *Agent) openItems(t *store.Task, sp *store.Spider, log *slog.Logger) (*t
 	return ti, nil
 }
 
-func (a *Agent) itemStore(sp *store.Spider) tasklog.ItemStore {
-	return tasklog.ItemStore{Items: a.store.Items(), SpiderID: sp.ID,
-		Dedup: store.Dedup{Keys: sp.DedupKeys, Policy: sp.Dedup}}
+// recoveryStore is where the items an agent died with go: with the
+// spider's deduplication, or none if the store would refuse it, as a
+// refused save would be retried for ever.
+func (a *Agent) recoveryStore(sp *store.Spider) tasklog.ItemStore {
+	d := store.Dedup{Keys: sp.DedupKeys, Policy: sp.Dedup}
+	if store.CheckDedup(d) != nil {
+		d = store.Dedup{}
+	}
+	return tasklog.ItemStore{Items: a.store.Items(), SpiderID: sp.ID, Dedup: d}
 }
 
 // add writes a request's items (checked, each followed by '\n') and
@@ -132,7 +143,7 @@ func (a *Agent) recoverItems(ctx context.Context, t *store.Task) {
 		// A deleted spider: its items are kept without deduplication.
 		sp = &store.Spider{ID: t.SpiderID}
 	}
-	total, err := tasklog.Recover(ctx, t.ID, path, a.itemStore(sp))
+	total, err := tasklog.Recover(ctx, t.ID, path, a.recoveryStore(sp))
 	if err != nil {
 		a.log.Warn("orphaned task's items not uploaded; they stay in "+path, "task_id", t.ID, "err", err)
 	} else {

@@ -517,3 +517,42 @@ func TestOrphanedItemsSavedAtRestart(t *testing.T) {
 		t.Errorf("the spool file is still there once saved: %v", err)
 	}
 }
+
+// The spider's deduplication, as it is when the task starts, decides what
+// the task's items count as; one the store does not know fails the task
+// before it runs, instead of leaving its items unsaved.
+func TestItemsDedup(t *testing.T) {
+	n := startNode(t, config{})
+	sp := n.spider("dups", `python3 - <<'PY'
+import os, urllib.request
+body = "".join('{"url": "u%d", "v": %d}\n' % (i % 3, i) for i in range(5))
+urllib.request.urlopen(urllib.request.Request(os.environ["CRAWLHUB_ITEMS_URL"], data=body.encode(), method="POST")).read()
+PY
+`)
+	sp.DedupKeys, sp.Dedup = []string{"url"}, store.DedupOverwrite
+	if err := n.st.Spiders().Update(n.ctx, &sp); err != nil {
+		t.Fatal(err)
+	}
+	task := n.run(sp)
+	if ts := n.taskStatus(task.ID, store.TaskFinished); ts.ItemCount != 5 {
+		t.Errorf("task_status: %d items, want 5", ts.ItemCount)
+	}
+	rec, err := n.st.Tasks().Get(n.ctx, task.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.ItemCount != 5 || rec.ItemStats != (store.ItemCounts{New: 3, Overwritten: 2}) {
+		t.Errorf("task record: %d items, %+v; want 5: 3 new, 2 overwritten", rec.ItemCount, rec.ItemStats)
+	}
+
+	sp.Dedup = "newest"
+	if err := n.st.Spiders().Update(n.ctx, &sp); err != nil {
+		t.Skipf("the store refuses an unknown dedup policy itself: %v", err)
+	}
+	task = n.run(sp)
+	ts := n.taskStatus(task.ID, store.TaskError)
+	if !strings.Contains(ts.Reason, `unknown dedup policy "newest"`) || ts.ItemCount != 0 {
+		t.Errorf("unknown policy: %+v", ts)
+	}
+	n.checkItemBatches(task.ID, store.TaskError, nil)
+}

@@ -198,6 +198,11 @@ func parseItems(body []byte) ([]byte, int, *lineError) {
 				"the item is %d bytes as compact JSON, over the limit of %d (1 MiB): split it, or store large content elsewhere and save its address",
 				size, store.MaxItemBytes)}
 		}
+		// The stores check every item they are given with PrepareItems, and
+		// one they refused would be retried for ever: refuse it here.
+		if _, err := store.PrepareItems(0, []json.RawMessage{out[start : len(out)-1]}, store.Dedup{}); err != nil {
+			return nil, 0, &lineError{line: lineNo, msg: "the store would refuse it: " + err.Error()}
+		}
 		n++
 	}
 	return out, n, nil

@@ -180,7 +180,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	// one at once.
 	r.items, err = a.openItems(&t, sp, log)
 	if err != nil {
-		fail("open the items spool file: " + err.Error())
+		fail("items: " + err.Error())
 		return
 	}
 	logPath := a.dir("logs", t.ID+".log")

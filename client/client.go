@@ -1,7 +1,8 @@
 // Package client is a Go client of crawlhub's WebSocket API: JSON-RPC 2.0
-// calls, channel subscriptions, and a log follower that reconnects and
-// resumes with "since" so no line is missed or repeated. The command-line
-// clients (crawlhub logs, crawlhub run --follow) use it. The API's names
+// calls, channel subscriptions, and followers of a task's log and items
+// that reconnect and resume with "since" so no line or item is missed or
+// repeated. The command-line clients (crawlhub logs, crawlhub run
+// --follow, crawlhub items) use it. The API's names
 // and shapes (methods, channels, codes, LogData) are package wsapi's.
 package client
 
@@ -223,7 +224,7 @@ func (c *Conn) Call(ctx context.Context, method string, params, out any) error {
 }
 
 // Subscribe subscribes to a channel (see wsapi's channels); since (>= 0)
-// applies to task logs.
+// applies to a task's log and items.
 func (c *Conn) Subscribe(ctx context.Context, channel string, since int64) error {
 	p := wsapi.SubscribeParams{Channel: channel}
 	if since > 0 {
@@ -232,6 +233,7 @@ func (c *Conn) Subscribe(ctx context.Context, channel string, since int64) error
 	return c.Call(ctx, wsapi.MethodSubscribe, p, nil)
 }
 
-// ErrFollowGap is returned when the server sent lines that do not follow
-// the previous ones: it would be a server bug, reported rather than hidden.
-var ErrFollowGap = errors.New("log lines out of order")
+// ErrFollowGap is returned when the server sent lines or items that do not
+// follow the previous ones: it would be a server bug, reported rather than
+// hidden.
+var ErrFollowGap = errors.New("entries out of order")

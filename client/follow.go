@@ -18,15 +18,45 @@ import (
 // the next line, so no line is missed or repeated. It gives up when ctx
 // ends or the server refuses the subscription.
 func Follow(ctx context.Context, base, token, taskID string, since int64, line func(n int64, text string) error) (string, error) {
+	return follow(ctx, base, token, wsapi.LogChannel(taskID), since, func(data json.RawMessage) (*batch[string], error) {
+		var d wsapi.LogData
+		err := json.Unmarshal(data, &d)
+		return &batch[string]{d.From, d.Lines, d.End, d.Status}, err
+	}, line)
+}
+
+// FollowItems is Follow for a task's items: it calls item for each item
+// from number since on, in order, each the JSON object the spider saved,
+// until the task ends.
+func FollowItems(ctx context.Context, base, token, taskID string, since int64, item func(n int64, item json.RawMessage) error) (string, error) {
+	return follow(ctx, base, token, wsapi.ItemsChannel(taskID), since, func(data json.RawMessage) (*batch[json.RawMessage], error) {
+		var d wsapi.ItemsData
+		err := json.Unmarshal(data, &d)
+		return &batch[json.RawMessage]{d.From, d.Items, d.End, d.Status}, err
+	}, item)
+}
+
+// batch is one notification on a task's log or items channel.
+type batch[E any] struct {
+	from    int64
+	entries []E
+	end     bool
+	status  string
+}
+
+var errEntry = errors.New("callback failed")
+
+func follow[E any](ctx context.Context, base, token, channel string, since int64,
+	decode func(json.RawMessage) (*batch[E], error), each func(int64, E) error) (string, error) {
 	next := since
 	backoff := 200 * time.Millisecond
 	for {
-		status, err := followOnce(ctx, base, token, taskID, &next, line)
+		status, err := followOnce(ctx, base, token, channel, &next, decode, each)
 		if err == nil {
 			return status, nil
 		}
 		var rpcErr *Error
-		if ctx.Err() != nil || errors.As(err, &rpcErr) || errors.Is(err, ErrFollowGap) || errors.Is(err, errLine) {
+		if ctx.Err() != nil || errors.As(err, &rpcErr) || errors.Is(err, ErrFollowGap) || errors.Is(err, errEntry) {
 			return "", err
 		}
 		select {
@@ -38,16 +68,14 @@ func Follow(ctx context.Context, base, token, taskID string, since int64, line f
 	}
 }
 
-var errLine = errors.New("line callback failed")
-
-func followOnce(ctx context.Context, base, token, taskID string, next *int64, line func(int64, string) error) (string, error) {
+func followOnce[E any](ctx context.Context, base, token, channel string, next *int64,
+	decode func(json.RawMessage) (*batch[E], error), each func(int64, E) error) (string, error) {
 	c, err := Dial(ctx, base, token)
 	if err != nil {
 		return "", err
 	}
 	defer c.Close()
-	ch := wsapi.LogChannel(taskID)
-	if err := c.Subscribe(ctx, ch, *next); err != nil {
+	if err := c.Subscribe(ctx, channel, *next); err != nil {
 		return "", err
 	}
 	for {
@@ -62,24 +90,24 @@ func followOnce(ctx context.Context, base, token, taskID string, next *int64, li
 				}
 				return "", fmt.Errorf("connection lost: %w", c.Err())
 			}
-			if p.Channel != ch {
+			if p.Channel != channel {
 				continue
 			}
-			var d wsapi.LogData
-			if err := json.Unmarshal(p.Data, &d); err != nil {
-				return "", fmt.Errorf("malformed log data: %w", err)
+			b, err := decode(p.Data)
+			if err != nil {
+				return "", fmt.Errorf("malformed data on %s: %w", channel, err)
 			}
-			if d.End {
-				return d.Status, nil
+			if b.end {
+				return b.status, nil
 			}
-			if d.From != *next {
-				return "", fmt.Errorf("%w: expected line %d, got %d", ErrFollowGap, *next, d.From)
+			if b.from != *next {
+				return "", fmt.Errorf("%w: expected %d, got %d", ErrFollowGap, *next, b.from)
 			}
-			for i, l := range d.Lines {
-				if err := line(d.From+int64(i), l); err != nil {
-					return "", fmt.Errorf("%w: %w", errLine, err)
+			for i, e := range b.entries {
+				if err := each(b.from+int64(i), e); err != nil {
+					return "", fmt.Errorf("%w: %w", errEntry, err)
 				}
-				*next = d.From + int64(i) + 1
+				*next = b.from + int64(i) + 1
 			}
 		}
 	}

@@ -207,6 +207,15 @@ func withOfflineNode(e *env) {
 	e.vars["offline"] = n.ID
 }
 
+// withQueuedTask is a task waiting for an offline node.
+func withQueuedTask(e *env) {
+	withSpider(e)
+	withOfflineNode(e)
+	var l struct{ Items []store.Task }
+	e.do("POST", "/api/tasks", map[string]any{"spider_id": e.vars["spider"], "mode": "nodes", "node_ids": []string{e.vars["offline"]}, "queue": true}, &l)
+	e.vars["queued"] = l.Items[0].ID
+}
+
 // withClosedStore makes every store call fail, as a store that went away.
 func withClosedStore(e *env) { e.st.Close(e.ctx) }
 
@@ -425,6 +434,9 @@ func TestREST(t *testing.T) {
 				{"tasks", []string{`"task_id":"{running}"`, `"status":"cancelled"`, "enough"}},
 				{"task:{running}:log", []string{`"end":true`, `"status":"cancelled"`}},
 			}},
+		{name: "cancel a pending task ends its items", setup: withQueuedTask, subscribe: []string{"task:{queued}:items"},
+			method: "POST", path: "/api/tasks/{queued}/cancel", wantStatus: 202,
+			events: []event{{"task:{queued}:items", []string{`"end":true`, `"status":"cancelled"`, `"total":0`}}}},
 		{name: "cancel ended task", setup: withEndedTask, method: "POST", path: "/api/tasks/{ended}/cancel", wantStatus: 409,
 			want: []string{`"code":"conflict"`, "task {ended} has already ended (finished)"}},
 		{name: "restart task", setup: withEndedTask, subscribe: []string{"tasks"}, method: "POST", path: "/api/tasks/{ended}/restart", wantStatus: 201,

@@ -185,11 +185,20 @@ func (s *Server) emitTaskStatus(ctx context.Context, t *store.Task) {
 	}
 }
 
-// endLog closes a task's live log for its viewers when no agent will: the
-// task never started, or its node died.
+// endLog closes a task's live log and items for their viewers when no
+// agent will: the task never started, or its node died. The totals are
+// what the store has; a viewer short of them catches up from it.
 func (s *Server) endLog(ctx context.Context, t *store.Task) {
 	p, _ := json.Marshal(wire.LogBatch{TaskID: t.ID, From: t.LogLines, Lines: []string{}, End: true, Status: t.Status, Total: t.LogLines})
 	if err := s.bus.Publish(ctx, wire.LogChannel(t.ID), p); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("log end not published", "task_id", t.ID, "err", err)
+	}
+	items := t.ItemCount
+	if n, _, err := s.store.Items().ItemCount(ctx, t.SpiderID, t.ID); err == nil {
+		items = max(items, n)
+	}
+	p, _ = json.Marshal(wire.ItemBatch{TaskID: t.ID, From: items, Items: []json.RawMessage{}, End: true, Status: t.Status, Total: items})
+	if err := s.bus.Publish(ctx, wire.ItemsChannel(t.ID), p); err != nil && !errors.Is(err, context.Canceled) {
+		s.log.Warn("items end not published", "task_id", t.ID, "err", err)
 	}
 }

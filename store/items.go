@@ -25,7 +25,7 @@ const (
 // ReservedItemKeys are the top-level keys an item may not have: the
 // stores keep their own fields under these names beside the item's
 // (MongoDB keeps each item as one document with the item's keys at the top).
-var ReservedItemKeys = []string{"_id", "_task_id", "_n", "_key", "_outcome", "_current", "_saved"}
+var ReservedItemKeys = []string{"_id", "_task_id", "_n", "_key", "_outcome", "_current", "_saved", "_json"}
 
 // MaxItemBytes is the largest item, as compact JSON.
 const MaxItemBytes = 1 << 20

@@ -26,6 +26,8 @@ Usage:
                             run a spider; with --follow, print its log until it ends
   crawlhub logs [-f] TASK_ID
                             print (or follow) a task's log
+  crawlhub items [-f] [--format ndjson|csv] TASK_ID
+                            print (or follow) the items a task saved
   crawlhub schedule add SPIDER --cron EXPR [--tz ZONE]
   crawlhub schedule ls | rm SCHEDULE
                             run a spider on a schedule; list or delete schedules
@@ -66,6 +68,8 @@ func run(ctx context.Context, args []string) error {
 		return runAgent(ctx, args)
 	case "logs":
 		return runLogs(ctx, args)
+	case "items":
+		return runItems(ctx, args)
 	case "run":
 		return runRun(ctx, args)
 	case "schedule":

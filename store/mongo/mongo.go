@@ -34,6 +34,7 @@ type Store struct {
 	nodes, spiders, tasks *mongo.Collection
 	chunks, heads         *mongo.Collection // task logs
 	schedules             *mongo.Collection
+	itemsState            itemsState
 	once                  sync.Once
 	err                   error
 }
@@ -147,21 +148,24 @@ type spiderDoc struct {
 	File    string            `bson:"file"`
 	MD5     string            `bson:"md5"`
 	Size    int64             `bson:"size"`
-	Created time.Time         `bson:"created"`
-	Updated time.Time         `bson:"updated"`
+	// Absent: no deduplication (and so in documents of before it).
+	DedupKeys []string  `bson:"dedup_keys,omitempty"`
+	Dedup     string    `bson:"dedup,omitempty"`
+	Created   time.Time `bson:"created"`
+	Updated   time.Time `bson:"updated"`
 }
 
 func toSpiderDoc(sp *store.Spider) *spiderDoc {
 	return &spiderDoc{
 		ID: sp.ID, Name: sp.Name, Command: sp.Command, Env: sp.Env, File: sp.File, MD5: sp.MD5,
-		Size: sp.Size, Created: ms(sp.Created), Updated: ms(sp.Updated),
+		Size: sp.Size, DedupKeys: sp.DedupKeys, Dedup: sp.Dedup, Created: ms(sp.Created), Updated: ms(sp.Updated),
 	}
 }
 
 func (d *spiderDoc) spider() store.Spider {
 	return store.Spider{
 		ID: d.ID, Name: d.Name, Command: d.Command, Env: d.Env, File: d.File, MD5: d.MD5, Size: d.Size,
-		Created: d.Created.UTC(), Updated: d.Updated.UTC(),
+		DedupKeys: d.DedupKeys, Dedup: d.Dedup, Created: d.Created.UTC(), Updated: d.Updated.UTC(),
 	}
 }
 
@@ -179,6 +183,8 @@ type taskDoc struct {
 	ExitCode   *int              `bson:"exit_code,omitempty"`
 	Reason     string            `bson:"reason"`
 	LogLines   int64             `bson:"log_lines"`
+	ItemCount  int64             `bson:"item_count"`
+	ItemStats  itemStatsDoc      `bson:"item_stats"`
 	ScheduleID string            `bson:"schedule_id,omitempty"` // absent: run by hand
 	WaitFor    string            `bson:"wait_for,omitempty"`
 	Created    time.Time         `bson:"created"`
@@ -191,8 +197,8 @@ func toTaskDoc(t *store.Task) *taskDoc {
 	return &taskDoc{
 		ID: t.ID, SpiderID: t.SpiderID, SpiderName: t.SpiderName, NodeID: t.NodeID, Mode: t.Mode,
 		Status: t.Status, Command: t.Command, Params: t.Params, Env: t.Env, Timeout: t.Timeout,
-		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ScheduleID: t.ScheduleID, WaitFor: t.WaitFor,
-		Created: ms(t.Created), Started: ms(t.Started), Finished: ms(t.Finished),
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount,
+		ItemStats: itemStatsDoc(t.ItemStats), ScheduleID: t.ScheduleID, WaitFor: t.WaitFor, Created: ms(t.Created), Started: ms(t.Started), Finished: ms(t.Finished),
 	}
 }
 
@@ -200,9 +206,16 @@ func (d *taskDoc) task() store.Task {
 	return store.Task{
 		ID: d.ID, SpiderID: d.SpiderID, SpiderName: d.SpiderName, NodeID: d.NodeID, Mode: d.Mode,
 		Status: d.Status, Command: d.Command, Params: d.Params, Env: d.Env, Timeout: d.Timeout,
-		ExitCode: d.ExitCode, Reason: d.Reason, LogLines: d.LogLines, ScheduleID: d.ScheduleID, WaitFor: d.WaitFor,
-		Created: d.Created.UTC(), Started: utcOrZero(d.Started), Finished: utcOrZero(d.Finished),
+		ExitCode: d.ExitCode, Reason: d.Reason, LogLines: d.LogLines, ItemCount: d.ItemCount,
+		ItemStats: store.ItemCounts(d.ItemStats), ScheduleID: d.ScheduleID, WaitFor: d.WaitFor, Created: d.Created.UTC(), Started: utcOrZero(d.Started), Finished: utcOrZero(d.Finished),
 	}
+}
+
+// itemStatsDoc is store.ItemCounts with the field names of the JSON API.
+type itemStatsDoc struct {
+	New         int64 `bson:"new"`
+	Ignored     int64 `bson:"ignored"`
+	Overwritten int64 `bson:"overwritten"`
 }
 
 // ---- helpers

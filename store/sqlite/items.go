@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/bits"
 	"strings"
@@ -75,6 +76,9 @@ func (s *items) AppendItems(ctx context.Context, spiderID, taskID string, from i
 func (s *items) appendItems(ctx context.Context, spiderID, taskID string, from int64, list []json.RawMessage, d store.Dedup) (store.ItemCounts, error) {
 	var counts store.ItemCounts
 	if err := ctx.Err(); err != nil {
+		return counts, err
+	}
+	if err := errors.Join(checkID(spiderID), checkID(taskID)); err != nil {
 		return counts, err
 	}
 	keys, err := store.PrepareItems(from, list, d)
