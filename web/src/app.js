@@ -16,6 +16,7 @@ import * as nodes from './pages/nodes.js';
 import * as notFound from './pages/not-found.js';
 import * as schedule from './pages/schedule.js';
 import * as schedules from './pages/schedules.js';
+import * as spider from './pages/spider.js';
 import * as spiders from './pages/spiders.js';
 import * as task from './pages/task.js';
 import * as tasks from './pages/tasks.js';
@@ -37,6 +38,7 @@ const match = createMatcher([
   { path: '/nodes', section: 'nodes', page: nodes },
   { path: '/nodes/:id', section: 'nodes', page: node },
   { path: '/spiders', section: 'spiders', page: spiders },
+  { path: '/spiders/:id', section: 'spiders', page: spider },
   { path: '/schedules', section: 'schedules', page: schedules },
   { path: '/schedules/:id', section: 'schedules', page: schedule },
   { path: '/tasks', section: 'tasks', page: tasks },

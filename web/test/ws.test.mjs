@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLIENT, CLOSE_TOO_SLOW, RPC, RpcError, createSocket, parseFrame, wsURL } from '../src/lib/ws.js';
+import { CLIENT, CLOSE_TOO_SLOW, RPC, RpcError, createSocket, parseFrame, sequenceField, wsURL } from '../src/lib/ws.js';
 
 /** A manual clock: timers run only when the test advances time. */
 function clock() {
@@ -97,6 +97,7 @@ function setup(extra = {}) {
 const publish = (channel, data) => ({ jsonrpc: '2.0', method: 'publish', params: { channel, data } });
 const result = (id, value) => ({ jsonrpc: '2.0', id, result: value });
 const LOG = 'task:6b083ebe7f1d6590cb2b06d6:log';
+const ITEMS = 'task:6b083ebe7f1d6590cb2b06d6:items';
 
 test('wsURL derives ws: or wss: from the page and adds the token', () => {
   assert.equal(wsURL('http://127.0.0.1:8080/#/tasks', 'a+b'), 'ws://127.0.0.1:8080/ws?token=a%2Bb');
@@ -225,6 +226,46 @@ test('after a 4008 close it reconnects with backoff and resumes the log at the n
   c.tick(10_000);
   sockets.at(-1).open();
   assert.deepEqual(sockets.at(-1).sent.map((m) => m.params.channel), ['tasks']);
+});
+
+test('a task\'s items follow the log\'s contract: since, trimmed overlaps, a gap read again, resumed after a drop, the end once', () => {
+  assert.equal(sequenceField(ITEMS), 'items');
+  assert.equal(sequenceField(LOG), 'lines');
+  assert.equal(sequenceField('tasks'), '');
+  assert.equal(sequenceField('task:x:items:more'), '');
+  const { socket, sockets, clock: c } = setup();
+  const got = [];
+  const items = socket.subscribe(ITEMS, { since: 2, onData: (d) => got.push(d) });
+  assert.throws(() => socket.subscribe(ITEMS, {}), /already following/);
+  let ws = sockets[0];
+  ws.open();
+  assert.deepEqual(ws.sent[0].params, { channel: ITEMS, since: 2 });
+  ws.receive([
+    result(ws.sent[0].id, {}),
+    publish(ITEMS, { from: 2, items: [{ n: 2 }, { n: 3 }] }),
+    publish(ITEMS, { from: 3, items: [{ n: 3 }, { n: 4 }] }), // overlap: trimmed
+    publish(ITEMS, { from: 2, items: [{ n: 2 }] }), // all seen: dropped
+    publish(ITEMS, { from: 0, lines: ['not items'] }), // wrong field: ignored
+  ]);
+  assert.equal(items.next, 5);
+  assert.deepEqual(got, [{ from: 2, items: [{ n: 2 }, { n: 3 }] }, { from: 4, items: [{ n: 4 }] }]);
+
+  // A gap: unsubscribed and subscribed again from the next item; what
+  // arrives in between is not delivered.
+  ws.receive(publish(ITEMS, { from: 7, items: [{ n: 7 }] }));
+  assert.deepEqual(ws.sent.slice(-2).map((m) => [m.method, m.params]), [['unsubscribe', { channel: ITEMS }], ['subscribe', { channel: ITEMS, since: 5 }]]);
+  ws.receive(publish(ITEMS, { from: 8, items: [{ n: 8 }] }));
+  ws.receive([result(ws.sent.at(-2).id, {}), result(ws.sent.at(-1).id, {}), publish(ITEMS, { from: 5, items: [{ n: 5 }, { n: 6 }] })]);
+  assert.equal(items.next, 7);
+
+  ws.drop(CLOSE_TOO_SLOW, 'too slow');
+  c.tick(500);
+  ws = sockets[1];
+  ws.open();
+  assert.deepEqual(ws.sent.map((m) => m.params), [{ channel: ITEMS, since: 7 }], 'resumes at the next item');
+  ws.receive([result(ws.sent[0].id, {}), publish(ITEMS, { from: 7, items: [{ n: 7 }] }), publish(ITEMS, { end: true, status: 'finished', total: 8 })]);
+  ws.receive(publish(ITEMS, { end: true, status: 'finished', total: 8 }));
+  assert.deepEqual(got.flatMap((d) => d.items?.map((i) => i.n) ?? [`end ${d.status} ${d.total}`]), [2, 3, 4, 5, 6, 7, 'end finished 8']);
 });
 
 test('backoff grows while connections fail, and resets once one has stayed up', () => {

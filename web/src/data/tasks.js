@@ -37,6 +37,8 @@ export const AFTER_EVENT_MS = 800;
  * @property {number} [exit_code]
  * @property {string} [reason]
  * @property {number} log_lines
+ * @property {number} [item_count] items saved (live while it runs)
+ * @property {{ new: number, ignored: number, overwritten: number }} [item_stats] what deduplication made of them
  * @property {string} created
  * @property {string} [started]
  * @property {string} [finished]
@@ -51,6 +53,7 @@ export const AFTER_EVENT_MS = 800;
  * @property {number} [exit_code]
  * @property {string} [reason]
  * @property {number} log_lines
+ * @property {number} [item_count]
  */
 
 /**
@@ -68,6 +71,7 @@ export function applyTaskEvent(task, ev, now = new Date().toISOString()) {
   if (ev.exit_code === undefined || ev.exit_code === null) delete t.exit_code;
   else t.exit_code = ev.exit_code;
   if (Number.isFinite(ev.log_lines) && ev.log_lines > 0) t.log_lines = ev.log_lines;
+  if (Number.isFinite(ev.item_count) && ev.item_count > (t.item_count ?? 0)) t.item_count = ev.item_count;
   if (ev.status === 'running' && !t.started) t.started = now;
   if (isEnded(ev.status) && !t.finished) t.finished = now;
   return t;

@@ -182,3 +182,40 @@ export const runSchedule = (scheduleID) => request(`schedules/${id(scheduleID)}/
  */
 export const previewCron = (cron, timezone, signal) =>
   request(`schedules/preview?${new URLSearchParams({ cron, timezone })}`, { signal });
+
+/** GET /api/spiders/:id → Spider (with dedup_keys and dedup) */
+export const getSpider = (spiderID, signal) => request(`spiders/${id(spiderID)}`, { signal });
+
+/**
+ * PUT /api/spiders/:id, multipart with the fields to change (name, command,
+ * env as a JSON object, dedup_keys as a JSON array, dedup, file) → Spider
+ * @param {FormData} form
+ */
+export const updateSpider = (spiderID, form) => request(`spiders/${id(spiderID)}`, { method: 'PUT', body: form, timeoutMs: 10 * 60_000 });
+
+/** GET /api/tasks/:id/items?from=&limit= → {task_id, from, items, total} (items numbered from 0) */
+export const getTaskItems = (taskID, from = 0, limit = 1000, signal) =>
+  request(`tasks/${id(taskID)}/items?from=${from}&limit=${limit}`, { signal });
+
+/** GET /api/spiders/:id/items?limit=&offset= → {items: [{task_id, n, data, …}], total}: current items, newest first */
+export const listSpiderItems = (spiderID, { limit = 100, offset = 0 } = {}, signal) =>
+  request(`spiders/${id(spiderID)}/items?limit=${limit}&offset=${offset}`, { signal });
+
+/** The export formats of GET …/items/export?format=. */
+export const EXPORT_FORMATS = ['csv', 'json', 'ndjson'];
+
+/**
+ * The URL of an export: GET /api/tasks/:id/items/export?format= or
+ * /api/spiders/:id/items/export?format=, with the token as ?token= (the
+ * server accepts it on every API request). A link, not a fetch, so the
+ * browser streams the file to disk whatever its size.
+ * @param {'tasks'|'spiders'} kind
+ * @param {string} ownerID
+ * @param {string} format one of EXPORT_FORMATS
+ * @param {string} [token]
+ */
+export function exportURL(kind, ownerID, format, token = getToken()) {
+  const q = new URLSearchParams({ format });
+  if (token) q.set('token', token);
+  return apiURL(`${kind}/${id(ownerID)}/items/export?${q}`);
+}

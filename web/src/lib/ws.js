@@ -12,9 +12,10 @@
 //   them; both are accepted.
 // - When the connection drops (network, server restart, or 4008 "too slow")
 //   it reconnects with exponential backoff and jitter, and subscribes again
-//   to every channel. A task log resumes with since = the last line received
-//   + 1, and lines already delivered are dropped, so a viewer never shows a
-//   gap or a duplicate. A log that has ended is not subscribed again.
+//   to every channel. A task's log or items resume with since = the last
+//   line (item) received + 1, and those already delivered are dropped, so a
+//   viewer never shows a gap or a duplicate. One that has ended is not
+//   subscribed again.
 // - Calls in flight when the connection drops fail (they may or may not have
 //   happened: the caller decides whether to repeat them); calls made while
 //   disconnected wait for the connection, up to their timeout.
@@ -70,7 +71,19 @@ export class RpcError extends Error {
 /** Subscribe errors worth retrying on the same connection. */
 const RETRYABLE = new Set([RPC.INTERNAL, RPC.TIMEOUT, RPC.UNAVAILABLE]);
 
-const LOG_CHANNEL = /^task:[^:]+:log$/;
+/**
+ * Numbered channels: gap-free, resumable with since, ending with {end}.
+ * Each publication carries its entries under one field.
+ */
+const SEQUENCES = [
+  { re: /^task:[^:]+:log$/, field: 'lines' },
+  { re: /^task:[^:]+:items$/, field: 'items' },
+];
+
+/** The field of a numbered channel's entries ("lines", "items"), or "". */
+export function sequenceField(channel) {
+  return SEQUENCES.find((s) => s.re.test(channel))?.field ?? '';
+}
 
 /**
  * The /ws URL next to the page, with the token: http → ws, https → wss.
@@ -131,7 +144,8 @@ export function parseFrame(text) {
 /**
  * @typedef {object} Listener
  * @property {(data: any) => void} [onData] a notification's data; for a log,
- *   {from, lines} with only new lines, then {end: true, status, total}
+ *   {from, lines} with only new lines, then {end: true, status, total}; for
+ *   items, {from, items} likewise
  * @property {(err: RpcError) => void} [onError] the subscription was refused; it is dropped
  * @property {(info: { resumed: boolean }) => void} [onSubscribed] the server confirmed;
  *   resumed is true after a reconnect (notifications may have been missed on
@@ -177,7 +191,7 @@ export function createSocket(options) {
 
   /**
    * One entry per channel; several listeners may share a plain channel.
-   * @typedef {{ channel: string, isLog: boolean, next: number, ended: boolean, confirmed: boolean, everConfirmed: boolean, subscribing: number, listeners: Set<Listener> }} Entry
+   * @typedef {{ channel: string, seq: string, next: number, ended: boolean, confirmed: boolean, everConfirmed: boolean, subscribing: number, listeners: Set<Listener> }} Entry
    * @type {Map<string, Entry>}
    */
   const subs = new Map();
@@ -251,7 +265,7 @@ export function createSocket(options) {
       }, stableAfter);
       state = 'open';
       for (const entry of subs.values()) {
-        if (!(entry.isLog && entry.ended)) sendSubscribe(entry);
+        if (!(entry.seq && entry.ended)) sendSubscribe(entry);
       }
       for (const [id, p] of pending) {
         if (!p.sent) {
@@ -406,7 +420,7 @@ export function createSocket(options) {
       if (draining.has(channel)) return;
       const entry = subs.get(channel);
       if (!entry) return;
-      if (entry.isLog) onLog(entry, data);
+      if (entry.seq) onSequence(entry, data);
       else for (const l of [...entry.listeners]) safely(l.onData, data);
       return;
     }
@@ -421,7 +435,7 @@ export function createSocket(options) {
     } else p.onReply(null, msg.result);
   }
 
-  function onLog(entry, data) {
+  function onSequence(entry, data) {
     if (!data || typeof data !== 'object') return;
     if (data.end) {
       if (entry.ended) return;
@@ -429,9 +443,10 @@ export function createSocket(options) {
       for (const l of [...entry.listeners]) safely(l.onData, data);
       return;
     }
-    if (entry.ended || !Array.isArray(data.lines)) return;
+    const field = entry.seq;
+    if (entry.ended || !Array.isArray(data[field])) return;
     let from = Number(data.from);
-    let lines = data.lines;
+    let lines = data[field];
     if (!Number.isInteger(from) || from < 0) return;
     if (from + lines.length <= entry.next) return; // all seen
     if (from > entry.next) {
@@ -444,7 +459,7 @@ export function createSocket(options) {
       from = entry.next;
     }
     entry.next = from + lines.length;
-    const out = { from, lines };
+    const out = { from, [field]: lines };
     for (const l of [...entry.listeners]) safely(l.onData, out);
   }
 
@@ -456,7 +471,7 @@ export function createSocket(options) {
 
   function sendSubscribe(entry) {
     const params = { channel: entry.channel };
-    if (entry.isLog) params.since = entry.next;
+    if (entry.seq) params.since = entry.next;
     const resumed = entry.everConfirmed;
     const id = request('subscribe', params, {
       internal: true,
@@ -516,21 +531,22 @@ export function createSocket(options) {
     },
 
     /**
-     * Follow a channel. For a task log ("task:<id>:log") since is the first
-     * line wanted (default 0); one listener per log channel.
+     * Follow a channel. For a task's log ("task:<id>:log") or items
+     * ("task:<id>:items") since is the first line or item wanted (default
+     * 0); one listener per such channel.
      * @param {string} channel
      * @param {Listener & { since?: number }} listener
      * @returns {{ unsubscribe: () => void, readonly next: number }}
      */
     subscribe(channel, listener) {
-      const isLog = LOG_CHANNEL.test(channel);
+      const seq = sequenceField(channel);
       let entry = subs.get(channel);
-      if (entry && isLog) throw new Error(`already following ${channel}`);
+      if (entry && seq) throw new Error(`already following ${channel}`);
       if (!entry) {
         entry = {
           channel,
-          isLog,
-          next: isLog ? Math.max(0, Math.floor(listener.since ?? 0)) : 0,
+          seq,
+          next: seq ? Math.max(0, Math.floor(listener.since ?? 0)) : 0,
           ended: false,
           confirmed: false,
           everConfirmed: false,

@@ -11,6 +11,7 @@ import { poll } from '../lib/poll.js';
 import { href } from '../lib/router.js';
 import { toast } from '../lib/toast.js';
 import { callout, emptyState, errorBox, freshness, loading, pageHeader, statusBadge, timeAgo } from '../lib/ui.js';
+import { dedupFields, field, fieldError } from './spider-form.js';
 
 /** Spiders change only when someone uploads or deletes one: a slow refresh is enough. */
 const SPIDERS_REFRESH_MS = 30_000;
@@ -91,7 +92,7 @@ export function mount(view, _params, ctx) {
       h(
         'td',
         null,
-        h('a', { class: 'strong-link', href: `${href('/tasks')}?spider=${encodeURIComponent(sp.id)}`, title: `Tasks of ${sp.name}` }, sp.name),
+        h('a', { class: 'strong-link', href: href('/spiders', sp.id), title: `${sp.name}: its tasks, its data, its settings` }, sp.name),
         envCount ? h('div', { class: 'muted small', title: Object.keys(sp.env).sort().join(', ') }, `${envCount} environment ${envCount === 1 ? 'variable' : 'variables'}`) : null,
       ),
       h('td', null, h('code', { class: 'command' }, sp.command)),
@@ -151,6 +152,7 @@ export function mount(view, _params, ctx) {
     const command = h('input', { id: 'spider-command', name: 'command', type: 'text', required: true, autocomplete: 'off', spellcheck: 'false', placeholder: 'e.g. python3 main.py' });
     const env = h('textarea', { id: 'spider-env', name: 'env', rows: 3, spellcheck: 'false', placeholder: 'API_KEY=…\nPAGES=10' });
     const file = h('input', { id: 'spider-file', name: 'file', type: 'file', accept: '.zip,application/zip', required: true });
+    const dedup = dedupFields();
     const d = openDialog({
       id: 'upload-dialog',
       title: 'New spider',
@@ -160,6 +162,7 @@ export function mount(view, _params, ctx) {
         field('Command', command, 'Run in the unpacked folder, with the task’s parameters added at the end.'),
         field('Environment', env, 'KEY=VALUE, one per line; the spider’s process gets them.', true),
         field('Archive', file, 'A .zip file.'),
+        dedup.fields,
       ],
       submitLabel: 'Upload',
       errorTitle: 'The spider was not created',
@@ -175,6 +178,7 @@ export function mount(view, _params, ctx) {
         form.set('command', command.value.trim());
         if (parsed.count) form.set('env', JSON.stringify(parsed.env));
         form.set('file', archive, archive.name);
+        dedup.set(form, d.form);
         return createSpider(form);
       },
     });
@@ -300,23 +304,3 @@ export function mount(view, _params, ctx) {
 
   return () => watcher.stop();
 }
-
-function field(label, input, help, optional = false) {
-  const control = input instanceof HTMLElement && input.matches('input, textarea, select') ? input : input.querySelector('input, textarea, select');
-  const id = control?.id;
-  return h(
-    'div',
-    { class: 'field' },
-    h('label', { for: id || null }, label, optional ? h('span', { class: 'optional' }, ' optional') : null),
-    input,
-    help ? h('div', { class: 'help', id: id ? `${id}-help` : null }, help) : null,
-  );
-}
-
-function fieldError(input, message) {
-  input.focus();
-  input.setAttribute('aria-invalid', 'true');
-  input.addEventListener('input', () => input.removeAttribute('aria-invalid'), { once: true });
-  return new Error(message);
-}
-

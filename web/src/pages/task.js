@@ -1,15 +1,18 @@
-// #/tasks/:id — one task: its fields, live status, and its log as it is
-// written (from line 0, then live, then the end notice).
+// #/tasks/:id — one task: its fields, live status, and two tabs: its log
+// as it is written (from line 0, then live, then the end notice) and the
+// items it saved (pages/task-data.js). #/tasks/:id?tab=data opens the Data
+// tab; switching tabs rewrites the address without a reload.
 
 import { followLog, isEnded, watchTask } from '../data/tasks.js';
 import { getNode } from '../lib/api.js';
 import { h, replace } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
 import { createLogView } from '../lib/logview.js';
-import { href } from '../lib/router.js';
+import { hashQuery, href } from '../lib/router.js';
 import { cancelWithConfirm, restart } from '../lib/task-actions.js';
 import { RPC } from '../lib/ws.js';
 import { callout, card, fields, liveIndicator, loading, pageHeader, taskStatus, timeAgo } from '../lib/ui.js';
+import { createTaskData } from './task-data.js';
 import { taskDuration } from './tasks.js';
 
 const BACK = { href: '#/tasks', label: 'Tasks' };
@@ -30,18 +33,41 @@ export function mount(view, { id }, ctx) {
   );
   const download = h('button', { class: 'btn btn-small', type: 'button', id: 'log-download', onclick: save }, 'Download');
   const logNotice = h('div', { class: 'banner-slot' });
-  replace(
-    view,
-    header,
-    card(null, details, { class: 'task-details' }),
-    h(
-      'section',
-      { class: 'card log-card' },
-      h('div', { class: 'card-header' }, h('div', { class: 'card-title' }, h('h2', null, 'Log'), lineCount), h('div', { class: 'toolbar' }, followToggle, download)),
-      logNotice,
-      log.el,
-    ),
+  const logCard = h(
+    'section',
+    { class: 'card log-card', id: 'task-log' },
+    h('div', { class: 'card-header' }, h('div', { class: 'card-title' }, h('h2', null, 'Log'), lineCount), h('div', { class: 'toolbar' }, followToggle, download)),
+    logNotice,
+    log.el,
   );
+  let itemCount = 0;
+  const data = createTaskData(id, {
+    onCount(n) {
+      if (n > itemCount) itemCount = n;
+      countItems();
+    },
+  });
+  const tabCount = { log: h('span', { class: 'tab-count' }, ''), data: h('span', { class: 'tab-count' }, '') };
+  const tabs = {
+    log: h('button', { class: 'tab', type: 'button', role: 'tab', id: 'tab-log', 'aria-controls': 'task-log', onclick: () => showTab('log') }, 'Log', tabCount.log),
+    data: h('button', { class: 'tab', type: 'button', role: 'tab', id: 'tab-data', 'aria-controls': 'task-data', onclick: () => showTab('data') }, 'Data', tabCount.data),
+  };
+  replace(view, header, card(null, details, { class: 'task-details' }), h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Log and data' }, tabs.log, tabs.data), logCard, data.el);
+  showTab(hashQuery(location.hash).get('tab') === 'data' ? 'data' : 'log', { address: false });
+
+  function showTab(name, { address = true } = {}) {
+    for (const [k, tab] of Object.entries(tabs)) tab.setAttribute('aria-selected', String(k === name));
+    logCard.hidden = name !== 'log';
+    data.el.hidden = name !== 'data';
+    if (name === 'data') data.start();
+    // The address says which tab is open (a reload or a shared link keeps
+    // it), without a hashchange: the page is not mounted again.
+    if (address) history.replaceState(history.state, '', `${href('/tasks', id)}${name === 'data' ? '?tab=data' : ''}`);
+  }
+
+  function countItems() {
+    tabCount.data.textContent = itemCount.toLocaleString();
+  }
   log.onFollow((on) => followToggle.setAttribute('aria-pressed', String(on)));
 
   let task = null;
@@ -55,6 +81,9 @@ export function mount(view, { id }, ctx) {
     onData(t) {
       live.ok();
       task = t;
+      if ((t.item_count ?? 0) > itemCount) itemCount = t.item_count;
+      countItems();
+      data.setTask(t);
       if (t.node_id && nodeAsked !== t.node_id) lookUpNode(t.node_id);
       renderTask();
     },
@@ -81,6 +110,7 @@ export function mount(view, { id }, ctx) {
       // The log may end before the status event comes: show it now.
       if (task && !isEnded(task.status) && end.status) {
         task = { ...task, status: end.status };
+        data.setTask(task);
         renderTask();
       }
     },
@@ -92,6 +122,7 @@ export function mount(view, { id }, ctx) {
 
   function countLines() {
     const n = log.count;
+    tabCount.log.textContent = Math.max(n, task?.log_lines ?? 0).toLocaleString();
     lineCount.textContent = `${n.toLocaleString()} ${n === 1 ? 'line' : 'lines'}${ended ? '' : task?.status === 'running' ? ' so far' : ''}`;
   }
 
@@ -193,6 +224,7 @@ export function mount(view, { id }, ctx) {
     follower.stop();
     live.stop();
     log.destroy();
+    data.destroy();
   }
   return stop;
 }

@@ -46,7 +46,7 @@ export function mount(view, _params, ctx) {
         h(
           'tr',
           null,
-          ['Task', 'Status', 'Node', 'Created', 'Duration', 'Lines'].map((t) => h('th', { scope: 'col', class: t === 'Lines' ? 'num' : null }, t)),
+          ['Task', 'Status', 'Node', 'Created', 'Duration', 'Lines', 'Items'].map((t) => h('th', { scope: 'col', class: t === 'Lines' || t === 'Items' ? 'num' : null }, t)),
           h('th', { scope: 'col', class: 'actions-col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
         ),
       ),
@@ -229,6 +229,11 @@ export function mount(view, _params, ctx) {
       h('td', { class: 'nowrap' }, timeAgo(t.created)),
       h('td', { class: 'nowrap num-text' }, taskDuration(t)),
       h('td', { class: 'num' }, t.log_lines > 0 ? t.log_lines.toLocaleString() : isEnded(t.status) ? '0' : '–'),
+      h(
+        'td',
+        { class: 'num', dataset: { field: 'items' } },
+        t.item_count > 0 ? h('a', { href: `${link}?tab=data`, title: 'The items it saved' }, t.item_count.toLocaleString()) : isEnded(t.status) ? '0' : '–',
+      ),
       h(
         'td',
         { class: 'actions' },
