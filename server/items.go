@@ -45,10 +45,12 @@ func (s *Server) ReadItems(ctx context.Context, id string, from int64, limit int
 	if err != nil {
 		return nil, err
 	}
-	total, _, err := s.store.Items().ItemCount(ctx, t.SpiderID, id)
+	total, _, err := s.itemCount(ctx, t)
 	if err != nil {
 		return nil, err
 	}
+	// The count may be a moment older than the items just read.
+	total = max(total, from+int64(len(items)))
 	raw := make([]json.RawMessage, len(items))
 	for i := range items {
 		raw[i] = items[i].Data
@@ -65,7 +67,7 @@ func (s *Server) withItemCounts(ctx context.Context, tasks []store.Task) {
 		if t.Status != store.TaskRunning {
 			continue
 		}
-		if n, stats, err := s.store.Items().ItemCount(ctx, t.SpiderID, t.ID); err == nil && n > t.ItemCount {
+		if n, stats, err := s.itemCount(ctx, t); err == nil && n > t.ItemCount {
 			t.ItemCount, t.ItemStats = n, stats
 		}
 	}

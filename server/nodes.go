@@ -152,13 +152,37 @@ func (s *Server) watchNodes(ctx context.Context) {
 			}
 			continue
 		}
+		gone := 0
 		for _, n := range stale {
+			if s.heard(n.ID) {
+				// Its heartbeats reach this master over the bus; only their
+				// record in the store is behind (the store was away, or this
+				// check waited for it): put the node back.
+				s.log.Info("node's heartbeats were not recorded in the store; recording the last one heard", "node_id", n.ID, "name", n.Name)
+				s.mu.Lock()
+				last := s.lastBeat[n.ID]
+				s.mu.Unlock()
+				if err := s.store.Nodes().Touch(ctx, n.ID, last); err != nil && ctx.Err() == nil {
+					s.log.Warn("could not record the node's heartbeat", "node_id", n.ID, "err", err)
+				}
+				continue
+			}
+			gone++
 			s.log.Warn("node offline: missed its heartbeats", "node_id", n.ID, "name", n.Name, "last_seen", n.LastSeen)
 		}
-		if len(stale) > 0 {
+		if gone > 0 {
 			s.orphanedTasks(ctx)
 		}
 	}
+}
+
+// heard reports whether this master has heard a heartbeat of node id
+// within offlineAfter: then the node is alive, whatever the store says.
+func (s *Server) heard(id string) bool {
+	s.mu.Lock()
+	last, ok := s.lastBeat[id]
+	s.mu.Unlock()
+	return ok && time.Since(last) < s.offlineAfter()
 }
 
 // orphanedTasks marks abnormal the running tasks whose node is offline:
@@ -178,7 +202,7 @@ func (s *Server) orphanedTasks(ctx context.Context) {
 	}
 	for _, t := range running {
 		n, ok := byID[t.NodeID]
-		if ok && n.Status == store.NodeOnline {
+		if ok && n.Status == store.NodeOnline || s.heard(t.NodeID) {
 			continue
 		}
 		name := t.NodeID

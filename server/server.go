@@ -66,7 +66,9 @@ type Server struct {
 
 	mu       sync.Mutex
 	lastBeat map[string]time.Time // node id → last heartbeat heard by this master
-	names    map[string]string    // node id → name, for events
+	// itemCounts spares the store a count of a task's items on every read.
+	itemCounts itemCounts
+	names      map[string]string // node id → name, for events
 }
 
 // New listens on cfg.Listen and connects to the bus through connect, which
