@@ -14,6 +14,8 @@ command -v redis-server >/dev/null || missing+=(redis-server)
 command -v redis-cli >/dev/null || missing+=(redis-tools)
 [ -x /usr/bin/chromium ] || missing+=(chromium)
 /usr/bin/python3 -c 'import websockets' 2>/dev/null || missing+=(python3-websockets)
+/usr/bin/python3 -c 'import scrapy' 2>/dev/null || missing+=(python3-scrapy)
+command -v curl >/dev/null || missing+=(curl)
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "make test: installing ${missing[*]} with apt-get"
 	SUDO=""
@@ -57,4 +59,5 @@ echo "make test: FerretDB test server at $uri"
 make --no-print-directory lint
 go test -race -count=1 -timeout 40m ./...
 npm run --silent test:web
+bash sdk/test.sh
 bash .ci/smoke.sh
