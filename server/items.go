@@ -50,7 +50,9 @@ func (s *Server) ReadItems(ctx context.Context, id string, from int64, limit int
 		return nil, err
 	}
 	// The count may be a moment older than the items just read.
-	total = max(total, from+int64(len(items)))
+	if len(items) > 0 {
+		total = max(total, from+int64(len(items)))
+	}
 	raw := make([]json.RawMessage, len(items))
 	for i := range items {
 		raw[i] = items[i].Data
