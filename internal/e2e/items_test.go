@@ -6,9 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io/fs"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -114,44 +116,23 @@ func shop(t *testing.T) (*httptest.Server, map[string]bool) {
 	return srv, want
 }
 
-// scrapyProject is a Scrapy project crawling shop with crawlhub's pipeline.
-var scrapyProject = map[string]string{
-	"scrapy.cfg":       "[settings]\ndefault = shop.settings\n",
-	"shop/__init__.py": "",
-	"shop/settings.py": `BOT_NAME = "shop"
-SPIDER_MODULES = ["shop.spiders"]
-ROBOTSTXT_OBEY = False
-TELNETCONSOLE_ENABLED = False
-LOG_LEVEL = "WARNING"
-REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
-ITEM_PIPELINES = {"crawlhub.scrapy.CrawlhubPipeline": 300}
-`,
-	"shop/spiders/__init__.py": "",
-	"shop/spiders/products.py": `import scrapy
-
-
-class ProductsSpider(scrapy.Spider):
-    name = "products"
-
-    def __init__(self, start=None, **kw):
-        super().__init__(**kw)
-        self.start_urls = [start + "/list/0"]
-
-    def parse(self, response):
-        for href in response.css("a.product::attr(href)").getall():
-            yield response.follow(href, self.product)
-        nxt = response.css("a.next::attr(href)").get()
-        if nxt:
-            yield response.follow(nxt, self.parse)
-
-    def product(self, response):
-        yield {
-            "name": response.css("h1.name::text").get(),
-            "price": float(response.css("p.price::text").get()),
-            "url": response.url,
-            "meta": {"depth": response.meta.get("depth", 0)},
-        }
-`,
+// scrapyProject is the Scrapy project in testdata/shop, which crawls shop
+// with crawlhub's pipeline (the dashboard's Scrapy test uploads it too).
+func scrapyProject(t *testing.T) map[string]string {
+	files := map[string]string{}
+	root := os.DirFS("testdata/shop")
+	err := fs.WalkDir(root, ".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(root, path)
+		files[path] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return files
 }
 
 // A real Scrapy project with the pipeline enabled crawls a site on
@@ -162,7 +143,7 @@ func TestScrapyItems(t *testing.T) {
 	}
 	e := allInOne(t)
 	srv, want := shop(t)
-	sp := e.spiderFiles("shop", "/usr/bin/python3 -m scrapy crawl products", scrapyProject)
+	sp := e.spiderFiles("shop", "/usr/bin/python3 -m scrapy crawl products", scrapyProject(t))
 	task := e.run(0, map[string]any{"spider_id": sp.ID, "mode": "any", "params": "-a start=" + srv.URL})[0]
 	done := e.waitTask(task.ID, 2*time.Minute)
 	if done.Status != store.TaskFinished {

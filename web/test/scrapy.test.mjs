@@ -1,12 +1,15 @@
-// Browser test of a real Scrapy project (Debian's python3-scrapy, run with
-// /usr/bin/python3) saving its items through crawlhub's Scrapy pipeline,
+// Browser test of a real Scrapy project (internal/e2e/testdata/shop, run by
+// Debian's python3-scrapy with /usr/bin/python3) saving its items through crawlhub's Scrapy pipeline,
 // against a running crawlhub (see web/test/browser.mjs for the environment
 // it needs). The site it crawls is served by the test on loopback: four
 // listing pages, linked one to the next, each linking to five products.
 // Every product must show in the task's Data tab exactly once.
 
 import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
 import http from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
 import { TOKEN, api, shot, url, useBrowser, withPage, zip } from './browser.mjs';
 
@@ -14,43 +17,17 @@ useBrowser();
 
 const PRODUCTS = 20;
 
-const PROJECT = {
-  'scrapy.cfg': '[settings]\ndefault = shop.settings\n',
-  'shop/__init__.py': '',
-  'shop/settings.py': `BOT_NAME = "shop"
-SPIDER_MODULES = ["shop.spiders"]
-ROBOTSTXT_OBEY = False
-TELNETCONSOLE_ENABLED = False
-LOG_LEVEL = "WARNING"
-REQUEST_FINGERPRINTER_IMPLEMENTATION = "2.7"
-ITEM_PIPELINES = {"crawlhub.scrapy.CrawlhubPipeline": 300}
-`,
-  'shop/spiders/__init__.py': '',
-  'shop/spiders/products.py': `import scrapy
-
-
-class ProductsSpider(scrapy.Spider):
-    name = "products"
-
-    def __init__(self, start=None, **kw):
-        super().__init__(**kw)
-        self.start_urls = [start + "/list/0"]
-
-    def parse(self, response):
-        for href in response.css("a.product::attr(href)").getall():
-            yield response.follow(href, self.product)
-        nxt = response.css("a.next::attr(href)").get()
-        if nxt:
-            yield response.follow(nxt, self.parse)
-
-    def product(self, response):
-        yield {
-            "name": response.css("h1.name::text").get(),
-            "price": float(response.css("p.price::text").get()),
-            "url": response.url,
-        }
-`,
-};
+/** The Scrapy project the Go end-to-end test uploads too: path → content. */
+async function project() {
+  const root = fileURLToPath(new URL('../../internal/e2e/testdata/shop/', import.meta.url));
+  const files = {};
+  for (const entry of await readdir(root, { recursive: true, withFileTypes: true })) {
+    if (!entry.isFile()) continue;
+    const full = path.join(entry.parentPath, entry.name);
+    files[path.relative(root, full)] = await readFile(full, 'utf8');
+  }
+  return files;
+}
 
 /** The shop: /list/<n> links to products n*5…n*5+4 and to /list/<n+1>. */
 function shop() {
@@ -93,7 +70,7 @@ test('a Scrapy project with the crawlhub pipeline: every product shows once in t
   const form = new FormData();
   form.set('name', `e2e-scrapy-${Date.now().toString(36)}`);
   form.set('command', '/usr/bin/python3 -m scrapy crawl products');
-  form.set('file', new Blob([zip(PROJECT)], { type: 'application/zip' }), 'shop.zip');
+  form.set('file', new Blob([zip(await project())], { type: 'application/zip' }), 'shop.zip');
   const res = await fetch(url('api/spiders'), { method: 'POST', headers: { Authorization: `Bearer ${TOKEN}` }, body: form });
   const text = await res.text();
   assert.equal(res.status, 201, `creating the spider: ${text}`);
