@@ -105,6 +105,14 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()
 	}
+	// Tasks run in their spider's directory: every path the agent gives
+	// them (the SDK on PYTHONPATH, files under the data directory) must
+	// not depend on the agent's working directory.
+	dataDir, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return nil, fmt.Errorf("agent: data directory: %w", err)
+	}
+	cfg.DataDir = dataDir
 	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("agent: data directory: %w", err)
 	}

@@ -486,6 +486,31 @@ node -e 'console.log("JS=" + require.resolve("crawlhub"))'
 	n.checkItemBatches(task.ID, store.TaskCancelled, []string{`{"over":"unix"}`})
 }
 
+// An agent started with a relative data directory (as `make run` starts
+// the all-in-one, in ./data) still gives its tasks the SDK: they run in
+// their spider's directory, where a relative path would find nothing.
+func TestRelativeDataDir(t *testing.T) {
+	t.Chdir(t.TempDir())
+	n := startNode(t, config{dataDir: "data"})
+	sp := n.spider("relative", `echo "PYTHONPATH=$PYTHONPATH"
+python3 -c 'import crawlhub; print("PY=" + crawlhub.__file__)'
+`+forever)
+	task := n.run(sp)
+	vars := map[string]string{}
+	n.logBatch(task.ID, func(b wire.LogBatch) bool {
+		for _, l := range b.Lines {
+			if k, v, ok := strings.Cut(l, "="); ok {
+				vars[k] = v
+			}
+		}
+		return vars["PY"] != ""
+	})
+	if !filepath.IsAbs(vars["PYTHONPATH"]) || !filepath.IsAbs(vars["PY"]) {
+		t.Errorf("PYTHONPATH %q, crawlhub imported from %q: want absolute paths", vars["PYTHONPATH"], vars["PY"])
+	}
+	n.send(wire.OpCancelTask, wire.CancelTask{TaskID: task.ID, By: "tester"})
+}
+
 // Items an agent spooled but had not saved when it died are saved when it
 // starts again, and counted on the task it marks abnormal.
 func TestOrphanedItemsSavedAtRestart(t *testing.T) {
