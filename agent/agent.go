@@ -275,15 +275,20 @@ func (a *Agent) heartbeat(ctx context.Context) {
 
 func (a *Agent) beat(ctx context.Context) {
 	now := store.Now()
-	err := a.store.Nodes().Touch(ctx, a.nodeID, now)
+	// The bus first: masters judge liveness by what they hear, and a store
+	// that is away must not silence the node (its Touch would wait for
+	// the store's server selection timeout, longer than masters wait).
+	if err := a.resp.Emit(ctx, wire.EvHeartbeat, wire.Heartbeat{Name: a.cfg.Name, At: now}); err != nil && ctx.Err() == nil {
+		a.log.Warn("heartbeat not published", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(ctx, a.cfg.Heartbeat)
+	defer cancel()
+	err := a.store.Nodes().Touch(sctx, a.nodeID, now)
 	if errors.Is(err, store.ErrNotFound) {
 		// Someone deleted the node record: put it back.
-		err = a.register(ctx)
+		err = a.register(sctx)
 	}
 	if err != nil && ctx.Err() == nil {
 		a.log.Warn("heartbeat not stored", "err", err)
-	}
-	if err := a.resp.Emit(ctx, wire.EvHeartbeat, wire.Heartbeat{Name: a.cfg.Name, At: now}); err != nil && ctx.Err() == nil {
-		a.log.Warn("heartbeat not published", "err", err)
 	}
 }
