@@ -20,15 +20,9 @@ const maxItemsLimit = 10000
 // from the store (which also serves when the node is gone or does not
 // answer).
 func (s *Server) ReadItems(ctx context.Context, id string, from int64, limit int) (*wire.ItemBatch, error) {
-	t, err := s.taskByID(ctx, id)
+	t, limit, err := s.rangeOf(ctx, id, from, limit, maxItemsLimit)
 	if err != nil {
 		return nil, err
-	}
-	if from < 0 || limit < 0 {
-		return nil, badRequest("from and limit cannot be negative")
-	}
-	if limit == 0 || limit > maxItemsLimit {
-		limit = maxItemsLimit
 	}
 	if t.Status == store.TaskRunning && t.NodeID != "" {
 		var ib wire.ItemBatch

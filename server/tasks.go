@@ -156,6 +156,23 @@ func (s *Server) taskByID(ctx context.Context, id string) (*store.Task, error) {
 	return t, err
 }
 
+// rangeOf checks a read of a task's log or items from from, of up to
+// limit (zero or more than most: most), and returns the task and the
+// limit to use.
+func (s *Server) rangeOf(ctx context.Context, id string, from int64, limit, most int) (*store.Task, int, error) {
+	t, err := s.taskByID(ctx, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	if from < 0 || limit < 0 {
+		return nil, 0, badRequest("from and limit cannot be negative")
+	}
+	if limit == 0 || limit > most {
+		limit = most
+	}
+	return t, limit, nil
+}
+
 // maxLogLimit bounds one read of a log.
 const maxLogLimit = 10000
 
@@ -163,15 +180,9 @@ const maxLogLimit = 10000
 // newest lines from its node, everything else from the store (which also
 // serves when the node is gone).
 func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) (*wire.LogBatch, error) {
-	t, err := s.taskByID(ctx, id)
+	t, limit, err := s.rangeOf(ctx, id, from, limit, maxLogLimit)
 	if err != nil {
 		return nil, err
-	}
-	if from < 0 || limit < 0 {
-		return nil, badRequest("from and limit cannot be negative")
-	}
-	if limit == 0 || limit > maxLogLimit {
-		limit = maxLogLimit
 	}
 	if t.Status == store.TaskRunning && t.NodeID != "" {
 		var ll wire.LogBatch

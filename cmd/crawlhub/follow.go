@@ -63,6 +63,12 @@ func followTo(ctx context.Context, f *clientFlags, taskID string, since int64) e
 		return nil
 	})
 	w.Flush()
+	return followed(taskID, status, err)
+}
+
+// followed ends a follow of a task: its error, or the task's outcome on
+// stderr and as the exit status (errTaskFailed unless it finished).
+func followed(taskID, status string, err error) error {
 	if err != nil {
 		return err
 	}

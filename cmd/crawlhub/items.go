@@ -98,14 +98,7 @@ func followItems(ctx context.Context, cf *clientFlags, taskID, format string, ou
 		return nil
 	})
 	w.Flush()
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(os.Stderr, "crawlhub: task %s %s\n", taskID, status)
-	if status != "finished" {
-		return errTaskFailed{status}
-	}
-	return nil
+	return followed(taskID, status, err)
 }
 
 // csvFollower writes items as CSV rows, the columns fixed by the first
