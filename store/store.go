@@ -24,6 +24,9 @@ var (
 	// ErrLogGap means AppendLog was given lines that start past the end of
 	// the stored log: storing them would leave a hole.
 	ErrLogGap = errors.New("log lines would leave a gap")
+	// ErrStale means a compare-and-set found the record changed: its status
+	// was no longer the one expected (see Tasks.UpdateIf).
+	ErrStale = errors.New("changed meanwhile")
 )
 
 // Now is the store's clock precision: milliseconds, UTC (MongoDB's).
@@ -149,10 +152,14 @@ type Task struct {
 	ScheduleID string `json:"schedule_id,omitempty"`
 	// WaitFor is a task this one waits for: it stays pending until that
 	// task has ended (a schedule's overlap "queue").
-	WaitFor  string    `json:"wait_for,omitempty"`
-	Created  time.Time `json:"created"`
-	Started  time.Time `json:"started,omitzero"`
-	Finished time.Time `json:"finished,omitzero"`
+	WaitFor string `json:"wait_for,omitempty"`
+	// CreatedBy names who ran the task (auth.Principal.Actor, or
+	// "schedule <name>"); CancelledBy who cancelled it.
+	CreatedBy   string    `json:"created_by,omitempty"`
+	CancelledBy string    `json:"cancelled_by,omitempty"`
+	Created     time.Time `json:"created"`
+	Started     time.Time `json:"started,omitzero"`
+	Finished    time.Time `json:"finished,omitzero"`
 }
 
 // TaskFilter selects tasks; zero fields match everything. Limit zero means

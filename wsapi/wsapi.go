@@ -118,6 +118,9 @@ const (
 	CloseGoingAway  = 1001 // the server is shutting down
 	CloseTooLarge   = 1009 // the client sent a frame over the limit
 	CloseSlowClient = 4008 // the client did not read what it was sent in time: reconnect and resubscribe with since
+	// CloseRevoked: the credential the connection opened with was revoked
+	// or expired, or its user was disabled or deleted: sign in again.
+	CloseRevoked = 4001
 )
 
 // SubscribeParams are the params of MethodSubscribe. Since applies to log
