@@ -69,6 +69,9 @@ type Principal struct {
 	CredentialID string `json:"credential_id,omitempty"`
 	// TokenName names the API token, for the audit log.
 	TokenName string `json:"token_name,omitempty"`
+	// Address is where the request came from (behind trusted proxies, the
+	// address they forwarded), for the audit log and the login throttle.
+	Address string `json:"-"`
 }
 
 // Actor is how the audit log and task records name the principal:
