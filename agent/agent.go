@@ -51,7 +51,11 @@ type Config struct {
 	// http+unix://<the path, escaped>/tasks/…. Zero means a port on
 	// 127.0.0.1 that the system picks (http://127.0.0.1:<port>/tasks/…).
 	ItemsSocket string
-	Log         *slog.Logger
+	// ClusterSecret signs every message the agent publishes and is required
+	// on every command it receives (wire.Signer). Zero means the insecure
+	// bus: nothing is signed or checked.
+	ClusterSecret string
+	Log           *slog.Logger
 }
 
 // Agent is one work node. Create it with New, then Run it.
@@ -59,6 +63,7 @@ type Agent struct {
 	cfg    Config
 	store  store.Store
 	bus    bus.Bus
+	signer *wire.Signer // nil: the insecure bus
 	resp   *wire.Responder
 	sys    *sysinfo.Collector
 	nodeID string
@@ -135,11 +140,15 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		items:  map[string]*taskItems{},
 		sdkDir: sdkDir,
 	}
+	a.signer, err = wire.NewSigner(cfg.ClusterSecret, a.log)
+	if err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
 	a.bus, err = connect(func(_ string, payload []byte) { a.resp.Handle(payload) })
 	if err != nil {
 		return nil, err
 	}
-	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Log: a.log}, a)
+	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Signer: a.signer, Log: a.log}, a)
 	return a, nil
 }
 

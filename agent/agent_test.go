@@ -37,7 +37,7 @@ type node struct {
 	ctx    context.Context
 	st     store.Store
 	agent  *agent.Agent
-	master *bus.Memory
+	master bus.Bus
 	caller *wire.Caller
 	logs   *lockedBuffer
 
@@ -55,6 +55,11 @@ type config struct {
 	wrap        func(store.Store) store.Store
 	itemsSocket string
 	dataDir     string // zero means a new one
+	// redisURL, if set, puts the agent and the test's end on that Redis
+	// instead of the in-process bus.
+	redisURL string
+	// secret is the cluster secret of the agent and the test's end.
+	secret string
 }
 
 func startNode(t *testing.T, cfg config) *node {
@@ -67,8 +72,20 @@ func startNode(t *testing.T, cfg config) *node {
 	}
 	n.st = st
 	broker := bus.NewMemoryBroker()
-	n.master = broker.Connect(n.handle)
-	n.caller = wire.NewCaller(wire.CallerConfig{Bus: n.master, Event: n.record, Timeout: wait})
+	connect := func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil }
+	if cfg.redisURL != "" {
+		connect = func(h bus.Handler) (bus.Bus, error) {
+			return bus.NewRedis(ctx, cfg.redisURL, h, slog.New(slog.NewTextHandler(n.logs, nil)))
+		}
+	}
+	if n.master, err = connect(n.handle); err != nil {
+		t.Fatal(err)
+	}
+	signer, err := wire.NewSigner(cfg.secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.caller = wire.NewCaller(wire.CallerConfig{Bus: n.master, Event: n.record, Timeout: wait, Signer: signer})
 	if err := n.master.Subscribe(ctx, wire.MasterChannel); err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +103,8 @@ func startNode(t *testing.T, cfg config) *node {
 		cfg.dataDir = t.TempDir()
 	}
 	n.agent, err = agent.New(agent.Config{Name: "worker", DataDir: cfg.dataDir, Heartbeat: cfg.heartbeat,
-		PollInterval: time.Hour, CancelGrace: time.Second, Concurrency: 2, Log: log, ItemsSocket: cfg.itemsSocket}, ast, func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil })
+		PollInterval: time.Hour, CancelGrace: time.Second, Concurrency: 2, Log: log, ItemsSocket: cfg.itemsSocket,
+		ClusterSecret: cfg.secret}, ast, connect)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -163,7 +163,7 @@ func (a *Agent) publishItemBatch(ctx context.Context, b wire.ItemBatch) error {
 	if err != nil {
 		return err
 	}
-	return a.bus.Publish(ctx, wire.ItemsChannel(b.TaskID), p)
+	return a.bus.Publish(ctx, wire.ItemsChannel(b.TaskID), a.signer.Sign(p))
 }
 
 func rawItems(lines []string) []json.RawMessage {

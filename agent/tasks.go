@@ -312,7 +312,7 @@ func (a *Agent) publishLog(ctx context.Context, b wire.LogBatch) error {
 	if err != nil {
 		return err
 	}
-	return a.bus.Publish(ctx, wire.LogChannel(b.TaskID), p)
+	return a.bus.Publish(ctx, wire.LogChannel(b.TaskID), a.signer.Sign(p))
 }
 
 // --- operations --------------------------------------------------------------

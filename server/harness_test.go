@@ -63,6 +63,13 @@ var dist = fstest.MapFS{
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
+	return newSignedEnv(t, "")
+}
+
+// newSignedEnv is newEnv with the master and the agent given secret as
+// their cluster secret ("" for none).
+func newSignedEnv(t *testing.T, secret string) *env {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, ctx: ctx, logs: &logBuffer{}, vars: map[string]string{},
 		hc: &http.Client{Transport: &http.Transport{}, Timeout: wait}}
@@ -75,7 +82,7 @@ func newEnv(t *testing.T) *env {
 	broker := bus.NewMemoryBroker()
 	connect := func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil }
 	e.tap = newTap(t, broker)
-	e.srv, err = server.New(server.Config{Listen: "127.0.0.1:0", Token: token, Log: log, Dist: dist}, st, connect)
+	e.srv, err = server.New(server.Config{Listen: "127.0.0.1:0", Token: token, Log: log, Dist: dist, ClusterSecret: secret}, st, connect)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +91,7 @@ func newEnv(t *testing.T) *env {
 	wg.Go(func() { e.srv.Run(ctx) })
 	// The agent polls rarely: tasks start because the master nudges it.
 	e.agent, err = agent.New(agent.Config{Name: "solo", DataDir: t.TempDir(), PollInterval: time.Hour,
-		CancelGrace: time.Second, Concurrency: 4, Log: log}, st, connect)
+		CancelGrace: time.Second, Concurrency: 4, Log: log, ClusterSecret: secret}, st, connect)
 	if err != nil {
 		t.Fatal(err)
 	}

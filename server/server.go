@@ -47,9 +47,13 @@ type Config struct {
 	// MaxArchive bounds an uploaded spider archive. Zero means 100 MiB.
 	MaxArchive int64
 	// Dist is the built dashboard. Nil serves a page saying it is not built.
-	Dist    fs.FS
-	Version string
-	Log     *slog.Logger
+	Dist fs.FS
+	// ClusterSecret signs every message the master publishes and is
+	// required on every message it receives (wire.Signer). Zero means the
+	// insecure bus: nothing is signed or checked.
+	ClusterSecret string
+	Version       string
+	Log           *slog.Logger
 }
 
 // Server is one master.
@@ -57,6 +61,7 @@ type Server struct {
 	cfg    Config
 	store  store.Store
 	bus    bus.Bus
+	signer *wire.Signer // nil: the insecure bus
 	caller *wire.Caller
 	echo   *echo.Echo
 	ln     net.Listener
@@ -87,13 +92,17 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		cfg.Log = slog.Default()
 	}
 	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}, names: map[string]string{}}
+	var err error
+	if s.signer, err = wire.NewSigner(cfg.ClusterSecret, cfg.Log); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	b, err := connect(s.handleBus)
 	if err != nil {
 		return nil, err
 	}
 	s.bus = b
 	s.caller = wire.NewCaller(wire.CallerConfig{
-		Bus: b, Live: s.live, Event: s.event, Timeout: cfg.CallTimeout, Log: cfg.Log,
+		Bus: b, Live: s.live, Event: s.event, Timeout: cfg.CallTimeout, Signer: s.signer, Log: cfg.Log,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -118,6 +127,10 @@ func (s *Server) Addr() string { return s.ln.Addr().String() }
 func (s *Server) handleBus(channel string, payload []byte) {
 	if channel == wire.MasterChannel {
 		s.caller.Handle(payload)
+		return
+	}
+	payload, ok := s.signer.Accept(channel, payload)
+	if !ok {
 		return
 	}
 	switch {

@@ -190,7 +190,7 @@ func (s *Server) emitTaskStatus(ctx context.Context, t *store.Task) {
 // what the store has; a viewer short of them catches up from it.
 func (s *Server) endLog(ctx context.Context, t *store.Task) {
 	p, _ := json.Marshal(wire.LogBatch{TaskID: t.ID, From: t.LogLines, Lines: []string{}, End: true, Status: t.Status, Total: t.LogLines})
-	if err := s.bus.Publish(ctx, wire.LogChannel(t.ID), p); err != nil && !errors.Is(err, context.Canceled) {
+	if err := s.bus.Publish(ctx, wire.LogChannel(t.ID), s.signer.Sign(p)); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("log end not published", "task_id", t.ID, "err", err)
 	}
 	items := t.ItemCount
@@ -198,7 +198,7 @@ func (s *Server) endLog(ctx context.Context, t *store.Task) {
 		items = max(items, n)
 	}
 	p, _ = json.Marshal(wire.ItemBatch{TaskID: t.ID, From: items, Items: []json.RawMessage{}, End: true, Status: t.Status, Total: items})
-	if err := s.bus.Publish(ctx, wire.ItemsChannel(t.ID), p); err != nil && !errors.Is(err, context.Canceled) {
+	if err := s.bus.Publish(ctx, wire.ItemsChannel(t.ID), s.signer.Sign(p)); err != nil && !errors.Is(err, context.Canceled) {
 		s.log.Warn("items end not published", "task_id", t.ID, "err", err)
 	}
 }

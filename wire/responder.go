@@ -18,7 +18,10 @@ type ResponderConfig struct {
 	// Queue bounds the requests waiting for a worker; when it is full new
 	// requests are refused with an error reply. Zero means 4096.
 	Queue int
-	Log   *slog.Logger
+	// Signer signs what the Responder publishes and checks the requests
+	// it receives; nil is the insecure bus (no cluster secret).
+	Signer *Signer
+	Log    *slog.Logger
 }
 
 // Responder is the agent's end: it serves requests arriving on its
@@ -47,11 +50,22 @@ func NewResponder(cfg ResponderConfig, node Node) *Responder {
 
 // Handle takes one message from the node's channel. It never blocks: a
 // request that finds the queue full is dropped with a warning, and its
-// caller gets its deadline error.
+// caller gets its deadline error. With a cluster secret, unsigned or
+// badly signed requests, and requests addressed to another node (a
+// signed one replayed onto this node's channel), are dropped unanswered,
+// with a warning at most every DropLogEvery.
 func (r *Responder) Handle(payload []byte) {
+	payload, ok := r.cfg.Signer.Accept(NodeChannel(r.cfg.NodeID), payload)
+	if !ok {
+		return
+	}
 	env := new(Envelope)
 	if err := json.Unmarshal(payload, env); err != nil {
 		r.cfg.Log.Warn("dropped malformed request", "err", err, "size", len(payload), "node_id", r.cfg.NodeID)
+		return
+	}
+	if r.cfg.Signer != nil && env.NodeID != r.cfg.NodeID {
+		r.cfg.Signer.drops.warn(r.cfg.Log, "dropped a request addressed to another node", "type", env.Type, "id", env.ID, "to", env.NodeID)
 		return
 	}
 	select {
@@ -132,5 +146,5 @@ func (r *Responder) publish(ctx context.Context, env *Envelope) error {
 	if err != nil {
 		return err
 	}
-	return r.cfg.Bus.Publish(ctx, MasterChannel, b)
+	return r.cfg.Bus.Publish(ctx, MasterChannel, r.cfg.Signer.Sign(b))
 }

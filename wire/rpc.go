@@ -77,7 +77,10 @@ type CallerConfig struct {
 	// Timeout is the deadline of a call whose ctx has none shorter. Zero
 	// means 5 s.
 	Timeout time.Duration
-	Log     *slog.Logger
+	// Signer signs what the Caller publishes and checks what it receives;
+	// nil is the insecure bus (no cluster secret).
+	Signer *Signer
+	Log    *slog.Logger
 }
 
 // Caller is the master's end: it sends requests and one-way commands to
@@ -89,7 +92,15 @@ type Caller struct {
 	nextID func() string
 
 	mu      sync.Mutex
-	waiting map[string]chan []byte // request id → buffered(1) slot for the raw reply
+	waiting map[string]waiter // by request id
+
+	drops dropLog // replies from a node other than the one called
+}
+
+// waiter is a call waiting for its reply.
+type waiter struct {
+	node string      // the node called: only its reply is accepted
+	slot chan []byte // buffered(1): the raw reply
 }
 
 // NewCaller returns a Caller. Feed it every MasterChannel message with
@@ -101,21 +112,27 @@ func NewCaller(cfg CallerConfig) *Caller {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	return &Caller{cfg: cfg, nextID: newIDs(), waiting: map[string]chan []byte{}}
+	return &Caller{cfg: cfg, nextID: newIDs(), waiting: map[string]waiter{}}
 }
 
 // Handle takes one message from MasterChannel. Malformed messages and
-// envelopes of unknown type are logged and dropped. It never blocks.
+// envelopes of unknown type are logged and dropped, and so are, with a
+// cluster secret, unsigned or badly signed ones, and replies from a node
+// other than the one called (with or without a secret). It never blocks.
 //
 // It runs on the bus's one receive goroutine, which every master's reply
 // and event passes through, so replies are not decoded here: their "re" is
-// read from the head of the envelope (see peekRe) and the raw message goes
+// read from the head of the envelope (see peekReply) and the raw message goes
 // to the waiting call, which decodes it on its own goroutine. A reply for
 // another master is dropped without being decoded at all. (A get_log reply
 // carries up to 10,000 lines: decoding it here held up every other message,
 // the live log batches included.)
 func (c *Caller) Handle(payload []byte) {
-	re, ok := peekRe(payload)
+	payload, ok := c.cfg.Signer.Accept(MasterChannel, payload)
+	if !ok {
+		return
+	}
+	node, re, ok := peekReply(payload)
 	if !ok {
 		// Not the head wire's encoder writes: decode it all.
 		env := new(Envelope)
@@ -127,15 +144,21 @@ func (c *Caller) Handle(payload []byte) {
 			c.event(env)
 			return
 		}
-		re = env.Re
+		node, re = env.NodeID, env.Re
 	}
 	if re != "" {
 		c.mu.Lock()
-		slot, ok := c.waiting[re]
+		w, ok := c.waiting[re]
+		if ok && w.node != node {
+			c.mu.Unlock()
+			// Not the node called: the call keeps waiting for its own.
+			c.drops.warn(c.cfg.Log, "dropped a reply from a node that was not called", "re", re, "node_id", node, "called", w.node)
+			return
+		}
 		delete(c.waiting, re)
 		c.mu.Unlock()
 		if ok {
-			slot <- payload // buffered(1) and removed from the map: never blocks
+			w.slot <- payload // buffered(1) and removed from the map: never blocks
 		}
 		// A reply for another master, or one that came after its deadline.
 		return
@@ -159,49 +182,56 @@ func (c *Caller) event(env *Envelope) {
 	}
 }
 
-// peekRe reads the "re" of an envelope from its head, as json.Marshal of
-// an Envelope writes it: {"id":"…","type":"…"[,"node_id":"…"][,"re":"…"],…
-// It reports false for anything else (another field order, an escape in a
-// string), and the caller decodes the whole envelope instead. re is empty
-// for an envelope without one (an event).
-func peekRe(b []byte) (re string, ok bool) {
-	rest, ok := peekField(b, `{"id":"`)
+// peekReply reads the "node_id" and "re" of an envelope from its head, as
+// json.Marshal of an Envelope writes it:
+// {"id":"…","type":"…"[,"node_id":"…"][,"re":"…"],… It reports false for
+// anything else (another field order, an escape in a string), and the
+// caller decodes the whole envelope instead. re is empty for an envelope
+// without one (an event).
+func peekReply(b []byte) (node, re string, ok bool) {
+	rest, _, ok := peekField(b, `{"id":"`)
 	if !ok {
-		return "", false
+		return "", "", false
 	}
-	if rest, ok = peekField(rest, `,"type":"`); !ok {
-		return "", false
+	if rest, _, ok = peekField(rest, `,"type":"`); !ok {
+		return "", "", false
 	}
-	if r, ok := peekField(rest, `,"node_id":"`); ok {
-		rest = r
+	const nodeKey = `,"node_id":"`
+	if len(rest) >= len(nodeKey) && string(rest[:len(nodeKey)]) == nodeKey {
+		r, v, ok := peekField(rest, nodeKey)
+		if !ok {
+			return "", "", false
+		}
+		rest, node = r, string(v)
 	}
 	const reKey = `,"re":"`
 	if len(rest) < len(reKey) || string(rest[:len(reKey)]) != reKey {
 		if len(rest) > 0 && (rest[0] == ',' || rest[0] == '}') {
-			return "", true // no re: an event
+			return node, "", true // no re: an event
 		}
-		return "", false
+		return "", "", false
 	}
 	rest = rest[len(reKey):]
 	i := stringEnd(rest)
 	if i <= 0 {
-		return "", false
+		return "", "", false
 	}
-	return string(rest[:i]), true
+	return node, string(rest[:i]), true
 }
 
 // peekField skips key and the plain JSON string after it (key ends with its
-// opening quote), returning what follows the closing quote.
-func peekField(b []byte, key string) ([]byte, bool) {
+// opening quote), returning what follows the closing quote and the
+// string's contents.
+func peekField(b []byte, key string) (rest, val []byte, ok bool) {
 	if len(b) < len(key) || string(b[:len(key)]) != key {
-		return nil, false
+		return nil, nil, false
 	}
 	b = b[len(key):]
 	i := stringEnd(b)
 	if i < 0 {
-		return nil, false
+		return nil, nil, false
 	}
-	return b[i+1:], true
+	return b[i+1:], b[:i], true
 }
 
 // stringEnd is the index of the quote closing a JSON string whose opening
@@ -233,7 +263,7 @@ func (c *Caller) Call(ctx context.Context, nodeID, op string, in, out any) error
 	}
 	slot := make(chan []byte, 1)
 	c.mu.Lock()
-	c.waiting[env.ID] = slot
+	c.waiting[env.ID] = waiter{node: nodeID, slot: slot}
 	c.mu.Unlock()
 	defer func() {
 		c.mu.Lock()
@@ -294,7 +324,7 @@ func (c *Caller) Emit(ctx context.Context, typ string, payload any) error {
 	if err != nil {
 		return err
 	}
-	return c.cfg.Bus.Publish(ctx, MasterChannel, b)
+	return c.cfg.Bus.Publish(ctx, MasterChannel, c.cfg.Signer.Sign(b))
 }
 
 // Send publishes a one-way command: no reply is awaited.
@@ -323,7 +353,7 @@ func (c *Caller) publish(ctx context.Context, nodeID string, env *Envelope) erro
 	if err != nil {
 		return fmt.Errorf("encode %s envelope: %w", env.Type, err)
 	}
-	if err := c.cfg.Bus.Publish(ctx, NodeChannel(nodeID), b); err != nil {
+	if err := c.cfg.Bus.Publish(ctx, NodeChannel(nodeID), c.cfg.Signer.Sign(b)); err != nil {
 		return fmt.Errorf("send %s to node %s: %w", env.Type, nodeID, err)
 	}
 	return nil

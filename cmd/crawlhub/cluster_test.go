@@ -39,6 +39,7 @@ type cluster struct {
 	redis  *testenv.Redis
 	mongo  string
 	token  string
+	secret string // the cluster secret: the bus is signed, as in production
 	master *proc
 	api    *api
 	agents map[string]*proc
@@ -49,11 +50,11 @@ var servingRE = regexp.MustCompile(`master serving" addr=(127\.0\.0\.1:\d+)`)
 
 func newCluster(t *testing.T, agentNames ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, redis: testenv.StartRedis(t), token: "test-token-" + t.Name(),
+	c := &cluster{t: t, redis: testenv.StartRedis(t), token: "test-token-" + t.Name(), secret: "cluster-secret-of-" + t.Name(),
 		agents: map[string]*proc{}, dirs: map[string]string{}}
 	c.mongo = testenv.MongoURIs(t)[0].URI + testenv.UniqueDB(t)
 	c.master = startProc(t, "master", "server", "--redis", c.redis.URL, "--mongo", c.mongo,
-		"--listen", "127.0.0.1:0", "--token", c.token)
+		"--listen", "127.0.0.1:0", "--token", c.token, "--cluster-secret", c.secret)
 	addr := c.master.waitLog(t, servingRE, 60*time.Second)[1]
 	c.api = newAPI("http://"+addr, c.token)
 	for _, name := range agentNames {
@@ -67,7 +68,7 @@ func newCluster(t *testing.T, agentNames ...string) *cluster {
 func (c *cluster) startAgent(name string) *proc {
 	c.t.Helper()
 	p := startProc(c.t, "agent "+name, "agent", "--redis", c.redis.URL, "--mongo", c.mongo,
-		"--name", name, "--data", c.dirs[name])
+		"--name", name, "--data", c.dirs[name], "--cluster-secret", c.secret)
 	c.agents[name] = p
 	return p
 }

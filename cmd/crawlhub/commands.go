@@ -133,8 +133,10 @@ func runServer(ctx context.Context, args []string) error {
 	var lf logFlags
 	var redisURL, mongoURI string
 	var maxArchive int64
+	var bf busFlags
 	sf.register(fs)
 	lf.register(fs)
+	bf.register(fs)
 	fs.Int64Var(&maxArchive, "max-archive", 100<<20, "largest spider archive accepted, in bytes")
 	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
 	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub), e.g. mongodb://127.0.0.1:27017/crawlhub")
@@ -142,6 +144,10 @@ func runServer(ctx context.Context, args []string) error {
 		return quietHelp(err)
 	}
 	log, err := lf.logger()
+	if err != nil {
+		return err
+	}
+	secret, err := bf.clusterSecret(log)
 	if err != nil {
 		return err
 	}
@@ -156,6 +162,7 @@ func runServer(ctx context.Context, args []string) error {
 	}
 	cfg := sf.config(log)
 	cfg.MaxArchive = maxArchive
+	cfg.ClusterSecret = secret
 	s, err := server.New(cfg, st, redisConnect(ctx, redisURL, log))
 	if err != nil {
 		return err
@@ -174,8 +181,10 @@ func runAgent(ctx context.Context, args []string) error {
 	var redisURL, mongoURI, name, data string
 	var heartbeat time.Duration
 	var tf taskFlags
+	var bf busFlags
 	lf.register(fs)
 	tf.register(fs)
+	bf.register(fs)
 	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
 	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub)")
 	fs.StringVar(&name, "name", "", "node name shown in the dashboard (default: the hostname)")
@@ -188,12 +197,16 @@ func runAgent(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	secret, err := bf.clusterSecret(log)
+	if err != nil {
+		return err
+	}
 	st, err := openMongo(ctx, mongoURI)
 	if err != nil {
 		return err
 	}
 	defer st.Close(context.Background())
-	a, err := agent.New(agent.Config{Name: name, DataDir: data, Heartbeat: heartbeat, Version: version, Log: log,
+	a, err := agent.New(agent.Config{Name: name, DataDir: data, Heartbeat: heartbeat, Version: version, Log: log, ClusterSecret: secret,
 		Concurrency: tf.concurrency, CancelGrace: tf.grace, MaxArchive: tf.maxArchive, ItemsSocket: tf.itemsSocket},
 		st, redisConnect(ctx, redisURL, log))
 	if err != nil {

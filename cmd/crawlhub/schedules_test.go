@@ -17,7 +17,7 @@ func TestClusterScheduleOnce(t *testing.T) {
 	c := newCluster(t, "a1", "a2")
 	var other *api // the second master's API
 	for _, name := range []string{"master 2", "master 3"} {
-		p := startProc(t, name, "server", "--redis", c.redis.URL, "--mongo", c.mongo, "--listen", "127.0.0.1:0", "--token", c.token)
+		p := startProc(t, name, "server", "--redis", c.redis.URL, "--mongo", c.mongo, "--listen", "127.0.0.1:0", "--token", c.token, "--cluster-secret", c.secret)
 		addr := p.waitLog(t, servingRE, 60*time.Second)[1]
 		if other == nil {
 			other = newAPI("http://"+addr, c.token)
