@@ -72,7 +72,7 @@ func (r *run) profileMisses(ctx context.Context) {
 	if missed["1"] {
 		// The caller's side runs in this process: profile it here.
 		path := filepath.Join(dir, "s1-rpc-ping-c256-caller.pprof")
-		rc, err := newRPCCaller(ctx, c.redis.URL)
+		rc, err := newRPCCaller(ctx, c.redis.URL, "")
 		if err == nil {
 			node, nerr := c.master.NodeID(ctx, c.agent.Name)
 			f, ferr := os.Create(path)

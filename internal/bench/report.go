@@ -241,6 +241,25 @@ func renderMarkdown(res *Results, cfg Config) string {
 		}
 	}
 
+	// Scenario 9.
+	if len(res.Signed) > 0 {
+		w("## 9. The signed bus: what a cluster secret costs\n\n")
+		w("`crawlhub server` and `crawlhub agent` on Redis and FerretDB, started with `--insecure-bus` or with `--cluster-secret`, in turns, each pair fresh. Pings: %d callers (the master's `wire.Caller` in the harness, signing as the master does) for 3 s. Log: one client following a task that writes as fast as it can, as in scenario 2 with N=1; every batch is signed by the agent and checked by the master.\n\n", signedConcurrency)
+		w("| bus | round | ping calls/s | ping p50 ms | ping p99 ms | log lines/s to one client | task wrote lines/s | lost | twice |\n|---|---|---|---|---|---|---|---|---|\n")
+		for _, s := range res.Signed {
+			bus := "insecure"
+			if s.Signed {
+				bus = "signed"
+			}
+			w("| %s | %d | %s | %s | %s | %s | %s | %d | %d |\n", bus, s.Round, f0(s.PingCallsPerS), ms(s.PingLatency.P50ms), ms(s.PingLatency.P99ms),
+				f0(s.LogLinesPerS), f0(s.LogWriteLinesS), s.LogLost, s.LogDuplicates)
+		}
+		if ping, logs := signedRatios(res.Signed); ping > 0 {
+			w("\nSigned ÷ insecure (geometric mean of the rounds): pings %.2f×, log lines %.2f×.\n", ping, logs)
+		}
+		w("\n")
+	}
+
 	// Profiles.
 	if len(res.Profiles) > 0 {
 		w("## Where the time goes (profiles of missed targets)\n\n")

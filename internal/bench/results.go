@@ -27,6 +27,7 @@ type Results struct {
 	Schedules   []ScheduleRow   `json:"schedules,omitempty"`
 	Items       []ItemsRow      `json:"items,omitempty"`
 	ItemExports []ItemExportRow `json:"item_exports,omitempty"`
+	Signed      []SignedRow     `json:"signed_bus,omitempty"`
 	Targets     []TargetResult  `json:"targets"`
 	Profiles    []Profile       `json:"profiles,omitempty"`
 	Errors      []string        `json:"errors,omitempty"`

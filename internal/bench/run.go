@@ -41,7 +41,7 @@ type Config struct {
 	CentrifugoBin     string
 	CentrifugoMissing string
 	HarnessBin        string
-	// Only runs the named scenarios ("1".."7", "profiles"); empty means all.
+	// Only runs the named scenarios ("1".."9", "profiles"); empty means all.
 	Only []string
 	// Quick shortens every measurement, for trying the harness out; its
 	// figures are not the benchmark's.
@@ -205,6 +205,9 @@ func (r *run) all(ctx context.Context) {
 	if r.want("8") {
 		r.scenarioItems(ctx)
 	}
+	if r.want("9") {
+		r.scenarioSigned(ctx, c)
+	}
 }
 
 // fanoutAll runs scenario 3 on crawlhub (c's master), the bare server and
@@ -247,12 +250,18 @@ func (r *run) fanoutAll(ctx context.Context, c *cluster) {
 // master when pprof is set) and an agent on database db, and the spider
 // that emits log lines.
 func (r *run) startCluster(ctx context.Context, c *cluster, db, agentName string, harness string) error {
+	return r.startClusterSigned(ctx, c, db, agentName, harness, "")
+}
+
+// startClusterSigned is startCluster with the master and the agent given
+// secret as their cluster secret ("": the insecure bus).
+func (r *run) startClusterSigned(ctx context.Context, c *cluster, db, agentName, harness, secret string) error {
 	uri := c.mongo + db
-	m, err := r.procs.StartMaster(ctx, MasterSpec{CrawlhubBin: r.cfg.CrawlhubBin, HarnessBin: harness, RedisURL: c.redis.URL, MongoURI: uri})
+	m, err := r.procs.StartMaster(ctx, MasterSpec{CrawlhubBin: r.cfg.CrawlhubBin, HarnessBin: harness, RedisURL: c.redis.URL, MongoURI: uri, ClusterSecret: secret})
 	if err != nil {
 		return err
 	}
-	a, err := r.procs.StartAgent(ctx, r.cfg.CrawlhubBin, c.redis.URL, uri, agentName, m)
+	a, err := r.procs.StartAgent(ctx, r.cfg.CrawlhubBin, c.redis.URL, uri, agentName, secret, m)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,13 @@ type rpcCaller struct {
 	caller *wire.Caller
 }
 
-func newRPCCaller(ctx context.Context, redisURL string) (*rpcCaller, error) {
+// newRPCCaller returns a master's RPC end that signs with secret (""
+// for the insecure bus), as the master's does.
+func newRPCCaller(ctx context.Context, redisURL, secret string) (*rpcCaller, error) {
+	signer, err := wire.NewSigner(secret, quietLog)
+	if err != nil {
+		return nil, err
+	}
 	var caller *wire.Caller
 	b, err := bus.NewRedis(ctx, redisURL, func(ch string, p []byte) {
 		if ch == wire.MasterChannel {
@@ -29,7 +35,7 @@ func newRPCCaller(ctx context.Context, redisURL string) (*rpcCaller, error) {
 	if err != nil {
 		return nil, err
 	}
-	caller = wire.NewCaller(wire.CallerConfig{Bus: b, Log: quietLog})
+	caller = wire.NewCaller(wire.CallerConfig{Bus: b, Signer: signer, Log: quietLog})
 	if err := b.Subscribe(ctx, wire.MasterChannel); err != nil {
 		b.Close()
 		return nil, err
@@ -88,7 +94,7 @@ func measureRPC(ctx context.Context, rc *rpcCaller, node, op string, conc int, w
 }
 
 func (r *run) scenarioRPC(ctx context.Context, c *cluster) {
-	rc, err := newRPCCaller(ctx, c.redis.URL)
+	rc, err := newRPCCaller(ctx, c.redis.URL, "")
 	if err != nil {
 		r.fail("scenario 1", err)
 		return
