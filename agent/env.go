@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -15,12 +16,55 @@ import (
 	"github.com/crawlhub/crawlhub/store"
 )
 
-// taskEnv is a task's environment: the agent's own, the spider's and the
-// task's variables (the task's win), crawlhub's, and the SDK first on
-// PYTHONPATH and NODE_PATH, so that a spider saves items with nothing
-// installed: "import crawlhub" in Python, require("crawlhub") in Node.
-func (a *Agent) taskEnv(sp *store.Spider, t *store.Task, itemsURL string) []string {
-	env := os.Environ()
+// passEnv are the variables of the agent's own environment a task gets:
+// what programs need to run (the search path, the user, the locale, the
+// time zone, a temporary directory, a terminal type), the proxies a
+// network may require and the certificates they may need, and what
+// Windows needs to start a process. Nothing else: the agent's environment
+// holds its secrets (CRAWLHUB_CLUSTER_SECRET, the Redis and MongoDB URIs
+// with their passwords, CRAWLHUB_TOKEN), and a spider is code from
+// whoever uploaded it. A spider that needs more says so in its env.
+var passEnv = map[string]bool{
+	"PATH": true, "HOME": true, "USER": true, "LOGNAME": true, "SHELL": true,
+	"LANG": true, "LANGUAGE": true, "TZ": true, "TMPDIR": true, "TERM": true,
+	"HTTP_PROXY": true, "HTTPS_PROXY": true, "NO_PROXY": true, "ALL_PROXY": true,
+	"http_proxy": true, "https_proxy": true, "no_proxy": true, "all_proxy": true,
+	"SSL_CERT_FILE": true, "SSL_CERT_DIR": true,
+	// Windows (whose names are not case-sensitive: see passes).
+	"SYSTEMROOT": true, "WINDIR": true, "COMSPEC": true, "PATHEXT": true, "SYSTEMDRIVE": true,
+	"TEMP": true, "TMP": true, "USERPROFILE": true, "APPDATA": true, "LOCALAPPDATA": true,
+	"PROGRAMDATA": true, "PROGRAMFILES": true, "USERNAME": true,
+}
+
+// passes reports whether the agent's variable key goes to its tasks:
+// those of passEnv, and the locale's LC_*.
+func passes(key string) bool {
+	if runtime.GOOS == "windows" {
+		key = strings.ToUpper(key)
+	}
+	return passEnv[key] || strings.HasPrefix(key, "LC_")
+}
+
+// taskEnv is a task's environment: the allowed part of the agent's own
+// (passEnv), the spider's and the task's variables (the task's win),
+// crawlhub's, and the SDK first on PYTHONPATH and NODE_PATH, so that a
+// spider saves items with nothing installed: "import crawlhub" in Python,
+// require("crawlhub") in Node. It refuses a spider's or a task's env that
+// store.CheckEnv refuses (one stored before the rule, or written to the
+// store by other means).
+func (a *Agent) taskEnv(sp *store.Spider, t *store.Task, itemsURL string) ([]string, error) {
+	if err := store.CheckEnv(sp.Env); err != nil {
+		return nil, fmt.Errorf("the spider's env: %w", err)
+	}
+	if err := store.CheckEnv(t.Env); err != nil {
+		return nil, fmt.Errorf("the task's env: %w", err)
+	}
+	var env []string
+	for _, kv := range os.Environ() {
+		if k, _, ok := strings.Cut(kv, "="); ok && passes(k) {
+			env = append(env, kv)
+		}
+	}
 	add := func(m map[string]string) {
 		keys := make([]string, 0, len(m))
 		for k := range m {
@@ -38,7 +82,7 @@ func (a *Agent) taskEnv(sp *store.Spider, t *store.Task, itemsURL string) []stri
 		"CRAWLHUB_SPIDER_ID="+sp.ID, "CRAWLHUB_SPIDER_NAME="+sp.Name, "CRAWLHUB_PARAMS="+t.Params,
 		"CRAWLHUB_ITEMS_URL="+itemsURL)
 	env = prependPath(env, "PYTHONPATH", filepath.Join(a.sdkDir, "python"))
-	return prependPath(env, "NODE_PATH", filepath.Join(a.sdkDir, "node"))
+	return prependPath(env, "NODE_PATH", filepath.Join(a.sdkDir, "node")), nil
 }
 
 // prependPath puts dir first in the list variable key of env, keeping

@@ -197,10 +197,13 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	if t.Params != "" {
 		cmd += " " + t.Params
 	}
-	r.proc, err = runner.Start(ctx, runner.Spec{
-		Command: cmd, Dir: dir, Env: a.taskEnv(sp, &t, a.itemsURL(t.ID, r.items.secret)), Output: r.log,
-		Timeout: time.Duration(t.Timeout) * time.Second, Grace: a.cfg.CancelGrace,
-	})
+	env, err := a.taskEnv(sp, &t, a.itemsURL(t.ID, r.items.secret))
+	if err == nil {
+		r.proc, err = runner.Start(ctx, runner.Spec{
+			Command: cmd, Dir: dir, Env: env, Output: r.log,
+			Timeout: time.Duration(t.Timeout) * time.Second, Grace: a.cfg.CancelGrace,
+		})
+	}
 	a.mu.Lock()
 	a.starting--
 	if err == nil {

@@ -86,6 +86,9 @@ func (p *planner) plan(ctx context.Context, req RunRequest, o origin) ([]store.T
 	if req.Timeout < 0 {
 		return nil, badRequest("timeout is in seconds and cannot be negative")
 	}
+	if err := store.CheckEnv(req.Env); err != nil {
+		return nil, badRequest(err.Error())
+	}
 	base := store.Task{
 		SpiderID: sp.ID, SpiderName: sp.Name, Mode: req.Mode, Status: store.TaskPending,
 		Command: sp.Command, Params: req.Params, Env: req.Env, Timeout: req.Timeout,

@@ -276,6 +276,9 @@ func (s *Server) applySchedule(ctx context.Context, sch *store.Schedule, req Sch
 		sch.NodeIDs = *req.NodeIDs
 	}
 	if req.Env != nil {
+		if err := store.CheckEnv(*req.Env); err != nil {
+			return badRequest(err.Error())
+		}
 		sch.Env = *req.Env
 	}
 	if req.Timeout != nil {

@@ -85,6 +85,10 @@ func (s *Server) readSpiderForm(c echo.Context, needFile bool) (*spiderForm, fun
 			cleanup()
 			return nil, nil, badRequest(`env must be a JSON object of strings, e.g. {"KEY":"value"}: ` + err.Error())
 		}
+		if err := store.CheckEnv(f.env); err != nil {
+			cleanup()
+			return nil, nil, badRequest(err.Error())
+		}
 		f.hasEnv = true
 	}
 	if _, ok := r.MultipartForm.Value["dedup_keys"]; ok {
