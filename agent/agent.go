@@ -118,7 +118,13 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, fmt.Errorf("agent: data directory: %w", err)
 	}
 	cfg.DataDir = dataDir
-	if err := os.MkdirAll(cfg.DataDir, 0o755); err != nil {
+	// Private: it holds tasks' logs and items, the spiders' files and the
+	// node's identity. Made so again if it exists, so that what an older
+	// version made with wider modes beneath it is out of reach too.
+	if err := os.MkdirAll(cfg.DataDir, dirMode); err != nil {
+		return nil, fmt.Errorf("agent: data directory: %w", err)
+	}
+	if err := os.Chmod(cfg.DataDir, dirMode); err != nil {
 		return nil, fmt.Errorf("agent: data directory: %w", err)
 	}
 	id, err := loadNodeID(filepath.Join(cfg.DataDir, "node_id"))
@@ -151,6 +157,15 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Signer: a.signer, Log: a.log}, a)
 	return a, nil
 }
+
+// The modes of what the agent makes in its data directory: only the user
+// it runs as (and its tasks, which run as that user) may read them. A
+// spider's extracted files keep their archive's modes, in a private
+// directory.
+const (
+	dirMode  = 0o700
+	fileMode = 0o600
+)
 
 // What the agent answers on its bus channel: the methods of wire.Node.
 var _ wire.Node = (*Agent)(nil)
@@ -204,7 +219,7 @@ func loadNodeID(path string) (string, error) {
 	}
 	id := store.NewID()
 	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(id+"\n"), 0o644); err != nil {
+	if err := os.WriteFile(tmp, []byte(id+"\n"), fileMode); err != nil {
 		return "", fmt.Errorf("agent: save node id: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {

@@ -158,7 +158,7 @@ func writeSDK(dataDir, dir string) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Chmod(tmp, 0o755); err != nil {
+	if err := os.Chmod(tmp, dirMode); err != nil {
 		os.RemoveAll(tmp)
 		return err
 	}
@@ -168,13 +168,13 @@ func writeSDK(dataDir, dir string) error {
 		}
 		target := filepath.Join(tmp, filepath.FromSlash(sdkPath(p)))
 		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
+			return os.MkdirAll(target, dirMode)
 		}
 		b, err := fs.ReadFile(sdk.FS, p)
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(target, b, 0o644)
+		return os.WriteFile(target, b, fileMode)
 	})
 	if err == nil {
 		err = os.Rename(tmp, dir)

@@ -82,7 +82,7 @@ func (a *Agent) syncSpiderReport(ctx context.Context, id string) (*store.Spider,
 	if _, err := os.Stat(dir); err == nil {
 		return sp, false, nil
 	}
-	if err := os.MkdirAll(a.dir("spiders"), 0o755); err != nil {
+	if err := os.MkdirAll(a.dir("spiders"), dirMode); err != nil {
 		return nil, false, err
 	}
 	tmp, err := os.CreateTemp(a.dir("spiders"), ".download-*.zip")

@@ -172,7 +172,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		return
 	}
 	r.dir = dir
-	if err := os.MkdirAll(a.dir("logs"), 0o755); err != nil {
+	if err := os.MkdirAll(a.dir("logs"), dirMode); err != nil {
 		fail("log directory: " + err.Error())
 		return
 	}
@@ -365,12 +365,12 @@ func (a *Agent) GetLog(ctx context.Context, req wire.GetLog) (wire.LogBatch, err
 // A pid file per running task lets a restarted agent find what a crash
 // left behind: "<pgid> <start time>".
 func (a *Agent) savePID(taskID string, pid int) {
-	if err := os.MkdirAll(a.dir("running"), 0o755); err != nil {
+	if err := os.MkdirAll(a.dir("running"), dirMode); err != nil {
 		a.log.Warn("pid file not saved", "task_id", taskID, "err", err)
 		return
 	}
 	start, _ := procStartTime(pid)
-	_ = os.WriteFile(a.dir("running", taskID), fmt.Appendf(nil, "%d %d\n", pid, start), 0o644)
+	_ = os.WriteFile(a.dir("running", taskID), fmt.Appendf(nil, "%d %d\n", pid, start), fileMode)
 }
 
 func (a *Agent) dropPID(taskID string) { os.Remove(a.dir("running", taskID)) }

@@ -37,14 +37,16 @@ type localFile struct {
 // openLocalFile creates the log file, or with resume reopens it and
 // appends after its lines.
 func openLocalFile(taskID, path string, resume bool) (*localFile, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	// Private, like everything on a node: a task's log may hold what its
+	// spider should not share.
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("tasklog: task %s: log directory: %w", taskID, err)
 	}
 	flags := os.O_RDWR | os.O_CREATE | os.O_APPEND
 	if !resume {
 		flags |= os.O_TRUNC
 	}
-	f, err := os.OpenFile(path, flags, 0o644)
+	f, err := os.OpenFile(path, flags, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("tasklog: task %s: opening the log file: %w", taskID, err)
 	}
