@@ -38,20 +38,25 @@ type Store struct {
 	itemsState            itemsState
 	users, credentials    *mongo.Collection
 	audit                 *mongo.Collection
+	redact                *redactor // keeps the URI's credentials out of errors
 	once                  sync.Once
 	err                   error
 }
 
 // Open connects to the MongoDB at uri, uses database, and creates the
 // indexes the store relies on. It fails if the server does not answer
-// before ctx is done.
+// before ctx is done. Credentials go in the URI (user, password, and
+// authSource when the user is defined in another database than the
+// store's); its errors, and Ping's and Close's, never quote them.
 func Open(ctx context.Context, uri, database string) (*Store, error) {
+	redact := newRedactor(uri)
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
-		return nil, fmt.Errorf("store: open mongo: %w", err)
+		return nil, fmt.Errorf("store: open mongo %s: %w", redact.redacted, redact.err(err))
 	}
 	db := client.Database(database)
 	s := &Store{
+		redact:      redact,
 		client:      client,
 		db:          db,
 		nodes:       db.Collection("nodes"),
@@ -66,7 +71,7 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("store: open mongo database %s: %w", database, err)
+		return nil, fmt.Errorf("store: open mongo database %s: %w", database, redact.err(err))
 	}
 	return s, nil
 }
@@ -118,7 +123,7 @@ func (s *Store) Schedules() store.Schedules { return (*schedules)(s) }
 // Ping checks that the primary answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		return fmt.Errorf("store: ping mongo: %w", err)
+		return fmt.Errorf("store: ping mongo: %w", s.redact.err(err))
 	}
 	return nil
 }
@@ -128,7 +133,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close(ctx context.Context) error {
 	s.once.Do(func() {
 		if err := s.client.Disconnect(ctx); err != nil {
-			s.err = fmt.Errorf("store: close mongo: %w", err)
+			s.err = fmt.Errorf("store: close mongo: %w", s.redact.err(err))
 		}
 	})
 	return s.err
