@@ -80,10 +80,13 @@ type Agent struct {
 	runCtx      context.Context
 	tasks       sync.WaitGroup // runTask goroutines
 
-	mu       sync.Mutex
-	runs     map[string]*run       // running tasks by id
-	items    map[string]*taskItems // items of running tasks (from before their process starts) by task id
-	starting int                   // claimed tasks not yet in runs
+	mu    sync.Mutex
+	runs  map[string]*run       // running tasks by id
+	items map[string]*taskItems // items of running tasks (from before their process starts) by task id
+	// starting are the tasks claimed and not yet in runs, with the
+	// cancel_task that came for one meanwhile (nil: none): it is obeyed as
+	// soon as the task's process exists.
+	starting map[string]*wire.CancelTask
 }
 
 // New reads (or creates) the node id in cfg.DataDir and connects to the bus
@@ -136,15 +139,16 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, err
 	}
 	a := &Agent{
-		cfg:    cfg,
-		store:  st,
-		nodeID: id,
-		log:    cfg.Log.With("node_id", id),
-		sys:    sysinfo.NewCollector(sysinfo.Options{DiskPath: cfg.DataDir, Version: cfg.Version}, 0),
-		wake:   make(chan struct{}, 1),
-		runs:   map[string]*run{},
-		items:  map[string]*taskItems{},
-		sdkDir: sdkDir,
+		cfg:      cfg,
+		store:    st,
+		nodeID:   id,
+		log:      cfg.Log.With("node_id", id),
+		sys:      sysinfo.NewCollector(sysinfo.Options{DiskPath: cfg.DataDir, Version: cfg.Version}, 0),
+		wake:     make(chan struct{}, 1),
+		runs:     map[string]*run{},
+		items:    map[string]*taskItems{},
+		starting: map[string]*wire.CancelTask{},
+		sdkDir:   sdkDir,
 	}
 	a.signer, err = wire.NewSigner(cfg.ClusterSecret, a.log)
 	if err != nil {

@@ -18,11 +18,6 @@ import (
 	"github.com/crawlhub/crawlhub/wire"
 )
 
-// claimTTL bounds how long a claimed task may stay pending in the store
-// before another node may claim it: the winner records it as running right
-// after claiming, so only a node that died in between leaves it pending.
-const claimTTL = 2 * time.Minute
-
 // run is one task running on this node.
 type run struct {
 	task  store.Task
@@ -65,7 +60,7 @@ func (a *Agent) nudge() {
 func (a *Agent) freeSlots() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.cfg.Concurrency - len(a.runs) - a.starting
+	return a.cfg.Concurrency - len(a.runs) - len(a.starting)
 }
 
 func (a *Agent) takeTasks(ctx context.Context) {
@@ -118,29 +113,43 @@ func (a *Agent) waits(ctx context.Context, t store.Task) bool {
 	return !store.TaskEnded(w.Status)
 }
 
-// claim takes t through the bus, so that exactly one node runs it, and
-// records it as running. It reports whether this node runs t.
+// claim takes t through the bus, so that exactly one node runs it (and no
+// master cancels it meanwhile: a master cancels a pending task by taking
+// the same claim), and records it as running if it is still pending. It
+// reports whether this node runs t.
 func (a *Agent) claim(ctx context.Context, t store.Task) bool {
-	ok, err := a.bus.Claim(ctx, wire.TaskClaimKey(t.ID), claimTTL)
+	ok, err := a.bus.Claim(ctx, wire.TaskClaimKey(t.ID), wire.TaskClaimTTL)
 	if err != nil || !ok {
 		if err != nil && ctx.Err() == nil {
 			a.log.Warn("could not claim task", "task_id", t.ID, "err", err)
 		}
 		return false
 	}
+	// Starting from before the store says running: a master that reads
+	// running sends cancel_task, which must find the task here.
+	a.mu.Lock()
+	a.starting[t.ID] = nil
+	a.mu.Unlock()
+	notStarted := func() bool {
+		a.mu.Lock()
+		delete(a.starting, t.ID)
+		a.mu.Unlock()
+		return false
+	}
 	// The claim is ours; the stored task may have been cancelled meanwhile.
 	cur, err := a.store.Tasks().Get(ctx, t.ID)
 	if err != nil || cur.Status != store.TaskPending {
-		return false
+		return notStarted()
 	}
 	cur.Status, cur.NodeID, cur.Started, cur.Reason = store.TaskRunning, a.nodeID, store.Now(), ""
-	if err := a.store.Tasks().Update(ctx, cur); err != nil {
-		a.log.Warn("could not record claimed task", "task_id", t.ID, "err", err)
-		return false
+	if err := a.store.Tasks().UpdateIf(ctx, cur, store.TaskPending); err != nil {
+		if errors.Is(err, store.ErrStale) {
+			a.log.Info("task changed before it started; not running it", "task_id", t.ID)
+		} else {
+			a.log.Warn("could not record claimed task", "task_id", t.ID, "err", err)
+		}
+		return notStarted()
 	}
-	a.mu.Lock()
-	a.starting++
-	a.mu.Unlock()
 	a.emitStatus(ctx, cur)
 	a.tasks.Go(func() { a.runTask(a.runCtx, *cur) })
 	return true
@@ -162,7 +171,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	r := &run{task: t}
 	fail := func(reason string) {
 		a.mu.Lock()
-		a.starting--
+		delete(a.starting, t.ID)
 		a.mu.Unlock()
 		a.finish(&t, store.TaskError, nil, reason, 0)
 	}
@@ -205,11 +214,21 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		})
 	}
 	a.mu.Lock()
-	a.starting--
+	early := a.starting[t.ID]
+	delete(a.starting, t.ID)
 	if err == nil {
 		a.runs[t.ID] = r
 	}
 	a.mu.Unlock()
+	if err == nil && early != nil {
+		// Cancelled while it was starting: the store had it running, so
+		// the cancel was accepted; it stops now.
+		r.mu.Lock()
+		r.cancelBy = early.By
+		r.mu.Unlock()
+		log.Info("cancelling task, cancelled while it was starting", "by", early.By, "reason", early.Reason)
+		r.proc.Stop(early.Reason)
+	}
 	if err != nil {
 		total, _ := r.log.Close(context.Background())
 		items, _ := a.closeItems(context.Background(), t.ID, r.items)
@@ -301,13 +320,30 @@ func (a *Agent) finish(t *store.Task, status string, code *int, reason string, l
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	t.Status, t.ExitCode, t.Reason, t.LogLines, t.Finished = status, code, reason, lines, store.Now()
-	if err := a.store.Tasks().Update(ctx, t); err != nil {
+	if err := a.recordEnd(ctx, t); err != nil {
 		a.log.Error("task outcome not stored", "task_id", t.ID, "status", status, "err", err)
 	}
 	_ = a.publishLog(ctx, wire.LogBatch{TaskID: t.ID, From: lines, Lines: []string{}, End: true, Status: status, Total: lines})
 	_ = a.publishItemBatch(ctx, wire.ItemBatch{TaskID: t.ID, From: t.ItemCount, Items: []json.RawMessage{},
 		End: true, Status: status, Total: t.ItemCount})
 	a.emitStatus(ctx, t)
+}
+
+// recordEnd stores a task's end if the store still has it running, or
+// abnormal: a master marks a task abnormal when it stops hearing its node,
+// and the node that comes back with the real outcome knows better. Any
+// other end stored meanwhile is kept (never overwritten by a late writer).
+func (a *Agent) recordEnd(ctx context.Context, t *store.Task) error {
+	err := a.store.Tasks().UpdateIf(ctx, t, store.TaskRunning)
+	if !errors.Is(err, store.ErrStale) {
+		return err
+	}
+	err = a.store.Tasks().UpdateIf(ctx, t, store.TaskAbnormal)
+	if errors.Is(err, store.ErrStale) {
+		a.log.Warn("the task's end was already stored; keeping it", "task_id", t.ID, "status", t.Status)
+		return nil
+	}
+	return err
 }
 
 func (a *Agent) publishLog(ctx context.Context, b wire.LogBatch) error {
@@ -325,10 +361,15 @@ func (a *Agent) publishLog(ctx context.Context, b wire.LogBatch) error {
 func (a *Agent) CancelTask(_ context.Context, req wire.CancelTask) error {
 	a.mu.Lock()
 	r := a.runs[req.TaskID]
-	a.mu.Unlock()
 	if r == nil {
-		return nil // not running here (any more)
+		if _, ok := a.starting[req.TaskID]; ok {
+			// Claimed and not started yet: stopped as soon as it starts.
+			a.starting[req.TaskID] = &req
+		}
+		a.mu.Unlock()
+		return nil // or not running here (any more)
 	}
+	a.mu.Unlock()
 	r.mu.Lock()
 	r.cancelBy = req.By
 	r.mu.Unlock()
@@ -430,8 +471,9 @@ func (a *Agent) abandon(ctx context.Context, taskID, reason string) {
 	if store.TaskEnded(t.Status) {
 		return
 	}
+	was := t.Status
 	t.Status, t.Reason, t.LogLines, t.Finished = store.TaskAbnormal, reason, total, store.Now()
-	if err := a.store.Tasks().Update(ctx, t); err != nil {
+	if err := a.store.Tasks().UpdateIf(ctx, t, was); err != nil {
 		a.log.Warn("orphaned task not marked abnormal", "task_id", taskID, "err", err)
 		return
 	}

@@ -322,6 +322,18 @@ func (tp *tap) wait(match func(*wire.Envelope) bool) *wire.Envelope {
 	}
 }
 
+// seenWith reports whether a message match accepts has been seen.
+func (tp *tap) seenWith(match func(*wire.Envelope) bool) bool {
+	tp.mu.Lock()
+	defer tp.mu.Unlock()
+	for _, env := range tp.seen {
+		if match(env) {
+			return true
+		}
+	}
+	return false
+}
+
 func (tp *tap) close() { tp.bus.Close() }
 
 // logBuffer is the master's and agent's log, kept to check what was logged

@@ -214,7 +214,10 @@ func (s *Server) orphanedTasks(ctx context.Context) {
 		if n, err := s.store.Logs().LogLen(ctx, t.ID); err == nil {
 			t.LogLines = n
 		}
-		if err := s.store.Tasks().Update(ctx, &t); err != nil {
+		if err := s.store.Tasks().UpdateIf(ctx, &t, store.TaskRunning); err != nil {
+			if errors.Is(err, store.ErrStale) {
+				continue // it ended meanwhile, or another master marked it
+			}
 			s.log.Warn("could not mark task abnormal", "task_id", t.ID, "err", err)
 			continue
 		}

@@ -113,6 +113,15 @@ func (s *Server) nudge(ctx context.Context, tasks []store.Task) {
 
 // CancelTask stops a task: a pending one is cancelled here, a running one
 // by its node (the outcome arrives as a task_status event).
+//
+// A pending task may be being claimed by an agent at the same moment, so
+// the master takes the task's claim itself (the one agents take, through
+// the bus) before it records the cancel: if it wins, no agent will run
+// the task, and the cancel is stored only if the task is still pending.
+// If it loses, an agent has the task: a running one gets cancel_task; one
+// still pending in the store (its agent between claiming and recording
+// it) is refused with a conflict saying to try again, never reported as
+// cancelled while it goes on to run.
 func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.Task, error) {
 	t, err := s.taskByID(ctx, id)
 	if err != nil {
@@ -126,18 +135,32 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 		why += ": " + reason
 	}
 	if t.Status == store.TaskPending {
-		t.Status, t.Reason, t.Finished = store.TaskCancelled, why, store.Now()
-		if err := s.store.Tasks().Update(ctx, t); err != nil {
+		won, err := s.bus.Claim(ctx, wire.TaskClaimKey(t.ID), wire.TaskClaimTTL)
+		if err != nil {
+			return nil, unavailable(fmt.Sprintf("task %s was not cancelled: the bus is unavailable (%v); try again", t.ID, err))
+		}
+		if won {
+			t.Status, t.Reason, t.Finished = store.TaskCancelled, why, store.Now()
+			if err := s.store.Tasks().UpdateIf(ctx, t, store.TaskPending); err != nil {
+				if errors.Is(err, store.ErrStale) {
+					return nil, conflict(fmt.Sprintf("task %s changed while it was being cancelled; look at it again", t.ID))
+				}
+				return nil, err
+			}
+			s.emitTaskStatus(ctx, t)
+			s.endLog(ctx, t)
+			return t, nil
+		}
+		// An agent has claimed it: see what it has recorded.
+		if t, err = s.taskByID(ctx, id); err != nil {
 			return nil, err
 		}
-		s.emitTaskStatus(ctx, t)
-		s.endLog(ctx, t)
-		// An agent may have claimed it meanwhile; it checks the status again
-		// before starting, and a cancel_task reaches it if it did start.
-		if t.NodeID != "" {
-			_ = s.caller.Send(ctx, t.NodeID, wire.OpCancelTask, wire.CancelTask{TaskID: t.ID, By: by, Reason: reason})
+		switch {
+		case store.TaskEnded(t.Status):
+			return nil, conflict(fmt.Sprintf("task %s has already ended (%s)", t.ID, t.Status))
+		case t.Status == store.TaskPending:
+			return nil, conflict(fmt.Sprintf("task %s is starting; cancel it again in a moment", t.ID))
 		}
-		return t, nil
 	}
 	if err := s.caller.Send(ctx, t.NodeID, wire.OpCancelTask, wire.CancelTask{TaskID: t.ID, By: by, Reason: reason}); err != nil {
 		return nil, err

@@ -39,8 +39,16 @@ func IsItemsChannel(channel string) bool { return strings.HasPrefix(channel, ite
 // Claim keys (bus.Bus.Claim): whoever sets one first does the work it
 // names, once across every master and agent.
 
-// TaskClaimKey is claimed by the agent that runs the task.
+// TaskClaimKey is claimed by the agent that runs the task, or by the
+// master that cancels it while it is pending: whoever has it decides
+// whether the task runs, and records that in the store.
 func TaskClaimKey(taskID string) string { return "crawlhub:claim:task:" + taskID }
+
+// TaskClaimTTL is how long a task's claim holds. Its winner records the
+// outcome (running, or cancelled) right after claiming, so it only
+// matters when the winner died in between: the task may then be claimed
+// again once the claim expires.
+const TaskClaimTTL = 2 * time.Minute
 
 // FireClaimKey is claimed by the master that fires a schedule at a fire
 // time; FireDoneKey by the master that completes that fire (the same one,
