@@ -30,7 +30,7 @@ type Redis struct {
 	log     *slog.Logger
 
 	mu      sync.Mutex
-	waiters map[string][]chan struct{} // subscribe confirmations awaited
+	waiters map[string][]chan error // subscribe confirmations awaited; buffered(1)
 
 	cancel context.CancelFunc
 	done   chan struct{}
@@ -58,7 +58,7 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 		ps:      client.Subscribe(rctx),
 		handler: h,
 		log:     log,
-		waiters: map[string][]chan struct{}{},
+		waiters: map[string][]chan error{},
 		cancel:  cancel,
 		done:    make(chan struct{}),
 	}
@@ -76,6 +76,15 @@ func (b *Redis) receive(ctx context.Context) {
 			return
 		}
 		if err != nil {
+			var refused redis.Error
+			if errors.As(err, &refused) {
+				// An error reply, not a lost connection: Redis refused a
+				// command (a SUBSCRIBE the ACL denies: NOPERM). Replies carry
+				// no channel, so every subscription awaited fails with it;
+				// a refusal must not leave a Subscribe waiting forever.
+				b.failWaiters(err)
+				continue
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				// Quiet, not necessarily dead: a PING makes the next receive
@@ -113,7 +122,7 @@ func (b *Redis) receive(ctx context.Context) {
 				delete(b.waiters, m.Channel)
 				b.mu.Unlock()
 				for _, w := range ws {
-					close(w)
+					w <- nil // buffered(1), and removed from the map: never blocks
 				}
 			}
 		case *redis.Pong:
@@ -121,6 +130,19 @@ func (b *Redis) receive(ctx context.Context) {
 				b.log.Info("redis pubsub reconnected")
 				down = false
 			}
+		}
+	}
+}
+
+// failWaiters ends every Subscribe waiting for a confirmation with err.
+func (b *Redis) failWaiters(err error) {
+	b.mu.Lock()
+	ws := b.waiters
+	b.waiters = map[string][]chan error{}
+	b.mu.Unlock()
+	for _, list := range ws {
+		for _, w := range list {
+			w <- err
 		}
 	}
 }
@@ -146,10 +168,10 @@ func (b *Redis) Publish(ctx context.Context, channel string, payload []byte) err
 
 // Subscribe adds channels and waits until Redis confirms each of them.
 func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
-	ws := make([]chan struct{}, len(channels))
+	ws := make([]chan error, len(channels))
 	b.mu.Lock()
 	for i, c := range channels {
-		ws[i] = make(chan struct{})
+		ws[i] = make(chan error, 1)
 		b.waiters[c] = append(b.waiters[c], ws[i])
 	}
 	b.mu.Unlock()
@@ -157,8 +179,10 @@ func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
 	for i, c := range channels {
 		if err == nil {
 			select {
-			case <-ws[i]:
-				continue
+			case err = <-ws[i]:
+				if err == nil {
+					continue
+				}
 			case <-ctx.Done():
 				err = ctx.Err()
 			case <-b.done:
@@ -168,12 +192,16 @@ func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
 		b.dropWaiter(c, ws[i])
 	}
 	if err != nil {
+		// go-redis would subscribe to them again after a reconnection.
+		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = b.ps.Unsubscribe(uctx, channels...)
+		cancel()
 		return fmt.Errorf("bus: subscribe %v: %w", channels, err)
 	}
 	return nil
 }
 
-func (b *Redis) dropWaiter(channel string, w chan struct{}) {
+func (b *Redis) dropWaiter(channel string, w chan error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	ws := b.waiters[channel]
