@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/crawlhub/crawlhub/internal/testenv"
+	"github.com/crawlhub/crawlhub/wire"
 )
 
 type nodeJSON struct {
@@ -238,14 +239,21 @@ func TestClusterFailures(t *testing.T) {
 		}
 	}
 
-	// Garbage on nodes:master is logged and dropped.
-	for _, msg := range []string{"not json", `{"id":"x","type":"no_such_type","node_id":"` + n.ID + `"}`} {
+	// Garbage on nodes:master is logged and dropped: unsigned, and signed
+	// with the cluster secret but malformed or of an unknown type.
+	signer, err := wire.NewSigner(c.secret, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, msg := range []string{"not json", string(signer.Sign([]byte(`{"id":"x", not json}`))),
+		string(signer.Sign([]byte(`{"id":"x","type":"no_such_type","node_id":"` + n.ID + `"}`)))} {
 		out, err := exec.Command("redis-cli", "-h", "127.0.0.1", "-p", strings.TrimPrefix(c.redis.Addr, "127.0.0.1:"),
 			"PUBLISH", "nodes:master", msg).CombinedOutput()
 		if err != nil {
 			t.Fatalf("redis-cli: %v %s", err, out)
 		}
 	}
+	c.master.waitLog(t, regexp.MustCompile(`dropped a bus message: message is not signed`), 10*time.Second)
 	c.master.waitLog(t, regexp.MustCompile(`dropped malformed message on nodes:master`), 10*time.Second)
 	c.master.waitLog(t, regexp.MustCompile(`dropped message of unknown type on nodes:master.*type=no_such_type`), 10*time.Second)
 	if code, _, e, err := c.sysinfo(n.ID); err != nil || code != 200 {
