@@ -182,7 +182,8 @@ func TestSecretMismatch(t *testing.T) {
 }
 
 // TestReplyOnlyFromNodeCalled: a reply naming another node is ignored,
-// with or without a secret; the call still gets the called node's reply.
+// with or without a secret, and with a secret so is an unsigned one; the
+// call still gets the called node's reply.
 func TestReplyOnlyFromNodeCalled(t *testing.T) {
 	for _, sec := range []string{"", secret} {
 		ctx := context.Background()
@@ -198,6 +199,12 @@ func TestReplyOnlyFromNodeCalled(t *testing.T) {
 			p, _ = s.Open(p)
 			var req wire.Envelope
 			json.Unmarshal(p, &req)
+			if sec != "" {
+				// Unsigned, as anyone with access to Redis could send it.
+				rep, _ := json.Marshal(wire.Envelope{ID: "r-forged", Type: req.Type, NodeID: "a", Re: req.ID,
+					Payload: json.RawMessage(`{"hostname":"forged"}`)})
+				fake.Publish(ctx, wire.MasterChannel, rep)
+			}
 			for _, from := range []string{"b", "a"} {
 				rep, _ := json.Marshal(wire.Envelope{ID: "r-" + from, Type: req.Type, NodeID: from, Re: req.ID,
 					Payload: json.RawMessage(`{"hostname":"` + from + `"}`)})
