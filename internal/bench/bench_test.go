@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"math"
 	"math/rand/v2"
 	"sort"
 	"sync/atomic"
@@ -82,5 +83,24 @@ func TestFanoutMarker(t *testing.T) {
 	case <-f.done[7]:
 	default:
 		t.Fatal("publisher 7 not told its message reached both clients")
+	}
+}
+
+// TestSignedRatios: scenario 9's ratios are the geometric mean over the
+// rounds that have both buses.
+func TestSignedRatios(t *testing.T) {
+	rows := []SignedRow{
+		{Round: 1, PingCallsPerS: 100, LogLinesPerS: 1000},
+		{Round: 1, Signed: true, PingCallsPerS: 50, LogLinesPerS: 1000},
+		{Round: 2, PingCallsPerS: 100, LogLinesPerS: 1000},
+		{Round: 2, Signed: true, PingCallsPerS: 200, LogLinesPerS: 250},
+		{Round: 3, PingCallsPerS: 100, LogLinesPerS: 1000}, // no signed row: left out
+	}
+	ping, logs := signedRatios(rows)
+	if math.Abs(ping-1) > 1e-9 || math.Abs(logs-0.5) > 1e-9 {
+		t.Errorf("ratios %v, %v; want 1, 0.5", ping, logs)
+	}
+	if p, l := signedRatios(rows[4:]); p != 0 || l != 0 {
+		t.Errorf("no pair: %v, %v; want 0, 0", p, l)
 	}
 }
