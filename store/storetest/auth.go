@@ -456,9 +456,9 @@ func testAuditList(t *testing.T, s store.Store) {
 	base := store.Now().Add(-time.Hour)
 	var all []*store.AuditEntry
 	for i := range 20 {
-		user, actor := alice, "user alice"
+		user, actor := alice, "alice"
 		if i%3 == 0 {
-			user, actor = bob, "user bob"
+			user, actor = bob, "bob"
 		}
 		// Pairs share a time, so the id tie-break is exercised.
 		e := &store.AuditEntry{
@@ -542,7 +542,7 @@ func testAuditDeleteBefore(t *testing.T, s store.Store) {
 	now := store.Now()
 	var kept []*store.AuditEntry
 	for i, age := range []time.Duration{72 * time.Hour, 48 * time.Hour, 24 * time.Hour, time.Hour, 0} {
-		e := &store.AuditEntry{ID: store.NewID(), Time: now.Add(-age), Actor: "user a", Action: "task.run",
+		e := &store.AuditEntry{ID: store.NewID(), Time: now.Add(-age), Actor: "a", Action: "task.run",
 			Detail: fmt.Sprint(i)}
 		must(t, s.Audit().Append(ctx, e))
 		if age <= 24*time.Hour {
