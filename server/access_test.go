@@ -454,7 +454,7 @@ func TestWebSocketTicket(t *testing.T) {
 	}
 	status, _, body := e.request("POST", "/api/ws-ticket", "", nil, bearer(tok))
 	if json.Unmarshal([]byte(body), &tk); status != 200 || !strings.HasPrefix(tk.Ticket, "chw_") ||
-		tk.Expires.Sub(time.Now()) > 31*time.Second || tk.Expires.Before(time.Now()) {
+		time.Until(tk.Expires) > 31*time.Second || tk.Expires.Before(time.Now()) {
 		t.Fatalf("ticket: %d %s", status, body)
 	}
 	ws, status := e.dialURL(e.wsURL("/ws?ticket="+tk.Ticket), nil)
