@@ -295,6 +295,11 @@ func (s *Server) recordAudit(ctx context.Context, e *store.AuditEntry) {
 	}
 }
 
+// hashPassword hashes a new password with the configured costs.
+func (s *Server) hashPassword(pw string) (string, error) {
+	return auth.HashPassword(pw, s.cfg.PasswordParams)
+}
+
 // ensureAdmin creates the user admin when the store has no users (the
 // first start), with the configured password if there is one. Masters
 // starting together may both try: the second finds the name taken, which
@@ -307,7 +312,7 @@ func (s *Server) ensureAdmin(ctx context.Context) error {
 	}
 	hash := ""
 	if s.cfg.AdminPassword != "" {
-		if hash, err = auth.HashPassword(s.cfg.AdminPassword, s.cfg.PasswordParams); err != nil {
+		if hash, err = s.hashPassword(s.cfg.AdminPassword); err != nil {
 			return err
 		}
 	}
