@@ -221,12 +221,11 @@ func (s *Server) credentialPrincipal(ctx context.Context, cred *store.Credential
 	if role == "" {
 		return nil, unauthorized("this " + what + " has no valid role")
 	}
-	kind := auth.KindToken
-	if cred.Kind == store.CredentialSession {
-		kind = auth.KindSession
+	p := auth.Principal{UserID: u.ID, Username: u.Username, Role: role, Kind: auth.KindSession, CredentialID: cred.ID}
+	if cred.Kind == store.CredentialToken {
+		p.Kind, p.TokenName = auth.KindToken, cred.Name
 	}
-	return &resolved{cred: cred, user: u, principal: auth.Principal{UserID: u.ID, Username: u.Username, Role: role,
-		Kind: kind, CredentialID: cred.ID, TokenName: cred.Name}}, nil
+	return &resolved{cred: cred, user: u, principal: p}, nil
 }
 
 // useTicket spends a WebSocket ticket: whoever deletes it uses it, so it

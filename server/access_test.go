@@ -388,7 +388,7 @@ func TestSignInWithTokens(t *testing.T) {
 	if status != 200 || !strings.Contains(body, `"username":"admin"`) || !strings.Contains(body, `"role":"admin"`) {
 		t.Fatalf("sign-in with the start token: %d %s", status, body)
 	}
-	if status, _, body = e.withCookie("GET", "/api/me", ck, ""); !strings.Contains(body, `"kind":"session"`) {
+	if status, _, body = e.withCookie("GET", "/api/me", ck, ""); !strings.Contains(body, `"kind":"session"`) || strings.Contains(body, "token_name") {
 		t.Fatalf("me: %d %s", status, body)
 	}
 	v := e.user("vera", auth.Admin, "pw")
@@ -396,6 +396,10 @@ func TestSignInWithTokens(t *testing.T) {
 	status, ck, body = e.login(map[string]string{"token": tok})
 	if status != 200 || !strings.Contains(body, `"role":"viewer"`) {
 		t.Fatalf("sign-in with a viewer token of an admin: %d %s", status, body)
+	}
+	if status, _, me := e.request("GET", "/api/me", "", nil, bearer(tok)); status != 200 ||
+		!strings.Contains(me, `"kind":"token"`) || !strings.Contains(me, `"token_name":"vera-viewer"`) || strings.Contains(me, "csrf") {
+		t.Fatalf("me with a token: %d %s", status, me)
 	}
 	if status, _, _ = e.withCookie("POST", "/api/tasks/0123456789abcdef01234567/cancel", ck, csrfOf(body)); status != http.StatusForbidden {
 		t.Fatalf("a viewer token's session cancelled a task: %d", status)

@@ -171,16 +171,17 @@ func (s *Server) loginToken(ctx context.Context, secret string) (u *store.User, 
 	return res.user, res.principal.Role, "the token " + cred.Name, ""
 }
 
-// newSession stores a session for u whose role is at most ceiling.
+// newSession stores a session for u whose role is at most ceiling; name
+// says how it signed in ("" for a password), as the session's name.
 func (s *Server) newSession(ctx context.Context, u *store.User, ceiling, name string) (*store.Credential, string, error) {
 	secret := auth.NewSecret(auth.PrefixSession)
 	now := store.Now()
-	sess := &store.Credential{ID: store.NewID(), Kind: store.CredentialSession, Name: "signed in " + strings.TrimPrefix(name, "the "),
+	if name == "" {
+		name = "a password"
+	}
+	sess := &store.Credential{ID: store.NewID(), Kind: store.CredentialSession, Name: "signed in with " + name,
 		UserID: u.ID, Role: ceiling, Hash: auth.HashSecret(secret), CSRF: auth.NewSecret(auth.PrefixCSRF),
 		Expires: now.Add(sessionLifetime), LastUsed: now, Created: now}
-	if name == "" {
-		sess.Name = "signed in with a password"
-	}
 	if err := s.store.Credentials().Create(ctx, sess); err != nil {
 		return nil, "", err
 	}
