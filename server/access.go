@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,16 +83,6 @@ func changesState(method string) bool {
 	return false
 }
 
-// clientAddr is the address a request came from: the peer's. Behind
-// trusted proxies it is the one they forwarded.
-func (s *Server) clientAddr(c echo.Context) string {
-	addr := c.Request().RemoteAddr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
-}
-
 // resolved is who a request acts as and what proved it.
 type resolved struct {
 	principal auth.Principal
@@ -133,7 +122,7 @@ func (s *Server) authenticate(c echo.Context, ws bool) (*resolved, error) {
 		return nil, errNoCredential
 	}
 	ctx := c.Request().Context()
-	addr := s.clientAddr(c)
+	addr := s.clientAddr(c.Request())
 	if via != viaCookie && via != viaTicket && s.isStartToken(secret) {
 		res, err := s.startTokenPrincipal(ctx)
 		if err != nil {

@@ -56,7 +56,7 @@ func (s *Server) login(c echo.Context) error {
 	if byToken == (req.Username != "" || req.Password != "") {
 		return badRequest(`send {"username", "password"} or {"token"}, not both and not neither`)
 	}
-	addr := s.clientAddr(c)
+	addr := s.clientAddr(c.Request())
 	userKey, addrKey := "", "addr:"+addr
 	if !byToken {
 		userKey = "user:" + strings.ToLower(req.Username)
