@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -83,7 +84,8 @@ type Server struct {
 
 	// Sign-in failures, per username and per address (see login).
 	loginUsers, loginAddrs *auth.Throttle
-	touches                touched // when this master last recorded each credential's use
+	pwSlots                chan struct{} // password checks running (see checkPassword)
+	touches                touched       // when this master last recorded each credential's use
 }
 
 // New listens on cfg.Listen and connects to the bus through connect, which
@@ -110,6 +112,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		// more often than one username.
 		loginUsers: auth.NewThrottle(auth.ThrottleConfig{Limit: 5}),
 		loginAddrs: auth.NewThrottle(auth.ThrottleConfig{Limit: 20}),
+		pwSlots:    make(chan struct{}, max(2, runtime.NumCPU())),
 	}
 	b, err := connect(s.handleBus)
 	if err != nil {

@@ -117,19 +117,25 @@ func (s *Server) login(c echo.Context) error {
 // the audit, is "" on success; the caller answers every failure alike.
 func (s *Server) loginPassword(ctx context.Context, username, password string) (u *store.User, failWhy string) {
 	u, err := s.store.Users().GetByName(ctx, username)
+	hash := ""
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		_ = auth.CheckNoPassword(password)
-		return nil, "no such user"
+		failWhy = "no such user"
 	case err != nil:
 		s.log.Error("sign-in: user not read", "username", username, "err", err)
-		_ = auth.CheckNoPassword(password)
-		return nil, "store error"
+		failWhy = "store error"
 	case u.PasswordHash == "":
-		_ = auth.CheckNoPassword(password)
-		return nil, "the user has no password"
+		failWhy = "the user has no password"
+	default:
+		hash = u.PasswordHash
 	}
-	if err := auth.CheckPassword(u.PasswordHash, password); err != nil {
+	if err := s.checkPassword(ctx, hash, password); err != nil || failWhy != "" {
+		if failWhy != "" {
+			return nil, failWhy
+		}
+		if errors.Is(err, ctx.Err()) {
+			return nil, "the request ended while waiting to check the password"
+		}
 		if !errors.Is(err, auth.ErrMismatch) {
 			s.log.Error("sign-in: stored password hash unusable", "username", username, "err", err)
 		}
@@ -169,6 +175,24 @@ func (s *Server) loginToken(ctx context.Context, secret string) (u *store.User, 
 		return nil, "", "", err.Error()
 	}
 	return res.user, res.principal.Role, "the token " + cred.Name, ""
+}
+
+// checkPassword checks password against hash ("" for no user or no
+// password: the check then takes as long and fails), at most
+// cap(s.pwSlots) at once: each check holds 19 MiB for tens of
+// milliseconds, so a flood of sign-ins waits its turn instead of eating
+// the master's memory.
+func (s *Server) checkPassword(ctx context.Context, hash, password string) error {
+	select {
+	case s.pwSlots <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.pwSlots }()
+	if hash == "" {
+		return auth.CheckNoPassword(password)
+	}
+	return auth.CheckPassword(hash, password)
 }
 
 // newSession stores a session for u whose role is at most ceiling; name
