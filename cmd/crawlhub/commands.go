@@ -46,7 +46,7 @@ type serverFlags struct {
 func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve the dashboard and the API on; loopback only unless you say otherwise (e.g. 0.0.0.0:8080)")
 	fs.StringVar(&f.token, "token", "", "API and dashboard token; empty means generate one and print it")
-	fs.StringVar(&f.adminPass, "admin-password", "", "password of the user admin created at first start (also set if admin has none yet); empty: sign in with the printed URL and set one")
+	fs.StringVar(&f.adminPass, "admin-password", "", "password of the user admin created at first start (also set if admin has none yet; prefer the environment variable: other users of the machine can read a command line); empty: sign in with the printed URL and set one")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated extra Origins allowed to open WebSockets (the server's own is always allowed)")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 5*time.Second, "agents' heartbeat interval; a node is offline after 3 missed beats")
 }
