@@ -65,7 +65,10 @@ func TestAccountCommands(t *testing.T) {
 	out, _, _ = run(admin, "", "users", "list")
 	want("users list", out, "USERNAME", aliceID+"  alice", "operator", "enabled")
 
-	out, errs, code = run(admin, "", "users", "set", "alice", "--disable")
+	_, errs, code = run(admin, "", "users", "set", "alice", "--disable")
+	if code != 0 {
+		t.Errorf("users set --disable: exit %d", code)
+	}
 	want("users set --disable", errs, "alice is operator, disabled")
 	_, errs, _ = run(admin, "", "users", "set", "alice", "--enable", "--role", "viewer")
 	want("users set --enable --role", errs, "alice is viewer, enabled")
