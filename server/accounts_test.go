@@ -3,14 +3,11 @@ package server_test
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/server"
@@ -70,27 +67,10 @@ func (e *env) as(secret, method, path string, body any) (int, string) {
 	return status, b
 }
 
-// dialAs opens a WebSocket acting as secret's owner.
-func (e *env) dialAs(secret string) *wsClient {
-	e.t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.base, "http")+"/ws",
-		http.Header{"Authorization": {"Bearer " + secret}})
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	resp.Body.Close()
-	c := &wsClient{t: e.t, conn: conn, replies: make(chan json.RawMessage, 16), pushes: make(chan push, 4096), done: make(chan struct{})}
-	go c.read()
-	e.t.Cleanup(func() {
-		conn.Close()
-		<-c.done
-	})
-	return c
-}
-
 // adminID is the id of the user admin, which the master makes at its
-// first start, concurrently with serving: no event says it is done, so
-// the store is asked until it is there.
+// first start before it serves. A test that reads the store may get there
+// first (the environment waits for the agent, not for that), and no event
+// says it is done: the store is asked until it is there.
 func (e *env) adminID() string {
 	e.t.Helper()
 	deadline := time.Now().Add(wait)
@@ -367,7 +347,7 @@ func (e *env) firstToken(userID string) string {
 func TestAuditChannelIsForAdmins(t *testing.T) {
 	e := newEnv(t)
 	_, op := e.member("alice", auth.Operator)
-	ws := e.dialAs(op)
+	ws, _ := e.dialAs(op)
 	r := ws.call(wsapi.MethodSubscribe, `{"channel":"audit"}`)
 	if !strings.Contains(r, `"error"`) || !strings.Contains(r, "admin") {
 		t.Fatalf("an operator subscribing to audit: %s, want an error naming the admin role", r)
@@ -385,27 +365,13 @@ func TestAuditChannelIsForAdmins(t *testing.T) {
 func TestRevokedTokenClosesItsWebSocket(t *testing.T) {
 	e := newEnv(t)
 	id, secret := e.member("alice", auth.Operator)
-	conn, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.base, "http")+"/ws",
-		http.Header{"Authorization": {"Bearer " + secret}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	defer conn.Close()
+	ws, _ := e.dialAs(secret)
+	ws.call(wsapi.MethodNodesList, "") // the connection is served
 	if st, b := e.as(secret, "DELETE", "/api/tokens/"+e.firstToken(id), nil); st != 204 {
 		t.Fatalf("revoke: %d %s", st, b)
 	}
-	conn.SetReadDeadline(time.Now().Add(wait))
-	for {
-		_, _, err := conn.ReadMessage()
-		if err == nil {
-			continue
-		}
-		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != wsapi.CloseRevoked {
-			t.Fatalf("the revoked token's WebSocket: %v, want close code %d", err, wsapi.CloseRevoked)
-		}
-		return
+	if code := ws.closeCode(); code != wsapi.CloseRevoked {
+		t.Fatalf("the revoked token's WebSocket closed with %d, want %d", code, wsapi.CloseRevoked)
 	}
 }
 
@@ -448,7 +414,7 @@ func TestTasksRecordWhoAsked(t *testing.T) {
 	e.wantAudit(server.AuditTaskRun, l.Items[0].ID, "spider quick")
 	first := e.waitStatus(l.Items[0].ID, store.TaskFinished)
 
-	ws := e.dialAs(secret)
+	ws, _ := e.dialAs(secret)
 	r := ws.call(wsapi.MethodTaskRun, `{"spider_id":"`+sp.ID+`"}`)
 	var rl struct {
 		Result struct{ Items []store.Task }
