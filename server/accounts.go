@@ -268,9 +268,7 @@ func (s *Server) updateUser(c echo.Context) error {
 		}
 	}
 	if demoted && !disabling {
-		// Open WebSockets acted at the old role: close them, so they come
-		// back at the new one. The credentials stay valid.
-		if err := s.closeConnections(ctx, u.ID); err != nil {
+		if err := s.closeAbove(ctx, u.ID, u.Role); err != nil {
 			return err
 		}
 	}
@@ -278,16 +276,19 @@ func (s *Server) updateUser(c echo.Context) error {
 	return c.JSON(http.StatusOK, u)
 }
 
-// closeConnections closes the WebSockets opened with any of the user's
-// credentials.
-func (s *Server) closeConnections(ctx context.Context, userID string) error {
+// closeAbove closes, on every master, the WebSockets opened with the
+// user's credentials that may do more than role: they acted at the old
+// role, and come back at the new one (the credentials stay valid).
+func (s *Server) closeAbove(ctx context.Context, userID, role string) error {
 	creds, err := s.store.Credentials().List(ctx, store.CredentialFilter{UserID: userID})
 	if err != nil {
 		return err
 	}
-	ids := make([]string, len(creds))
-	for i, cr := range creds {
-		ids[i] = cr.ID
+	var ids []string
+	for _, cr := range creds {
+		if auth.Rank(cr.Role) > auth.Rank(role) {
+			ids = append(ids, cr.ID)
+		}
 	}
 	s.credentialsRevoked(ctx, ids)
 	return nil

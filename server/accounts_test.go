@@ -522,3 +522,27 @@ func TestSignInsAreAudited(t *testing.T) {
 		t.Errorf("sign-out entry %+v: want the session %s", out, in.CredentialID)
 	}
 }
+
+// Lowering a user's role closes the WebSockets that acted above the new
+// role, and only those.
+func TestDemotionClosesWebSocketsAboveTheNewRole(t *testing.T) {
+	e := newEnv(t)
+	id, adminTok := e.member("root2", auth.Admin)
+	viewerTok := e.credential(id, store.CredentialToken, "dashboards", auth.Viewer)
+	high, _ := e.dialAs(adminTok)
+	low, _ := e.dialAs(viewerTok)
+	high.call(wsapi.MethodNodesList, "") // both connections are served
+	low.call(wsapi.MethodNodesList, "")
+	if st, b := e.as(token, "PUT", "/api/users/"+id, map[string]any{"role": auth.Operator}); st != 200 {
+		t.Fatalf("demote: %d %s", st, b)
+	}
+	if code := high.closeCode(); code != wsapi.CloseRevoked {
+		t.Fatalf("the admin token's WebSocket closed with %d, want %d", code, wsapi.CloseRevoked)
+	}
+	if r := low.call(wsapi.MethodNodesList, ""); !strings.Contains(r, `"result"`) {
+		t.Fatalf("the viewer token's WebSocket: %s, want it still served", r)
+	}
+	if st, b := e.as(adminTok, "GET", "/api/me", nil); st != 200 || !strings.Contains(b, `"role":"operator"`) {
+		t.Errorf("the admin token after the demotion: %d %s, want it working as operator", st, b)
+	}
+}
