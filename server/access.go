@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -84,16 +83,6 @@ func changesState(method string) bool {
 	return false
 }
 
-// clientAddr is the address a request came from: the peer's. Behind
-// trusted proxies it is the one they forwarded.
-func (s *Server) clientAddr(c echo.Context) string {
-	addr := c.Request().RemoteAddr
-	if host, _, err := net.SplitHostPort(addr); err == nil {
-		return host
-	}
-	return addr
-}
-
 // resolved is who a request acts as and what proved it.
 type resolved struct {
 	principal auth.Principal
@@ -133,7 +122,7 @@ func (s *Server) authenticate(c echo.Context, ws bool) (*resolved, error) {
 		return nil, errNoCredential
 	}
 	ctx := c.Request().Context()
-	addr := s.clientAddr(c)
+	addr := s.clientAddr(c.Request())
 	if via != viaCookie && via != viaTicket && s.isStartToken(secret) {
 		res, err := s.startTokenPrincipal(ctx)
 		if err != nil {
@@ -221,12 +210,11 @@ func (s *Server) credentialPrincipal(ctx context.Context, cred *store.Credential
 	if role == "" {
 		return nil, unauthorized("this " + what + " has no valid role")
 	}
-	kind := auth.KindToken
-	if cred.Kind == store.CredentialSession {
-		kind = auth.KindSession
+	p := auth.Principal{UserID: u.ID, Username: u.Username, Role: role, Kind: auth.KindSession, CredentialID: cred.ID}
+	if cred.Kind == store.CredentialToken {
+		p.Kind, p.TokenName = auth.KindToken, cred.Name
 	}
-	return &resolved{cred: cred, user: u, principal: auth.Principal{UserID: u.ID, Username: u.Username, Role: role,
-		Kind: kind, CredentialID: cred.ID, TokenName: cred.Name}}, nil
+	return &resolved{cred: cred, user: u, principal: p}, nil
 }
 
 // useTicket spends a WebSocket ticket: whoever deletes it uses it, so it

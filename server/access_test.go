@@ -149,32 +149,32 @@ func TestRoleMatrix(t *testing.T) {
 		}
 	}
 
-	// The table itself keeps the policy: a viewer reads everything, and
-	// whatever changes state needs more (signing oneself out and asking
-	// for a WebSocket ticket aside).
-	selfService := map[string]bool{"POST /api/auth/logout": true, "POST /api/ws-ticket": true}
+	// The table itself keeps the policy: a read is for viewers (or, for
+	// what only admins see, admins), never operators; whatever changes
+	// state needs more than a viewer, but for a signed-in user's own
+	// affairs (signing out, a WebSocket ticket, their own tokens).
+	own := func(path string) bool {
+		return path == "/api/auth/logout" || path == "/api/ws-ticket" || strings.HasPrefix(path, "/api/tokens")
+	}
 	for _, r := range routes {
 		if r.Role == server.RoleNone || r.Method == server.AnyMethod {
 			continue
 		}
 		key := r.Method + " " + r.Path
 		switch {
-		case r.Method == http.MethodGet && r.Role != auth.Viewer && !strings.HasPrefix(r.Path, "/api/users") && !strings.HasPrefix(r.Path, "/api/audit"):
-			t.Errorf("%s needs %s: reads are for viewers", key, r.Role)
-		case r.Method != http.MethodGet && !selfService[key] && r.Role == auth.Viewer && !strings.HasPrefix(r.Path, "/api/tokens"):
+		case r.Method == http.MethodGet && r.Role == auth.Operator:
+			t.Errorf("%s needs %s: reads are for viewers (or admins)", key, r.Role)
+		case r.Method != http.MethodGet && r.Role == auth.Viewer && !own(r.Path):
 			t.Errorf("%s changes state but a viewer may call it", key)
 		}
 	}
 	methods := server.RPCRoles()
 	for m, need := range methods {
-		read := m == wsapi.MethodSubscribe || m == wsapi.MethodUnsubscribe || strings.HasSuffix(m, ".list") || strings.HasSuffix(m, ".get") ||
-			m == wsapi.MethodTaskLog || m == wsapi.MethodTaskItems || m == wsapi.MethodNodeSysinfo || m == wsapi.MethodSchedulePreview ||
-			m == wsapi.MethodMe
-		if m == wsapi.MethodAuditList { // a read, of the admin's audit log
-			read = need != auth.Admin
-		}
-		if read != (need == auth.Viewer) {
-			t.Errorf("%s needs %s: reads, and only reads, are for viewers", m, need)
+		verb := m[strings.LastIndex(m, ".")+1:]
+		read := m == wsapi.MethodSubscribe || m == wsapi.MethodUnsubscribe || !strings.Contains(m, ".") ||
+			map[string]bool{"list": true, "get": true, "log": true, "items": true, "sysinfo": true, "preview": true}[verb]
+		if read && need == auth.Operator || !read && need == auth.Viewer {
+			t.Errorf("%s needs %s: reads are for viewers (or admins), changes for operators or admins", m, need)
 		}
 	}
 	for _, m := range []string{wsapi.MethodSubscribe, wsapi.MethodNodesList, wsapi.MethodTaskRun, wsapi.MethodTaskCancel, wsapi.MethodScheduleCreate} {
@@ -392,7 +392,7 @@ func TestSignInWithTokens(t *testing.T) {
 	if status != 200 || !strings.Contains(body, `"username":"admin"`) || !strings.Contains(body, `"role":"admin"`) {
 		t.Fatalf("sign-in with the start token: %d %s", status, body)
 	}
-	if status, _, body = e.withCookie("GET", "/api/me", ck, ""); !strings.Contains(body, `"kind":"session"`) {
+	if status, _, body = e.withCookie("GET", "/api/me", ck, ""); !strings.Contains(body, `"kind":"session"`) || strings.Contains(body, "token_name") {
 		t.Fatalf("me: %d %s", status, body)
 	}
 	v := e.user("vera", auth.Admin, "pw")
@@ -400,6 +400,10 @@ func TestSignInWithTokens(t *testing.T) {
 	status, ck, body = e.login(map[string]string{"token": tok})
 	if status != 200 || !strings.Contains(body, `"role":"viewer"`) {
 		t.Fatalf("sign-in with a viewer token of an admin: %d %s", status, body)
+	}
+	if status, _, me := e.request("GET", "/api/me", "", nil, bearer(tok)); status != 200 ||
+		!strings.Contains(me, `"kind":"token"`) || !strings.Contains(me, `"token_name":"vera-viewer"`) || strings.Contains(me, "csrf") {
+		t.Fatalf("me with a token: %d %s", status, me)
 	}
 	if status, _, _ = e.withCookie("POST", "/api/tasks/0123456789abcdef01234567/cancel", ck, csrfOf(body)); status != http.StatusForbidden {
 		t.Fatalf("a viewer token's session cancelled a task: %d", status)

@@ -55,11 +55,6 @@ func checkRole(role string) error {
 	return nil
 }
 
-// hashPassword hashes a new password at the configured cost.
-func (s *Server) hashPassword(pw string) (string, error) {
-	return auth.HashPassword(pw, s.cfg.PasswordParams)
-}
-
 // principal is who the request acts as. The middleware sets one on every
 // authenticated request; its absence is a route missing from the table.
 func principal(ctx context.Context) (auth.Principal, error) {

@@ -56,7 +56,7 @@ func (s *Server) login(c echo.Context) error {
 	if byToken == (req.Username != "" || req.Password != "") {
 		return badRequest(`send {"username", "password"} or {"token"}, not both and not neither`)
 	}
-	addr := s.clientAddr(c)
+	addr := s.clientAddr(c.Request())
 	userKey, addrKey := "", "addr:"+addr
 	if !byToken {
 		userKey = "user:" + strings.ToLower(req.Username)
@@ -171,16 +171,17 @@ func (s *Server) loginToken(ctx context.Context, secret string) (u *store.User, 
 	return res.user, res.principal.Role, "the token " + cred.Name, ""
 }
 
-// newSession stores a session for u whose role is at most ceiling.
+// newSession stores a session for u whose role is at most ceiling; name
+// says how it signed in ("" for a password), as the session's name.
 func (s *Server) newSession(ctx context.Context, u *store.User, ceiling, name string) (*store.Credential, string, error) {
 	secret := auth.NewSecret(auth.PrefixSession)
 	now := store.Now()
-	sess := &store.Credential{ID: store.NewID(), Kind: store.CredentialSession, Name: "signed in " + strings.TrimPrefix(name, "the "),
+	if name == "" {
+		name = "a password"
+	}
+	sess := &store.Credential{ID: store.NewID(), Kind: store.CredentialSession, Name: "signed in with " + name,
 		UserID: u.ID, Role: ceiling, Hash: auth.HashSecret(secret), CSRF: auth.NewSecret(auth.PrefixCSRF),
 		Expires: now.Add(sessionLifetime), LastUsed: now, Created: now}
-	if name == "" {
-		sess.Name = "signed in with a password"
-	}
 	if err := s.store.Credentials().Create(ctx, sess); err != nil {
 		return nil, "", err
 	}
@@ -283,6 +284,11 @@ func (s *Server) wsTicket(c echo.Context) error {
 	return c.JSON(http.StatusOK, wsTicketResponse{Ticket: secret, Expires: t.Expires})
 }
 
+// hashPassword hashes a new password with the configured costs.
+func (s *Server) hashPassword(pw string) (string, error) {
+	return auth.HashPassword(pw, s.cfg.PasswordParams)
+}
+
 // ensureAdmin creates the user admin when the store has no users (the
 // first start), with the configured password if there is one. Masters
 // starting together may both try: the second finds the name taken, which
@@ -295,7 +301,7 @@ func (s *Server) ensureAdmin(ctx context.Context) error {
 	}
 	hash := ""
 	if s.cfg.AdminPassword != "" {
-		if hash, err = auth.HashPassword(s.cfg.AdminPassword, s.cfg.PasswordParams); err != nil {
+		if hash, err = s.hashPassword(s.cfg.AdminPassword); err != nil {
 			return err
 		}
 	}
