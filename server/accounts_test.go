@@ -2,14 +2,17 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/crawlhub/crawlhub/auth"
+	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/server"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
@@ -545,4 +548,29 @@ func TestDemotionClosesWebSocketsAboveTheNewRole(t *testing.T) {
 	if st, b := e.as(adminTok, "GET", "/api/me", nil); st != 200 || !strings.Contains(b, `"role":"operator"`) {
 		t.Errorf("the admin token after the demotion: %d %s, want it working as operator", st, b)
 	}
+}
+
+// An entry recorded on one master reaches the audit subscribers of
+// another: entries travel on the bus, as every master's events do.
+func TestAuditReachesEveryMaster(t *testing.T) {
+	e := newEnv(t)
+	other := &env{t: t, ctx: e.ctx, st: e.st, logs: e.logs, vars: map[string]string{}, hc: e.hc}
+	srv, err := server.New(server.Config{Listen: "127.0.0.1:0", Token: token, Log: slog.New(slog.NewTextHandler(e.logs, nil))}, e.st,
+		func(h bus.Handler) (bus.Bus, error) { return e.broker.Connect(h), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	other.base = "http://" + srv.Addr()
+	ctx, stop := context.WithCancel(e.ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Run(ctx) }()
+	t.Cleanup(func() { stop(); <-done })
+
+	ws, status := other.dialAs(token)
+	if ws == nil {
+		t.Fatalf("/ws on the second master: %d", status)
+	}
+	ws.subscribe(wsapi.ChannelAudit)
+	e.do("POST", "/api/users", map[string]any{"username": "seen-everywhere", "password": "12345678"}, nil)
+	ws.expect(wsapi.ChannelAudit, `"action":"user.create"`, `"target":"seen-everywhere"`)
 }
