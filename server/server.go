@@ -58,6 +58,8 @@ type Config struct {
 	SendQueue int
 	// MaxArchive bounds an uploaded spider archive. Zero means 100 MiB.
 	MaxArchive int64
+	// AuditRetention is how long audit entries are kept. Zero means 90 days.
+	AuditRetention time.Duration
 	// Dist is the built dashboard. Nil serves a page saying it is not built.
 	Dist    fs.FS
 	Version string
@@ -86,6 +88,10 @@ type Server struct {
 	loginUsers, loginAddrs *auth.Throttle
 	pwSlots                chan struct{} // password checks running (see checkPassword)
 	touches                touched       // when this master last recorded each credential's use
+
+	// usersMu serialises user changes on this master, so the last-admin
+	// check and the write it allows are one step.
+	usersMu sync.Mutex
 }
 
 // New listens on cfg.Listen and connects to the bus through connect, which
@@ -129,7 +135,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	s.ln = ln
 	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true },
-		Authorize: authorizeRPC}, wsBackend{s}, b)
+		Authorize: authorizeRPC, AuthorizeChannel: authorizeChannel}, wsBackend{s}, b)
 	if err != nil {
 		ln.Close()
 		b.Close()
@@ -194,6 +200,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { s.watchNodes(gctx); return nil })
 	g.Go(func() error { s.watchAccess(gctx, adminErr == nil); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
+	g.Go(func() error { s.expireAudit(gctx); return nil })
 	s.log.Info("master serving", "addr", s.Addr())
 	return g.Wait()
 }
