@@ -94,16 +94,13 @@ func (s *Server) spiderItems(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := intParam(c, "limit", 50)
+	limit, err := limitParam(c)
 	if err != nil {
 		return err
 	}
 	offset, err := intParam(c, "offset", 0)
 	if err != nil {
 		return err
-	}
-	if limit == 0 || limit > 1000 {
-		limit = min(max(limit, 50), 1000)
 	}
 	items, total, err := s.store.Items().SpiderItems(c.Request().Context(), sp.ID, limit, offset)
 	if err != nil {

@@ -223,14 +223,11 @@ func (s *Server) runTasksHTTP(c echo.Context) error {
 func (s *Server) listTasks(c echo.Context) error {
 	f := store.TaskFilter{Status: c.QueryParam("status"), SpiderID: c.QueryParam("spider_id"), NodeID: c.QueryParam("node_id"), ScheduleID: c.QueryParam("schedule_id")}
 	var err error
-	if f.Limit, err = intParam(c, "limit", 50); err != nil {
+	if f.Limit, err = limitParam(c); err != nil {
 		return err
 	}
 	if f.Offset, err = intParam(c, "offset", 0); err != nil {
 		return err
-	}
-	if f.Limit > 1000 {
-		f.Limit = 1000
 	}
 	tasks, total, err := s.store.Tasks().List(c.Request().Context(), f)
 	if err != nil {
