@@ -173,14 +173,12 @@ func (s *Server) rangeOf(ctx context.Context, id string, from int64, limit, most
 	return t, limit, nil
 }
 
-// maxLogLimit bounds one read of a log.
-const maxLogLimit = 10000
-
-// ReadLog returns lines from..from+limit of a task's log: a running task's
-// newest lines from its node, everything else from the store (which also
-// serves when the node is gone).
+// ReadLog returns lines from..from+limit of a task's log (at most
+// wire.MaxReadEntries, and fewer when they pass wire.MaxReadBytes): a
+// running task's newest lines from its node, everything else from the
+// store (which also serves when the node is gone).
 func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) (*wire.LogBatch, error) {
-	t, limit, err := s.rangeOf(ctx, id, from, limit, maxLogLimit)
+	t, limit, err := s.rangeOf(ctx, id, from, limit, wire.MaxReadEntries)
 	if err != nil {
 		return nil, err
 	}
@@ -192,7 +190,11 @@ func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) 
 		}
 		s.log.Debug("log from node failed; reading the stored copy", "task_id", id, "err", err)
 	}
-	lines, err := s.store.Logs().ReadLog(ctx, id, from, limit)
+	// Bounded in bytes as the node's reply is (wire.MaxReadBytes): long
+	// lines make a shorter page, and the caller reads on from its end.
+	lines, err := wire.ReadLines(from, limit, func(from int64, n int) ([]string, error) {
+		return s.store.Logs().ReadLog(ctx, id, from, n)
+	})
 	if err != nil {
 		return nil, err
 	}
