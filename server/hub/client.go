@@ -20,6 +20,7 @@ type Client struct {
 	id     string
 	seq    uint64 // the order clients connected in
 	remote string
+	addr   string // the client address the connection caps count
 
 	ctx    context.Context // ends when the client goes
 	cancel context.CancelFunc

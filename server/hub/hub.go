@@ -55,7 +55,17 @@ type Config struct {
 	MaxInFlight int
 	// CheckOrigin decides whether a browser's Origin may connect.
 	CheckOrigin func(r *http.Request) bool
-	Log         *slog.Logger
+	// MaxConnections bounds the open connections: past it a request is
+	// refused before the upgrade with 503. Zero means 10,000.
+	MaxConnections int
+	// MaxPerAddress bounds the open connections of one client address:
+	// past it a request is refused before the upgrade with 429. Zero
+	// means 100.
+	MaxPerAddress int
+	// ClientAddr is the address a request comes from, as the per-address
+	// cap counts it. Nil means the connection's peer (no proxy).
+	ClientAddr func(r *http.Request) string
+	Log        *slog.Logger
 }
 
 // Backend serves the calls and reads the tasks' streams. The server
@@ -106,6 +116,8 @@ type Hub struct {
 	upMu sync.Mutex
 	ups  map[string]*upstreamRef // bus channel → local reference count
 
+	caps caps // connections counted against MaxConnections and MaxPerAddress
+
 	readAhead chan struct{} // backlog pages being read ahead (see streamSub.readAhead)
 	pages     *pages        // backlog pages shared by subscriptions catching up
 	fan       *fanout       // broadcasts waiting for the fan-out goroutine
@@ -147,6 +159,9 @@ func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if err := cfg.capDefaults(); err != nil {
+		return nil, err
+	}
 	if cfg.PingPeriod < 0 {
 		return nil, fmt.Errorf("hub: PingPeriod (%v) must be positive", cfg.PingPeriod)
 	}
@@ -164,6 +179,7 @@ func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 		subs:    map[string]map[*Client]*streamSub{},
 		lists:   map[string][]*Client{},
 		ups:     map[string]*upstreamRef{},
+		caps:    caps{perAddr: map[string]int{}},
 
 		readAhead: make(chan struct{}, maxReadAhead),
 		pages:     newPages(),
@@ -207,8 +223,13 @@ func (h *Hub) Clients() int {
 // ServeHTTP upgrades an authenticated request to a WebSocket and serves it
 // until it closes. Authentication is the caller's: check it before.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &Client{hub: h, remote: r.RemoteAddr, subs: map[string]struct{}{}}
+	addr, ok := h.admit(w, r)
+	if !ok {
+		return // admit answered with the reason
+	}
+	c := &Client{hub: h, remote: r.RemoteAddr, addr: addr, subs: map[string]struct{}{}}
 	if err := c.conn.Accept(h.upgrader, w, r); err != nil {
+		h.leave(addr)
 		return // the upgrader answered with the reason
 	}
 	c.seq = h.nextID.Add(1)
@@ -218,6 +239,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.closed {
 		h.mu.Unlock()
 		c.cancel()
+		h.leave(addr)
 		c.conn.Reject(wsapi.CloseGoingAway, "server shutting down")
 		return
 	}
@@ -236,6 +258,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 // remove forgets a client and releases its subscriptions.
 func (h *Hub) remove(c *Client) {
+	h.leave(c.addr)
 	h.mu.Lock()
 	delete(h.clients, c)
 	var released []string
