@@ -69,20 +69,15 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 }
 
 // deadlines applies the per-request read and write limits on top of the
-// http.Server's: a request without a body (GET, HEAD, DELETE) has nothing
-// more to read once its headers are in, so the read deadline is lifted
-// (net/http otherwise cancels a long response's context when it passes,
-// which would cut exports short); a spider upload gets uploadReadTimeout;
-// and every write of the response must progress within writeStall.
+// http.Server's: a spider upload gets uploadReadTimeout to arrive, and
+// every write of the response must progress within writeStall. (The read
+// deadline bounds reading the request only: net/http lifts it once the
+// body is read, so a long response is not cut by it.)
 func (s *Server) deadlines(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		w := c.Response().Writer
 		rc := http.NewResponseController(w)
-		r := c.Request()
-		switch {
-		case r.ContentLength == 0 && r.Method != http.MethodPost && r.Method != http.MethodPut && r.Method != http.MethodPatch:
-			_ = rc.SetReadDeadline(time.Time{})
-		case isUpload(c):
+		if isUpload(c) {
 			_ = rc.SetReadDeadline(time.Now().Add(uploadReadTimeout))
 		}
 		// A deadline left by the connection's previous response must not
@@ -100,14 +95,21 @@ func isUpload(c echo.Context) bool {
 		(r.Method == http.MethodPut && c.Path() == "/api/spiders/:id")
 }
 
-// stallWriter gives each write of a response writeStall to complete.
+// stallWriter gives each write of a response at least 3/4 of writeStall
+// to complete. The deadline is moved at most every writeStall/4: under
+// HTTP/2 moving it is a message to the connection's goroutine, too dear
+// for every small write of an export.
 type stallWriter struct {
 	http.ResponseWriter
-	rc *http.ResponseController
+	rc      *http.ResponseController
+	renewAt time.Time // when the deadline is next moved
 }
 
 func (w *stallWriter) Write(b []byte) (int, error) {
-	_ = w.rc.SetWriteDeadline(time.Now().Add(writeStall))
+	if now := time.Now(); now.After(w.renewAt) {
+		_ = w.rc.SetWriteDeadline(now.Add(writeStall))
+		w.renewAt = now.Add(writeStall / 4)
+	}
 	return w.ResponseWriter.Write(b)
 }
 
