@@ -113,33 +113,13 @@ func (s *Server) auditEvent(payload json.RawMessage) {
 	s.hub.Broadcast(wsapi.ChannelAudit, payload)
 }
 
-// Audit list limits: what a page holds when nobody says, and at most.
-const (
-	auditDefaultLimit = 50
-	auditMaxLimit     = 1000
-)
-
-// clampAuditLimit keeps a page of the audit log between 1 and
-// auditMaxLimit entries; zero (or none given) means the default.
-func clampAuditLimit(n int) int {
-	switch {
-	case n == 0:
-		return auditDefaultLimit
-	case n < 1:
-		return 1
-	case n > auditMaxLimit:
-		return auditMaxLimit
-	}
-	return n
-}
-
 // AuditLog lists the entries f selects, newest first, and how many match.
 // It is shared by GET /api/audit and the audit.list method.
 func (s *Server) AuditLog(ctx context.Context, f store.AuditFilter) (list[store.AuditEntry], error) {
 	if f.Offset < 0 {
 		return list[store.AuditEntry]{}, badRequest("offset cannot be negative")
 	}
-	f.Limit = clampAuditLimit(f.Limit)
+	f.Limit = listLimit(f.Limit)
 	items, total, err := s.store.Audit().List(ctx, f)
 	if err != nil {
 		return list[store.AuditEntry]{}, err

@@ -6,12 +6,14 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"runtime"
 	"sync"
 	"time"
@@ -60,6 +62,17 @@ type Config struct {
 	MaxArchive int64
 	// AuditRetention is how long audit entries are kept. Zero means 90 days.
 	AuditRetention time.Duration
+	// TLSCert and TLSKey are PEM files: with both, the server serves
+	// HTTPS (and HTTP/2) only. Neither means plain HTTP.
+	TLSCert, TLSKey string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client's address; none means the connection's peer is the
+	// client (see clientAddr).
+	TrustedProxies []netip.Prefix
+	// MaxWebSockets bounds the open WebSocket connections; zero means
+	// 10,000. MaxWebSocketsPerAddress bounds them per client address;
+	// zero means 100.
+	MaxWebSockets, MaxWebSocketsPerAddress int
 	// Dist is the built dashboard. Nil serves a page saying it is not built.
 	Dist    fs.FS
 	Version string
@@ -74,6 +87,7 @@ type Server struct {
 	caller *wire.Caller
 	echo   *echo.Echo
 	ln     net.Listener
+	tls    *tls.Config // nil: plain HTTP
 	hub    *hub.Hub
 	sched  *scheduler.Scheduler
 	log    *slog.Logger
@@ -120,6 +134,10 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		loginAddrs: auth.NewThrottle(auth.ThrottleConfig{Limit: 20}),
 		pwSlots:    make(chan struct{}, max(2, runtime.NumCPU())),
 	}
+	var err error
+	if s.tls, err = loadTLS(cfg); err != nil {
+		return nil, err
+	}
 	b, err := connect(s.handleBus)
 	if err != nil {
 		return nil, err
@@ -135,7 +153,8 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	s.ln = ln
 	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true },
-		Authorize: authorizeRPC, AuthorizeChannel: authorizeChannel}, wsBackend{s}, b)
+		Authorize: authorizeRPC, AuthorizeChannel: authorizeChannel,
+		MaxConnections: cfg.MaxWebSockets, MaxPerAddress: cfg.MaxWebSocketsPerAddress, ClientAddr: s.clientAddr}, wsBackend{s}, b)
 	if err != nil {
 		ln.Close()
 		b.Close()
@@ -143,6 +162,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedules, Emit: s.emitScheduleFired, Log: cfg.Log})
 	s.echo = s.routes()
+	s.harden(s.echo)
 	return s, nil
 }
 
@@ -182,9 +202,15 @@ func (s *Server) Run(ctx context.Context) error {
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+		srv := s.httpServer()
 		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(s.ln) }()
+		go func() {
+			if s.tls != nil {
+				errc <- srv.ServeTLS(s.ln, "", "")
+			} else {
+				errc <- srv.Serve(s.ln)
+			}
+		}()
 		select {
 		case err := <-errc:
 			return fmt.Errorf("server: %w", err)
@@ -202,5 +228,6 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { s.expireAudit(gctx); return nil })
 	s.log.Info("master serving", "addr", s.Addr())
+	s.log.Info("master serving", "addr", s.Addr(), "url", s.URL())
 	return g.Wait()
 }

@@ -189,14 +189,12 @@ func (s *Server) rangeOf(ctx context.Context, id string, from int64, limit, most
 	return t, limit, nil
 }
 
-// maxLogLimit bounds one read of a log.
-const maxLogLimit = 10000
-
-// ReadLog returns lines from..from+limit of a task's log: a running task's
-// newest lines from its node, everything else from the store (which also
-// serves when the node is gone).
+// ReadLog returns lines from..from+limit of a task's log (at most
+// wire.MaxReadEntries, and fewer when they pass wire.MaxReadBytes): a
+// running task's newest lines from its node, everything else from the
+// store (which also serves when the node is gone).
 func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) (*wire.LogBatch, error) {
-	t, limit, err := s.rangeOf(ctx, id, from, limit, maxLogLimit)
+	t, limit, err := s.rangeOf(ctx, id, from, limit, wire.MaxReadEntries)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +206,11 @@ func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) 
 		}
 		s.log.Debug("log from node failed; reading the stored copy", "task_id", id, "err", err)
 	}
-	lines, err := s.store.Logs().ReadLog(ctx, id, from, limit)
+	// Bounded in bytes as the node's reply is (wire.MaxReadBytes): long
+	// lines make a shorter page, and the caller reads on from its end.
+	lines, err := wire.ReadLines(from, limit, func(from int64, n int) ([]string, error) {
+		return s.store.Logs().ReadLog(ctx, id, from, n)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -239,14 +241,11 @@ func (s *Server) runTasksHTTP(c echo.Context) error {
 func (s *Server) listTasks(c echo.Context) error {
 	f := store.TaskFilter{Status: c.QueryParam("status"), SpiderID: c.QueryParam("spider_id"), NodeID: c.QueryParam("node_id"), ScheduleID: c.QueryParam("schedule_id")}
 	var err error
-	if f.Limit, err = intParam(c, "limit", 50); err != nil {
+	if f.Limit, err = limitParam(c); err != nil {
 		return err
 	}
 	if f.Offset, err = intParam(c, "offset", 0); err != nil {
 		return err
-	}
-	if f.Limit > 1000 {
-		f.Limit = 1000
 	}
 	tasks, total, err := s.store.Tasks().List(c.Request().Context(), f)
 	if err != nil {

@@ -164,9 +164,10 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		if err := hub.DecodeParams(params, &p); err != nil {
 			return nil, err
 		}
-		if p.Filter.Limit == 0 || p.Filter.Limit > 1000 {
-			p.Filter.Limit = min(max(p.Filter.Limit, 50), 1000)
+		if p.Filter.Offset < 0 {
+			return nil, badRequest("filter.offset cannot be negative")
 		}
+		p.Filter.Limit = listLimit(p.Filter.Limit)
 		tasks, total, err := s.store.Tasks().List(ctx, p.Filter)
 		if tasks == nil {
 			tasks = []store.Task{}

@@ -22,6 +22,7 @@ type Client struct {
 	seq       uint64 // the order clients connected in
 	remote    string
 	principal auth.Principal // who the connection acts as, for its whole life
+	addr      string         // the client address the connection caps count
 
 	ctx    context.Context // ends when the client goes
 	cancel context.CancelFunc
