@@ -311,7 +311,7 @@ func TestREST(t *testing.T) {
 			want: []string{`"code":"unavailable"`, "store unreachable: "}},
 		{name: "metrics", method: "GET", path: "/metrics", wantStatus: 200, want: []string{"crawlhub_ws_clients 0", "crawlhub_nodes_online"}},
 		{name: "metrics without token", method: "GET", path: "/metrics", headers: noAuth, wantStatus: 401,
-			want: []string{`"code":"unauthorized"`, "missing or wrong token"}},
+			want: []string{`"code":"unauthorized"`, "missing or wrong credentials"}},
 
 		// The dashboard.
 		{name: "dashboard index", method: "GET", path: "/", wantStatus: 200, want: []string{"crawlhub dashboard"},
@@ -325,7 +325,7 @@ func TestREST(t *testing.T) {
 
 		// The WebSocket upgrade (its success is every JSON-RPC scenario).
 		{name: "ws without token", method: "GET", path: "/ws", headers: with(wsHeaders, "Authorization", ""), wantStatus: 401,
-			want: []string{`"code":"unauthorized"`, "or add ?token="}},
+			want: []string{`"code":"unauthorized"`, "missing or wrong credentials"}},
 		{name: "ws from a foreign origin", method: "GET", path: "/ws", headers: with(wsHeaders, "Origin", "http://evil.example"), wantStatus: 403,
 			want: []string{`"code":"forbidden"`, "Origin http://evil.example may not open a WebSocket here: start the server with --allowed-origins http://evil.example"}},
 

@@ -6,20 +6,19 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/server/scheduler"
@@ -31,8 +30,20 @@ import (
 type Config struct {
 	// Listen is the HTTP address. Zero means 127.0.0.1:8080.
 	Listen string
-	// Token authenticates every API and WebSocket request. Required.
+	// Token is the start token: an admin credential that lives in the
+	// configuration and acts as the user admin. Required.
 	Token string
+	// AdminPassword is the password of the user admin created at first
+	// start (when the store has no users), also set on an admin that has
+	// no password yet. Empty: none until one is set.
+	AdminPassword string
+	// PasswordParams are the argon2id costs of new password hashes. Zero
+	// means auth.DefaultParams.
+	PasswordParams auth.Params
+	// CredentialCheck is how often open WebSockets are checked for an
+	// expired credential or a disabled, deleted or demoted user. Zero
+	// means 30 s.
+	CredentialCheck time.Duration
 	// AllowedOrigins lists extra Origins allowed to open WebSockets, besides
 	// the server's own.
 	AllowedOrigins []string
@@ -69,6 +80,10 @@ type Server struct {
 	// itemCounts spares the store a count of a task's items on every read.
 	itemCounts itemCounts
 	names      map[string]string // node id → name, for events
+
+	// Sign-in failures, per username and per address (see login).
+	loginUsers, loginAddrs *auth.Throttle
+	touches                touched // when this master last recorded each credential's use
 }
 
 // New listens on cfg.Listen and connects to the bus through connect, which
@@ -86,7 +101,16 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}, names: map[string]string{}}
+	if cfg.CredentialCheck == 0 {
+		cfg.CredentialCheck = 30 * time.Second
+	}
+	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}, names: map[string]string{},
+		// A person mistypes a few times; a script guessing does not stop.
+		// Many people may share an address (an office), so it may fail
+		// more often than one username.
+		loginUsers: auth.NewThrottle(auth.ThrottleConfig{Limit: 5}),
+		loginAddrs: auth.NewThrottle(auth.ThrottleConfig{Limit: 20}),
+	}
 	b, err := connect(s.handleBus)
 	if err != nil {
 		return nil, err
@@ -101,7 +125,8 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
-	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true }}, wsBackend{s}, b)
+	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true },
+		Authorize: authorizeRPC}, wsBackend{s}, b)
 	if err != nil {
 		ln.Close()
 		b.Close()
@@ -155,17 +180,8 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { s.watchNodes(gctx); return nil })
+	g.Go(func() error { s.watchAccess(gctx); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	s.log.Info("master serving", "addr", s.Addr())
 	return g.Wait()
-}
-
-func (s *Server) authorized(r *http.Request) bool {
-	tok := ""
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		tok = strings.TrimPrefix(h, "Bearer ")
-	} else {
-		tok = r.URL.Query().Get("token")
-	}
-	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
@@ -23,11 +24,46 @@ type wsBackend struct{ s *Server }
 
 var _ hub.Backend = wsBackend{}
 
+// rpcRoles is every JSON-RPC method and the least role that may call it
+// (docs/websocket-api.md lists the same): reads and subscriptions are
+// viewer; running, cancelling and changing schedules is operator. A method
+// missing here is refused as unknown before it is served.
+var rpcRoles = map[string]string{
+	wsapi.MethodSubscribe:       auth.Viewer,
+	wsapi.MethodUnsubscribe:     auth.Viewer,
+	wsapi.MethodNodesList:       auth.Viewer,
+	wsapi.MethodNodeSysinfo:     auth.Viewer,
+	wsapi.MethodTasksList:       auth.Viewer,
+	wsapi.MethodTaskLog:         auth.Viewer,
+	wsapi.MethodTaskItems:       auth.Viewer,
+	wsapi.MethodSpidersList:     auth.Viewer,
+	wsapi.MethodSchedulesList:   auth.Viewer,
+	wsapi.MethodScheduleGet:     auth.Viewer,
+	wsapi.MethodSchedulePreview: auth.Viewer,
+	wsapi.MethodTaskRun:         auth.Operator,
+	wsapi.MethodTaskCancel:      auth.Operator,
+	wsapi.MethodScheduleCreate:  auth.Operator,
+	wsapi.MethodScheduleUpdate:  auth.Operator,
+	wsapi.MethodScheduleDelete:  auth.Operator,
+	wsapi.MethodScheduleRun:     auth.Operator,
+}
+
+// authorizeRPC is the hub's check of every call against rpcRoles.
+func authorizeRPC(p auth.Principal, method string) error {
+	need, ok := rpcRoles[method]
+	if !ok {
+		return hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
+	}
+	if !auth.Allows(p.Role, need) {
+		return hub.Errorf(wsapi.CodeForbidden, "%s needs the %s role; %s has the %s role: ask an admin", method, need, p.Actor(), p.Role)
+	}
+	return nil
+}
+
+// serveWS opens a WebSocket for a request access has authenticated: the
+// connection acts as the request's principal for its whole life.
 func (s *Server) serveWS(c echo.Context) error {
 	r := c.Request()
-	if !s.authorized(r) {
-		return unauthorized("missing or wrong token: send 'Authorization: Bearer <token>' or add ?token=<token> to the URL")
-	}
 	if !s.originAllowed(r) {
 		return forbidden("Origin " + r.Header.Get("Origin") + " may not open a WebSocket here: start the server with --allowed-origins " + r.Header.Get("Origin"))
 	}

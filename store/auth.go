@@ -2,6 +2,8 @@ package store
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"time"
 )
 
@@ -125,7 +127,8 @@ type AuditEntry struct {
 	Detail string `json:"detail,omitempty"`
 }
 
-// AuditFilter selects audit entries; zero fields match everything.
+// AuditFilter selects audit entries; zero fields match everything. Limit
+// zero means no limit.
 type AuditFilter struct {
 	Action string `json:"action,omitempty"`
 	UserID string `json:"user_id,omitempty"`
@@ -143,4 +146,33 @@ type Audit interface {
 	List(ctx context.Context, f AuditFilter) ([]AuditEntry, int, error)
 	// DeleteBefore removes entries older than before (retention).
 	DeleteBefore(ctx context.Context, before time.Time) (int, error)
+}
+
+// CheckUser is what every store checks before storing u: a valid id and a
+// username.
+func CheckUser(u *User) error {
+	if !ValidID(u.ID) {
+		return fmt.Errorf("invalid id %q: want 24 hex digits (store.NewID)", u.ID)
+	}
+	if u.Username == "" {
+		return errors.New("empty username")
+	}
+	return nil
+}
+
+// CheckCredential is what every store checks before storing c: a valid id,
+// a known kind and a hash (an empty one would match a lookup of "").
+func CheckCredential(c *Credential) error {
+	if !ValidID(c.ID) {
+		return fmt.Errorf("invalid id %q: want 24 hex digits (store.NewID)", c.ID)
+	}
+	switch c.Kind {
+	case CredentialToken, CredentialSession, CredentialTicket:
+	default:
+		return fmt.Errorf("unknown credential kind %q", c.Kind)
+	}
+	if c.Hash == "" {
+		return errors.New("no hash")
+	}
+	return nil
 }

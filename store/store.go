@@ -1,5 +1,6 @@
 // Package store defines crawlhub's durable state: one small interface per
-// aggregate (nodes, spiders, tasks, files, task logs, schedules). Two
+// aggregate (nodes, spiders, tasks, files, task logs, schedules, items,
+// users, credentials, the audit log). Two
 // implementations exist, store/mongo (production, cluster mode) and
 // store/sqlite (the all-in-one default); both pass the conformance suite in
 // store/storetest.
@@ -252,6 +253,9 @@ type Store interface {
 	Logs() Logs
 	Schedules() Schedules
 	Items() Items
+	Users() Users
+	Credentials() Credentials
+	Audit() Audit
 	// Ping checks the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close(ctx context.Context) error

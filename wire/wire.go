@@ -76,7 +76,16 @@ const (
 	// Published by masters, for the other masters.
 	EvScheduleChanged = "schedule_changed"
 	EvScheduleFired   = "schedule_fired"
+	// EvCredentialsRevoked (CredentialsRevoked): sessions or tokens were
+	// revoked; every master closes the WebSockets opened with them.
+	EvCredentialsRevoked = "credentials_revoked"
 )
+
+// CredentialsRevoked is the payload of EvCredentialsRevoked: the ids of
+// the revoked credentials (store.Credential.ID).
+type CredentialsRevoked struct {
+	IDs []string `json:"ids"`
+}
 
 // Envelope is one PubSub message.
 type Envelope struct {

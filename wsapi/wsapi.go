@@ -95,12 +95,13 @@ const (
 	CodeNotFound          = -32001 // no such node, task or spider
 	CodeNodeOffline       = -32002
 	CodeTimeout           = -32003 // the node did not answer in time
-	CodeUnauthorized      = -32004
+	CodeUnauthorized      = -32004 // the WebSocket upgrade had no valid credential (an HTTP 401 before any JSON-RPC)
 	CodeTooManySubs       = -32005 // past the subscriptions one connection may hold
 	CodeConflict          = -32006 // e.g. cancelling a task that has ended
 	CodeNodeError         = -32007 // the node answered with an error
 	CodeUnavailable       = -32008 // the bus subscription failed (and was undone): retry
 	CodeAlreadySubscribed = -32009
+	CodeForbidden         = -32010 // the connection's role may not call this method: the message names the role it needs
 )
 
 // Error is a JSON-RPC error object: a code from the list above and a

@@ -38,6 +38,7 @@ func dist() fs.FS {
 type serverFlags struct {
 	listen    string
 	token     string
+	adminPass string
 	origins   string
 	heartbeat time.Duration
 }
@@ -45,6 +46,7 @@ type serverFlags struct {
 func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve the dashboard and the API on; loopback only unless you say otherwise (e.g. 0.0.0.0:8080)")
 	fs.StringVar(&f.token, "token", "", "API and dashboard token; empty means generate one and print it")
+	fs.StringVar(&f.adminPass, "admin-password", "", "password of the user admin created at first start (also set if admin has none yet); empty: sign in with the printed URL and set one")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated extra Origins allowed to open WebSockets (the server's own is always allowed)")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 5*time.Second, "agents' heartbeat interval; a node is offline after 3 missed beats")
 }
@@ -57,7 +59,7 @@ func (f *serverFlags) config(log *slog.Logger) server.Config {
 		}
 	}
 	return server.Config{
-		Listen: f.listen, Token: f.token, AllowedOrigins: origins,
+		Listen: f.listen, Token: f.token, AdminPassword: f.adminPass, AllowedOrigins: origins,
 		Heartbeat: f.heartbeat, Dist: dist(), Version: version, Log: log,
 	}
 }

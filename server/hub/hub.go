@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
@@ -55,7 +56,11 @@ type Config struct {
 	MaxInFlight int
 	// CheckOrigin decides whether a browser's Origin may connect.
 	CheckOrigin func(r *http.Request) bool
-	Log         *slog.Logger
+	// Authorize decides whether a client's principal may call a method
+	// (subscribe and unsubscribe included), before the call is served; its
+	// error is the reply. Nil allows every call.
+	Authorize func(p auth.Principal, method string) error
+	Log       *slog.Logger
 }
 
 // Backend serves the calls and reads the tasks' streams. The server
@@ -205,9 +210,16 @@ func (h *Hub) Clients() int {
 }
 
 // ServeHTTP upgrades an authenticated request to a WebSocket and serves it
-// until it closes. Authentication is the caller's: check it before.
+// until it closes. Authentication is the caller's: check it before, and
+// put the principal the connection acts as in r's context
+// (auth.NewContext); every call is authorized against it.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &Client{hub: h, remote: r.RemoteAddr, subs: map[string]struct{}{}}
+	p, _ := auth.FromContext(r.Context())
+	remote := r.RemoteAddr
+	if p.Address != "" {
+		remote = p.Address
+	}
+	c := &Client{hub: h, remote: remote, principal: p, subs: map[string]struct{}{}}
 	if err := c.conn.Accept(h.upgrader, w, r); err != nil {
 		return // the upgrader answered with the reason
 	}
@@ -232,6 +244,36 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.conn.Start(c.ctx, &h.connCfg, c.tooSlow, c.closed)
 	h.log.Debug("client connected", "client_id", c.id, "remote", r.RemoteAddr)
 	go func() { defer h.wg.Done(); c.readPump() }()
+}
+
+// Principals returns the principal of every connected client, one per
+// client (so the same principal may come more than once).
+func (h *Hub) Principals() []auth.Principal {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ps := make([]auth.Principal, 0, len(h.clients))
+	for c := range h.clients {
+		ps = append(ps, c.principal)
+	}
+	return ps
+}
+
+// Disconnect closes, with code and text, every client whose principal
+// match accepts, and says how many. It does not wait for them to go.
+func (h *Hub) Disconnect(match func(auth.Principal) bool, code int, text string) int {
+	h.mu.RLock()
+	var gone []*Client
+	for c := range h.clients {
+		if match(c.principal) {
+			gone = append(gone, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range gone {
+		c.conn.Close(code, text)
+		h.log.Info("client disconnected", "client_id", c.id, "user", c.principal.Username, "code", code, "reason", text)
+	}
+	return len(gone)
 }
 
 // remove forgets a client and releases its subscriptions.

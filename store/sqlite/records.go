@@ -204,7 +204,7 @@ type tasks Store
 
 const taskCols = `id, spider_id, spider_name, node_id, mode, status, command, params, env, timeout,
 	exit_code, reason, log_lines, item_count, items_new, items_ignored, items_overwritten, schedule_id, wait_for,
-	created, started, finished`
+	created_by, cancelled_by, created, started, finished`
 
 func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 	var t store.Task
@@ -213,7 +213,7 @@ func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 	var created, started, finished int64
 	if err := row.Scan(&t.ID, &t.SpiderID, &t.SpiderName, &t.NodeID, &t.Mode, &t.Status, &t.Command,
 		&t.Params, &env, &t.Timeout, &exit, &t.Reason, &t.LogLines, &t.ItemCount, &t.ItemStats.New,
-		&t.ItemStats.Ignored, &t.ItemStats.Overwritten, &t.ScheduleID, &t.WaitFor, &created, &started, &finished); err != nil {
+		&t.ItemStats.Ignored, &t.ItemStats.Overwritten, &t.ScheduleID, &t.WaitFor, &t.CreatedBy, &t.CancelledBy, &created, &started, &finished); err != nil {
 		return t, err
 	}
 	if exit.Valid {
@@ -234,7 +234,7 @@ func taskArgs(t *store.Task) []any {
 	}
 	return []any{t.SpiderID, t.SpiderName, t.NodeID, t.Mode, t.Status, t.Command, t.Params,
 		toJSON(t.Env), t.Timeout, exit, t.Reason, t.LogLines, t.ItemCount, t.ItemStats.New, t.ItemStats.Ignored,
-		t.ItemStats.Overwritten, t.ScheduleID, t.WaitFor, ms(t.Created), ms(t.Started),
+		t.ItemStats.Overwritten, t.ScheduleID, t.WaitFor, t.CreatedBy, t.CancelledBy, ms(t.Created), ms(t.Started),
 		ms(t.Finished), t.ID}
 }
 
@@ -254,8 +254,8 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 
 const insertTask = `INSERT INTO tasks (spider_id, spider_name, node_id, mode, status,
 	command, params, env, timeout, exit_code, reason, log_lines, item_count, items_new, items_ignored,
-	items_overwritten, schedule_id, wait_for, created, started, finished, id)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	items_overwritten, schedule_id, wait_for, created_by, cancelled_by, created, started, finished, id)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // CreateMany inserts ts in one transaction: one commit for a minute's
 // thousands of schedule fires, not one each.
@@ -384,7 +384,7 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 	err := affected(s.w.ExecContext(ctx, `UPDATE tasks SET spider_id=?, spider_name=?, node_id=?, mode=?,
 		status=?, command=?, params=?, env=?, timeout=?, exit_code=?, reason=?, log_lines=?, item_count=?,
 		items_new=?, items_ignored=?, items_overwritten=?, schedule_id=?,
-		wait_for=?, created=?, started=?, finished=? WHERE id = ?`, taskArgs(t)...))
+		wait_for=?, created_by=?, cancelled_by=?, created=?, started=?, finished=? WHERE id = ?`, taskArgs(t)...))
 	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)
 	}

@@ -191,6 +191,53 @@ var migrations = []string{
 	ALTER TABLE tasks ADD COLUMN items_new INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE tasks ADD COLUMN items_ignored INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE tasks ADD COLUMN items_overwritten INTEGER NOT NULL DEFAULT 0;`,
+	// Users, credentials (see auth.go), the audit log, and who ran and who
+	// cancelled each task ('' for tasks from before).
+	// credentials_user and credentials_kind serve List newest first;
+	// credentials_expires the sweep of expired ones; the audit indexes a
+	// page of the newest entries, whole or of one user, action or target.
+	`CREATE TABLE users (
+		id            TEXT PRIMARY KEY,
+		username      TEXT NOT NULL UNIQUE,
+		role          TEXT NOT NULL,
+		password_hash TEXT NOT NULL,
+		disabled      INTEGER NOT NULL,
+		created       INTEGER NOT NULL,
+		updated       INTEGER NOT NULL
+	);
+	CREATE TABLE credentials (
+		id        TEXT PRIMARY KEY,
+		kind      TEXT NOT NULL,
+		name      TEXT NOT NULL,
+		user_id   TEXT NOT NULL,
+		role      TEXT NOT NULL,
+		hash      TEXT NOT NULL UNIQUE, -- hex SHA-256 of the secret
+		csrf      TEXT NOT NULL,
+		parent_id TEXT NOT NULL,
+		expires   INTEGER NOT NULL,     -- the zero time: never
+		last_used INTEGER NOT NULL,
+		created   INTEGER NOT NULL
+	);
+	CREATE INDEX credentials_user ON credentials (user_id, created, id);
+	CREATE INDEX credentials_kind ON credentials (kind, created, id);
+	CREATE INDEX credentials_expires ON credentials (expires);
+	CREATE TABLE audit (
+		id            TEXT PRIMARY KEY,
+		time          INTEGER NOT NULL,
+		actor         TEXT NOT NULL,
+		user_id       TEXT NOT NULL,
+		credential_id TEXT NOT NULL,
+		address       TEXT NOT NULL,
+		action        TEXT NOT NULL,
+		target        TEXT NOT NULL,
+		detail        TEXT NOT NULL
+	);
+	CREATE INDEX audit_time ON audit (time, id);
+	CREATE INDEX audit_user ON audit (user_id, time, id);
+	CREATE INDEX audit_action ON audit (action, time, id);
+	CREATE INDEX audit_target ON audit (target, time, id);
+	ALTER TABLE tasks ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
+	ALTER TABLE tasks ADD COLUMN cancelled_by TEXT NOT NULL DEFAULT '';`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {
@@ -217,13 +264,16 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	return tx.Commit()
 }
 
-func (s *Store) Nodes() store.Nodes         { return (*nodes)(s) }
-func (s *Store) Spiders() store.Spiders     { return (*spiders)(s) }
-func (s *Store) Tasks() store.Tasks         { return (*tasks)(s) }
-func (s *Store) Files() store.Files         { return s.files }
-func (s *Store) Logs() store.Logs           { return (*logs)(s) }
-func (s *Store) Schedules() store.Schedules { return (*schedules)(s) }
-func (s *Store) Items() store.Items         { return (*items)(s) }
+func (s *Store) Nodes() store.Nodes             { return (*nodes)(s) }
+func (s *Store) Spiders() store.Spiders         { return (*spiders)(s) }
+func (s *Store) Tasks() store.Tasks             { return (*tasks)(s) }
+func (s *Store) Files() store.Files             { return s.files }
+func (s *Store) Logs() store.Logs               { return (*logs)(s) }
+func (s *Store) Schedules() store.Schedules     { return (*schedules)(s) }
+func (s *Store) Items() store.Items             { return (*items)(s) }
+func (s *Store) Users() store.Users             { return (*users)(s) }
+func (s *Store) Credentials() store.Credentials { return (*credentials)(s) }
+func (s *Store) Audit() store.Audit             { return (*audit)(s) }
 
 // Ping checks that the database answers a query.
 func (s *Store) Ping(ctx context.Context) error {

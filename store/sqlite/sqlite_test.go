@@ -2,8 +2,10 @@ package sqlite_test
 
 import (
 	"database/sql"
+	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -171,4 +173,105 @@ func TestScheduleTasksIndexed(t *testing.T) {
 	if !strings.Contains(all, "USING INDEX tasks_schedule (schedule_id=?)") || strings.Contains(all, "TEMP B-TREE") {
 		t.Errorf("query plan %q: want a search of tasks_schedule and no sort", all)
 	}
+}
+
+// TestMigrateToUsers opens a database as the schema before users left it,
+// with a task in it, and checks that the upgrade keeps the task (run by
+// nobody known) and brings users, credentials and the audit log.
+func TestMigrateToUsers(t *testing.T) {
+	ctx := t.Context()
+	dir := t.TempDir()
+	db, err := sql.Open("sqlite", filepath.Join(dir, "crawlhub.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := store.NewID()
+	for _, q := range append(slices.Clone(sqlite.MigrationsForTest[:3]),
+		"PRAGMA user_version = 3",
+		`INSERT INTO tasks (id, spider_id, spider_name, node_id, mode, status, command, params, env, timeout,
+			exit_code, reason, log_lines, created, started, finished)
+			VALUES ('`+id+`', '`+store.NewID()+`', 'old', '', 'any', 'cancelled', 'run', '', '{}', 0,
+			NULL, 'cancelled', 0, 1700000000000, 0, 1700000002000)`,
+	) {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%.40s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	s := open(t, dir)
+	defer s.Close(ctx)
+	task, err := s.Tasks().Get(ctx, id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if task.CreatedBy != "" || task.CancelledBy != "" || task.SpiderName != "old" {
+		t.Errorf("task after the upgrade: %+v", task)
+	}
+	task.CancelledBy = "user admin"
+	if err := s.Tasks().Update(ctx, task); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Tasks().Get(ctx, id); err != nil || got.CancelledBy != "user admin" {
+		t.Errorf("CancelledBy after an update: %q, %v", got.CancelledBy, err)
+	}
+	u := &store.User{ID: store.NewID(), Username: "admin", Role: "admin"}
+	if err := s.Users().Create(ctx, u); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Users().Create(ctx, &store.User{ID: store.NewID(), Username: "admin"}); !errors.Is(err, store.ErrConflict) {
+		t.Errorf("a second admin after the upgrade: %v, want ErrConflict", err)
+	}
+	c := &store.Credential{ID: store.NewID(), Kind: store.CredentialToken, UserID: u.ID, Hash: "ab"}
+	if err := s.Credentials().Create(ctx, c); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Audit().Append(ctx, &store.AuditEntry{ID: store.NewID(), Action: "user.create"}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestAuthLookupsIndexed checks that the lookups done on every request (a
+// credential by hash, a user by name) and a page of the newest audit
+// entries read an index, not the whole table.
+func TestAuthLookupsIndexed(t *testing.T) {
+	s := open(t, t.TempDir())
+	defer s.Close(t.Context())
+	for _, tc := range []struct{ query, want string }{
+		{`SELECT * FROM credentials WHERE hash = 'x'`, "USING INDEX sqlite_autoindex_credentials_2 (hash=?)"},
+		{`SELECT * FROM users WHERE username = 'x'`, "USING INDEX sqlite_autoindex_users_2 (username=?)"},
+		{`SELECT * FROM credentials WHERE user_id = 'x' ORDER BY created DESC, id DESC`, "USING INDEX credentials_user (user_id=?)"},
+		{`DELETE FROM credentials WHERE expires > 0 AND expires < 5`, "USING INDEX credentials_expires (expires>? AND expires<?)"},
+		{`SELECT * FROM audit ORDER BY time DESC, id DESC LIMIT 50`, "USING INDEX audit_time"},
+		{`SELECT * FROM audit WHERE user_id = 'x' ORDER BY time DESC, id DESC LIMIT 50`, "USING INDEX audit_user (user_id=?)"},
+	} {
+		plan := queryPlan(t, s, tc.query)
+		if !strings.Contains(plan, tc.want) || strings.Contains(plan, "TEMP B-TREE") {
+			t.Errorf("query plan of %s: %q, want %q and no sort", tc.query, plan, tc.want)
+		}
+	}
+}
+
+func queryPlan(t *testing.T, s store.Store, query string) string {
+	t.Helper()
+	rows, err := sqlite.DBForTest(s.(*sqlite.Store)).QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+query)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan []string
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan = append(plan, detail)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return strings.Join(plan, "; ")
 }

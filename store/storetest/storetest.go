@@ -15,6 +15,12 @@
 //     ".." segments are rejected.
 //   - Times come back in UTC at millisecond precision; empty maps and
 //     lists may come back nil.
+//   - Users, credentials and audit entries: Get, GetByName, GetByHash,
+//     Update, Touch and Delete of an unknown one are store.ErrNotFound
+//     (so a second Delete of a credential is, which makes a ticket single
+//     use); a taken username or hash is store.ErrConflict; credentials of
+//     an unknown kind or with no hash are refused; a zero time of no
+//     expiry never expires.
 //   - Items: AppendItems checks every item of a batch before it stores
 //     any (store.PrepareItems) and refuses invalid spider or task ids;
 //     an item reads back as the same JSON value (MongoDB may re-encode
@@ -87,6 +93,17 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"EachItem", testEachItem},
 		{"DeleteItems", testDeleteItems},
 		{"ItemCancelledContext", testItemCancelledContext},
+		{"UserCRUD", testUserCRUD},
+		{"UserConflict", testUserConflict},
+		{"UserList", testUserList},
+		{"CredentialCRUD", testCredentialCRUD},
+		{"CredentialConflict", testCredentialConflict},
+		{"CredentialList", testCredentialList},
+		{"CredentialSingleUse", testCredentialSingleUse},
+		{"CredentialDeleteMatching", testCredentialDeleteMatching},
+		{"CredentialDeleteExpired", testCredentialDeleteExpired},
+		{"AuditList", testAuditList},
+		{"AuditDeleteBefore", testAuditDeleteBefore},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -129,6 +146,12 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	task.Started, task.Finished = store.Now(), store.Now().Add(time.Second)
 	task.ItemCount, task.ItemStats = 9, store.ItemCounts{New: 5, Ignored: 3, Overwritten: 1}
 	spider.DedupKeys, spider.Dedup = []string{"url", "page"}, store.DedupOverwrite
+	user := newUser("persist", "admin")
+	cred := newCredential(store.CredentialSession, user.ID, store.Now())
+	cred.CSRF, cred.Expires, cred.LastUsed = "csrf", store.Now().Add(time.Hour), store.Now()
+	entry := &store.AuditEntry{ID: store.NewID(), Time: store.Now(), Actor: "user persist", UserID: user.ID,
+		CredentialID: cred.ID, Address: "192.0.2.1", Action: "auth.login", Target: user.ID, Detail: "signed in"}
+	task.CancelledBy = "user persist"
 	lines := numbered("persist", 1234)
 	items := itemsOf("persist", 1234)
 	blob := []byte("persisted archive")
@@ -139,6 +162,9 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	must(t, s.Schedules().Create(ctx, sched))
 	must(t, s.Schedules().Record(ctx, store.Outcome{ScheduleID: sched.ID, At: task.Created, TaskID: task.ID}))
 	sched.LastFire, sched.LastTaskID = task.Created, task.ID
+	must(t, s.Users().Create(ctx, user))
+	must(t, s.Credentials().Create(ctx, cred))
+	must(t, s.Audit().Append(ctx, entry))
 	must(t, s.Logs().AppendLog(ctx, task.ID, 0, lines))
 	_, err := s.Items().AppendItems(ctx, spider.ID, task.ID, 0, items, store.Dedup{Keys: []string{"url"}, Policy: store.DedupIgnore})
 	must(t, err)
@@ -164,6 +190,18 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	if total != 1 || len(byschedule) != 1 || byschedule[0].ID != task.ID {
 		t.Errorf("tasks of the schedule: %v (total %d), want [%s]", taskIDs(byschedule), total, task.ID)
 	}
+	gotUser, err := s.Users().GetByName(ctx, user.Username)
+	must(t, err)
+	equalUser(t, gotUser, user)
+	gotCred, err := s.Credentials().GetByHash(ctx, cred.Hash)
+	must(t, err)
+	equalCredential(t, gotCred, cred)
+	entries, _, err := s.Audit().List(ctx, store.AuditFilter{})
+	must(t, err)
+	if len(entries) != 1 {
+		t.Fatalf("%d audit entries after reopening, want 1", len(entries))
+	}
+	equalAudit(t, &entries[0], entry)
 	checkSchedule(t, s, sched)
 	gotLines, err := s.Logs().ReadLog(ctx, task.ID, 0, len(lines)+10)
 	must(t, err)

@@ -40,6 +40,13 @@ func testTaskCRUD(t *testing.T, s store.Store) {
 	must(t, err)
 	equalTask(t, got, &upd)
 
+	// Who cancelled it is kept (a task may be cancelled as it ends).
+	upd.Status, upd.CancelledBy, upd.Reason = store.TaskCancelled, "token ci (user bob)", "cancelled"
+	must(t, s.Tasks().Update(ctx, &upd))
+	got, err = s.Tasks().Get(ctx, task.ID)
+	must(t, err)
+	equalTask(t, got, &upd)
+
 	unknown := *task
 	unknown.ID = store.NewID()
 	isErr(t, s.Tasks().Update(ctx, &unknown), store.ErrNotFound, "Update unknown task")
