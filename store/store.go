@@ -7,7 +7,8 @@
 //
 // The store is never used for mutual exclusion: FerretDB's filtered updates
 // are not atomic, so claims go through the bus (see bus.Bus.Claim) and are
-// then recorded here.
+// then recorded here, with Tasks.UpdateIf so that a status change never
+// overwrites another made meanwhile where the backend is atomic.
 package store
 
 import (
@@ -199,6 +200,15 @@ type Tasks interface {
 	Active(ctx context.Context, scheduleIDs []string) (map[string]Task, error)
 	// Update replaces the task with t.ID; ErrNotFound for an unknown id.
 	Update(ctx context.Context, t *Task) error
+	// UpdateIf replaces the task with t.ID only if its stored status is
+	// status (a compare-and-set, so that a cancel and an agent's claim or
+	// end cannot overwrite each other): ErrNotFound for an unknown id,
+	// ErrStale (wrapped) if the stored status differs, in which case
+	// nothing is written. On MongoDB the filter and the replace are one
+	// atomic operation; FerretDB v1 does not make them atomic under
+	// concurrency, which is why a task's claim still goes through the bus
+	// (bus.Bus.Claim) and UpdateIf only guards the record.
+	UpdateIf(ctx context.Context, t *Task, status string) error
 	Delete(ctx context.Context, id string) error
 }
 

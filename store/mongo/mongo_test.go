@@ -53,6 +53,21 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// TestAtomic runs on a real MongoDB only: FerretDB v1 does not apply a
+// filtered update atomically (see store.Tasks.UpdateIf).
+func TestAtomic(t *testing.T) {
+	for _, srv := range testenv.MongoURIs(t) {
+		if srv.Name != "mongodb" {
+			continue
+		}
+		t.Run(srv.Name, func(t *testing.T) {
+			storetest.RunAtomic(t, func(t *testing.T) store.Store {
+				return open(t, srv.URI, testenv.UniqueDB(t))
+			})
+		})
+	}
+}
+
 func TestReopen(t *testing.T) {
 	for _, srv := range testenv.MongoURIs(t) {
 		t.Run(srv.Name, func(t *testing.T) {

@@ -302,6 +302,27 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 	return nil
 }
 
+// UpdateIf is one ReplaceOne filtered on the id and the status (atomic on
+// MongoDB, not on FerretDB v1: see store.Tasks), then, only when it
+// matched nothing, a read of why.
+func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) error {
+	res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}, {Key: "status", Value: status}}, toTaskDoc(t))
+	if err == nil && matchedCount(res) == 0 {
+		var now struct {
+			Status string `bson:"status"`
+		}
+		err = findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: t.ID}}, &now,
+			options.FindOne().SetProjection(bson.D{{Key: "status", Value: 1}}))
+		if err == nil {
+			err = fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now.Status, status)
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("store: update task %s: %w", t.ID, err)
+	}
+	return nil
+}
+
 func (s *tasks) Delete(ctx context.Context, id string) error {
 	res, err := s.tasks.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	if err = matched(deletedCount(res), err); err != nil {

@@ -380,11 +380,32 @@ func (s *tasks) Active(ctx context.Context, scheduleIDs []string) (map[string]st
 	return out, nil
 }
 
+const updateTask = `UPDATE tasks SET spider_id=?, spider_name=?, node_id=?, mode=?,
+	status=?, command=?, params=?, env=?, timeout=?, exit_code=?, reason=?, log_lines=?, item_count=?,
+	items_new=?, items_ignored=?, items_overwritten=?, schedule_id=?,
+	wait_for=?, created_by=?, cancelled_by=?, created=?, started=?, finished=? WHERE id = ?`
+
 func (s *tasks) Update(ctx context.Context, t *store.Task) error {
-	err := affected(s.w.ExecContext(ctx, `UPDATE tasks SET spider_id=?, spider_name=?, node_id=?, mode=?,
-		status=?, command=?, params=?, env=?, timeout=?, exit_code=?, reason=?, log_lines=?, item_count=?,
-		items_new=?, items_ignored=?, items_overwritten=?, schedule_id=?,
-		wait_for=?, created_by=?, cancelled_by=?, created=?, started=?, finished=? WHERE id = ?`, taskArgs(t)...))
+	if err := affected(s.w.ExecContext(ctx, updateTask, taskArgs(t)...)); err != nil {
+		return fmt.Errorf("store: update task %s: %w", t.ID, err)
+	}
+	return nil
+}
+
+// UpdateIf is one UPDATE conditioned on the status, then, only when it
+// matched nothing, a read (on the writer, so after the UPDATE) of why.
+func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) error {
+	n, err := rows(s.w.ExecContext(ctx, updateTask+` AND status = ?`, append(taskArgs(t), status)...))
+	if err == nil && n == 0 {
+		var now string
+		err = s.w.QueryRowContext(ctx, `SELECT status FROM tasks WHERE id = ?`, t.ID).Scan(&now)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			err = store.ErrNotFound
+		case err == nil:
+			err = fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now, status)
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)
 	}

@@ -33,6 +33,10 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
 }
 
+func TestAtomic(t *testing.T) {
+	storetest.RunAtomic(t, func(t *testing.T) store.Store { return open(t, t.TempDir()) })
+}
+
 func TestReopen(t *testing.T) {
 	storetest.RunReopen(t, func(t *testing.T) (store.Store, func(*testing.T) store.Store) {
 		dir := t.TempDir()

@@ -62,6 +62,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"TaskScheduleID", testTaskScheduleID},
 		{"TaskListBySchedule", testTaskListBySchedule},
 		{"TaskDuplicate", testTaskDuplicate},
+		{"TaskUpdateIf", testTaskUpdateIf},
 		{"ScheduleCRUD", testScheduleCRUD},
 		{"ScheduleNotFound", testScheduleNotFound},
 		{"ScheduleConflict", testScheduleConflict},
