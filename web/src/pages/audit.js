@@ -24,7 +24,7 @@ export function mount(view, _params, ctx) {
   const clear = h('button', { class: 'btn btn-ghost btn-small', type: 'button', onclick: () => setFilter({ action: '', user: '' }) }, 'Clear filters');
   const filters = h(
     'form',
-    { class: 'filters', role: 'search', 'aria-label': 'Filter the audit log', onsubmit: (e) => { e.preventDefault(); setFilter({ action: action.value.trim() }); } },
+    { class: 'filters', role: 'search', 'aria-label': 'Filter the audit log', onsubmit: (e) => { e.preventDefault(); if (action.value.trim() !== state.action) setFilter({ action: action.value.trim() }); } },
     h('label', { class: 'filter', for: 'filter-action' }, h('span', { class: 'filter-label' }, 'Action'), action, actions),
     h('label', { class: 'filter', for: 'filter-user' }, h('span', { class: 'filter-label' }, 'User'), user),
     clear,
