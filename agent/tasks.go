@@ -253,6 +253,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		status, reason = store.TaskCancelled, res.Reason
 	case res.Stopped:
 		status, reason = store.TaskCancelled, "cancelled by "+by
+		t.CancelledBy = by
 		if res.Reason != "" {
 			reason += ": " + res.Reason
 		}

@@ -86,6 +86,17 @@ var routeTable = []route{
 	{http.MethodDelete, "/api/schedules/:id", auth.Operator, (*Server).deleteScheduleHTTP},
 	{http.MethodPost, "/api/schedules/:id/run", auth.Operator, (*Server).runScheduleHTTP},
 
+	// Users are the admin's; every signed-in user manages their own tokens
+	// (the handlers let only an admin see or revoke anyone else's).
+	{http.MethodGet, "/api/users", auth.Admin, (*Server).listUsers},
+	{http.MethodPost, "/api/users", auth.Admin, (*Server).createUser},
+	{http.MethodPut, "/api/users/:id", auth.Admin, (*Server).updateUser},
+	{http.MethodDelete, "/api/users/:id", auth.Admin, (*Server).deleteUser},
+	{http.MethodGet, "/api/tokens", auth.Viewer, (*Server).listTokens},
+	{http.MethodPost, "/api/tokens", auth.Viewer, (*Server).createToken},
+	{http.MethodDelete, "/api/tokens/:id", auth.Viewer, (*Server).deleteToken},
+	{http.MethodGet, "/api/audit", auth.Admin, (*Server).listAudit},
+
 	// Any other API path: signed-in callers learn it does not exist.
 	{anyMethod, "/api/*", auth.Viewer, (*Server).noSuchAPI},
 	// The dashboard: it signs in itself, through the API.

@@ -601,7 +601,7 @@ func TestJSONRPC(t *testing.T) {
 
 		{name: "task.cancel", setup: withRunningTask, subscribe: []string{"tasks"}, rpc: "task.cancel",
 			params: `{"task_id":"{running}","reason":"enough"}`, want: []string{`"id":"{running}"`},
-			events: []event{{"tasks", []string{`"task_id":"{running}"`, `"status":"cancelled"`, "cancelled by websocket client", "enough"}}}},
+			events: []event{{"tasks", []string{`"task_id":"{running}"`, `"status":"cancelled"`, "cancelled by admin (start token): enough"}}}},
 		{name: "task.cancel, ended task", setup: withEndedTask, rpc: "task.cancel", params: `{"task_id":"{ended}"}`, wantRPCError: -32006,
 			want: []string{"has already ended (finished)"}},
 

@@ -57,6 +57,8 @@ type Config struct {
 	SendQueue int
 	// MaxArchive bounds an uploaded spider archive. Zero means 100 MiB.
 	MaxArchive int64
+	// AuditRetention is how long audit entries are kept. Zero means 90 days.
+	AuditRetention time.Duration
 	// Dist is the built dashboard. Nil serves a page saying it is not built.
 	Dist    fs.FS
 	Version string
@@ -84,6 +86,10 @@ type Server struct {
 	// Sign-in failures, per username and per address (see login).
 	loginUsers, loginAddrs *auth.Throttle
 	touches                touched // when this master last recorded each credential's use
+
+	// usersMu serialises user changes on this master, so the last-admin
+	// check and the write it allows are one step.
+	usersMu sync.Mutex
 }
 
 // New listens on cfg.Listen and connects to the bus through connect, which
@@ -126,7 +132,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	s.ln = ln
 	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true },
-		Authorize: authorizeRPC}, wsBackend{s}, b)
+		Authorize: authorizeRPC, AuthorizeChannel: authorizeChannel}, wsBackend{s}, b)
 	if err != nil {
 		ln.Close()
 		b.Close()
@@ -182,6 +188,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { s.watchNodes(gctx); return nil })
 	g.Go(func() error { s.watchAccess(gctx); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
+	g.Go(func() error { s.expireAudit(gctx); return nil })
 	s.log.Info("master serving", "addr", s.Addr())
 	return g.Wait()
 }

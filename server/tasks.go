@@ -35,7 +35,19 @@ type RunRequest struct {
 // RunTasks creates the tasks of req and nudges the nodes that may take
 // them. It is shared by the REST and WebSocket APIs.
 func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, error) {
-	return s.runTasks(ctx, req, origin{})
+	tasks, err := s.runTasks(ctx, req, origin{by: actor(ctx)})
+	for _, t := range tasks {
+		s.audit(ctx, AuditTaskRun, t.ID, "spider "+t.SpiderName+onNode(t.NodeID))
+	}
+	return tasks, err
+}
+
+// onNode says where a task runs, for the audit log.
+func onNode(id string) string {
+	if id == "" {
+		return " on any node"
+	}
+	return " on node " + id
 }
 
 // origin is what made tasks: a person or a script (fresh ids), or a
@@ -46,6 +58,8 @@ type origin struct {
 	at         time.Time
 	// waitFor is the task the new tasks wait for (overlap "queue").
 	waitFor string
+	// by names who asked (Task.CreatedBy).
+	by string
 }
 
 func (o origin) taskID(node string) string {
@@ -126,7 +140,7 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 		why += ": " + reason
 	}
 	if t.Status == store.TaskPending {
-		t.Status, t.Reason, t.Finished = store.TaskCancelled, why, store.Now()
+		t.Status, t.Reason, t.Finished, t.CancelledBy = store.TaskCancelled, why, store.Now(), by
 		if err := s.store.Tasks().Update(ctx, t); err != nil {
 			return nil, err
 		}
@@ -137,11 +151,13 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 		if t.NodeID != "" {
 			_ = s.caller.Send(ctx, t.NodeID, wire.OpCancelTask, wire.CancelTask{TaskID: t.ID, By: by, Reason: reason})
 		}
+		s.audit(ctx, AuditTaskCancel, t.ID, reason)
 		return t, nil
 	}
 	if err := s.caller.Send(ctx, t.NodeID, wire.OpCancelTask, wire.CancelTask{TaskID: t.ID, By: by, Reason: reason}); err != nil {
 		return nil, err
 	}
+	s.audit(ctx, AuditTaskCancel, t.ID, reason)
 	return t, nil
 }
 
@@ -295,8 +311,8 @@ func (s *Server) cancelTaskHTTP(c echo.Context) error {
 			return err
 		}
 	}
-	by := "api (" + c.RealIP() + ")"
-	t, err := s.CancelTask(c.Request().Context(), c.Param("id"), by, strings.TrimSpace(body.Reason))
+	ctx := c.Request().Context()
+	t, err := s.CancelTask(ctx, c.Param("id"), actor(ctx), strings.TrimSpace(body.Reason))
 	if err != nil {
 		return err
 	}
@@ -313,10 +329,11 @@ func (s *Server) restartTask(c echo.Context) error {
 	if t.Mode != "any" && t.NodeID != "" {
 		req.Mode, req.NodeIDs = "nodes", []string{t.NodeID}
 	}
-	tasks, err := s.RunTasks(ctx, req)
+	tasks, err := s.runTasks(ctx, req, origin{by: actor(ctx)})
 	if err != nil {
 		return err
 	}
+	s.audit(ctx, AuditTaskRestart, t.ID, "as task "+tasks[0].ID+", spider "+t.SpiderName)
 	return c.JSON(http.StatusCreated, tasks[0])
 }
 

@@ -46,9 +46,26 @@ var rpcRoles = map[string]string{
 	wsapi.MethodScheduleUpdate:  auth.Operator,
 	wsapi.MethodScheduleDelete:  auth.Operator,
 	wsapi.MethodScheduleRun:     auth.Operator,
+	wsapi.MethodMe:              auth.Viewer,
+	wsapi.MethodAuditList:       auth.Admin,
 }
 
 // authorizeRPC is the hub's check of every call against rpcRoles.
+// channelRoles are the channels that need more than the viewer role
+// subscribe needs: the audit log is the admin's.
+var channelRoles = map[string]string{
+	wsapi.ChannelAudit: auth.Admin,
+}
+
+// authorizeChannel is the hub's check of every subscription against
+// channelRoles.
+func authorizeChannel(p auth.Principal, channel string) error {
+	if need, ok := channelRoles[channel]; ok && !auth.Allows(p.Role, need) {
+		return hub.Errorf(wsapi.CodeForbidden, "channel %s needs the %s role; %s has the %s role: ask an admin", channel, need, p.Actor(), p.Role)
+	}
+	return nil
+}
+
 func authorizeRPC(p auth.Principal, method string) error {
 	need, ok := rpcRoles[method]
 	if !ok {
@@ -113,7 +130,14 @@ func (b wsBackend) TaskEnded(ctx context.Context, taskID string) (bool, string, 
 
 func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, params json.RawMessage) (any, error) {
 	s := b.s
+	// Who asked is recorded with what they did (tasks, the audit log).
+	ctx = auth.NewContext(ctx, c.Principal())
 	switch method {
+	case wsapi.MethodMe:
+		if err := hub.DecodeParams(params, &struct{}{}); err != nil {
+			return nil, err
+		}
+		return s.whoami(ctx, c.Principal())
 	case wsapi.MethodNodesList:
 		if err := hub.DecodeParams(params, &struct{}{}); err != nil {
 			return nil, err
@@ -164,7 +188,7 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		if err := hub.DecodeParams(params, &p); err != nil {
 			return nil, err
 		}
-		return s.CancelTask(ctx, p.TaskID, "websocket client "+c.ID()+" ("+c.Remote()+")", p.Reason)
+		return s.CancelTask(ctx, p.TaskID, actor(ctx), p.Reason)
 	case wsapi.MethodTaskLog:
 		var p struct {
 			TaskID string `json:"task_id"`
@@ -191,6 +215,8 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 	case wsapi.MethodSchedulesList, wsapi.MethodScheduleGet, wsapi.MethodScheduleCreate, wsapi.MethodScheduleUpdate,
 		wsapi.MethodScheduleDelete, wsapi.MethodScheduleRun, wsapi.MethodSchedulePreview:
 		return s.scheduleCall(ctx, method, params)
+	case wsapi.MethodAuditList:
+		return s.auditCall(ctx, params)
 	}
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }

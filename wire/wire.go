@@ -79,6 +79,9 @@ const (
 	// EvCredentialsRevoked (CredentialsRevoked): sessions or tokens were
 	// revoked; every master closes the WebSockets opened with them.
 	EvCredentialsRevoked = "credentials_revoked"
+	// EvAudit carries a store.AuditEntry a master recorded, for every
+	// master's subscribers of the audit channel.
+	EvAudit = "audit"
 )
 
 // CredentialsRevoked is the payload of EvCredentialsRevoked: the ids of

@@ -33,6 +33,9 @@ const (
 	MethodScheduleDelete  = "schedule.delete"  // {"id"}
 	MethodScheduleRun     = "schedule.run"     // {"id"}: fire now
 	MethodSchedulePreview = "schedule.preview" // {"cron", "timezone"}: the next five fire times
+
+	MethodMe        = "me"         // who the connection acts as: the body of GET /api/me
+	MethodAuditList = "audit.list" // {"action", "user_id", "target", "limit", "offset"} (admin)
 )
 
 // MethodPublish is the method of the notifications the server pushes on a
@@ -46,6 +49,7 @@ const (
 	ChannelTasks     = "tasks"     // task state changes
 	ChannelSpiders   = "spiders"   // outcomes of spider syncs on nodes
 	ChannelSchedules = "schedules" // schedules created, updated, deleted, fired, skipped
+	ChannelAudit     = "audit"     // audit entries as they are recorded, on every master (admin only)
 )
 
 const (

@@ -60,7 +60,11 @@ type Config struct {
 	// (subscribe and unsubscribe included), before the call is served; its
 	// error is the reply. Nil allows every call.
 	Authorize func(p auth.Principal, method string) error
-	Log       *slog.Logger
+	// AuthorizeChannel decides whether a client's principal may subscribe
+	// to a channel, once Authorize let it call subscribe; its error is the
+	// reply. Nil allows every channel.
+	AuthorizeChannel func(p auth.Principal, channel string) error
+	Log              *slog.Logger
 }
 
 // Backend serves the calls and reads the tasks' streams. The server
