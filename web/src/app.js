@@ -7,8 +7,10 @@
 // good; if not, the sign-in page is shown until a sign-in succeeds. The URL
 // crawlhub prints (/?token=…) is taken out of the address bar first and
 // posted to /api/auth/login, which turns it into a session. A 401 from any
-// call, or the WebSocket closed with 4001, means the session ended: the
-// sign-in page again, saying why.
+// call, or the WebSocket closed with 4001 when /api/me then says 401, means
+// the session ended: the sign-in page again, saying why. (A 4001 after which
+// /api/me still answers is a role change: the pages are shown again for the
+// new role.)
 
 import { getMe, login, logout, onUnauthorized } from './lib/api.js';
 import { closeDialogs } from './lib/dialog.js';
@@ -238,7 +240,30 @@ function startFailed(err) {
 }
 
 onUnauthorized(() => showSignIn('expired'));
-onRevoked(() => showSignIn('revoked'));
+onRevoked(async () => {
+  if (phase !== 'signed-in') return;
+  // 4001 also closes the connections of a user whose role was lowered: their
+  // session still works, at the new role. Ask before sending them away.
+  let me;
+  try {
+    me = await getMe(undefined, { signIn: true });
+  } catch (err) {
+    if (err.status === 401) showSignIn('revoked');
+    else getSocket().resume(); // the server is away: the socket's own retries tell
+    return;
+  }
+  if (phase !== 'signed-in') return;
+  const before = session();
+  if (before?.user.id === me.user?.id && before?.role === me.role) {
+    setSession(me);
+    getSocket().resume();
+    return;
+  }
+  if (before?.user.id === me.user?.id) {
+    toast(`You are now ${me.role === 'admin' ? 'an' : 'a'} ${me.role}`, { kind: 'info', detail: 'An admin changed your role: the dashboard shows what it may do.' });
+  }
+  signedIn(me);
+});
 signOutButton.addEventListener('click', signOut);
 
 tabs?.addEventListener('message', async (e) => {

@@ -212,25 +212,40 @@ test('an admin creates a token (its secret shown once), revokes it, and manages 
   });
 });
 
-test('a session ended on the server sends the page to the sign-in page, saying why', async (t) => {
+test('a lowered role changes what the page offers; a session ended on the server sends the page to the sign-in page, saying why', async (t) => {
   const op = await newUser('operator');
   await withPage(t, async (page) => {
-    await signIn(page, op, '#/tasks');
+    await signIn(page, op, '#/spiders');
+    await page.locator('#spiders-table button[data-action="run"]').first().waitFor();
+    await page.goto(url('#/tasks'));
     await page.locator('.live[data-state="open"]').waitFor();
 
-    // An admin disables the user: the server closes their WebSocket (4001).
+    // An admin lowers their role: the server closes their WebSocket (4001),
+    // but the session still works, at the new role; the page follows.
+    await api('PUT', `users/${op.id}`, { role: 'viewer' });
+    await page.locator('#account-role', { hasText: 'viewer' }).waitFor();
+    await page.locator('.live[data-state="open"]').waitFor();
+    assert.equal(await page.locator('#login-form').count(), 0, 'still signed in');
+    await page.goto(url('#/spiders'));
+    await page.locator('#spiders-table tr[data-spider-name="sample"]').waitFor();
+    assert.equal(await page.locator('#spiders-table button[data-action="run"]').count(), 0, 'no Run for the viewer they now are');
+
+    // An admin disables the user: the server closes their WebSocket (4001)
+    // and the session no longer works.
     await api('PUT', `users/${op.id}`, { disabled: true });
     await page.locator('#login-form').waitFor();
     await page.locator('#login-message', { hasText: /session was ended|sign in again/i }).waitFor();
     assert.equal(await page.locator('nav a').count(), 0);
     await shot(t, page, 'session-ended.png');
 
-    // Enabled again, the same person signs in again on the same page.
+    // Enabled again, the same person signs in again and is back on the page they were on.
     await api('PUT', `users/${op.id}`, { disabled: false });
     await page.locator('#username').fill(op.username);
     await page.locator('#password').fill(op.password);
     await page.locator('#login-form button[type="submit"]').click();
     await page.locator('#account-name', { hasText: op.username }).waitFor();
+    await page.locator('#spiders-table tr[data-spider-name="sample"]').waitFor();
+    await page.goto(url('#/tasks'));
     await page.locator('.live[data-state="open"]').waitFor();
   });
 });

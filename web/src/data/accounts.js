@@ -89,7 +89,7 @@ export const AUDIT_ACTIONS = [
   'task.run',
   'task.cancel',
   'task.restart',
-  'spider.upload',
+  'spider.create',
   'spider.update',
   'spider.delete',
   'spider.deploy',

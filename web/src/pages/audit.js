@@ -96,7 +96,8 @@ export function mount(view, _params, ctx) {
   }
 
   function render(items, total) {
-    subtitle.textContent = `${total.toLocaleString()} ${total === 1 ? 'entry' : 'entries'}${state.action || state.user ? ' match the filters' : ''}`;
+    const filtered = state.action || state.user;
+    subtitle.textContent = `${total.toLocaleString()} ${total === 1 ? 'entry' : 'entries'}${filtered ? (total === 1 ? ' matches the filters' : ' match the filters') : ''}`;
     if (!items.length) {
       replace(body, emptyState(state.action || state.user ? 'No entries match these filters' : 'Nothing recorded yet', h('p', null, 'Sign-ins, runs, cancels and changes appear here as they happen.')));
       replace(pager);
