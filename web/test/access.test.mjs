@@ -209,6 +209,14 @@ test('an admin creates a token (its secret shown once), revokes it, and manages 
     assert.equal(await page.locator('#audit-table tbody tr:not([data-action="token.revoke"])').count(), 0, 'only the filtered action');
     assert.match(new URL(page.url()).hash, /action=token\.revoke/);
     await shot(t, page, 'audit.png');
+
+    // New entries arrive on the first page as they are recorded (the audit channel).
+    const rows = page.locator('#audit-table tbody tr');
+    const shownBefore = await rows.count();
+    const made = await api('POST', 'tokens', { name: `e2e-live-${Date.now().toString(36)}` });
+    await api('DELETE', `tokens/${made.credential.id}`);
+    await page.locator(`#audit-table tbody tr[data-action="token.revoke"]:has-text("${made.credential.name}")`).waitFor({ timeout: 5000 });
+    assert.equal(await rows.count(), shownBefore + 1, 'the token.create entry is filtered out');
   });
 });
 

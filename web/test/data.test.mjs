@@ -4,7 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { auditFilterFromQuery, EXPIRY_CHOICES, expiryFor, isToken, tokenState, usernames } from '../src/data/accounts.js';
+import { auditFilterFromQuery, auditMatches, EXPIRY_CHOICES, expiryFor, isToken, tokenState, usernames } from '../src/data/accounts.js';
 import { mergeNodeEvents } from '../src/data/nodes.js';
 import { followSync, syncSummary } from '../src/data/spiders.js';
 import { applyTaskEvent, applyToPage, eventMatches, isEnded } from '../src/data/tasks.js';
@@ -167,4 +167,11 @@ test('accounts: token expiry choices, a token’s state, the audit filter in the
   assert.deepEqual(auditFilterFromQuery(hashQuery('#/audit?action=task.cancel&user=u1&page=3')), { action: 'task.cancel', user: 'u1', page: 3 });
   assert.deepEqual(auditFilterFromQuery(hashQuery('#/audit?page=-2')), { action: '', user: '', page: 1 });
   assert.equal(withQuery('#/audit', { action: 'task.run', user: '', page: '' }), '#/audit?action=task.run');
+
+  const entry = { action: 'task.cancel', user_id: 'u1' };
+  assert.ok(auditMatches(entry, { action: '', user: '', page: 1 }));
+  assert.ok(auditMatches(entry, { action: 'task.cancel', user: 'u1', page: 1 }));
+  assert.ok(!auditMatches(entry, { action: 'task.run', user: '', page: 1 }));
+  assert.ok(!auditMatches(entry, { action: '', user: 'u2', page: 1 }));
+  assert.ok(!auditMatches(null, { action: '', user: '', page: 1 }));
 });

@@ -1,18 +1,24 @@
-// Where the pages get users, API tokens and the audit log from. None of
-// them has a channel: each is read from REST at once, again after every
-// change made here (refresh()), and every 30 s, so another admin's change
-// shows up without a reload. The pure helpers below (expiry choices, a
+// Where the pages get users, API tokens and the audit log from. Each is
+// read from REST at once, again after every change made here (refresh()),
+// and every 30 s, so another admin's change shows up without a reload. The
+// first page of the audit log also follows the admin-only channel "audit":
+// an entry that matches the filter reads the page again a moment later
+// (several entries share one read). The pure helpers below (expiry choices, a
 // token's state, the audit filter in the address) are DOM-free and tested
 // under Node.
 
 import { listAudit, listTokens, listUsers } from '../lib/api.js';
 import { poll } from '../lib/poll.js';
+import { getSocket } from '../lib/ws.js';
 
 /** How often the lists are read again when nothing was changed here. */
 export const ACCOUNTS_REFRESH_MS = 30_000;
 
 /** Audit entries on a page. */
 export const AUDIT_PAGE_SIZE = 50;
+
+/** How long after an entry on the channel the first page is read again. */
+export const AFTER_ENTRY_MS = 500;
 
 /**
  * @typedef {{ stop: () => void, refresh: () => void }} Watcher
@@ -55,7 +61,43 @@ export function isToken(cred) {
  */
 export function watchAudit(filter, handlers) {
   const query = { action: filter.action, user_id: filter.user, limit: AUDIT_PAGE_SIZE, offset: (filter.page - 1) * AUDIT_PAGE_SIZE };
-  return poll((signal) => listAudit(query, signal), { interval: ACCOUNTS_REFRESH_MS, ...handlers });
+  const poller = poll((signal) => listAudit(query, signal), { interval: ACCOUNTS_REFRESH_MS, ...handlers });
+  let soon = 0;
+  // Only the first page follows: new entries there are what a person
+  // watches for; on an older page they would shift the rows being read.
+  const sub =
+    filter.page === 1
+      ? getSocket().subscribe('audit', {
+          onData(entry) {
+            if (!auditMatches(entry, filter)) return;
+            clearTimeout(soon);
+            soon = setTimeout(poller.refresh, AFTER_ENTRY_MS);
+          },
+          onSubscribed({ resumed }) {
+            if (resumed) poller.refresh();
+          },
+          onError() {
+            // Refused (an older server): the 30 s refresh still runs.
+          },
+        })
+      : null;
+  return {
+    stop() {
+      clearTimeout(soon);
+      sub?.unsubscribe();
+      poller.stop();
+    },
+    refresh: poller.refresh,
+  };
+}
+
+/**
+ * Whether an entry from the audit channel belongs to the filtered list.
+ * @param {{ action?: string, user_id?: string }} entry
+ * @param {AuditFilter} filter
+ */
+export function auditMatches(entry, filter) {
+  return Boolean(entry) && (!filter.action || entry.action === filter.action) && (!filter.user || entry.user_id === filter.user);
 }
 
 /**
