@@ -5,7 +5,8 @@
 //   CRAWLHUB_E2E_URL=http://127.0.0.1:8080 CRAWLHUB_E2E_TOKEN=… node --test web/test/access.test.mjs
 //
 // Every wrong password counts against the server's sign-in throttle for
-// 127.0.0.1, so the file makes only one on purpose.
+// 127.0.0.1 (20 in 15 minutes lock the address out), so the file makes
+// only the six the tests need.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -62,6 +63,28 @@ test('an operator signs in with a username and password, sees no admin pages, an
     await page.reload();
     await page.locator('#login-form').waitFor();
     assert.equal(await page.evaluate(() => fetch('api/me').then((r) => r.status)), 401);
+  });
+});
+
+test('too many failed sign-ins: the page says how long to wait, and offers no button until then', async (t) => {
+  await withPage(t, async (page) => {
+    await page.goto(url());
+    const form = page.locator('#login-form');
+    await form.waitFor();
+    // A username nobody has: the server answers the same, and locks it after five failures.
+    await form.locator('#username').fill(`e2e-nobody-${Date.now().toString(36)}`);
+    const submit = form.locator('button[type="submit"]');
+    for (let i = 1; i <= 5; i++) {
+      await form.locator('#password').fill(`wrong-${i}`);
+      await submit.click();
+      if (i < 5) await page.locator('#login-message', { hasText: 'Wrong username or password' }).waitFor();
+      // The next attempt waits for this answer (the button is off while it is out).
+      await page.waitForFunction(() => !document.querySelector('#login-form button[type="submit"]').textContent.includes('…'));
+    }
+    await page.locator('#login-message', { hasText: 'Too many sign-in attempts' }).waitFor();
+    assert.match(await page.locator('#login-wait').innerText(), /^Try again in \d+ s\.$/);
+    assert.equal(await submit.isDisabled(), true, 'no sign-in while locked out');
+    await shot(t, page, 'sign-in-throttled.png');
   });
 });
 
