@@ -521,3 +521,38 @@ func TestScheduledTasksNameTheirSchedule(t *testing.T) {
 		t.Errorf("a fired task's created_by is %q, want %q", got.CreatedBy, "schedule ticker")
 	}
 }
+
+// Sign-ins, failed ones and sign-outs are in the audit log, never with a
+// password.
+func TestSignInsAreAudited(t *testing.T) {
+	e := newEnv(t)
+	e.member("alice", auth.Operator)
+	login := func(body string) (int, http.Header, string) {
+		return e.request("POST", "/api/auth/login", "application/json", strings.NewReader(body), map[string]string{"Authorization": ""})
+	}
+	if st, _, b := login(`{"username":"alice","password":"not-her-password"}`); st != 401 {
+		t.Fatalf("wrong password: %d %s", st, b)
+	}
+	failed := e.wantAudit(server.AuditLoginFailed, "alice")
+	if failed.Actor != "anonymous" || failed.UserID != "" || failed.Address == "" || strings.Contains(failed.Detail, "not-her-password") {
+		t.Errorf("failed sign-in entry %+v: want actor anonymous, an address, no password", failed)
+	}
+	st, h, b := login(`{"username":"alice","password":"password-of-alice"}`)
+	if st != 200 {
+		t.Fatalf("sign-in: %d %s", st, b)
+	}
+	in := e.wantAudit(server.AuditLogin, "alice", "password")
+	if in.Actor != "alice" || in.UserID != e.vars["alice_id"] || in.CredentialID == "" {
+		t.Errorf("sign-in entry %+v", in)
+	}
+	var resp struct{ CSRF string }
+	json.Unmarshal([]byte(b), &resp)
+	cookie := strings.Split(h.Get("Set-Cookie"), ";")[0]
+	st, _, b = e.request("POST", "/api/auth/logout", "", nil, map[string]string{"Authorization": "", "Cookie": cookie, server.CSRFHeader: resp.CSRF})
+	if st != 204 {
+		t.Fatalf("sign-out: %d %s", st, b)
+	}
+	if out := e.wantAudit(server.AuditLogout, "alice"); out.CredentialID != in.CredentialID {
+		t.Errorf("sign-out entry %+v: want the session %s", out, in.CredentialID)
+	}
+}

@@ -50,12 +50,11 @@ func (s *Server) closeRevoked(ids []string) {
 }
 
 // watchAccess runs every CredentialCheck until ctx ends: it makes sure the
-// user admin exists (until it once does), closes WebSockets whose
+// user admin exists (unless adminDone: it once did), closes WebSockets whose
 // credential expired or went, or whose user was disabled, deleted or
 // demoted below the connection's role, and deletes expired credentials
 // from the store.
-func (s *Server) watchAccess(ctx context.Context) {
-	adminDone := s.ensureAdmin(ctx) == nil
+func (s *Server) watchAccess(ctx context.Context, adminDone bool) {
 	t := time.NewTicker(s.cfg.CredentialCheck)
 	defer t.Stop()
 	for {

@@ -168,6 +168,15 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.bus.Subscribe(ctx, wire.MasterChannel); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	// The user admin exists before the first request, so the start token
+	// and --admin-password work at once; if the store is away, watchAccess
+	// keeps trying.
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	adminErr := s.ensureAdmin(actx)
+	cancel()
+	if adminErr != nil {
+		s.log.Warn("user admin not created yet; retrying", "err", adminErr)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
 		srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
@@ -186,7 +195,7 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { s.watchNodes(gctx); return nil })
-	g.Go(func() error { s.watchAccess(gctx); return nil })
+	g.Go(func() error { s.watchAccess(gctx, adminErr == nil); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { s.expireAudit(gctx); return nil })
 	s.log.Info("master serving", "addr", s.Addr())

@@ -85,7 +85,7 @@ func (s *Server) login(c echo.Context) error {
 	}
 	if failWhy != "" {
 		s.log.Warn("sign-in failed", "username", username, "address", addr, "reason", failWhy)
-		s.recordAudit(ctx, &store.AuditEntry{Actor: username, Address: addr, Action: "auth.login_failed", Target: username, Detail: failWhy})
+		s.auditAs(ctx, auth.Principal{Address: addr}, AuditLoginFailed, username, failWhy)
 		wait := s.loginFailed(userKey, addrKey)
 		if wait > 0 {
 			return s.throttled(c, wait)
@@ -109,7 +109,7 @@ func (s *Server) login(c echo.Context) error {
 		detail = "with " + tokName
 	}
 	s.log.Info("signed in", "username", u.Username, "address", addr, "how", detail)
-	s.recordAudit(ctx, &store.AuditEntry{Actor: p.Actor(), UserID: u.ID, CredentialID: sess.ID, Address: addr, Action: "auth.login", Target: u.Username, Detail: detail})
+	s.appendAudit(ctx, &store.AuditEntry{Actor: p.Actor(), UserID: u.ID, CredentialID: sess.ID, Address: addr, Action: AuditLogin, Target: u.Username, Detail: detail})
 	return c.JSON(http.StatusOK, loginResponse{User: *u, Role: p.Role, CSRF: sess.CSRF})
 }
 
@@ -232,7 +232,7 @@ func (s *Server) logout(c echo.Context) error {
 			return err
 		}
 		s.credentialsRevoked(ctx, []string{p.CredentialID})
-		s.recordAudit(ctx, &store.AuditEntry{Actor: p.Actor(), UserID: p.UserID, CredentialID: p.CredentialID, Address: p.Address, Action: "auth.logout", Target: p.Username})
+		s.audit(ctx, AuditLogout, p.Username, "")
 	}
 	setSessionCookie(c, "", time.Time{})
 	return c.NoContent(http.StatusNoContent)
@@ -281,18 +281,6 @@ func (s *Server) wsTicket(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, wsTicketResponse{Ticket: secret, Expires: t.Expires})
-}
-
-// recordAudit appends to the audit log; a failure is logged, never the
-// reason a sign-in fails.
-func (s *Server) recordAudit(ctx context.Context, e *store.AuditEntry) {
-	e.ID = store.NewID()
-	if e.Time.IsZero() {
-		e.Time = store.Now()
-	}
-	if err := s.store.Audit().Append(ctx, e); err != nil {
-		s.log.Warn("audit entry not stored", "action", e.Action, "err", err)
-	}
 }
 
 // ensureAdmin creates the user admin when the store has no users (the

@@ -1,10 +1,11 @@
 // Package mongo is the production store: MongoDB through the official
-// driver, collections nodes, spiders, tasks, task_logs and schedules, and
-// the GridFS bucket "files". It is tested against FerretDB v1 too, so it
-// relies on nothing FerretDB lacks: no transactions, no TTL indexes, no
-// change streams, no multi-accumulator $group, and no atomicity of
-// filtered updates under concurrency (each write here is correct on its
-// own; where two writers can race, the code says what happens).
+// driver, collections nodes, spiders, tasks, task_logs, schedules, users,
+// credentials, audit and results_<spider id> (items), and the GridFS bucket
+// "files". It is tested against FerretDB v1 too, so it relies on nothing
+// FerretDB lacks: no transactions, no TTL indexes, no change streams, no
+// multi-accumulator $group, and no atomicity of filtered updates under
+// concurrency (each write here is correct on its own; where two writers
+// can race, the code says what happens).
 //
 // Documents use the aggregate's hex id as a string _id, so the ids a user
 // sees are the ids in the database.
@@ -35,32 +36,42 @@ type Store struct {
 	chunks, heads         *mongo.Collection // task logs
 	schedules             *mongo.Collection
 	itemsState            itemsState
+	users, credentials    *mongo.Collection
+	audit                 *mongo.Collection
+	redact                *redactor // keeps the URI's credentials out of errors
 	once                  sync.Once
 	err                   error
 }
 
 // Open connects to the MongoDB at uri, uses database, and creates the
 // indexes the store relies on. It fails if the server does not answer
-// before ctx is done.
+// before ctx is done. Credentials go in the URI (user, password, and
+// authSource when the user is defined in another database than the
+// store's); its errors, and Ping's and Close's, never quote them.
 func Open(ctx context.Context, uri, database string) (*Store, error) {
+	redact := newRedactor(uri)
 	client, err := mongo.Connect(options.Client().ApplyURI(uri))
 	if err != nil {
-		return nil, fmt.Errorf("store: open mongo: %w", err)
+		return nil, fmt.Errorf("store: open mongo %s: %w", redact.redacted, redact.err(err))
 	}
 	db := client.Database(database)
 	s := &Store{
-		client:    client,
-		db:        db,
-		nodes:     db.Collection("nodes"),
-		spiders:   db.Collection("spiders"),
-		tasks:     db.Collection("tasks"),
-		chunks:    db.Collection("task_logs"),
-		heads:     db.Collection("task_log_heads"),
-		schedules: db.Collection("schedules"),
+		redact:      redact,
+		client:      client,
+		db:          db,
+		nodes:       db.Collection("nodes"),
+		spiders:     db.Collection("spiders"),
+		tasks:       db.Collection("tasks"),
+		chunks:      db.Collection("task_logs"),
+		heads:       db.Collection("task_log_heads"),
+		schedules:   db.Collection("schedules"),
+		users:       db.Collection("users"),
+		credentials: db.Collection("credentials"),
+		audit:       db.Collection("audit"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
-		return nil, fmt.Errorf("store: open mongo database %s: %w", database, err)
+		return nil, fmt.Errorf("store: open mongo database %s: %w", database, redact.err(err))
 	}
 	return s, nil
 }
@@ -81,6 +92,19 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// DeleteLog's query (reads go by _id, see logs). Unique, as the
 		// chunk _ids already are.
 		{s.chunks, mongo.IndexModel{Keys: bson.D{{Key: "task_id", Value: 1}, {Key: "from", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		// Unique usernames and secret hashes; a credential is looked up by
+		// its hash on every request.
+		{s.users, mongo.IndexModel{Keys: bson.D{{Key: "username", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		{s.credentials, mongo.IndexModel{Keys: bson.D{{Key: "hash", Value: 1}}, Options: options.Index().SetUnique(true)}},
+		// A user's or a kind's credentials newest first; the expiry sweep.
+		{s.credentials, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "created", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.credentials, mongo.IndexModel{Keys: bson.D{{Key: "kind", Value: 1}, {Key: "created", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.credentials, mongo.IndexModel{Keys: bson.D{{Key: "expires", Value: 1}}}},
+		// The newest audit entries, whole or of one user, action or target.
+		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "action", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "target", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
 			return fmt.Errorf("create index on %s: %w", ix.coll.Name(), err)
@@ -99,7 +123,7 @@ func (s *Store) Schedules() store.Schedules { return (*schedules)(s) }
 // Ping checks that the primary answers.
 func (s *Store) Ping(ctx context.Context) error {
 	if err := s.client.Ping(ctx, readpref.Primary()); err != nil {
-		return fmt.Errorf("store: ping mongo: %w", err)
+		return fmt.Errorf("store: ping mongo: %w", s.redact.err(err))
 	}
 	return nil
 }
@@ -109,7 +133,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close(ctx context.Context) error {
 	s.once.Do(func() {
 		if err := s.client.Disconnect(ctx); err != nil {
-			s.err = fmt.Errorf("store: close mongo: %w", err)
+			s.err = fmt.Errorf("store: close mongo: %w", s.redact.err(err))
 		}
 	})
 	return s.err
@@ -187,7 +211,10 @@ type taskDoc struct {
 	ItemStats  itemStatsDoc      `bson:"item_stats"`
 	ScheduleID string            `bson:"schedule_id,omitempty"` // absent: run by hand
 	WaitFor    string            `bson:"wait_for,omitempty"`
-	Created    time.Time         `bson:"created"`
+	// Absent in tasks from before users.
+	CreatedBy   string    `bson:"created_by,omitempty"`
+	CancelledBy string    `bson:"cancelled_by,omitempty"`
+	Created     time.Time `bson:"created"`
 	// Not started or finished yet: absent rather than year 1.
 	Started  time.Time `bson:"started,omitempty"`
 	Finished time.Time `bson:"finished,omitempty"`
@@ -198,7 +225,8 @@ func toTaskDoc(t *store.Task) *taskDoc {
 		ID: t.ID, SpiderID: t.SpiderID, SpiderName: t.SpiderName, NodeID: t.NodeID, Mode: t.Mode,
 		Status: t.Status, Command: t.Command, Params: t.Params, Env: t.Env, Timeout: t.Timeout,
 		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount,
-		ItemStats: itemStatsDoc(t.ItemStats), ScheduleID: t.ScheduleID, WaitFor: t.WaitFor, Created: ms(t.Created), Started: ms(t.Started), Finished: ms(t.Finished),
+		ItemStats: itemStatsDoc(t.ItemStats), ScheduleID: t.ScheduleID, WaitFor: t.WaitFor,
+		CreatedBy: t.CreatedBy, CancelledBy: t.CancelledBy, Created: ms(t.Created), Started: ms(t.Started), Finished: ms(t.Finished),
 	}
 }
 
@@ -207,7 +235,8 @@ func (d *taskDoc) task() store.Task {
 		ID: d.ID, SpiderID: d.SpiderID, SpiderName: d.SpiderName, NodeID: d.NodeID, Mode: d.Mode,
 		Status: d.Status, Command: d.Command, Params: d.Params, Env: d.Env, Timeout: d.Timeout,
 		ExitCode: d.ExitCode, Reason: d.Reason, LogLines: d.LogLines, ItemCount: d.ItemCount,
-		ItemStats: store.ItemCounts(d.ItemStats), ScheduleID: d.ScheduleID, WaitFor: d.WaitFor, Created: d.Created.UTC(), Started: utcOrZero(d.Started), Finished: utcOrZero(d.Finished),
+		ItemStats: store.ItemCounts(d.ItemStats), ScheduleID: d.ScheduleID, WaitFor: d.WaitFor,
+		CreatedBy: d.CreatedBy, CancelledBy: d.CancelledBy, Created: d.Created.UTC(), Started: utcOrZero(d.Started), Finished: utcOrZero(d.Finished),
 	}
 }
 
@@ -287,24 +316,24 @@ func conflict(err error) error {
 }
 
 // nameFree checks, before an update that renames document id of c to
-// name, that no other document has that name: FerretDB v1 reports a
-// unique index violation by an update as an InternalError, not as a
-// duplicate key, so look first. Two racing renames to one name still
-// cannot both succeed (the index holds); on FerretDB the loser gets that
-// InternalError instead of ErrConflict. As in SQL, an unknown id is
-// ErrNotFound before any name clash.
-func nameFree(ctx context.Context, c *mongo.Collection, id, name string) error {
+// name (in field key: "name", "username"), that no other document has that
+// name: FerretDB v1 reports a unique index violation by an update as an
+// InternalError, not as a duplicate key, so look first. Two racing renames
+// to one name still cannot both succeed (the index holds); on FerretDB the
+// loser gets that InternalError instead of ErrConflict. As in SQL, an
+// unknown id is ErrNotFound before any name clash.
+func nameFree(ctx context.Context, c *mongo.Collection, key, id, name string) error {
 	var other struct{}
 	idOnly := options.FindOne().SetProjection(bson.D{{Key: "_id", Value: 1}})
 	err := findOne(ctx, c, bson.D{
-		{Key: "name", Value: name}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}},
+		{Key: key, Value: name}, {Key: "_id", Value: bson.D{{Key: "$ne", Value: id}}},
 	}, &other, idOnly)
 	switch {
 	case err == nil:
 		if err := findOne(ctx, c, bson.D{{Key: "_id", Value: id}}, &other, idOnly); err != nil {
 			return err
 		}
-		return fmt.Errorf("%w: name %q is taken", store.ErrConflict, name)
+		return fmt.Errorf("%w: %s %q is taken", store.ErrConflict, key, name)
 	case errors.Is(err, store.ErrNotFound):
 		return nil
 	default:

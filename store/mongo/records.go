@@ -154,7 +154,7 @@ func (s *spiders) Update(ctx context.Context, sp *store.Spider) error {
 }
 
 func (s *spiders) update(ctx context.Context, sp *store.Spider) error {
-	if err := nameFree(ctx, s.spiders, sp.ID, sp.Name); err != nil {
+	if err := nameFree(ctx, s.spiders, "name", sp.ID, sp.Name); err != nil {
 		return err
 	}
 	res, err := s.spiders.ReplaceOne(ctx, bson.D{{Key: "_id", Value: sp.ID}}, toSpiderDoc(sp))

@@ -124,7 +124,7 @@ func (s *schedules) Update(ctx context.Context, sc *store.Schedule) error {
 }
 
 func (s *schedules) update(ctx context.Context, sc *store.Schedule) error {
-	if err := nameFree(ctx, s.schedules, sc.ID, sc.Name); err != nil {
+	if err := nameFree(ctx, s.schedules, "name", sc.ID, sc.Name); err != nil {
 		return err
 	}
 	set, unset := userFields(sc)

@@ -27,7 +27,7 @@ type files struct{ dir string }
 const tmpPrefix = ".put-"
 
 func openFiles(dir string) (*files, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := privateDir(dir); err != nil {
 		return nil, err
 	}
 	// A crash mid-Put leaves its temporary file behind; nobody else will.

@@ -15,7 +15,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -43,16 +42,23 @@ const readers = 4
 
 // Open opens (creating when needed) the store in dir: the database
 // dir/crawlhub.db and the blobs under dir/files/. The schema is created or
-// migrated before Open returns.
+// migrated before Open returns. The directories are made 0700 and the
+// files 0600 (see perm.go).
 func Open(ctx context.Context, dir string) (*Store, error) {
 	if strings.ContainsAny(dir, "?#") {
 		// The driver would read what follows as connection parameters.
 		return nil, fmt.Errorf("store: open sqlite in %q: the path may not contain '?' or '#'", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := privateDir(dir); err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
 	f, err := openFiles(filepath.Join(dir, "files"))
+	if err != nil {
+		return nil, fmt.Errorf("store: open sqlite: %w", err)
+	}
+	dbPath := filepath.Join(dir, "crawlhub.db")
+	// Made before SQLite would create it with the umask's mode.
+	err = errors.Join(privateFile(dbPath), tighten(dbPath+"-wal"), tighten(dbPath+"-shm"))
 	if err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
 	}
@@ -60,8 +66,7 @@ func Open(ctx context.Context, dir string) (*Store, error) {
 	// same data dir, the sqlite3 shell) may hold the lock. _txlock=immediate
 	// takes the write lock at BEGIN, so a transaction that reads before it
 	// writes cannot deadlock against another writer.
-	dsn := filepath.Join(dir, "crawlhub.db") +
-		"?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
+	dsn := dbPath + "?_busy_timeout=10000&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate"
 	s := &Store{files: f}
 	if s.w, err = openDB(dsn); err != nil {
 		return nil, fmt.Errorf("store: open sqlite: %w", err)
