@@ -16,7 +16,7 @@ import { getMe, login, logout, onUnauthorized } from './lib/api.js';
 import { closeDialogs } from './lib/dialog.js';
 import { h, replace } from './lib/dom.js';
 import { createMatcher } from './lib/router.js';
-import { can, clearSession, session, setSession, takeTokenFromURL } from './lib/session.js';
+import { can, clearSession, forgetStoredToken, session, setSession, takeTokenFromURL } from './lib/session.js';
 import { toast } from './lib/toast.js';
 import { callout, loading, startClock } from './lib/ui.js';
 import { getSocket, onRevoked } from './lib/ws.js';
@@ -35,8 +35,10 @@ import * as tasks from './pages/tasks.js';
 import * as tokens from './pages/tokens.js';
 import * as users from './pages/users.js';
 
-// Before anything else: a token in the address bar leaves it at once.
+// Before anything else: a token in the address bar leaves it at once, and
+// one an older dashboard kept in storage goes too.
 const linkToken = takeTokenFromURL();
+forgetStoredToken();
 
 /** The nav, in order; need is the role a section is offered to (default: everyone). */
 const SECTIONS = [

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { ago, bytes, duration, percent, platform } from '../src/lib/format.js';
 import { createMatcher, href, normalize } from '../src/lib/router.js';
-import { allows, can, clearSession, csrfToken, retryAfterSeconds, rolesUpTo, setSession, takeTokenFromURL, tokenFromInput } from '../src/lib/session.js';
+import { LEGACY_TOKEN_KEY, allows, can, clearSession, csrfToken, forgetStoredToken, retryAfterSeconds, rolesUpTo, setSession, takeTokenFromURL, tokenFromInput } from '../src/lib/session.js';
 
 test('ago', () => {
   const now = Date.parse('2025-06-01T12:00:00Z');
@@ -128,4 +128,16 @@ test('retryAfterSeconds reads seconds or an HTTP date', () => {
   assert.equal(retryAfterSeconds('Thu, 03 Dec 2026 10:00:30 GMT', now), 30);
   assert.equal(retryAfterSeconds(null, now), 0);
   assert.equal(retryAfterSeconds('soon', now), 0);
+});
+
+test('forgetStoredToken removes the token older dashboards kept, and survives storage that throws', () => {
+  const kept = new Map([[LEGACY_TOKEN_KEY, 'old-secret'], ['other', 'x']]);
+  forgetStoredToken({ removeItem: (k) => kept.delete(k) });
+  assert.deepEqual([...kept.keys()], ['other']);
+  forgetStoredToken({
+    removeItem() {
+      throw new Error('SecurityError');
+    },
+  });
+  forgetStoredToken(undefined);
 });

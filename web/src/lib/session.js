@@ -103,6 +103,22 @@ export function takeTokenFromURL(location = window.location, history = window.hi
   return token;
 }
 
+/** Where dashboards before sign-in sessions kept the token. */
+export const LEGACY_TOKEN_KEY = 'crawlhub.token';
+
+/**
+ * Remove the token an older dashboard left in localStorage: the session
+ * cookie replaces it, and a long-lived secret should not stay readable by
+ * every script of the page.
+ */
+export function forgetStoredToken(storage = globalThis.localStorage) {
+  try {
+    storage?.removeItem(LEGACY_TOKEN_KEY);
+  } catch {
+    // Storage unavailable: nothing could have been kept there either.
+  }
+}
+
 /**
  * What a person pasted into the token field: the token itself or the whole
  * URL crawlhub printed. Returns the token.
