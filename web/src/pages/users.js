@@ -107,7 +107,7 @@ export function mount(view, _params, ctx) {
       description: 'They sign in with this username and password. Tell them the password another way than the username.',
       body: [
         field('Username', username, 'Unique.'),
-        field('Password', password, 'They can be given a new one here later.'),
+        field('Password', password, 'At least 8 characters. They can be given a new one here later.'),
         field('Role', role.el, role.help),
       ],
       submitLabel: 'Create user',
@@ -155,7 +155,11 @@ export function mount(view, _params, ctx) {
     const d = openDialog({
       id: 'password-dialog',
       title: `New password for ${u.username}`,
-      body: [field('New password', password), field('Again', again)],
+      description:
+        u.id === me
+          ? 'This is you: every dashboard session of yours ends, this one too; sign in again with the new password. Your API tokens keep working.'
+          : 'Their dashboard sessions end: they sign in again with the new password. Their API tokens keep working.',
+      body: [field('New password', password, 'At least 8 characters.'), field('Again', again)],
       submitLabel: 'Set password',
       errorTitle: 'The password was not changed',
       onSubmit() {
