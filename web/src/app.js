@@ -124,8 +124,8 @@ function signedIn(me) {
   renderTopbar();
   const socket = getSocket();
   if (before && (before.user.id !== me.user?.id || before.role !== me.role)) {
-    // Someone else now (signed in in another tab): the open connection
-    // still acts as the one before. Close the pages, then reconnect.
+    // Someone else now (signed in in another tab), or a new role: an
+    // open connection still acts as before. Close the pages, then reconnect.
     show(() => null);
     socket.pause();
   }

@@ -44,7 +44,6 @@ export function rolesUpTo(role) {
 
 /** @type {Session | null} */
 let current = null;
-const listeners = new Set();
 
 /** The signed-in session, or null. */
 export function session() {
@@ -59,18 +58,11 @@ export function setSession(me) {
   current = me
     ? { user: me.user ?? { id: '', username: '', role: me.role }, role: me.role ?? me.user?.role ?? '', kind: me.kind ?? 'session', csrf: me.csrf ?? '' }
     : null;
-  for (const fn of [...listeners]) fn(current);
 }
 
 /** Forget the session (signed out, or the server no longer accepts it). */
 export function clearSession() {
   setSession(null);
-}
-
-/** Be told whenever the session changes; returns a function that stops it. */
-export function onSessionChange(fn) {
-  listeners.add(fn);
-  return () => listeners.delete(fn);
 }
 
 /** The CSRF token to send with POST, PUT, PATCH and DELETE, or "". */
