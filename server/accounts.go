@@ -14,6 +14,7 @@ import (
 
 	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
 )
 
 // Users and API tokens: the admin's users pages and everyone's own tokens.
@@ -285,7 +286,7 @@ func (s *Server) closeAbove(ctx context.Context, userID, role string) error {
 			ids = append(ids, cr.ID)
 		}
 	}
-	s.credentialsRevoked(ctx, ids)
+	s.closeCredentials(ctx, wire.CredentialsRevoked{IDs: ids, Above: role})
 	return nil
 }
 

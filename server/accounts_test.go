@@ -550,6 +550,40 @@ func TestDemotionClosesWebSocketsAboveTheNewRole(t *testing.T) {
 	}
 }
 
+// The closing a demotion asks for reaches every master, this one again
+// through the bus: a connection reopened at the new role in the meantime
+// is left alone, since its credential is still valid.
+func TestDemotionLeavesReopenedWebSocketsAlone(t *testing.T) {
+	e := newEnv(t)
+	id, adminTok := e.member("root3", auth.Admin)
+	creds, err := e.st.Credentials().List(e.ctx, store.CredentialFilter{UserID: id})
+	if err != nil || len(creds) != 1 {
+		t.Fatalf("credentials of root3: %v %v", creds, err)
+	}
+	if st, b := e.as(token, "PUT", "/api/users/"+id, map[string]any{"role": auth.Operator}); st != 200 {
+		t.Fatalf("demote: %d %s", st, b)
+	}
+	again, _ := e.dialAs(adminTok)
+	again.call(wsapi.MethodNodesList, "")
+	watch, _ := e.dialAs(token)
+	watch.subscribe(wsapi.ChannelAudit)
+
+	// What another master (or this one's own event, late) says about the
+	// demotion, then an audit entry after it on the same channel.
+	ob := e.broker.Connect(func(string, []byte) {})
+	defer ob.Close()
+	other := wire.NewCaller(wire.CallerConfig{Bus: ob, Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err := other.Emit(e.ctx, wire.EvCredentialsRevoked, wire.CredentialsRevoked{IDs: []string{creds[0].ID}, Above: auth.Operator}); err != nil {
+		t.Fatal(err)
+	}
+	e.do("POST", "/api/users", map[string]any{"username": "after-the-event", "password": "12345678"}, nil)
+	watch.expect(wsapi.ChannelAudit, `"target":"after-the-event"`)
+
+	if r := again.call(wsapi.MethodNodesList, ""); !strings.Contains(r, `"result"`) {
+		t.Fatalf("the connection reopened as operator: %s, want it still served", r)
+	}
+}
+
 // An entry recorded on one master reaches the audit subscribers of
 // another: entries travel on the bus, as every master's events do.
 func TestAuditReachesEveryMaster(t *testing.T) {

@@ -20,11 +20,16 @@ import (
 // user's credentials): requests stop working from the deletion on, open
 // connections from here.
 func (s *Server) credentialsRevoked(ctx context.Context, ids []string) {
-	if len(ids) == 0 {
+	s.closeCredentials(ctx, wire.CredentialsRevoked{IDs: ids})
+}
+
+// closeCredentials closes, on every master, the WebSockets that ev names.
+func (s *Server) closeCredentials(ctx context.Context, ev wire.CredentialsRevoked) {
+	if len(ev.IDs) == 0 {
 		return
 	}
-	s.closeRevoked(ids)
-	if err := s.caller.Emit(ctx, wire.EvCredentialsRevoked, wire.CredentialsRevoked{IDs: ids}); err != nil {
+	s.closeRevoked(ev)
+	if err := s.caller.Emit(ctx, wire.EvCredentialsRevoked, ev); err != nil {
 		// The other masters still close them at their next check.
 		s.log.Warn("credential revocation not published", "err", err)
 	}
@@ -37,16 +42,21 @@ func (s *Server) credentialsRevokedEvent(env *wire.Envelope) {
 		s.log.Warn("dropped malformed credentials_revoked event", "err", err)
 		return
 	}
-	s.closeRevoked(ev.IDs)
+	s.closeRevoked(ev)
 }
 
-func (s *Server) closeRevoked(ids []string) {
-	set := make(map[string]bool, len(ids))
-	for _, id := range ids {
+func (s *Server) closeRevoked(ev wire.CredentialsRevoked) {
+	set := make(map[string]bool, len(ev.IDs))
+	for _, id := range ev.IDs {
 		set[id] = true
 	}
-	s.hub.Disconnect(func(p auth.Principal) bool { return p.CredentialID != "" && set[p.CredentialID] },
-		wsapi.CloseRevoked, "the credential this connection opened with was revoked: sign in again")
+	text := "the credential this connection opened with was revoked: sign in again"
+	if ev.Above != "" {
+		text = "your role was lowered to " + ev.Above + ": reconnect"
+	}
+	s.hub.Disconnect(func(p auth.Principal) bool {
+		return p.CredentialID != "" && set[p.CredentialID] && (ev.Above == "" || auth.Rank(p.Role) > auth.Rank(ev.Above))
+	}, wsapi.CloseRevoked, text)
 }
 
 // watchAccess runs every CredentialCheck until ctx ends: it makes sure the

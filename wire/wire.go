@@ -88,6 +88,10 @@ const (
 // the revoked credentials (store.Credential.ID).
 type CredentialsRevoked struct {
 	IDs []string `json:"ids"`
+	// Above, when set, limits the closing to connections acting at a
+	// higher role than it (a demoted user's): the credentials stay valid,
+	// and a connection reopened at the new role is left alone.
+	Above string `json:"above,omitempty"`
 }
 
 // Envelope is one PubSub message.
