@@ -154,7 +154,7 @@ func TestRoleMatrix(t *testing.T) {
 	// state needs more than a viewer, but for a signed-in user's own
 	// affairs (signing out, a WebSocket ticket, their own tokens).
 	own := func(path string) bool {
-		return path == "/api/auth/logout" || path == "/api/ws-ticket" || strings.HasPrefix(path, "/api/tokens")
+		return path == "/api/auth/logout" || path == "/api/ws-ticket" || path == "/api/me/password" || strings.HasPrefix(path, "/api/tokens")
 	}
 	for _, r := range routes {
 		if r.Role == server.RoleNone || r.Method == server.AnyMethod {

@@ -54,6 +54,7 @@ var routeTable = []route{
 	{http.MethodPost, "/api/auth/login", roleNone, (*Server).login},
 	{http.MethodPost, "/api/auth/logout", auth.Viewer, (*Server).logout},
 	{http.MethodGet, "/api/me", auth.Viewer, (*Server).me},
+	{http.MethodPut, "/api/me/password", auth.Viewer, (*Server).changeOwnPassword},
 	{http.MethodPost, "/api/ws-ticket", auth.Viewer, (*Server).wsTicket},
 
 	{http.MethodGet, "/api/nodes", auth.Viewer, (*Server).listNodes},

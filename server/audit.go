@@ -32,6 +32,9 @@ const (
 	AuditUserCreate     = "user.create"
 	AuditUserUpdate     = "user.update"
 	AuditUserDelete     = "user.delete"
+	// AuditPasswordChange is a user changing their own password (an admin
+	// setting someone's is a user.update).
+	AuditPasswordChange = "user.password"
 	AuditTokenCreate    = "token.create"
 	AuditTokenRevoke    = "token.revoke"
 	AuditLogin          = "auth.login"
