@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"net/http"
 	"strings"
 
@@ -41,7 +42,9 @@ func (s *Server) changeOwnPassword(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.checkPassword(ctx, u.PasswordHash, req.Current); err != nil {
+	// A user who never had a password (admin after the first start, signed
+	// in with the printed link) sets one with an empty current one.
+	if err := s.checkCurrent(ctx, u.PasswordHash, req.Current); err != nil {
 		s.log.Warn("password change refused: wrong current password", "username", u.Username, "address", p.Address)
 		s.audit(ctx, AuditLoginFailed, u.Username, "wrong current password when changing it")
 		if wait := s.loginFailed(userKey, addrKey); wait > 0 {
@@ -83,4 +86,15 @@ func (s *Server) endOtherSessions(c echo.Context, userID string, p auth.Principa
 	}
 	s.credentialsRevoked(ctx, ended)
 	return nil
+}
+
+// checkCurrent checks the current password; none stored matches only "".
+func (s *Server) checkCurrent(ctx context.Context, hash, current string) error {
+	if hash == "" {
+		if current == "" {
+			return nil
+		}
+		return auth.ErrMismatch
+	}
+	return s.checkPassword(ctx, hash, current)
 }

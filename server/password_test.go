@@ -68,4 +68,13 @@ func TestChangeOwnPassword(t *testing.T) {
 	if st, body := e.as(token, "GET", "/api/audit?action=user.password", nil); st != 200 || !bytes.Contains([]byte(body), []byte(`"target":"vera"`)) {
 		t.Errorf("audit: %d %s, want the change recorded", st, body)
 	}
+
+	// admin, made at the first start with no password, sets one with the
+	// start token and an empty current password, then signs in with it.
+	if st, body := e.as(token, "PUT", "/api/me/password", map[string]string{"current": "", "password": "admin-password-1"}); st != 200 {
+		t.Fatalf("admin sets a first password: %d %s", st, body)
+	}
+	if st, _, _ := e.login(map[string]string{"username": "admin", "password": "admin-password-1"}); st != 200 {
+		t.Errorf("admin signs in with the new password: %d, want 200", st)
+	}
 }

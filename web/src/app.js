@@ -34,6 +34,7 @@ import * as task from './pages/task.js';
 import * as tasks from './pages/tasks.js';
 import * as tokens from './pages/tokens.js';
 import * as users from './pages/users.js';
+import { changePasswordDialog } from './pages/password.js';
 
 // Before anything else: a token in the address bar leaves it at once, and
 // one an older dashboard kept in storage goes too.
@@ -164,7 +165,17 @@ function renderTopbar() {
     account,
     s
       ? [
-          h('span', { class: 'account-name', id: 'account-name', title: s.kind === 'session' ? null : `Signed in with ${s.kind}` }, s.user.username),
+          h(
+            'button',
+            {
+              class: 'account-name',
+              id: 'account-name',
+              type: 'button',
+              title: s.kind === 'session' ? 'Change your password' : `Signed in with ${s.kind}; change your password`,
+              onclick: changePasswordDialog,
+            },
+            s.user.username,
+          ),
           h('span', { class: `badge role-badge role-${s.role}`, id: 'account-role', dataset: { role: s.role } }, s.role),
         ]
       : null,

@@ -280,3 +280,26 @@ test('a lowered role changes what the page offers; a session ended on the server
     await page.locator('.live[data-state="open"]').waitFor();
   });
 });
+
+test('a viewer changes their own password from the top bar, and signs in with the new one', async (t) => {
+  const viewer = await newUser('viewer');
+  await withPage(t, async (page) => {
+    await signIn(page, viewer, '#/nodes');
+    await page.locator('#account-name').click();
+    const dialog = page.locator('#own-password-dialog');
+    await dialog.waitFor();
+    const next = `${viewer.password}-new`;
+    await dialog.locator('#current-password').fill(viewer.password);
+    await dialog.locator('#own-new-password').fill(next);
+    await dialog.locator('#own-new-password-again').fill(next);
+    await dialog.locator('button[type="submit"]').click();
+    await page.locator('.toast', { hasText: 'Your password was changed' }).waitFor();
+    // This session stays signed in.
+    assert.equal(await page.evaluate(() => fetch('api/me').then((r) => r.status)), 200);
+
+    await page.locator('#sign-out').click();
+    await page.locator('#login-form').waitFor();
+    await signIn(page, { username: viewer.username, password: next });
+    assert.equal(await page.locator('#account-role').innerText(), 'viewer');
+  });
+});

@@ -265,6 +265,12 @@ export const createUser = (user) => request('users', { method: 'POST', body: use
  */
 export const updateUser = (userID, change) => request(`users/${id(userID)}`, { method: 'PUT', body: change });
 
+/**
+ * PUT /api/me/password → the user: your own new password, with the current
+ * one. Your other dashboard sessions end; this one and your tokens do not.
+ */
+export const changeOwnPassword = (current, password) => request('me/password', { method: 'PUT', body: { current, password } });
+
 /** DELETE /api/users/:id (admin) → nothing; the user's tokens and sessions go too. */
 export const deleteUser = (userID) => request(`users/${id(userID)}`, { method: 'DELETE' });
 
