@@ -174,17 +174,6 @@ func rawItems(lines []string) []json.RawMessage {
 	return items
 }
 
-// A get_items reply holds at most getItemsBytes of items (but at least
-// one item): items may be up to 1 MiB each, and a bus message of a
-// thousand of them would be too big. They are read at most getItemsStep at
-// a time, and the first time getItemsFirst, so that large items are not
-// read by the hundred only to be left out.
-const (
-	getItemsBytes = 4 << 20
-	getItemsStep  = 256
-	getItemsFirst = 16
-)
-
 // GetItems implements wire.Node: a running task's items come from its
 // spool file here, an ended task's from the store.
 func (a *Agent) GetItems(ctx context.Context, req wire.GetItems) (wire.ItemBatch, error) {
@@ -192,12 +181,18 @@ func (a *Agent) GetItems(ctx context.Context, req wire.GetItems) (wire.ItemBatch
 	if req.From < 0 {
 		return out, fmt.Errorf("from is %d: items are numbered from 0", req.From)
 	}
+	// The reply is one bus message: bounded in items and in bytes
+	// (wire.MaxReadBytes), so large items make a shorter page.
+	limit := req.Limit
+	if limit <= 0 || limit > wire.MaxReadEntries {
+		limit = wire.MaxReadEntries
+	}
 	a.mu.Lock()
 	ti := a.items[req.TaskID]
 	a.mu.Unlock()
 	if ti != nil {
 		out.Total = ti.w.Lines()
-		items, err := readItems(req.From, req.Limit, func(from int64, n int) ([]json.RawMessage, error) {
+		items, err := wire.ReadItems(req.From, limit, func(from int64, n int) ([]json.RawMessage, error) {
 			lines, err := ti.w.Read(from, n)
 			return rawItems(lines), err
 		})
@@ -214,7 +209,7 @@ func (a *Agent) GetItems(ctx context.Context, req wire.GetItems) (wire.ItemBatch
 	if out.Total, _, err = a.store.Items().ItemCount(ctx, t.SpiderID, t.ID); err != nil {
 		return out, fmt.Errorf("task %s: counting its items: %w", t.ID, err)
 	}
-	out.Items, err = readItems(req.From, req.Limit, func(from int64, n int) ([]json.RawMessage, error) {
+	out.Items, err = wire.ReadItems(req.From, limit, func(from int64, n int) ([]json.RawMessage, error) {
 		stored, err := a.store.Items().ReadItems(ctx, t.SpiderID, t.ID, from, n)
 		items := make([]json.RawMessage, len(stored))
 		for i, it := range stored {
@@ -223,34 +218,4 @@ func (a *Agent) GetItems(ctx context.Context, req wire.GetItems) (wire.ItemBatch
 		return items, err
 	})
 	return out, err
-}
-
-// readItems reads up to limit items from from on with read, in steps,
-// until getItemsBytes are read or the items end.
-func readItems(from int64, limit int, read func(from int64, n int) ([]json.RawMessage, error)) ([]json.RawMessage, error) {
-	items := []json.RawMessage{}
-	size := 0
-	for len(items) < limit && size < getItemsBytes {
-		n := min(getItemsFirst, limit)
-		if len(items) > 0 {
-			// As many more as fit, at the average size so far.
-			avg := size/len(items) + 1
-			n = min(getItemsStep, limit-len(items), max(1, (getItemsBytes-size)/avg))
-		}
-		got, err := read(from+int64(len(items)), n)
-		if err != nil {
-			return items, err
-		}
-		for _, it := range got {
-			if len(items) > 0 && size+len(it) > getItemsBytes {
-				return items, nil
-			}
-			items = append(items, it)
-			size += len(it)
-		}
-		if len(got) < n {
-			break
-		}
-	}
-	return items, nil
 }

@@ -275,6 +275,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		status, reason = store.TaskCancelled, res.Reason
 	case res.Stopped:
 		status, reason = store.TaskCancelled, "cancelled by "+by
+		t.CancelledBy = by
 		if res.Reason != "" {
 			reason += ": " + res.Reason
 		}
@@ -385,12 +386,20 @@ func (a *Agent) GetLog(ctx context.Context, req wire.GetLog) (wire.LogBatch, err
 	r := a.runs[req.TaskID]
 	a.mu.Unlock()
 	out := wire.LogBatch{TaskID: req.TaskID, From: req.From}
+	// The reply is one bus message: bounded in lines and in bytes
+	// (wire.MaxReadBytes), so long lines make a shorter page.
+	limit := req.Limit
+	if limit <= 0 || limit > wire.MaxReadEntries {
+		limit = wire.MaxReadEntries
+	}
 	var err error
 	if r != nil {
 		out.Total = r.log.Lines()
-		out.Lines, err = r.log.Read(req.From, req.Limit)
+		out.Lines, err = wire.ReadLines(req.From, limit, r.log.Read)
 	} else {
-		out.Lines, err = a.store.Logs().ReadLog(ctx, req.TaskID, req.From, req.Limit)
+		out.Lines, err = wire.ReadLines(req.From, limit, func(from int64, n int) ([]string, error) {
+			return a.store.Logs().ReadLog(ctx, req.TaskID, from, n)
+		})
 		if err == nil {
 			out.Total, err = a.store.Logs().LogLen(ctx, req.TaskID)
 		}

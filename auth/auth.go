@@ -98,3 +98,14 @@ func FromContext(ctx context.Context) (Principal, bool) {
 	p, ok := ctx.Value(ctxKey{}).(Principal)
 	return p, ok
 }
+
+// Lower is the less powerful of two roles, or "" if either is no role.
+func Lower(a, b string) string {
+	if Rank(a) == 0 || Rank(b) == 0 {
+		return ""
+	}
+	if Rank(a) < Rank(b) {
+		return a
+	}
+	return b
+}

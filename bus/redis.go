@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/crawlhub/crawlhub/internal/redact"
 )
 
 var _ Bus = (*Redis)(nil)
@@ -40,16 +42,18 @@ type Redis struct {
 // the receive goroutine, which runs until Close. It fails if Redis does not
 // answer a PING within ctx.
 func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Redis, error) {
+	// The URL may hold a password: errors show it redacted, wherever the
+	// driver quotes it.
 	opt, err := redis.ParseURL(url)
 	if err != nil {
-		return nil, fmt.Errorf("bus: redis url %q: %w", url, err)
+		return nil, redact.Error(fmt.Errorf("bus: redis url %q: %w", url, err), url)
 	}
 	// A short dial timeout keeps reconnect attempts brisk while Redis is down.
 	opt.DialTimeout = 2 * time.Second
 	client := redis.NewClient(opt)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, fmt.Errorf("bus: redis at %s does not answer (is redis-server running?): %w", opt.Addr, err)
+		return nil, redact.Error(fmt.Errorf("bus: redis at %s does not answer (is redis-server running, and are the user and password right?): %w", opt.Addr, err), url)
 	}
 	routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rctx, cancel := context.WithCancel(context.Background())

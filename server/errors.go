@@ -31,13 +31,16 @@ const (
 	CodeBadRequest   = "bad_request"
 	CodeUnauthorized = "unauthorized"
 	CodeForbidden    = "forbidden"
-	CodeNotFound     = "not_found"
-	CodeConflict     = "conflict"
-	CodeNodeOffline  = "node_offline"
-	CodeTimeout      = "timeout"
-	CodeNodeError    = "node_error"
-	CodeUnavailable  = "unavailable"
-	CodeInternal     = "internal"
+	// CodeTooManyRequests: sign-in is throttled; Retry-After says for
+	// how long.
+	CodeTooManyRequests = "too_many_requests"
+	CodeNotFound        = "not_found"
+	CodeConflict        = "conflict"
+	CodeNodeOffline     = "node_offline"
+	CodeTimeout         = "timeout"
+	CodeNodeError       = "node_error"
+	CodeUnavailable     = "unavailable"
+	CodeInternal        = "internal"
 )
 
 // errorKinds is the one table from an error code to what it becomes on
@@ -47,16 +50,16 @@ const (
 var errorKinds = map[string]struct{ status, rpc int }{
 	CodeBadRequest:   {http.StatusBadRequest, wsapi.CodeInvalidParams},
 	CodeUnauthorized: {http.StatusUnauthorized, wsapi.CodeUnauthorized},
-	// Only the WebSocket upgrade is forbidden (a wrong Origin), before any
-	// JSON-RPC; the number is the closest one a client already knows.
-	CodeForbidden:   {http.StatusForbidden, wsapi.CodeUnauthorized},
-	CodeNotFound:    {http.StatusNotFound, wsapi.CodeNotFound},
-	CodeConflict:    {http.StatusConflict, wsapi.CodeConflict},
-	CodeNodeOffline: {http.StatusServiceUnavailable, wsapi.CodeNodeOffline},
-	CodeTimeout:     {http.StatusGatewayTimeout, wsapi.CodeTimeout},
-	CodeNodeError:   {http.StatusBadGateway, wsapi.CodeNodeError},
-	CodeUnavailable: {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
-	CodeInternal:    {http.StatusInternalServerError, wsapi.CodeInternal},
+	CodeForbidden:    {http.StatusForbidden, wsapi.CodeForbidden},
+	// Only sign-in is throttled, and only on REST.
+	CodeTooManyRequests: {http.StatusTooManyRequests, wsapi.CodeUnavailable},
+	CodeNotFound:        {http.StatusNotFound, wsapi.CodeNotFound},
+	CodeConflict:        {http.StatusConflict, wsapi.CodeConflict},
+	CodeNodeOffline:     {http.StatusServiceUnavailable, wsapi.CodeNodeOffline},
+	CodeTimeout:         {http.StatusGatewayTimeout, wsapi.CodeTimeout},
+	CodeNodeError:       {http.StatusBadGateway, wsapi.CodeNodeError},
+	CodeUnavailable:     {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
+	CodeInternal:        {http.StatusInternalServerError, wsapi.CodeInternal},
 }
 
 // newAPIError is an error with code's HTTP status. An unknown code is a

@@ -29,7 +29,7 @@ func TestErrorTable(t *testing.T) {
 		{badRequest("fix it"), 400, CodeBadRequest, -32602, ""},
 		{tooLarge("too big"), 413, CodeBadRequest, -32602, ""},
 		{unauthorized("who are you"), 401, CodeUnauthorized, -32004, ""},
-		{forbidden("not from there"), 403, CodeForbidden, -32004, ""},
+		{forbidden("not from there"), 403, CodeForbidden, -32010, ""},
 		{notFound("no such thing"), 404, CodeNotFound, -32001, ""},
 		{unavailable("store unreachable"), 503, CodeUnavailable, -32008, ""},
 		{fmt.Errorf("get: %w", store.ErrNotFound), 404, CodeNotFound, -32001, ""},

@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/crawlhub/crawlhub/agent"
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/server"
 	"github.com/crawlhub/crawlhub/store"
@@ -41,16 +42,17 @@ const wait = 15 * time.Second
 // agent on the in-process bus and a fresh SQLite store, plus a tap on the
 // bus that sees what the agent tells the masters.
 type env struct {
-	t     *testing.T
-	ctx   context.Context
-	st    store.Store
-	srv   *server.Server
-	agent *agent.Agent
-	base  string
-	tap   *tap
-	logs  *logBuffer
-	hc    *http.Client
-	vars  map[string]string // placeholders of a scenario: {spider}, {task}, …
+	t      *testing.T
+	ctx    context.Context
+	st     store.Store
+	broker *bus.MemoryBroker
+	srv    *server.Server
+	agent  *agent.Agent
+	base   string
+	tap    *tap
+	logs   *logBuffer
+	hc     *http.Client
+	vars   map[string]string // placeholders of a scenario: {spider}, {task}, …
 
 	stopAgent func() // stops the agent as a user would, and waits for it
 }
@@ -61,14 +63,15 @@ var dist = fstest.MapFS{
 	"assets/app-1a2b.js": {Data: []byte("console.log('crawlhub')")},
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the crawlhub; opts change the master's configuration.
+func newEnv(t *testing.T, opts ...func(*server.Config)) *env {
 	t.Helper()
-	return newSignedEnv(t, "")
+	return newSignedEnv(t, "", opts...)
 }
 
 // newSignedEnv is newEnv with the master and the agent given secret as
 // their cluster secret ("" for none).
-func newSignedEnv(t *testing.T, secret string) *env {
+func newSignedEnv(t *testing.T, secret string, opts ...func(*server.Config)) *env {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, ctx: ctx, logs: &logBuffer{}, vars: map[string]string{},
@@ -80,9 +83,14 @@ func newSignedEnv(t *testing.T, secret string) *env {
 	}
 	e.st = st
 	broker := bus.NewMemoryBroker()
+	e.broker = broker
 	connect := func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil }
 	e.tap = newTap(t, broker)
-	e.srv, err = server.New(server.Config{Listen: "127.0.0.1:0", Token: token, Log: log, Dist: dist, ClusterSecret: secret}, st, connect)
+	cfg := server.Config{Listen: "127.0.0.1:0", Token: token, Log: log, Dist: dist, PasswordParams: auth.TestParams, ClusterSecret: secret}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.srv, err = server.New(cfg, st, connect)
 	if err != nil {
 		t.Fatal(err)
 	}

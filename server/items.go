@@ -11,16 +11,12 @@ import (
 	"github.com/crawlhub/crawlhub/wire"
 )
 
-// maxItemsLimit bounds one read of a task's items, as maxLogLimit does a
-// log's.
-const maxItemsLimit = 10000
-
 // ReadItems returns items from..from+limit of a task and how many it has:
 // a running task's from its node (which has the newest), everything else
 // from the store (which also serves when the node is gone or does not
 // answer).
 func (s *Server) ReadItems(ctx context.Context, id string, from int64, limit int) (*wire.ItemBatch, error) {
-	t, limit, err := s.rangeOf(ctx, id, from, limit, maxItemsLimit)
+	t, limit, err := s.rangeOf(ctx, id, from, limit, wire.MaxReadEntries)
 	if err != nil {
 		return nil, err
 	}
@@ -35,7 +31,15 @@ func (s *Server) ReadItems(ctx context.Context, id string, from int64, limit int
 		}
 		s.log.Debug("items from node failed; reading the stored copy", "task_id", id, "err", err)
 	}
-	items, err := s.store.Items().ReadItems(ctx, t.SpiderID, id, from, limit)
+	// Bounded in bytes as the node's reply is (wire.MaxReadBytes).
+	raw, err := wire.ReadItems(from, limit, func(from int64, n int) ([]json.RawMessage, error) {
+		page, err := s.store.Items().ReadItems(ctx, t.SpiderID, id, from, n)
+		out := make([]json.RawMessage, len(page))
+		for i := range page {
+			out[i] = page[i].Data
+		}
+		return out, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -44,12 +48,8 @@ func (s *Server) ReadItems(ctx context.Context, id string, from int64, limit int
 		return nil, err
 	}
 	// The count may be a moment older than the items just read.
-	if len(items) > 0 {
-		total = max(total, from+int64(len(items)))
-	}
-	raw := make([]json.RawMessage, len(items))
-	for i := range items {
-		raw[i] = items[i].Data
+	if len(raw) > 0 {
+		total = max(total, from+int64(len(raw)))
 	}
 	return &wire.ItemBatch{TaskID: id, From: from, Items: raw, Total: total}, nil
 }
@@ -94,16 +94,13 @@ func (s *Server) spiderItems(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	limit, err := intParam(c, "limit", 50)
+	limit, err := limitParam(c)
 	if err != nil {
 		return err
 	}
 	offset, err := intParam(c, "offset", 0)
 	if err != nil {
 		return err
-	}
-	if limit == 0 || limit > 1000 {
-		limit = min(max(limit, 50), 1000)
 	}
 	items, total, err := s.store.Items().SpiderItems(c.Request().Context(), sp.ID, limit, offset)
 	if err != nil {

@@ -97,6 +97,10 @@ func (s *Server) event(env *wire.Envelope) {
 		}
 		s.sched.Changed(ev.ScheduleID)
 		s.hub.Broadcast(wsapi.ChannelSchedules, ScheduleEvent{Event: ev.Change, ScheduleID: ev.ScheduleID, Schedule: ev.Schedule})
+	case wire.EvCredentialsRevoked:
+		s.credentialsRevokedEvent(env)
+	case wire.EvAudit:
+		s.auditEvent(env.Payload)
 	case wire.EvScheduleFired:
 		var ev wire.ScheduleFired
 		if err := json.Unmarshal(env.Payload, &ev); err != nil || ev.ScheduleID == "" {

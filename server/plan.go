@@ -139,6 +139,7 @@ func (p *planner) plan(ctx context.Context, req RunRequest, o origin) ([]store.T
 	for _, node := range targets {
 		t := base
 		t.ID, t.NodeID, t.Created, t.Reason, t.ScheduleID = o.taskID(node), node, store.Now(), reasons[node], o.scheduleID
+		t.CreatedBy = o.by
 		if o.waitFor != "" {
 			t.WaitFor = o.waitFor
 			if t.Reason == "" {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/crawlhub/crawlhub/server/scheduler"
@@ -134,6 +135,7 @@ func (s *Server) CreateSchedule(ctx context.Context, req ScheduleRequest) (*Sche
 		}
 		return nil, err
 	}
+	s.audit(ctx, AuditScheduleCreate, sch.ID, sch.Name+": "+sch.SpiderName+" at "+sch.Cron)
 	return s.scheduleChanged(ctx, sch, wire.ScheduleCreated), nil
 }
 
@@ -160,6 +162,7 @@ func (s *Server) UpdateSchedule(ctx context.Context, id string, req ScheduleRequ
 		}
 		return nil, err
 	}
+	s.audit(ctx, AuditScheduleUpdate, sch.ID, sch.Name)
 	return s.scheduleChanged(ctx, &sch, wire.ScheduleUpdated), nil
 }
 
@@ -175,6 +178,7 @@ func (s *Server) DeleteSchedule(ctx context.Context, id string) error {
 		}
 		return err
 	}
+	s.audit(ctx, AuditScheduleDelete, id, cur.Name)
 	s.scheduleChanged(ctx, &cur.Schedule, wire.ScheduleDeleted)
 	return nil
 }
@@ -188,7 +192,7 @@ func (s *Server) RunSchedule(ctx context.Context, id string) ([]store.Task, erro
 	}
 	sch := &cur.Schedule
 	at := store.Now()
-	tasks, err := s.runTasks(ctx, s.scheduleRun(sch), origin{scheduleID: sch.ID})
+	tasks, err := s.runTasks(ctx, s.scheduleRun(sch), origin{scheduleID: sch.ID, by: actor(ctx)})
 	if err != nil {
 		return nil, err
 	}
@@ -199,6 +203,7 @@ func (s *Server) RunSchedule(ctx context.Context, id string) ([]store.Task, erro
 	if err := s.store.Schedules().Record(ctx, store.Outcome{ScheduleID: sch.ID, At: at, TaskID: ids[0]}); err != nil {
 		s.log.Warn("fire not recorded on the schedule", "schedule_id", sch.ID, "err", err)
 	}
+	s.audit(ctx, AuditScheduleRun, sch.ID, sch.Name+": tasks "+strings.Join(ids, ", "))
 	s.emitScheduleFired(ctx, wire.ScheduleFired{ScheduleID: sch.ID, Name: sch.Name, At: at, TaskIDs: ids})
 	return tasks, nil
 }
@@ -213,7 +218,7 @@ func (s *Server) fireSchedules(ctx context.Context, fires []scheduler.Fire) []sc
 	var all []store.Task
 	var of []int // of[k] is the fire all[k] belongs to
 	for i, f := range fires {
-		ts, err := pl.plan(ctx, s.scheduleRun(f.Schedule), origin{scheduleID: f.Schedule.ID, at: f.At, waitFor: f.WaitFor})
+		ts, err := pl.plan(ctx, s.scheduleRun(f.Schedule), origin{scheduleID: f.Schedule.ID, at: f.At, waitFor: f.WaitFor, by: "schedule " + f.Schedule.Name})
 		if err != nil {
 			out[i].Err = err
 			continue

@@ -6,20 +6,22 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
-	"strings"
+	"net/netip"
+	"runtime"
 	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/server/scheduler"
@@ -31,8 +33,20 @@ import (
 type Config struct {
 	// Listen is the HTTP address. Zero means 127.0.0.1:8080.
 	Listen string
-	// Token authenticates every API and WebSocket request. Required.
+	// Token is the start token: an admin credential that lives in the
+	// configuration and acts as the user admin. Required.
 	Token string
+	// AdminPassword is the password of the user admin created at first
+	// start (when the store has no users), also set on an admin that has
+	// no password yet. Empty: none until one is set.
+	AdminPassword string
+	// PasswordParams are the argon2id costs of new password hashes. Zero
+	// means auth.DefaultParams.
+	PasswordParams auth.Params
+	// CredentialCheck is how often open WebSockets are checked for an
+	// expired credential or a disabled, deleted or demoted user. Zero
+	// means 30 s.
+	CredentialCheck time.Duration
 	// AllowedOrigins lists extra Origins allowed to open WebSockets, besides
 	// the server's own.
 	AllowedOrigins []string
@@ -46,6 +60,19 @@ type Config struct {
 	SendQueue int
 	// MaxArchive bounds an uploaded spider archive. Zero means 100 MiB.
 	MaxArchive int64
+	// AuditRetention is how long audit entries are kept. Zero means 90 days.
+	AuditRetention time.Duration
+	// TLSCert and TLSKey are PEM files: with both, the server serves
+	// HTTPS (and HTTP/2) only. Neither means plain HTTP.
+	TLSCert, TLSKey string
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For names
+	// the client's address; none means the connection's peer is the
+	// client (see clientAddr).
+	TrustedProxies []netip.Prefix
+	// MaxWebSockets bounds the open WebSocket connections; zero means
+	// 10,000. MaxWebSocketsPerAddress bounds them per client address;
+	// zero means 100.
+	MaxWebSockets, MaxWebSocketsPerAddress int
 	// Dist is the built dashboard. Nil serves a page saying it is not built.
 	Dist fs.FS
 	// ClusterSecret signs every message the master publishes and is
@@ -65,6 +92,7 @@ type Server struct {
 	caller *wire.Caller
 	echo   *echo.Echo
 	ln     net.Listener
+	tls    *tls.Config // nil: plain HTTP
 	hub    *hub.Hub
 	sched  *scheduler.Scheduler
 	log    *slog.Logger
@@ -74,6 +102,15 @@ type Server struct {
 	// itemCounts spares the store a count of a task's items on every read.
 	itemCounts itemCounts
 	names      map[string]string // node id → name, for events
+
+	// Sign-in failures, per username and per address (see login).
+	loginUsers, loginAddrs *auth.Throttle
+	pwSlots                chan struct{} // password checks running (see checkPassword)
+	touches                touched       // when this master last recorded each credential's use
+
+	// usersMu serialises user changes on this master, so the last-admin
+	// check and the write it allows are one step.
+	usersMu sync.Mutex
 }
 
 // New listens on cfg.Listen and connects to the bus through connect, which
@@ -91,8 +128,21 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
-	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}, names: map[string]string{}}
+	if cfg.CredentialCheck == 0 {
+		cfg.CredentialCheck = 30 * time.Second
+	}
+	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}, names: map[string]string{},
+		// A person mistypes a few times; a script guessing does not stop.
+		// Many people may share an address (an office), so it may fail
+		// more often than one username.
+		loginUsers: auth.NewThrottle(auth.ThrottleConfig{Limit: 5}),
+		loginAddrs: auth.NewThrottle(auth.ThrottleConfig{Limit: 20}),
+		pwSlots:    make(chan struct{}, max(2, runtime.NumCPU())),
+	}
 	var err error
+	if s.tls, err = loadTLS(cfg); err != nil {
+		return nil, err
+	}
 	if s.signer, err = wire.NewSigner(cfg.ClusterSecret, cfg.Log); err != nil {
 		return nil, fmt.Errorf("server: %w", err)
 	}
@@ -110,7 +160,9 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, fmt.Errorf("server: listen on %s: %w", cfg.Listen, err)
 	}
 	s.ln = ln
-	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true }}, wsBackend{s}, b)
+	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true },
+		Authorize: authorizeRPC, AuthorizeChannel: authorizeChannel,
+		MaxConnections: cfg.MaxWebSockets, MaxPerAddress: cfg.MaxWebSocketsPerAddress, ClientAddr: s.clientAddr}, wsBackend{s}, b)
 	if err != nil {
 		ln.Close()
 		b.Close()
@@ -118,6 +170,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedules, Emit: s.emitScheduleFired, Log: cfg.Log})
 	s.echo = s.routes()
+	s.harden(s.echo)
 	return s, nil
 }
 
@@ -150,11 +203,26 @@ func (s *Server) Run(ctx context.Context) error {
 	if err := s.bus.Subscribe(ctx, wire.MasterChannel); err != nil {
 		return fmt.Errorf("server: %w", err)
 	}
+	// The user admin exists before the first request, so the start token
+	// and --admin-password work at once; if the store is away, watchAccess
+	// keeps trying.
+	actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	adminErr := s.ensureAdmin(actx)
+	cancel()
+	if adminErr != nil {
+		s.log.Warn("user admin not created yet; retrying", "err", adminErr)
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error {
-		srv := &http.Server{Handler: s.echo, ReadHeaderTimeout: 10 * time.Second}
+		srv := s.httpServer()
 		errc := make(chan error, 1)
-		go func() { errc <- srv.Serve(s.ln) }()
+		go func() {
+			if s.tls != nil {
+				errc <- srv.ServeTLS(s.ln, "", "")
+			} else {
+				errc <- srv.Serve(s.ln)
+			}
+		}()
 		select {
 		case err := <-errc:
 			return fmt.Errorf("server: %w", err)
@@ -168,17 +236,9 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	})
 	g.Go(func() error { s.watchNodes(gctx); return nil })
+	g.Go(func() error { s.watchAccess(gctx, adminErr == nil); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
-	s.log.Info("master serving", "addr", s.Addr())
+	g.Go(func() error { s.expireAudit(gctx); return nil })
+	s.log.Info("master serving", "addr", s.Addr(), "url", s.URL())
 	return g.Wait()
-}
-
-func (s *Server) authorized(r *http.Request) bool {
-	tok := ""
-	if h := r.Header.Get("Authorization"); strings.HasPrefix(h, "Bearer ") {
-		tok = strings.TrimPrefix(h, "Bearer ")
-	} else {
-		tok = r.URL.Query().Get("token")
-	}
-	return subtle.ConstantTimeCompare([]byte(tok), []byte(s.cfg.Token)) == 1
 }

@@ -204,6 +204,7 @@ func (s *Server) createSpider(c echo.Context) error {
 		return err
 	}
 	s.log.Info("spider created", "spider_id", sp.ID, "name", sp.Name, "md5", sp.MD5)
+	s.audit(ctx, AuditSpiderCreate, sp.ID, sp.Name+", archive md5 "+sp.MD5)
 	return c.JSON(http.StatusCreated, sp)
 }
 
@@ -239,6 +240,7 @@ func (s *Server) updateSpider(c echo.Context) error {
 	if err := s.store.Spiders().Update(ctx, sp); err != nil {
 		return err
 	}
+	s.audit(ctx, AuditSpiderUpdate, sp.ID, sp.Name+", archive md5 "+sp.MD5)
 	return c.JSON(http.StatusOK, sp)
 }
 
@@ -254,6 +256,7 @@ func (s *Server) deleteSpider(c echo.Context) error {
 	if err := s.store.Files().Delete(ctx, sp.File); err != nil && !errors.Is(err, store.ErrNotFound) {
 		s.log.Warn("spider archive not deleted", "spider_id", sp.ID, "err", err)
 	}
+	s.audit(ctx, AuditSpiderDelete, sp.ID, sp.Name)
 	return c.NoContent(http.StatusNoContent)
 }
 
@@ -276,6 +279,7 @@ func (s *Server) deploySpider(c echo.Context) error {
 		}
 		sent = append(sent, n.ID)
 	}
+	s.audit(ctx, AuditSpiderDeploy, sp.ID, fmt.Sprintf("%s to %d nodes", sp.Name, len(sent)))
 	return c.JSON(http.StatusAccepted, map[string]any{"spider_id": sp.ID, "md5": sp.MD5, "nodes": sent})
 }
 

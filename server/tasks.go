@@ -35,7 +35,19 @@ type RunRequest struct {
 // RunTasks creates the tasks of req and nudges the nodes that may take
 // them. It is shared by the REST and WebSocket APIs.
 func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, error) {
-	return s.runTasks(ctx, req, origin{})
+	tasks, err := s.runTasks(ctx, req, origin{by: actor(ctx)})
+	for _, t := range tasks {
+		s.audit(ctx, AuditTaskRun, t.ID, "spider "+t.SpiderName+onNode(t.NodeID))
+	}
+	return tasks, err
+}
+
+// onNode says where a task runs, for the audit log.
+func onNode(id string) string {
+	if id == "" {
+		return " on any node"
+	}
+	return " on node " + id
 }
 
 // origin is what made tasks: a person or a script (fresh ids), or a
@@ -46,6 +58,8 @@ type origin struct {
 	at         time.Time
 	// waitFor is the task the new tasks wait for (overlap "queue").
 	waitFor string
+	// by names who asked (Task.CreatedBy).
+	by string
 }
 
 func (o origin) taskID(node string) string {
@@ -140,7 +154,7 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 			return nil, unavailable(fmt.Sprintf("task %s was not cancelled: the bus is unavailable (%v); try again", t.ID, err))
 		}
 		if won {
-			t.Status, t.Reason, t.Finished = store.TaskCancelled, why, store.Now()
+			t.Status, t.Reason, t.Finished, t.CancelledBy = store.TaskCancelled, why, store.Now(), by
 			if err := s.store.Tasks().UpdateIf(ctx, t, store.TaskPending); err != nil {
 				if errors.Is(err, store.ErrStale) {
 					return nil, conflict(fmt.Sprintf("task %s changed while it was being cancelled; look at it again", t.ID))
@@ -149,6 +163,7 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 			}
 			s.emitTaskStatus(ctx, t)
 			s.endLog(ctx, t)
+			s.audit(ctx, AuditTaskCancel, t.ID, reason)
 			return t, nil
 		}
 		// An agent has claimed it: see what it has recorded.
@@ -165,6 +180,7 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 	if err := s.caller.Send(ctx, t.NodeID, wire.OpCancelTask, wire.CancelTask{TaskID: t.ID, By: by, Reason: reason}); err != nil {
 		return nil, err
 	}
+	s.audit(ctx, AuditTaskCancel, t.ID, reason)
 	return t, nil
 }
 
@@ -196,14 +212,12 @@ func (s *Server) rangeOf(ctx context.Context, id string, from int64, limit, most
 	return t, limit, nil
 }
 
-// maxLogLimit bounds one read of a log.
-const maxLogLimit = 10000
-
-// ReadLog returns lines from..from+limit of a task's log: a running task's
-// newest lines from its node, everything else from the store (which also
-// serves when the node is gone).
+// ReadLog returns lines from..from+limit of a task's log (at most
+// wire.MaxReadEntries, and fewer when they pass wire.MaxReadBytes): a
+// running task's newest lines from its node, everything else from the
+// store (which also serves when the node is gone).
 func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) (*wire.LogBatch, error) {
-	t, limit, err := s.rangeOf(ctx, id, from, limit, maxLogLimit)
+	t, limit, err := s.rangeOf(ctx, id, from, limit, wire.MaxReadEntries)
 	if err != nil {
 		return nil, err
 	}
@@ -215,7 +229,11 @@ func (s *Server) ReadLog(ctx context.Context, id string, from int64, limit int) 
 		}
 		s.log.Debug("log from node failed; reading the stored copy", "task_id", id, "err", err)
 	}
-	lines, err := s.store.Logs().ReadLog(ctx, id, from, limit)
+	// Bounded in bytes as the node's reply is (wire.MaxReadBytes): long
+	// lines make a shorter page, and the caller reads on from its end.
+	lines, err := wire.ReadLines(from, limit, func(from int64, n int) ([]string, error) {
+		return s.store.Logs().ReadLog(ctx, id, from, n)
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -246,14 +264,11 @@ func (s *Server) runTasksHTTP(c echo.Context) error {
 func (s *Server) listTasks(c echo.Context) error {
 	f := store.TaskFilter{Status: c.QueryParam("status"), SpiderID: c.QueryParam("spider_id"), NodeID: c.QueryParam("node_id"), ScheduleID: c.QueryParam("schedule_id")}
 	var err error
-	if f.Limit, err = intParam(c, "limit", 50); err != nil {
+	if f.Limit, err = limitParam(c); err != nil {
 		return err
 	}
 	if f.Offset, err = intParam(c, "offset", 0); err != nil {
 		return err
-	}
-	if f.Limit > 1000 {
-		f.Limit = 1000
 	}
 	tasks, total, err := s.store.Tasks().List(c.Request().Context(), f)
 	if err != nil {
@@ -318,8 +333,8 @@ func (s *Server) cancelTaskHTTP(c echo.Context) error {
 			return err
 		}
 	}
-	by := "api (" + c.RealIP() + ")"
-	t, err := s.CancelTask(c.Request().Context(), c.Param("id"), by, strings.TrimSpace(body.Reason))
+	ctx := c.Request().Context()
+	t, err := s.CancelTask(ctx, c.Param("id"), actor(ctx), strings.TrimSpace(body.Reason))
 	if err != nil {
 		return err
 	}
@@ -336,10 +351,11 @@ func (s *Server) restartTask(c echo.Context) error {
 	if t.Mode != "any" && t.NodeID != "" {
 		req.Mode, req.NodeIDs = "nodes", []string{t.NodeID}
 	}
-	tasks, err := s.RunTasks(ctx, req)
+	tasks, err := s.runTasks(ctx, req, origin{by: actor(ctx)})
 	if err != nil {
 		return err
 	}
+	s.audit(ctx, AuditTaskRestart, t.ID, "as task "+tasks[0].ID+", spider "+t.SpiderName)
 	return c.JSON(http.StatusCreated, tasks[0])
 }
 

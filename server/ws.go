@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
@@ -23,11 +24,63 @@ type wsBackend struct{ s *Server }
 
 var _ hub.Backend = wsBackend{}
 
+// rpcRoles is every JSON-RPC method and the least role that may call it
+// (docs/websocket-api.md lists the same): reads and subscriptions are
+// viewer; running, cancelling and changing schedules is operator. A method
+// missing here is refused as unknown before it is served.
+var rpcRoles = map[string]string{
+	wsapi.MethodSubscribe:       auth.Viewer,
+	wsapi.MethodUnsubscribe:     auth.Viewer,
+	wsapi.MethodNodesList:       auth.Viewer,
+	wsapi.MethodNodeSysinfo:     auth.Viewer,
+	wsapi.MethodTasksList:       auth.Viewer,
+	wsapi.MethodTaskLog:         auth.Viewer,
+	wsapi.MethodTaskItems:       auth.Viewer,
+	wsapi.MethodSpidersList:     auth.Viewer,
+	wsapi.MethodSchedulesList:   auth.Viewer,
+	wsapi.MethodScheduleGet:     auth.Viewer,
+	wsapi.MethodSchedulePreview: auth.Viewer,
+	wsapi.MethodTaskRun:         auth.Operator,
+	wsapi.MethodTaskCancel:      auth.Operator,
+	wsapi.MethodScheduleCreate:  auth.Operator,
+	wsapi.MethodScheduleUpdate:  auth.Operator,
+	wsapi.MethodScheduleDelete:  auth.Operator,
+	wsapi.MethodScheduleRun:     auth.Operator,
+	wsapi.MethodMe:              auth.Viewer,
+	wsapi.MethodAuditList:       auth.Admin,
+}
+
+// authorizeRPC is the hub's check of every call against rpcRoles.
+// channelRoles are the channels that need more than the viewer role
+// subscribe needs: the audit log is the admin's.
+var channelRoles = map[string]string{
+	wsapi.ChannelAudit: auth.Admin,
+}
+
+// authorizeChannel is the hub's check of every subscription against
+// channelRoles.
+func authorizeChannel(p auth.Principal, channel string) error {
+	if need, ok := channelRoles[channel]; ok && !auth.Allows(p.Role, need) {
+		return hub.Errorf(wsapi.CodeForbidden, "channel %s needs the %s role; %s has the %s role: ask an admin", channel, need, p.Actor(), p.Role)
+	}
+	return nil
+}
+
+func authorizeRPC(p auth.Principal, method string) error {
+	need, ok := rpcRoles[method]
+	if !ok {
+		return hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
+	}
+	if !auth.Allows(p.Role, need) {
+		return hub.Errorf(wsapi.CodeForbidden, "%s needs the %s role; %s has the %s role: ask an admin", method, need, p.Actor(), p.Role)
+	}
+	return nil
+}
+
+// serveWS opens a WebSocket for a request access has authenticated: the
+// connection acts as the request's principal for its whole life.
 func (s *Server) serveWS(c echo.Context) error {
 	r := c.Request()
-	if !s.authorized(r) {
-		return unauthorized("missing or wrong token: send 'Authorization: Bearer <token>' or add ?token=<token> to the URL")
-	}
 	if !s.originAllowed(r) {
 		return forbidden("Origin " + r.Header.Get("Origin") + " may not open a WebSocket here: start the server with --allowed-origins " + r.Header.Get("Origin"))
 	}
@@ -77,7 +130,14 @@ func (b wsBackend) TaskEnded(ctx context.Context, taskID string) (bool, string, 
 
 func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, params json.RawMessage) (any, error) {
 	s := b.s
+	// Who asked is recorded with what they did (tasks, the audit log).
+	ctx = auth.NewContext(ctx, c.Principal())
 	switch method {
+	case wsapi.MethodMe:
+		if err := hub.DecodeParams(params, &struct{}{}); err != nil {
+			return nil, err
+		}
+		return s.whoami(ctx, c.Principal())
 	case wsapi.MethodNodesList:
 		if err := hub.DecodeParams(params, &struct{}{}); err != nil {
 			return nil, err
@@ -104,9 +164,10 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		if err := hub.DecodeParams(params, &p); err != nil {
 			return nil, err
 		}
-		if p.Filter.Limit == 0 || p.Filter.Limit > 1000 {
-			p.Filter.Limit = min(max(p.Filter.Limit, 50), 1000)
+		if p.Filter.Offset < 0 {
+			return nil, badRequest("filter.offset cannot be negative")
 		}
+		p.Filter.Limit = listLimit(p.Filter.Limit)
 		tasks, total, err := s.store.Tasks().List(ctx, p.Filter)
 		if tasks == nil {
 			tasks = []store.Task{}
@@ -128,7 +189,7 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		if err := hub.DecodeParams(params, &p); err != nil {
 			return nil, err
 		}
-		return s.CancelTask(ctx, p.TaskID, "websocket client "+c.ID()+" ("+c.Remote()+")", p.Reason)
+		return s.CancelTask(ctx, p.TaskID, actor(ctx), p.Reason)
 	case wsapi.MethodTaskLog:
 		var p struct {
 			TaskID string `json:"task_id"`
@@ -155,6 +216,8 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 	case wsapi.MethodSchedulesList, wsapi.MethodScheduleGet, wsapi.MethodScheduleCreate, wsapi.MethodScheduleUpdate,
 		wsapi.MethodScheduleDelete, wsapi.MethodScheduleRun, wsapi.MethodSchedulePreview:
 		return s.scheduleCall(ctx, method, params)
+	case wsapi.MethodAuditList:
+		return s.auditCall(ctx, params)
 	}
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }

@@ -84,7 +84,23 @@ const (
 	// Published by masters, for the other masters.
 	EvScheduleChanged = "schedule_changed"
 	EvScheduleFired   = "schedule_fired"
+	// EvCredentialsRevoked (CredentialsRevoked): sessions or tokens were
+	// revoked; every master closes the WebSockets opened with them.
+	EvCredentialsRevoked = "credentials_revoked"
+	// EvAudit carries a store.AuditEntry a master recorded, for every
+	// master's subscribers of the audit channel.
+	EvAudit = "audit"
 )
+
+// CredentialsRevoked is the payload of EvCredentialsRevoked: the ids of
+// the revoked credentials (store.Credential.ID).
+type CredentialsRevoked struct {
+	IDs []string `json:"ids"`
+	// Above, when set, limits the closing to connections acting at a
+	// higher role than it (a demoted user's): the credentials stay valid,
+	// and a connection reopened at the new role is left alone.
+	Above string `json:"above,omitempty"`
+}
 
 // Envelope is one PubSub message.
 type Envelope struct {

@@ -33,6 +33,9 @@ const (
 	MethodScheduleDelete  = "schedule.delete"  // {"id"}
 	MethodScheduleRun     = "schedule.run"     // {"id"}: fire now
 	MethodSchedulePreview = "schedule.preview" // {"cron", "timezone"}: the next five fire times
+
+	MethodMe        = "me"         // who the connection acts as: the body of GET /api/me
+	MethodAuditList = "audit.list" // {"action", "user_id", "target", "limit", "offset"} (admin)
 )
 
 // MethodPublish is the method of the notifications the server pushes on a
@@ -46,6 +49,7 @@ const (
 	ChannelTasks     = "tasks"     // task state changes
 	ChannelSpiders   = "spiders"   // outcomes of spider syncs on nodes
 	ChannelSchedules = "schedules" // schedules created, updated, deleted, fired, skipped
+	ChannelAudit     = "audit"     // audit entries as they are recorded, on every master (admin only)
 )
 
 const (
@@ -95,12 +99,13 @@ const (
 	CodeNotFound          = -32001 // no such node, task or spider
 	CodeNodeOffline       = -32002
 	CodeTimeout           = -32003 // the node did not answer in time
-	CodeUnauthorized      = -32004
+	CodeUnauthorized      = -32004 // the WebSocket upgrade had no valid credential (an HTTP 401 before any JSON-RPC)
 	CodeTooManySubs       = -32005 // past the subscriptions one connection may hold
 	CodeConflict          = -32006 // e.g. cancelling a task that has ended
 	CodeNodeError         = -32007 // the node answered with an error
 	CodeUnavailable       = -32008 // the bus subscription failed (and was undone): retry
 	CodeAlreadySubscribed = -32009
+	CodeForbidden         = -32010 // the connection's role may not call this method: the message names the role it needs
 )
 
 // Error is a JSON-RPC error object: a code from the list above and a

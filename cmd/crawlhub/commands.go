@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -22,6 +21,7 @@ import (
 	crawlhub "github.com/crawlhub/crawlhub"
 	"github.com/crawlhub/crawlhub/agent"
 	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/internal/redact"
 	"github.com/crawlhub/crawlhub/server"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/store/mongo"
@@ -38,28 +38,33 @@ func dist() fs.FS {
 type serverFlags struct {
 	listen    string
 	token     string
+	adminPass string
 	origins   string
 	heartbeat time.Duration
+	http      httpFlags
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.listen, "listen", "127.0.0.1:8080", "address to serve the dashboard and the API on; loopback only unless you say otherwise (e.g. 0.0.0.0:8080)")
 	fs.StringVar(&f.token, "token", "", "API and dashboard token; empty means generate one and print it")
+	fs.StringVar(&f.adminPass, "admin-password", "", "password of the user admin created at first start (also set if admin has none yet; prefer the environment variable: other users of the machine can read a command line); empty: sign in with the printed URL and set one")
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated extra Origins allowed to open WebSockets (the server's own is always allowed)")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 5*time.Second, "agents' heartbeat interval; a node is offline after 3 missed beats")
+	f.http.register(fs)
 }
 
-func (f *serverFlags) config(log *slog.Logger) server.Config {
+func (f *serverFlags) config(log *slog.Logger) (server.Config, error) {
 	var origins []string
 	for o := range strings.SplitSeq(f.origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
 			origins = append(origins, o)
 		}
 	}
-	return server.Config{
-		Listen: f.listen, Token: f.token, AllowedOrigins: origins,
+	cfg := server.Config{
+		Listen: f.listen, Token: f.token, AdminPassword: f.adminPass, AllowedOrigins: origins,
 		Heartbeat: f.heartbeat, Dist: dist(), Version: version, Log: log,
 	}
+	return cfg, f.http.apply(&cfg)
 }
 
 type taskFlags struct {
@@ -82,40 +87,32 @@ func newToken() string {
 	return hex.EncodeToString(b[:])
 }
 
-// baseURL is the server's address as a person pastes it in a browser: an
-// unspecified host is replaced by loopback.
-func baseURL(addr string) string {
-	host, port, err := net.SplitHostPort(addr)
-	if err != nil {
-		return "http://" + addr
-	}
-	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
-		host = "127.0.0.1"
-	}
-	return "http://" + net.JoinHostPort(host, port)
-}
-
-func dashboardURL(addr, token string) string {
-	return baseURL(addr) + "/?token=" + url.QueryEscape(token)
+func dashboardURL(s *server.Server, token string) string {
+	return s.URL() + "/?token=" + url.QueryEscape(token)
 }
 
 func printURL(s *server.Server, token string) {
-	fmt.Fprintf(os.Stderr, "\n    crawlhub is running. Open the dashboard:\n\n        %s\n\n", dashboardURL(s.Addr(), token))
+	fmt.Fprintf(os.Stderr, "\n    crawlhub is running. Open the dashboard:\n\n        %s\n\n", dashboardURL(s, token))
 }
 
 func openMongo(ctx context.Context, uri string) (store.Store, error) {
 	if uri == "" {
 		return nil, errors.New("--mongo (CRAWLHUB_MONGO) is required, e.g. mongodb://127.0.0.1:27017/crawlhub")
 	}
+	// The URI may hold a password: every error shows it redacted.
 	u, err := url.Parse(uri)
 	if err != nil {
-		return nil, fmt.Errorf("--mongo %q: %w", uri, err)
+		return nil, redact.Error(fmt.Errorf("--mongo %q: %w", uri, err), uri)
 	}
 	db := strings.TrimPrefix(u.Path, "/")
 	if db == "" {
 		db = "crawlhub"
 	}
-	return mongo.Open(ctx, uri, db)
+	st, err := mongo.Open(ctx, uri, db)
+	if err != nil {
+		return nil, redact.Error(err, uri)
+	}
+	return st, nil
 }
 
 func redisConnect(ctx context.Context, url string, log *slog.Logger) func(bus.Handler) (bus.Bus, error) {
@@ -123,7 +120,11 @@ func redisConnect(ctx context.Context, url string, log *slog.Logger) func(bus.Ha
 		if url == "" {
 			return nil, errors.New("--redis (CRAWLHUB_REDIS) is required, e.g. redis://127.0.0.1:6379/0")
 		}
-		return bus.NewRedis(ctx, url, h, log)
+		b, err := bus.NewRedis(ctx, url, h, log)
+		if err != nil {
+			return nil, redact.Error(err, url) // bus redacts too; this covers what it wraps
+		}
+		return b, nil
 	}
 }
 
@@ -160,7 +161,10 @@ func runServer(ctx context.Context, args []string) error {
 	if generated {
 		sf.token = newToken()
 	}
-	cfg := sf.config(log)
+	cfg, err := sf.config(log)
+	if err != nil {
+		return err
+	}
 	cfg.MaxArchive = maxArchive
 	cfg.ClusterSecret = secret
 	s, err := server.New(cfg, st, redisConnect(ctx, redisURL, log))
@@ -170,7 +174,7 @@ func runServer(ctx context.Context, args []string) error {
 	if generated {
 		printURL(s, sf.token)
 	} else {
-		log.Info("dashboard: open the url with ?token=<the configured token>", "url", baseURL(s.Addr())+"/")
+		log.Info("dashboard: open the url with ?token=<the configured token>", "url", s.URL()+"/")
 	}
 	return s.Run(ctx)
 }
@@ -249,7 +253,10 @@ func runAllInOne(ctx context.Context, args []string) error {
 
 	broker := bus.NewMemoryBroker()
 	connect := func(h bus.Handler) (bus.Bus, error) { return broker.Connect(h), nil }
-	cfg := sf.config(log)
+	cfg, err := sf.config(log)
+	if err != nil {
+		return err
+	}
 	cfg.MaxArchive = tf.maxArchive
 	s, err := server.New(cfg, st, connect)
 	if err != nil {

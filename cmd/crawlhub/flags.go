@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+
+	"github.com/crawlhub/crawlhub/internal/redact"
 )
 
 var errUsage = errors.New("usage")
@@ -38,7 +40,7 @@ func parse(fs *flag.FlagSet, args []string) error {
 	fs.VisitAll(func(f *flag.Flag) {
 		if v, ok := os.LookupEnv(envName(f.Name)); ok && err == nil {
 			if e := fs.Set(f.Name, v); e != nil {
-				err = fmt.Errorf("%s=%q: %w", envName(f.Name), v, e)
+				err = redact.Error(fmt.Errorf("%s=%q: %w", envName(f.Name), v, e), v)
 			}
 		}
 	})

@@ -31,6 +31,14 @@ Usage:
   crawlhub schedule add SPIDER --cron EXPR [--tz ZONE]
   crawlhub schedule ls | rm SCHEDULE
                             run a spider on a schedule; list or delete schedules
+  crawlhub whoami           who the --token acts as
+  crawlhub tokens list | create --name N [--role R] [--expires 720h] | revoke ID
+                            your API tokens
+  crawlhub users list | create --username U [--role R] | set USER [--role R]
+                 [--disable|--enable] [--password-stdin] | delete USER
+                            manage users (admins)
+  crawlhub audit [--action A] [--limit N]
+                            who did what (admins)
   crawlhub version
 
 Run 'crawlhub COMMAND --help' for the flags of a command. Every flag can
@@ -74,6 +82,14 @@ func run(ctx context.Context, args []string) error {
 		return runRun(ctx, args)
 	case "schedule":
 		return runSchedule(ctx, args)
+	case "whoami":
+		return runWhoami(ctx, args)
+	case "tokens":
+		return runTokens(ctx, args)
+	case "users":
+		return runUsers(ctx, args)
+	case "audit":
+		return runAudit(ctx, args)
 	case "version":
 		fmt.Println("crawlhub", version)
 		return nil

@@ -344,7 +344,7 @@ wait
 		t.Fatalf("cancel: %d %+v %v", code, e, err)
 	}
 	done := c.waitTask(tk.ID, 60*time.Second, "cancelled", "finished", "error", "abnormal")
-	if done.Status != "cancelled" || !strings.Contains(done.Reason, "cancelled by api") || !strings.Contains(done.Reason, "test says stop") {
+	if done.Status != "cancelled" || !strings.Contains(done.Reason, "cancelled by admin (start token)") || !strings.Contains(done.Reason, "test says stop") {
 		t.Fatalf("cancelled task: %+v", done)
 	}
 	for _, p := range pids {

@@ -74,7 +74,8 @@ func (ps *Procs) StartMaster(ctx context.Context, s MasterSpec) (*Master, error)
 	} else {
 		p, err = ps.Start("master", nil, nil, s.CrawlhubBin, append([]string{"server",
 			"--listen", listen, "--token", Token, "--redis", s.RedisURL, "--mongo", s.MongoURI,
-			"--log-level", "warn"}, busArgs(s.ClusterSecret)...)...)
+			"--log-level", "warn", "--max-ws", strconv.Itoa(benchMaxWS), "--max-ws-per-address", strconv.Itoa(benchMaxWS)},
+			busArgs(s.ClusterSecret)...)...)
 		if err != nil {
 			return nil, err
 		}
@@ -85,6 +86,10 @@ func (ps *Procs) StartMaster(ctx context.Context, s MasterSpec) (*Master, error)
 	}
 	return m, nil
 }
+
+// benchMaxWS lifts the master's WebSocket caps: every benchmark client
+// connects from 127.0.0.1, and scenario 4 alone opens IdleClients.
+const benchMaxWS = 100000
 
 // Agent is a crawlhub agent the harness started, as a subprocess.
 type Agent struct {

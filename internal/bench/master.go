@@ -63,7 +63,8 @@ func MasterMain(args []string) error {
 	}
 	defer st.Close(context.Background())
 	redisURL := flags["redis"]
-	s, err := server.New(server.Config{Listen: flags["listen"], Token: flags["token"], Log: log}, st,
+	s, err := server.New(server.Config{Listen: flags["listen"], Token: flags["token"], Log: log,
+		MaxWebSockets: benchMaxWS, MaxWebSocketsPerAddress: benchMaxWS}, st,
 		func(h bus.Handler) (bus.Bus, error) { return bus.NewRedis(ctx, redisURL, h, log) })
 	if err != nil {
 		return err

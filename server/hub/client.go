@@ -6,6 +6,7 @@ import (
 	"errors"
 	"sync"
 
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
@@ -16,10 +17,12 @@ type Client struct {
 	// at the start of the Client (see wsconn.Conn).
 	conn wsconn.Conn
 
-	hub    *Hub
-	id     string
-	seq    uint64 // the order clients connected in
-	remote string
+	hub       *Hub
+	id        string
+	seq       uint64 // the order clients connected in
+	remote    string
+	principal auth.Principal // who the connection acts as, for its whole life
+	addr      string         // the client address the connection caps count
 
 	ctx    context.Context // ends when the client goes
 	cancel context.CancelFunc
@@ -38,6 +41,10 @@ func (c *Client) ID() string { return c.id }
 
 // Remote is the client's address.
 func (c *Client) Remote() string { return c.remote }
+
+// Principal is who the client acts as: what it authenticated with when it
+// connected.
+func (c *Client) Principal() auth.Principal { return c.principal }
 
 // tooSlow is told by the connection that it dropped the client.
 func (c *Client) tooSlow() {
@@ -97,6 +104,14 @@ func (c *Client) serveFrame(text bool, msg []byte, sem chan struct{}) bool {
 		c.reply(req.idOrNull(), nil, rerr)
 		return true
 	}
+	if authz := c.hub.cfg.Authorize; authz != nil {
+		if err := authz(c.principal, req.Method); err != nil {
+			if req.ID != nil {
+				c.reply(req.ID, nil, c.hub.rpcError(err))
+			}
+			return true
+		}
+	}
 	// Subscriptions change c.subs: served in order, one frame at a time.
 	switch req.Method {
 	case wsapi.MethodSubscribe:
@@ -118,17 +133,23 @@ func (c *Client) serveFrame(text bool, msg []byte, sem chan struct{}) bool {
 			return // a notification: no answer
 		}
 		if err != nil {
-			var re *rpcError
-			if !errors.As(err, &re) {
-				code, text := c.hub.backend.ErrorCode(err)
-				re = &rpcError{Code: code, Message: text}
-			}
-			c.reply(req.ID, nil, re)
+			c.reply(req.ID, nil, c.hub.rpcError(err))
 			return
 		}
 		c.reply(req.ID, res, nil)
 	})
 	return true
+}
+
+// rpcError is err as a JSON-RPC error: as it is when it is one, else
+// mapped by the backend.
+func (h *Hub) rpcError(err error) *rpcError {
+	var re *rpcError
+	if !errors.As(err, &re) {
+		code, text := h.backend.ErrorCode(err)
+		re = &rpcError{Code: code, Message: text}
+	}
+	return re
 }
 
 // goCall runs f on a goroutine the client waits for before it is removed.

@@ -26,6 +26,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
@@ -55,7 +56,25 @@ type Config struct {
 	MaxInFlight int
 	// CheckOrigin decides whether a browser's Origin may connect.
 	CheckOrigin func(r *http.Request) bool
-	Log         *slog.Logger
+	// Authorize decides whether a client's principal may call a method
+	// (subscribe and unsubscribe included), before the call is served; its
+	// error is the reply. Nil allows every call.
+	Authorize func(p auth.Principal, method string) error
+	// AuthorizeChannel decides whether a client's principal may subscribe
+	// to a channel, once Authorize let it call subscribe; its error is the
+	// reply. Nil allows every channel.
+	AuthorizeChannel func(p auth.Principal, channel string) error
+	// MaxConnections bounds the open connections: past it a request is
+	// refused before the upgrade with 503. Zero means 10,000.
+	MaxConnections int
+	// MaxPerAddress bounds the open connections of one client address:
+	// past it a request is refused before the upgrade with 429. Zero
+	// means 100.
+	MaxPerAddress int
+	// ClientAddr is the address a request comes from, as the per-address
+	// cap counts it. Nil means the connection's peer (no proxy).
+	ClientAddr func(r *http.Request) string
+	Log        *slog.Logger
 }
 
 // Backend serves the calls and reads the tasks' streams. The server
@@ -106,6 +125,8 @@ type Hub struct {
 	upMu sync.Mutex
 	ups  map[string]*upstreamRef // bus channel → local reference count
 
+	caps caps // connections counted against MaxConnections and MaxPerAddress
+
 	readAhead chan struct{} // backlog pages being read ahead (see streamSub.readAhead)
 	pages     *pages        // backlog pages shared by subscriptions catching up
 	fan       *fanout       // broadcasts waiting for the fan-out goroutine
@@ -147,6 +168,9 @@ func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 	if cfg.Log == nil {
 		cfg.Log = slog.Default()
 	}
+	if err := cfg.capDefaults(); err != nil {
+		return nil, err
+	}
 	if cfg.PingPeriod < 0 {
 		return nil, fmt.Errorf("hub: PingPeriod (%v) must be positive", cfg.PingPeriod)
 	}
@@ -164,6 +188,7 @@ func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 		subs:    map[string]map[*Client]*streamSub{},
 		lists:   map[string][]*Client{},
 		ups:     map[string]*upstreamRef{},
+		caps:    caps{perAddr: map[string]int{}},
 
 		readAhead: make(chan struct{}, maxReadAhead),
 		pages:     newPages(),
@@ -205,10 +230,22 @@ func (h *Hub) Clients() int {
 }
 
 // ServeHTTP upgrades an authenticated request to a WebSocket and serves it
-// until it closes. Authentication is the caller's: check it before.
+// until it closes. Authentication is the caller's: check it before, and
+// put the principal the connection acts as in r's context
+// (auth.NewContext); every call is authorized against it.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	c := &Client{hub: h, remote: r.RemoteAddr, subs: map[string]struct{}{}}
+	addr, ok := h.admit(w, r)
+	if !ok {
+		return // admit answered with the reason
+	}
+	p, _ := auth.FromContext(r.Context())
+	remote := r.RemoteAddr
+	if p.Address != "" {
+		remote = p.Address
+	}
+	c := &Client{hub: h, remote: remote, addr: addr, principal: p, subs: map[string]struct{}{}}
 	if err := c.conn.Accept(h.upgrader, w, r); err != nil {
+		h.leave(addr)
 		return // the upgrader answered with the reason
 	}
 	c.seq = h.nextID.Add(1)
@@ -218,6 +255,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.closed {
 		h.mu.Unlock()
 		c.cancel()
+		h.leave(addr)
 		c.conn.Reject(wsapi.CloseGoingAway, "server shutting down")
 		return
 	}
@@ -226,16 +264,48 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// gives back once its writer has closed it (see Client.closed);
 	// writers run only while there is something to write.
 	h.wg.Add(2)
-	h.mu.Unlock()
 	// Started after the check: a hub closing from here on ends c.ctx,
-	// and the writer then closes the connection.
+	// and the writer then closes the connection. Started under the lock:
+	// whoever finds c among the clients (Disconnect) finds it started.
 	c.conn.Start(c.ctx, &h.connCfg, c.tooSlow, c.closed)
+	h.mu.Unlock()
 	h.log.Debug("client connected", "client_id", c.id, "remote", r.RemoteAddr)
 	go func() { defer h.wg.Done(); c.readPump() }()
 }
 
+// Principals returns the principal of every connected client, one per
+// client (so the same principal may come more than once).
+func (h *Hub) Principals() []auth.Principal {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	ps := make([]auth.Principal, 0, len(h.clients))
+	for c := range h.clients {
+		ps = append(ps, c.principal)
+	}
+	return ps
+}
+
+// Disconnect closes, with code and text, every client whose principal
+// match accepts, and says how many. It does not wait for them to go.
+func (h *Hub) Disconnect(match func(auth.Principal) bool, code int, text string) int {
+	h.mu.RLock()
+	var gone []*Client
+	for c := range h.clients {
+		if match(c.principal) {
+			gone = append(gone, c)
+		}
+	}
+	h.mu.RUnlock()
+	for _, c := range gone {
+		c.conn.Close(code, text)
+		h.log.Info("client disconnected", "client_id", c.id, "user", c.principal.Username, "code", code, "reason", text)
+	}
+	return len(gone)
+}
+
 // remove forgets a client and releases its subscriptions.
 func (h *Hub) remove(c *Client) {
+	h.leave(c.addr)
 	h.mu.Lock()
 	delete(h.clients, c)
 	var released []string

@@ -170,6 +170,9 @@ func newHub(t *testing.T, up *fakeUpstream, b hub.Backend) (*hub.Hub, *httptest.
 func startHub(t testing.TB, cfg hub.Config, up *fakeUpstream, b hub.Backend) (*hub.Hub, *httptest.Server) {
 	t.Helper()
 	cfg.Log = slog.New(slog.NewTextHandler(io.Discard, nil))
+	if cfg.MaxPerAddress == 0 {
+		cfg.MaxPerAddress = 10000 // every test client is 127.0.0.1
+	}
 	if os.Getenv("HUB_LOG") != "" {
 		cfg.Log = slog.New(slog.NewTextHandler(os.Stderr, nil))
 	}

@@ -93,7 +93,8 @@ func (c *Client) subscribe(req *request) {
 	}
 	taskID, k := streamOf(p.Channel)
 	switch {
-	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders || p.Channel == wsapi.ChannelSchedules:
+	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders || p.Channel == wsapi.ChannelSchedules ||
+		p.Channel == wsapi.ChannelAudit:
 		if p.Since != nil {
 			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since applies to task log and items channels only"})
 			return
@@ -104,9 +105,15 @@ func (c *Client) subscribe(req *request) {
 			return
 		}
 	default:
-		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s, %s, %s or %s", p.Channel,
-			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.ChannelSchedules, wsapi.LogChannel("<task_id>"), wsapi.ItemsChannel("<task_id>"))})
+		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s, %s, %s, %s or %s", p.Channel,
+			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.ChannelSchedules, wsapi.ChannelAudit, wsapi.LogChannel("<task_id>"), wsapi.ItemsChannel("<task_id>"))})
 		return
+	}
+	if authz := c.hub.cfg.AuthorizeChannel; authz != nil {
+		if err := authz(c.principal, p.Channel); err != nil {
+			c.reply(req.ID, nil, c.hub.rpcError(err))
+			return
+		}
 	}
 	if _, ok := c.subs[p.Channel]; ok {
 		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeAlreadySubscribed, Message: "already subscribed to " + p.Channel + "; unsubscribe first to start again from another line"})

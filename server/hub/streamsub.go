@@ -286,7 +286,10 @@ func (s *streamSub) catchUp() {
 				progressed = true
 			}
 			s.mu.Unlock()
-			if int64(e.n()) < page {
+			// A short page is the stream's end unless its total says
+			// more: a read is bounded in bytes too (wire.MaxReadBytes),
+			// so long entries come in short pages.
+			if int64(e.n()) < page && e.from+int64(e.n()) >= pg.total {
 				break
 			}
 		}

@@ -13,6 +13,11 @@ import (
 // so every error Open and Ping return goes through a redactor that knows
 // the secrets of the URI and blanks them, wherever they appear.
 
+// Redact returns uri with its credentials blanked (the password and the
+// secrets some options carry), for whatever names the URI in a log line or
+// an error outside this package.
+func Redact(uri string) string { return newRedactor(uri).redacted }
+
 // redactedPassword is what a secret is replaced by, as url.URL.Redacted
 // does.
 const redactedPassword = "xxxxx"

@@ -28,8 +28,8 @@ func TestRedactor(t *testing.T) {
 		{"not a uri", "not a uri", nil},
 	} {
 		r := newRedactor(tc.uri)
-		if r.redacted != tc.want {
-			t.Errorf("redacted %q = %q, want %q", tc.uri, r.redacted, tc.want)
+		if got := Redact(tc.uri); got != tc.want {
+			t.Errorf("Redact(%q) = %q, want %q", tc.uri, got, tc.want)
 		}
 		msg := "dial " + tc.uri + ": failed; " + strings.Join(tc.secrets, " and ")
 		got := r.err(errors.New(msg))

@@ -214,11 +214,11 @@ func TestMigrateToUsers(t *testing.T) {
 	if task.CreatedBy != "" || task.CancelledBy != "" || task.SpiderName != "old" {
 		t.Errorf("task after the upgrade: %+v", task)
 	}
-	task.CancelledBy = "user admin"
+	task.CancelledBy = "admin"
 	if err := s.Tasks().Update(ctx, task); err != nil {
 		t.Fatal(err)
 	}
-	if got, err := s.Tasks().Get(ctx, id); err != nil || got.CancelledBy != "user admin" {
+	if got, err := s.Tasks().Get(ctx, id); err != nil || got.CancelledBy != "admin" {
 		t.Errorf("CancelledBy after an update: %q, %v", got.CancelledBy, err)
 	}
 	u := &store.User{ID: store.NewID(), Username: "admin", Role: "admin"}

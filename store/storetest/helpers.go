@@ -41,7 +41,7 @@ func newTask(sp *store.Spider, nodeID string, created time.Time) *store.Task {
 		ID: store.NewID(), SpiderID: sp.ID, SpiderName: sp.Name, NodeID: nodeID,
 		Mode: "any", Status: store.TaskPending, Command: sp.Command, Params: "-a page=2",
 		Env: map[string]string{"X": "y"}, Timeout: 3600, Reason: "waiting for a node",
-		CreatedBy: "user alice", Created: created,
+		CreatedBy: "alice", Created: created,
 	}
 }
 

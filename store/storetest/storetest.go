@@ -150,9 +150,9 @@ func RunReopen(t *testing.T, open func(t *testing.T) (store.Store, func(t *testi
 	user := newUser("persist", "admin")
 	cred := newCredential(store.CredentialSession, user.ID, store.Now())
 	cred.CSRF, cred.Expires, cred.LastUsed = "csrf", store.Now().Add(time.Hour), store.Now()
-	entry := &store.AuditEntry{ID: store.NewID(), Time: store.Now(), Actor: "user persist", UserID: user.ID,
+	entry := &store.AuditEntry{ID: store.NewID(), Time: store.Now(), Actor: "persist", UserID: user.ID,
 		CredentialID: cred.ID, Address: "192.0.2.1", Action: "auth.login", Target: user.ID, Detail: "signed in"}
-	task.CancelledBy = "user persist"
+	task.CancelledBy = "persist"
 	lines := numbered("persist", 1234)
 	items := itemsOf("persist", 1234)
 	blob := []byte("persisted archive")

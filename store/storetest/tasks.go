@@ -41,7 +41,7 @@ func testTaskCRUD(t *testing.T, s store.Store) {
 	equalTask(t, got, &upd)
 
 	// Who cancelled it is kept (a task may be cancelled as it ends).
-	upd.Status, upd.CancelledBy, upd.Reason = store.TaskCancelled, "token ci (user bob)", "cancelled"
+	upd.Status, upd.CancelledBy, upd.Reason = store.TaskCancelled, "bob (token ci)", "cancelled"
 	must(t, s.Tasks().Update(ctx, &upd))
 	got, err = s.Tasks().Get(ctx, task.ID)
 	must(t, err)

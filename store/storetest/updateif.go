@@ -25,7 +25,7 @@ func testTaskUpdateIf(t *testing.T, s store.Store) {
 	// A cancel that still believes the task pending is refused, and
 	// writes nothing.
 	cancelled := *task
-	cancelled.Status, cancelled.CancelledBy, cancelled.Reason = store.TaskCancelled, "user bob", "cancelled by bob"
+	cancelled.Status, cancelled.CancelledBy, cancelled.Reason = store.TaskCancelled, "bob", "cancelled by bob"
 	isErr(t, s.Tasks().UpdateIf(ctx, &cancelled, store.TaskPending), store.ErrStale, "UpdateIf with a stale status")
 	got, err = s.Tasks().Get(ctx, task.ID)
 	must(t, err)

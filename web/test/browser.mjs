@@ -1,7 +1,8 @@
 // What the browser tests share: Chromium (Debian's, through playwright-core,
 // which never downloads a browser) started once per test file, a fresh
-// page per test, the REST API with the token, screenshots, and zip
-// archives for spider uploads.
+// signed-out page per test, the REST API with the token, users made for a
+// test and signing in as them, screenshots, and zip archives for spider
+// uploads.
 //
 // Environment: CRAWLHUB_E2E_URL and CRAWLHUB_E2E_TOKEN (a running crawlhub),
 // optional CRAWLHUB_CHROMIUM (default /usr/bin/chromium) and
@@ -83,8 +84,9 @@ export function url(query = '') {
 }
 
 /**
- * Run fn with a page that starts with empty storage (every test starts signed
- * out), fail on uncaught page errors, and keep a screenshot of a failure.
+ * Run fn with a page that starts with no cookie and empty storage (every
+ * test starts signed out), fail on uncaught page errors, and keep a
+ * screenshot of a failure.
  */
 export async function withPage(t, fn) {
   await browser.clearCookies();
@@ -119,6 +121,48 @@ export async function api(method, path, body) {
   const data = text ? JSON.parse(text) : null;
   if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${data?.message ?? text}`);
   return data;
+}
+
+/**
+ * A user made for one test, with a random name and password:
+ * {id, username, password, role}. The admin's token makes it.
+ * @param {'viewer'|'operator'|'admin'} role
+ */
+export async function newUser(role) {
+  const username = `e2e-${role}-${Math.random().toString(36).slice(2, 8)}`;
+  const password = `pw-${Math.random().toString(36).slice(2)}-${Date.now().toString(36)}`;
+  const user = await api('POST', 'users', { username, password, role });
+  return { ...user, password };
+}
+
+/** Sign in on the sign-in page with a username and password; resolves once the dashboard shows. */
+export async function signIn(page, { username, password }, hash = '') {
+  await page.goto(url(hash));
+  const form = page.locator('#login-form');
+  await form.waitFor();
+  await form.locator('#username').fill(username);
+  await form.locator('#password').fill(password);
+  await form.locator('button[type="submit"]').click();
+  await page.locator('#account-name', { hasText: username }).waitFor();
+}
+
+/**
+ * The session is the HttpOnly cookie: no token or session secret is in
+ * the page's storage, and scripts cannot read the cookie.
+ */
+export async function assertNoSecretsInStorage(page) {
+  const seen = await page.evaluate(() => ({
+    local: Object.entries(localStorage),
+    session: Object.entries(sessionStorage),
+    cookie: document.cookie,
+  }));
+  for (const [where, entries] of [['localStorage', seen.local], ['sessionStorage', seen.session]]) {
+    for (const [k, v] of entries) {
+      assert.ok(!/token|session|csrf/i.test(k), `${where} holds ${k}`);
+      assert.ok(!v.includes(TOKEN), `${where}[${k}] holds the token`);
+    }
+  }
+  assert.ok(!seen.cookie.includes('crawlhub_session'), 'the session cookie is readable by scripts');
 }
 
 /** Move the mouse out of the way, so no row shows its hover state in a screenshot. */

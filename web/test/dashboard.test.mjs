@@ -12,12 +12,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
-import { TOKEN, api, artifactsDir, shot, url, useBrowser, withPage, zip } from './browser.mjs';
+import { TOKEN, api, artifactsDir, assertNoSecretsInStorage, shot, url, useBrowser, withPage, zip } from './browser.mjs';
 
 useBrowser();
 
-test('the login URL signs in, hides the token and lists an online node with its system info', async (t) => {
+test('the login URL signs in as admin, hides the token and lists an online node with its system info', async (t) => {
   await withPage(t, async (page) => {
+    // What an older dashboard left behind goes.
+    await page.evaluate((token) => localStorage.setItem('crawlhub.token', token), TOKEN);
     await page.goto(url(`?token=${encodeURIComponent(TOKEN)}`));
 
     const online = page.locator('#nodes-table tbody tr[data-status="online"]').first();
@@ -27,7 +29,9 @@ test('the login URL signs in, hides the token and lists an online node with its 
     const address = new URL(page.url());
     assert.equal(address.searchParams.has('token'), false, `token still in the address bar: ${page.url()}`);
     assert.ok(!page.url().includes(TOKEN), `token still in the address bar: ${page.url()}`);
-    assert.equal(await page.evaluate(() => localStorage.getItem('crawlhub.token')), TOKEN);
+    assert.equal(await page.locator('#account-name').innerText(), 'admin');
+    assert.equal(await page.locator('#account-role').innerText(), 'admin');
+    await assertNoSecretsInStorage(page);
 
     const nodesShot = path.join(artifactsDir(), 'nodes.png');
     await page.screenshot({ path: nodesShot, fullPage: true });
@@ -49,25 +53,27 @@ test('the login URL signs in, hides the token and lists an online node with its 
   });
 });
 
-test('without a stored token the token form is shown, and pasting the token signs in', async (t) => {
+test('without a session the sign-in page is shown, and pasting the token signs in', async (t) => {
   await withPage(t, async (page) => {
     await page.goto(url());
-    const form = page.locator('#token-form');
-    await form.waitFor();
+    await page.locator('#login-form').waitFor();
     assert.equal(await page.locator('#nodes-table').count(), 0);
+    assert.equal(await page.locator('nav a').count(), 0, 'no nav before signing in');
 
-    await form.locator('#token').fill(TOKEN);
+    await page.locator('.login-token summary').click();
+    const form = page.locator('#token-form');
+    await form.locator('#token').fill(url(`?token=${encodeURIComponent(TOKEN)}`));
     await form.locator('button[type="submit"]').click();
     await page.locator('#nodes-table').waitFor();
-    assert.equal(await page.evaluate(() => localStorage.getItem('crawlhub.token')), TOKEN);
+    await assertNoSecretsInStorage(page);
   });
 });
 
-test('a wrong token in the login URL leads to the token form', async (t) => {
+test('a wrong token in the login URL leads to the sign-in page, and the token leaves the address bar', async (t) => {
   await withPage(t, async (page) => {
     await page.goto(url(`?token=not-${encodeURIComponent(TOKEN)}`));
-    await page.locator('#token-form').waitFor();
-    await page.getByText('The saved token was not accepted').waitFor();
+    await page.locator('#login-form').waitFor();
+    await page.getByText('The sign-in link was not accepted').waitFor();
     assert.ok(!page.url().includes('token='), `token still in the address bar: ${page.url()}`);
   });
 });
@@ -75,7 +81,7 @@ test('a wrong token in the login URL leads to the token form', async (t) => {
 test('run the sample spider from the Spiders page, watch its log live, cancel it and find it in the task list', async (t) => {
   await withPage(t, async (page) => {
     await page.goto(url(`?token=${encodeURIComponent(TOKEN)}#/spiders`));
-    assert.equal(await page.locator('nav a[data-section]').allInnerTexts().then((a) => a.join(' ')), 'Nodes Spiders Schedules Tasks');
+    assert.equal(await page.locator('nav a[data-section]').allInnerTexts().then((a) => a.join(' ')), 'Nodes Spiders Schedules Tasks Tokens Users Audit');
     const row = page.locator('#spiders-table tbody tr[data-spider-name="sample"]');
     await row.waitFor();
     assert.equal(await row.locator('code.command').innerText(), 'sh run.sh');

@@ -4,6 +4,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { auditFilterFromQuery, auditMatches, EXPIRY_CHOICES, expiryFor, isToken, tokenState, usernames } from '../src/data/accounts.js';
 import { mergeNodeEvents } from '../src/data/nodes.js';
 import { followSync, syncSummary } from '../src/data/spiders.js';
 import { applyTaskEvent, applyToPage, eventMatches, isEnded } from '../src/data/tasks.js';
@@ -145,4 +146,32 @@ test('followSync: ready once subscribed, waits for the named nodes of its spider
   assert.deepEqual([...partial.keys()], ['n1'], 'after the wait, who answered');
   f.stop();
   assert.ok(unsubscribed);
+});
+
+test('accounts: token expiry choices, a token’s state, the audit filter in the address', () => {
+  const now = Date.parse('2026-12-03T10:00:00Z');
+  assert.equal(expiryFor('30d', now), '2027-01-02T10:00:00.000Z');
+  assert.equal(expiryFor('never', now), '', 'no expiry: the field is left out');
+  assert.equal(expiryFor('bogus', now), '');
+  assert.ok(EXPIRY_CHOICES.every(([v]) => v === 'never' || Date.parse(expiryFor(v, now)) > now));
+
+  assert.equal(tokenState({}, now), 'active');
+  assert.equal(tokenState({ expires: '2026-12-03T09:59:59Z' }, now), 'expired');
+  assert.equal(tokenState({ expires: '2026-12-03T10:00:00Z' }, now), 'expired', 'at its expiry it no longer works');
+  assert.equal(tokenState({ expires: '2026-12-05T10:00:00Z' }, now), 'expiring');
+  assert.equal(tokenState({ expires: '2027-12-05T10:00:00Z' }, now), 'active');
+
+  assert.ok(isToken({ kind: 'token' }) && isToken({}) && !isToken({ kind: 'session' }));
+  assert.deepEqual([...usernames([{ id: 'u1', username: 'ann' }])], [['u1', 'ann']]);
+
+  assert.deepEqual(auditFilterFromQuery(hashQuery('#/audit?action=task.cancel&user=u1&page=3')), { action: 'task.cancel', user: 'u1', page: 3 });
+  assert.deepEqual(auditFilterFromQuery(hashQuery('#/audit?page=-2')), { action: '', user: '', page: 1 });
+  assert.equal(withQuery('#/audit', { action: 'task.run', user: '', page: '' }), '#/audit?action=task.run');
+
+  const entry = { action: 'task.cancel', user_id: 'u1' };
+  assert.ok(auditMatches(entry, { action: '', user: '', page: 1 }));
+  assert.ok(auditMatches(entry, { action: 'task.cancel', user: 'u1', page: 1 }));
+  assert.ok(!auditMatches(entry, { action: 'task.run', user: '', page: 1 }));
+  assert.ok(!auditMatches(entry, { action: '', user: 'u2', page: 1 }));
+  assert.ok(!auditMatches(null, { action: '', user: '', page: 1 }));
 });

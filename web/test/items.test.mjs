@@ -180,6 +180,8 @@ test('a task’s items arrive live in its Data tab, with columns from their keys
     // First batch: three keys, three columns after the number.
     pace.release('one', 0, first);
     await page.locator('#items-count', { hasText: /^30 items/ }).waitFor();
+    // The count is set at once, the table drawn in the next animation frame.
+    await page.locator('.item-head .item-cell', { hasText: 'price' }).waitFor();
     assert.deepEqual(await page.locator('.item-head .item-cell').allInnerTexts(), ['#', 'url', 'title', 'price']);
     // Following: the newest item is in view.
     assert.deepEqual((await rowTexts(page)).at(-1), ['30', 'https://example.org/p/29', 'Product 29', '17.25']);
@@ -191,6 +193,7 @@ test('a task’s items arrive live in its Data tab, with columns from their keys
     // Second batch, live: new keys become columns, nested values compact.
     pace.release('one', 1, nested);
     await page.locator('#items-count', { hasText: /^50 items/ }).waitFor();
+    await page.locator('.item-head .item-cell', { hasText: 'meta' }).waitFor();
     assert.deepEqual(await page.locator('.item-head .item-cell').allInnerTexts(), ['#', 'url', 'title', 'price', 'tags', 'meta']);
     const row50 = page.locator('.item-rows .item-row[data-i="49"]');
     await row50.waitFor();

@@ -1,10 +1,11 @@
 // Unit tests of the WebSocket client (web/src/lib/ws.js) with a fake
 // WebSocket and a manual clock: frames of one message or an array, calls,
-// subscriptions, reconnects (4008 included) that resume logs with since.
+// subscriptions, reconnects (4008 included) that resume logs with since,
+// and a revoked session (4001) that stops reconnecting.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLIENT, CLOSE_TOO_SLOW, RPC, RpcError, createSocket, parseFrame, sequenceField, wsURL } from '../src/lib/ws.js';
+import { CLIENT, CLOSE_REVOKED, CLOSE_TOO_SLOW, RPC, RpcError, createSocket, parseFrame, sequenceField, wsURL } from '../src/lib/ws.js';
 
 /** A manual clock: timers run only when the test advances time. */
 function clock() {
@@ -83,7 +84,7 @@ function setup(extra = {}) {
   const { FakeWebSocket, sockets } = fakeWS();
   const reported = [];
   const socket = createSocket({
-    url: () => 'ws://test/ws?token=t',
+    url: () => 'ws://test/ws',
     WebSocket: FakeWebSocket,
     timers: c.timers,
     now: c.now,
@@ -99,9 +100,10 @@ const result = (id, value) => ({ jsonrpc: '2.0', id, result: value });
 const LOG = 'task:6b083ebe7f1d6590cb2b06d6:log';
 const ITEMS = 'task:6b083ebe7f1d6590cb2b06d6:items';
 
-test('wsURL derives ws: or wss: from the page and adds the token', () => {
-  assert.equal(wsURL('http://127.0.0.1:8080/#/tasks', 'a+b'), 'ws://127.0.0.1:8080/ws?token=a%2Bb');
-  assert.equal(wsURL('https://example.org/crawlhub/?x=1', 'tok'), 'wss://example.org/crawlhub/ws?token=tok');
+test('wsURL derives ws: or wss: from the page and carries no credential (the cookie goes with the upgrade)', () => {
+  assert.equal(wsURL('http://127.0.0.1:8080/#/tasks'), 'ws://127.0.0.1:8080/ws');
+  assert.equal(wsURL('https://example.org/crawlhub/?x=1'), 'wss://example.org/crawlhub/ws');
+  assert.equal(wsURL('http://127.0.0.1:8080/?token=secret#/nodes'), 'ws://127.0.0.1:8080/ws', 'a token left in the page address is not passed on');
 });
 
 test('parseFrame accepts one message or an array, and skips garbage', () => {
@@ -417,4 +419,39 @@ test('pause closes the connection and fails what waits; a listener that throws i
   assert.equal(ws.closed.code, 1000);
   assert.equal(socket.status().state, 'paused');
   await assert.rejects(p, (err) => err.code === CLIENT.PAUSED);
+});
+
+test('a close with 4001 (session revoked) pauses without reconnecting, fails what waits and says so; resume() connects again', async () => {
+  let revoked = 0;
+  const { socket, sockets, clock: c } = setup({ onRevoked: () => revoked++ });
+  socket.subscribe('tasks', {});
+  const ws = sockets[0];
+  ws.open();
+  const call = socket.call('tasks.list', {});
+  ws.drop(CLOSE_REVOKED, 'credential revoked');
+  assert.equal(revoked, 1);
+  assert.equal(socket.status().state, 'paused');
+  assert.deepEqual(socket.status().lastClose, { code: CLOSE_REVOKED, reason: 'credential revoked' });
+  await assert.rejects(call, (err) => err.code === CLIENT.DISCONNECTED);
+  c.tick(60_000);
+  assert.equal(sockets.length, 1, 'no reconnect with a revoked session');
+  await assert.rejects(socket.call('nodes.list'), (err) => err.code === CLIENT.PAUSED);
+
+  // Signed in again: reconnects and subscribes again.
+  socket.resume();
+  assert.equal(sockets.length, 2);
+  sockets[1].open();
+  assert.deepEqual(sockets[1].last('subscribe').params, { channel: 'tasks' });
+});
+
+test('a revoked close that comes before the connection opened needs no probe', async () => {
+  let probes = 0;
+  let revoked = 0;
+  const { socket, sockets } = setup({ probe: async () => probes++, onRevoked: () => revoked++ });
+  socket.subscribe('nodes', {});
+  sockets[0].drop(CLOSE_REVOKED);
+  await flush();
+  assert.equal(revoked, 1);
+  assert.equal(probes, 0);
+  assert.equal(socket.status().state, 'paused');
 });

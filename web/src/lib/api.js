@@ -1,8 +1,9 @@
-// The REST client: every call to /api goes through request(), which adds the
-// bearer token, decodes JSON and turns failures into ApiError with the
-// server's own message. One place, so the pages never deal with HTTP.
+// The REST client: every call to /api goes through request(), which sends
+// the session cookie (same origin) and, on state-changing calls, the
+// session's CSRF token, decodes JSON and turns failures into ApiError with
+// the server's own message. One place, so the pages never deal with HTTP.
 
-import { getToken } from './auth.js';
+import { csrfToken, retryAfterSeconds } from './session.js';
 
 /** How long a call may take before the dashboard gives up on it. */
 const TIMEOUT_MS = 15_000;
@@ -13,20 +14,23 @@ export class ApiError extends Error {
    * @param {number} status HTTP status, or 0 for network errors and timeouts
    * @param {string} code stable error code from the server, e.g. "node_offline"
    * @param {string} message a sentence a person can act on
+   * @param {number} [retryAfter] seconds to wait before trying again (429), else 0
    */
-  constructor(status, code, message) {
+  constructor(status, code, message, retryAfter = 0) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
     this.code = code;
+    this.retryAfter = retryAfter;
   }
 }
 
 let unauthorized = () => {};
 
 /**
- * Set the function called whenever the server answers 401, before the
- * ApiError is thrown. The app uses it to show the token form.
+ * Set the function called whenever the server answers 401 (the session
+ * ended: signed out elsewhere, expired, revoked, the account disabled),
+ * before the ApiError is thrown. The app uses it to show the sign-in page.
  */
 export function onUnauthorized(fn) {
   unauthorized = fn;
@@ -41,12 +45,15 @@ export function onUnauthorized(fn) {
  * as JSON.
  *
  * @param {string} path
- * @param {{ method?: string, body?: any, signal?: AbortSignal, token?: string, timeoutMs?: number }} [options]
- *   token overrides the stored token (used to check a pasted one).
+ * @param {{ method?: string, body?: any, signal?: AbortSignal, timeoutMs?: number, signIn?: boolean }} [options]
+ *   signIn: a 401 is the answer to this call (wrong password, unknown
+ *   token), not a sign that the session ended.
  */
-export async function request(path, { method = 'GET', body, signal, token = getToken(), timeoutMs = TIMEOUT_MS } = {}) {
+export async function request(path, { method = 'GET', body, signal, timeoutMs = TIMEOUT_MS, signIn = false } = {}) {
   const headers = { Accept: 'application/json' };
-  if (token) headers.Authorization = `Bearer ${token}`;
+  // The server wants it on every cookie-authenticated change; a cross-site
+  // page can make the browser send the cookie but cannot read this.
+  if (!SAFE_METHODS.has(method) && csrfToken()) headers['X-CSRF-Token'] = csrfToken();
   const multipart = typeof FormData !== 'undefined' && body instanceof FormData;
   if (body !== undefined && !multipart) headers['Content-Type'] = 'application/json';
 
@@ -59,6 +66,7 @@ export async function request(path, { method = 'GET', body, signal, token = getT
       body: body === undefined ? undefined : multipart ? body : JSON.stringify(body),
       signal: signal ? AbortSignal.any([signal, timeout]) : timeout,
       cache: 'no-store',
+      credentials: 'same-origin',
     });
   } catch (err) {
     if (signal?.aborted) throw signal.reason ?? err;
@@ -76,10 +84,13 @@ export async function request(path, { method = 'GET', body, signal, token = getT
     (data && data.code) || `http_${res.status}`,
     (data && typeof data.message === 'string' && data.message) ||
       `The server answered ${res.status} ${res.statusText}`.trim() + '.',
+    res.status === 429 ? retryAfterSeconds(res.headers.get('Retry-After')) : 0,
   );
-  if (res.status === 401) unauthorized(err);
+  if (res.status === 401 && !signIn) unauthorized(err);
   throw err;
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Absolute URL of an API path, relative to where the dashboard is served. */
 export function apiURL(path) {
@@ -99,6 +110,14 @@ async function decode(res) {
 }
 
 const id = (s) => encodeURIComponent(s);
+
+/** path?k=v… with the filter's non-empty values. */
+function withQuery(path, filter) {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
+  const qs = q.toString();
+  return qs ? `${path}?${qs}` : path;
+}
 
 /** GET /api/nodes → {items: Node[], total: number} */
 export const listNodes = (signal) => request('nodes', { signal });
@@ -135,12 +154,7 @@ export const runTasks = (run) => request('tasks', { method: 'POST', body: run })
  * GET /api/tasks?status=&spider_id=&node_id=&schedule_id=&limit=&offset= → {items: Task[], total} (newest first)
  * @param {{ status?: string, spider_id?: string, node_id?: string, schedule_id?: string, limit?: number, offset?: number }} filter
  */
-export const listTasks = (filter = {}, signal) => {
-  const q = new URLSearchParams();
-  for (const [k, v] of Object.entries(filter)) if (v !== undefined && v !== null && v !== '') q.set(k, String(v));
-  const qs = q.toString();
-  return request(qs ? `tasks?${qs}` : 'tasks', { signal });
-};
+export const listTasks = (filter = {}, signal) => request(withQuery('tasks', filter), { signal });
 
 /** GET /api/tasks/:id → Task */
 export const getTask = (taskID, signal) => request(`tasks/${id(taskID)}`, { signal });
@@ -206,16 +220,79 @@ export const EXPORT_FORMATS = ['csv', 'json', 'ndjson'];
 
 /**
  * The URL of an export: GET /api/tasks/:id/items/export?format= or
- * /api/spiders/:id/items/export?format=, with the token as ?token= (the
- * server accepts it on every API request). A link, not a fetch, so the
- * browser streams the file to disk whatever its size.
+ * /api/spiders/:id/items/export?format=. A link, not a fetch, so the
+ * browser streams the file to disk whatever its size; the session cookie
+ * goes with it (same origin), so no secret is put in the address.
  * @param {'tasks'|'spiders'} kind
  * @param {string} ownerID
  * @param {string} format one of EXPORT_FORMATS
- * @param {string} [token]
  */
-export function exportURL(kind, ownerID, format, token = getToken()) {
-  const q = new URLSearchParams({ format });
-  if (token) q.set('token', token);
-  return apiURL(`${kind}/${id(ownerID)}/items/export?${q}`);
+export function exportURL(kind, ownerID, format) {
+  return apiURL(`${kind}/${id(ownerID)}/items/export?${new URLSearchParams({ format })}`);
 }
+
+// --- who is signed in: sessions, users, tokens, the audit log ---------------
+
+/**
+ * POST /api/auth/login with {username, password} or {token} → {user, role,
+ * csrf}; sets the session cookie. A 401 (wrong credentials) and a 429 (too
+ * many attempts; ApiError.retryAfter) are for the sign-in form to show.
+ * @param {{ username: string, password: string } | { token: string }} credentials
+ */
+export const login = (credentials, signal) => request('auth/login', { method: 'POST', body: credentials, signal, signIn: true });
+
+/** POST /api/auth/logout → nothing; the session is deleted and the cookie cleared. */
+export const logout = () => request('auth/logout', { method: 'POST', signIn: true });
+
+/**
+ * GET /api/me → {user, role, kind, token_name?, csrf?}. signIn: a 401 here
+ * means "not signed in yet", for the caller to handle.
+ */
+export const getMe = (signal, { signIn = false } = {}) => request('me', { signal, signIn });
+
+/** GET /api/users (admin) → {items: User[], total} (ordered by username) */
+export const listUsers = (signal) => request('users', { signal });
+
+/**
+ * POST /api/users (admin) → User
+ * @param {{ username: string, password: string, role: string }} user
+ */
+export const createUser = (user) => request('users', { method: 'POST', body: user });
+
+/**
+ * PUT /api/users/:id (admin) with any of {role, password, disabled} → User.
+ * 409 when it would leave no enabled admin.
+ */
+export const updateUser = (userID, change) => request(`users/${id(userID)}`, { method: 'PUT', body: change });
+
+/**
+ * PUT /api/me/password → the user: your own new password, with the current
+ * one. Your other dashboard sessions end; this one and your tokens do not.
+ */
+export const changeOwnPassword = (current, password) => request('me/password', { method: 'PUT', body: { current, password } });
+
+/** DELETE /api/users/:id (admin) → nothing; the user's tokens and sessions go too. */
+export const deleteUser = (userID) => request(`users/${id(userID)}`, { method: 'DELETE' });
+
+/**
+ * GET /api/tokens[?user_id=] → {items: Credential[], total}: your own
+ * tokens, or an admin's view of everyone's (user_id filters).
+ */
+export const listTokens = (filter = {}, signal) => request(withQuery('tokens', filter), { signal });
+
+/**
+ * POST /api/tokens {name, role?, expires?} → {token, credential}: the secret
+ * is in this answer only.
+ * @param {{ name: string, role?: string, expires?: string }} token
+ */
+export const createToken = (token) => request('tokens', { method: 'POST', body: token });
+
+/** DELETE /api/tokens/:id → nothing; it stops working at once, open WebSockets included. */
+export const revokeToken = (tokenID) => request(`tokens/${id(tokenID)}`, { method: 'DELETE' });
+
+/**
+ * GET /api/audit (admin) ?action=&user_id=&target=&limit=&offset= →
+ * {items: AuditEntry[], total} (newest first)
+ * @param {{ action?: string, user_id?: string, target?: string, limit?: number, offset?: number }} filter
+ */
+export const listAudit = (filter = {}, signal) => request(withQuery('audit', filter), { signal });

@@ -143,3 +143,30 @@ export async function confirmDialog({ title, message, body, confirmLabel, danger
 export function closeDialogs() {
   for (const d of [...open]) d.close();
 }
+
+/**
+ * A labelled form field for a dialog: label, the input (or an element
+ * holding it), a help line; optional marks it so.
+ */
+export function field(label, input, help, optional = false) {
+  const control = input instanceof HTMLElement && input.matches('input, textarea, select') ? input : input.querySelector('input, textarea, select');
+  const id = control?.id;
+  return h(
+    'div',
+    { class: 'field' },
+    h('label', { for: id || null }, label, optional ? h('span', { class: 'optional' }, ' optional') : null),
+    input,
+    help ? h('div', { class: 'help', id: id ? `${id}-help` : null }, help) : null,
+  );
+}
+
+/**
+ * Mark an input as wrong and focus it; returns the Error for onSubmit to
+ * throw, so the dialog shows the message.
+ */
+export function fieldError(input, message) {
+  input.focus();
+  input.setAttribute('aria-invalid', 'true');
+  input.addEventListener('input', () => input.removeAttribute('aria-invalid'), { once: true });
+  return new Error(message);
+}

@@ -286,8 +286,8 @@ const FORMAT_TITLE = {
 
 /**
  * Export links for a task's or a spider's items, one per format. The
- * token is put into the address only when clicked, so it is not shown
- * in the page (the browser's download list does keep the address).
+ * session cookie authenticates the download, so the addresses carry no
+ * secret (the browser's download list keeps them).
  * @param {'tasks'|'spiders'} kind
  * @param {string} ownerID
  * @param {string} name the start of the file name
@@ -303,14 +303,9 @@ export function exportButtons(kind, ownerID, name) {
         {
           class: 'btn btn-small',
           id: `export-${format}`,
-          href: exportURL(kind, ownerID, format, ''),
+          href: exportURL(kind, ownerID, format),
           download: `${name}.${format}`,
           title: FORMAT_TITLE[format],
-          onclick: (e) => {
-            const a = e.currentTarget;
-            a.href = exportURL(kind, ownerID, format);
-            setTimeout(() => (a.href = exportURL(kind, ownerID, format, '')));
-          },
         },
         format.toUpperCase(),
       ),

@@ -6,8 +6,9 @@
 //   const sub = socket.subscribe('tasks', { onData(ev) { … } });
 //   sub.unsubscribe();
 //
-// - Connects on first use, to /ws?token=… next to the page (ws: or wss: as
-//   the page), and stays connected while anything is subscribed or waiting.
+// - Connects on first use, to /ws next to the page (ws: or wss: as the
+//   page; the session cookie authenticates it), and stays connected while
+//   anything is subscribed or waiting.
 // - A frame holds one message or, when the server coalesces, an array of
 //   them; both are accepted.
 // - When the connection drops (network, server restart, or 4008 "too slow")
@@ -20,18 +21,19 @@
 //   happened: the caller decides whether to repeat them); calls made while
 //   disconnected wait for the connection, up to their timeout.
 // - The browser hides why an upgrade failed, so a connection that fails
-//   before opening asks the REST API (probe); a 401 there shows the token
-//   form (the REST client's onUnauthorized) and the socket pauses until
-//   resume() is called after signing in.
+//   before opening asks the REST API (probe); a 401 there shows the sign-in
+//   page (the REST client's onUnauthorized) and the socket pauses until
+//   resume() is called after signing in. A close with 4001 (the session was
+//   revoked, expired or its user disabled) pauses it too and says so
+//   (onRevoked).
 //
 // createSocket takes its WebSocket constructor, timers and probe as options,
 // so the logic runs under Node's test runner with fakes.
 
-import { request } from './api.js';
-import { getToken } from './auth.js';
-import { CLIENT, RETRYABLE, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
+import { getMe } from './api.js';
+import { CLIENT, CLOSE_REVOKED, RETRYABLE, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
 
-export { CLIENT, CLOSE_TOO_SLOW, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
+export { CLIENT, CLOSE_REVOKED, CLOSE_TOO_SLOW, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
 
 /**
  * @param {SocketOptions} options
@@ -41,6 +43,7 @@ export function createSocket(options) {
     url,
     WebSocket: WS,
     probe,
+    onRevoked = () => {},
     timers = { setTimeout: globalThis.setTimeout.bind(globalThis), clearTimeout: globalThis.clearTimeout.bind(globalThis) },
     now = Date.now,
     random = Math.random,
@@ -187,6 +190,12 @@ export function createSocket(options) {
       }
     }
     if (state === 'paused') return;
+    if (code === CLOSE_REVOKED) {
+      // Retrying with a credential the server has dropped cannot work.
+      pauseWith('revoked');
+      safely(onRevoked);
+      return;
+    }
     if (!wasOpen && probe) {
       // Why did the upgrade fail? The REST API tells (a 401 shows the token form).
       setState('waiting');
@@ -246,7 +255,7 @@ export function createSocket(options) {
     for (const [id, p] of pending) {
       pending.delete(id);
       timers.clearTimeout(p.timer);
-      if (!p.internal) p.fail(new RpcError(CLIENT.PAUSED, why === 'unauthorized' ? 'The server refused the access token.' : 'Not connected: signed out.'));
+      if (!p.internal) p.fail(new RpcError(CLIENT.PAUSED, PAUSED_TEXT[why] ?? PAUSED_TEXT['signed-out']));
     }
     state = 'paused';
     if (sock) {
@@ -479,7 +488,7 @@ export function createSocket(options) {
       }
     },
 
-    /** Disconnect and stay so until resume() (signed out, or token refused). */
+    /** Disconnect and stay so until resume() (signed out, or the session refused). */
     pause() {
       if (state !== 'paused') pauseWith('signed-out');
     },
@@ -495,10 +504,28 @@ export function createSocket(options) {
   };
 }
 
+/** Why calls fail while paused, by the reason it paused. */
+const PAUSED_TEXT = {
+  unauthorized: 'Not connected: the server no longer accepts this sign-in.',
+  revoked: 'Not connected: the session was ended. Sign in again.',
+  'signed-out': 'Not connected: signed out.',
+};
+
 /** @typedef {ReturnType<typeof createSocket>} Socket */
 
 /** @type {Socket | null} */
 let shared = null;
+
+let revoked = () => {};
+
+/**
+ * Set the function called when the server closes the dashboard's
+ * connection because its session stopped working (CLOSE_REVOKED). The app
+ * uses it to show the sign-in page.
+ */
+export function onRevoked(fn) {
+  revoked = fn;
+}
 
 /**
  * The dashboard's one connection, created on first use (it connects only
@@ -508,10 +535,11 @@ let shared = null;
 export function getSocket() {
   if (shared) return shared;
   shared = createSocket({
-    url: () => wsURL(document.baseURI, getToken()),
+    url: () => wsURL(document.baseURI),
     WebSocket: window.WebSocket,
-    // A cheap authenticated call: a 401 shows the token form by itself.
-    probe: () => request('nodes'),
+    // The cheapest authenticated call: a 401 shows the sign-in page by itself.
+    probe: () => getMe(),
+    onRevoked: () => revoked(),
   });
   window.addEventListener('online', () => shared.retryNow());
   return shared;

@@ -5,6 +5,13 @@
 /** Close code: the server dropped a client that did not keep up. */
 export const CLOSE_TOO_SLOW = 4008;
 
+/**
+ * Close code: the credential the connection acts as stopped working (the
+ * session was signed out or revoked, it expired, or its user was disabled
+ * or deleted). Reconnecting cannot help: sign in again.
+ */
+export const CLOSE_REVOKED = 4001;
+
 /** JSON-RPC error codes from the server (docs/websocket-api.md). */
 export const RPC = {
   PARSE: -32700,
@@ -27,7 +34,7 @@ export const RPC = {
 export const CLIENT = {
   TIMEOUT: 1, // no answer in time
   DISCONNECTED: 2, // the connection dropped while the call was in flight
-  PAUSED: 3, // signed out or the token was refused
+  PAUSED: 3, // signed out, or the server no longer accepts the session
 };
 
 /** A failed call: the server's JSON-RPC error, or one of CLIENT. */
@@ -58,16 +65,16 @@ export function sequenceField(channel) {
 }
 
 /**
- * The /ws URL next to the page, with the token: http → ws, https → wss.
+ * The /ws URL next to the page: http → ws, https → wss. It carries no
+ * credential: the upgrade is same-origin, so the browser sends the session
+ * cookie with it.
  * @param {string} base the page's URL (document.baseURI)
- * @param {string} token
  */
-export function wsURL(base, token) {
+export function wsURL(base) {
   const u = new URL('ws', base);
   u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
   u.hash = '';
   u.search = '';
-  if (token) u.searchParams.set('token', token);
   return u.href;
 }
 
@@ -90,10 +97,12 @@ export function parseFrame(text) {
 
 /**
  * @typedef {object} SocketOptions
- * @property {() => string} url where to connect, asked at every attempt (the token may change)
+ * @property {() => string} url where to connect, asked at every attempt
  * @property {any} WebSocket the WebSocket constructor
  * @property {() => Promise<unknown>} [probe] asked after a connection failed before opening;
  *   rejecting with {status: 401} pauses the socket
+ * @property {() => void} [onRevoked] the server closed the connection with
+ *   CLOSE_REVOKED; the socket is paused until resume()
  * @property {{ setTimeout: typeof setTimeout, clearTimeout: typeof clearTimeout }} [timers]
  * @property {() => number} [now]
  * @property {() => number} [random]

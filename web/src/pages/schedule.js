@@ -10,6 +10,7 @@ import { confirmDialog } from '../lib/dialog.js';
 import { h, replace } from '../lib/dom.js';
 import { cronWords, localZone, zonedDateTime } from '../lib/format.js';
 import { href } from '../lib/router.js';
+import { can } from '../lib/session.js';
 import { toast } from '../lib/toast.js';
 import { callout, card, emptyState, errorBox, fields, liveIndicator, loading, pageHeader, shortID, taskStatus, timeAgo } from '../lib/ui.js';
 import { openScheduleForm } from './schedule-form.js';
@@ -98,9 +99,14 @@ export function mount(view, { id }, ctx) {
         actions: [
           live.el,
           h('label', { class: 'switch-label' }, enabledSwitch(s), 'Enabled'),
-          h('button', { class: 'btn btn-primary', type: 'button', id: 'run-schedule', onclick: (e) => runNow(s, e.currentTarget).then(() => tasks.refresh()) }, '▶ Run now'),
-          h('button', { class: 'btn', type: 'button', id: 'edit-schedule', onclick: () => edit() }, 'Edit'),
-          h('button', { class: 'btn btn-ghost btn-danger-text', type: 'button', id: 'delete-schedule', onclick: () => remove() }, 'Delete'),
+          // A viewer is not offered what the server would refuse.
+          can('operator')
+            ? [
+                h('button', { class: 'btn btn-primary', type: 'button', id: 'run-schedule', onclick: (e) => runNow(s, e.currentTarget).then(() => tasks.refresh()) }, '▶ Run now'),
+                h('button', { class: 'btn', type: 'button', id: 'edit-schedule', onclick: () => edit() }, 'Edit'),
+                h('button', { class: 'btn btn-ghost btn-danger-text', type: 'button', id: 'delete-schedule', onclick: () => remove() }, 'Delete'),
+              ]
+            : null,
         ],
       }),
     );

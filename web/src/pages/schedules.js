@@ -8,6 +8,7 @@ import { confirmDialog } from '../lib/dialog.js';
 import { h, replace } from '../lib/dom.js';
 import { cronWords, dateTime } from '../lib/format.js';
 import { href } from '../lib/router.js';
+import { can } from '../lib/session.js';
 import { toast } from '../lib/toast.js';
 import { emptyState, errorBox, liveIndicator, loading, pageHeader, taskStatusBadge, timeAgo, timeUntil } from '../lib/ui.js';
 import { openScheduleForm } from './schedule-form.js';
@@ -21,7 +22,9 @@ export function mount(view, _params, ctx) {
   const live = liveIndicator();
   const banner = h('div', { class: 'banner-slot' });
   const body = h('div', null, loading('Loading schedules…'));
-  const newButton = h('button', { class: 'btn btn-primary', type: 'button', id: 'new-schedule', onclick: () => create() }, '+ New schedule');
+  // A viewer is not offered what the server would refuse.
+  const operator = can('operator');
+  const newButton = operator ? h('button', { class: 'btn btn-primary', type: 'button', id: 'new-schedule', onclick: () => create() }, '+ New schedule') : null;
   replace(view, pageHeader({ title: 'Schedules', subtitle, actions: [live.el, newButton] }), banner, h('section', { class: 'card' }, body));
 
   const tbody = h('tbody');
@@ -38,7 +41,7 @@ export function mount(view, _params, ctx) {
           'tr',
           null,
           ['Name', 'When', 'Enabled', 'Next fire', 'Last fire', 'Overlap'].map((t) => h('th', { scope: 'col' }, t)),
-          h('th', { scope: 'col', class: 'actions-col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+          operator ? h('th', { scope: 'col', class: 'actions-col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null,
         ),
       ),
       tbody,
@@ -68,7 +71,7 @@ export function mount(view, _params, ctx) {
     loaded = true;
     if (!items.length) {
       rows = new Map();
-      replace(body, emptyState('No schedules yet', h('p', null, 'A schedule runs a spider at the times of a cron expression, such as every night at 03:00.'), h('button', { class: 'btn btn-primary', type: 'button', onclick: () => create() }, 'Create a schedule')));
+      replace(body, emptyState('No schedules yet', h('p', null, 'A schedule runs a spider at the times of a cron expression, such as every night at 03:00.'), operator ? h('button', { class: 'btn btn-primary', type: 'button', onclick: () => create() }, 'Create a schedule') : null));
       return;
     }
     if (!body.contains(table)) replace(body, table);
@@ -105,13 +108,17 @@ export function mount(view, _params, ctx) {
       h('td', { class: 'nowrap', dataset: { field: 'next-fire' } }, s.enabled && s.next_fire ? timeUntil(s.next_fire) : h('span', { class: 'muted' }, s.enabled ? '–' : 'disabled')),
       h('td', { class: 'nowrap', dataset: { field: 'last-fire' } }, lastFire(s)),
       h('td', { title: `Overlap: ${s.overlap}; missed fire times: ${s.misfire}` }, OVERLAP_LABEL[s.overlap] ?? s.overlap),
-      h(
-        'td',
-        { class: 'actions' },
-        h('button', { class: 'btn btn-primary btn-small', type: 'button', dataset: { action: 'run' }, title: 'Fire now, whatever the cron and the switch say', onclick: (e) => runNow(s, e.currentTarget) }, '▶ Run now'),
-        h('button', { class: 'btn btn-small', type: 'button', dataset: { action: 'edit' }, onclick: () => edit(s) }, 'Edit'),
-        h('button', { class: 'btn btn-small btn-ghost btn-danger-text', type: 'button', dataset: { action: 'delete' }, onclick: () => remove(s) }, 'Delete'),
-      ),
+      operator ? actionsCell(s) : null,
+    );
+  }
+
+  function actionsCell(s) {
+    return h(
+      'td',
+      { class: 'actions' },
+      h('button', { class: 'btn btn-primary btn-small', type: 'button', dataset: { action: 'run' }, title: 'Fire now, whatever the cron and the switch say', onclick: (e) => runNow(s, e.currentTarget) }, '▶ Run now'),
+      h('button', { class: 'btn btn-small', type: 'button', dataset: { action: 'edit' }, onclick: () => edit(s) }, 'Edit'),
+      h('button', { class: 'btn btn-small btn-ghost btn-danger-text', type: 'button', dataset: { action: 'delete' }, onclick: () => remove(s) }, 'Delete'),
     );
   }
 
@@ -157,8 +164,18 @@ export function modeText(s) {
   return '';
 }
 
-/** The enabled switch: PUT {enabled}; the row follows the updated event. */
+/**
+ * The enabled switch: PUT {enabled}; the row follows the updated event. A
+ * viewer sees it, but cannot flip it.
+ */
 export function enabledSwitch(s) {
+  if (!can('operator')) {
+    return h(
+      'button',
+      { class: 'switch', type: 'button', role: 'switch', disabled: true, 'aria-checked': String(s.enabled), 'aria-label': `${s.name} enabled`, title: 'Only operators and admins can change this' },
+      h('span', { class: 'toggle-box', 'aria-hidden': 'true' }),
+    );
+  }
   const button = h(
     'button',
     {

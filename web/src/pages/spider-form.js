@@ -5,7 +5,7 @@
 
 import { RESERVED_KEYS, parseDedupKeys } from '../data/items.js';
 import { updateSpider } from '../lib/api.js';
-import { openDialog } from '../lib/dialog.js';
+import { field, fieldError, openDialog } from '../lib/dialog.js';
 import { h } from '../lib/dom.js';
 import { parseEnv } from '../lib/env.js';
 
@@ -97,23 +97,4 @@ export function dedupFields(sp = {}) {
       body.set('dedup', parsed.keys.length ? chosen : '');
     },
   };
-}
-
-export function field(label, input, help, optional = false) {
-  const control = input instanceof HTMLElement && input.matches('input, textarea, select') ? input : input.querySelector('input, textarea, select');
-  const id = control?.id;
-  return h(
-    'div',
-    { class: 'field' },
-    h('label', { for: id || null }, label, optional ? h('span', { class: 'optional' }, ' optional') : null),
-    input,
-    help ? h('div', { class: 'help', id: id ? `${id}-help` : null }, help) : null,
-  );
-}
-
-export function fieldError(input, message) {
-  input.focus();
-  input.setAttribute('aria-invalid', 'true');
-  input.addEventListener('input', () => input.removeAttribute('aria-invalid'), { once: true });
-  return new Error(message);
 }

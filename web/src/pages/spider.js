@@ -8,6 +8,7 @@ import { h, replace } from '../lib/dom.js';
 import { bytes } from '../lib/format.js';
 import { poll } from '../lib/poll.js';
 import { hashQuery, href } from '../lib/router.js';
+import { can } from '../lib/session.js';
 import { toast } from '../lib/toast.js';
 import { callout, card, emptyState, errorBox, fields, liveIndicator, loading, pageHeader, shortID, taskStatus, timeAgo } from '../lib/ui.js';
 import { createSpiderData } from './spider-data.js';
@@ -107,7 +108,7 @@ export function mount(view, { id }, ctx) {
         title: sp.name,
         back: BACK,
         subtitle: h('span', null, 'Spider ', h('span', { class: 'mono', id: 'spider-id' }, sp.id), ' · updated ', timeAgo(sp.updated)),
-        actions: [live.el, h('button', { class: 'btn', type: 'button', id: 'edit-spider', onclick: edit }, 'Edit')],
+        actions: [live.el, can('operator') ? h('button', { class: 'btn', type: 'button', id: 'edit-spider', onclick: edit }, 'Edit') : null],
       }),
     );
     const env = Object.keys(sp.env ?? {}).sort();

@@ -3,15 +3,16 @@
 import { loadNodes } from '../data/nodes.js';
 import { followSync, syncSummary } from '../data/spiders.js';
 import { createSpider, deleteSpider, deploySpider, listSpiders, runTasks } from '../lib/api.js';
-import { confirmDialog, openDialog } from '../lib/dialog.js';
+import { confirmDialog, field, fieldError, openDialog } from '../lib/dialog.js';
 import { h, replace } from '../lib/dom.js';
 import { parseEnv } from '../lib/env.js';
 import { bytes } from '../lib/format.js';
 import { poll } from '../lib/poll.js';
 import { href } from '../lib/router.js';
 import { toast } from '../lib/toast.js';
+import { can } from '../lib/session.js';
 import { callout, emptyState, errorBox, freshness, loading, pageHeader, statusBadge, timeAgo } from '../lib/ui.js';
-import { dedupFields, field, fieldError } from './spider-form.js';
+import { dedupFields } from './spider-form.js';
 
 /** Spiders change only when someone uploads or deletes one: a slow refresh is enough. */
 const SPIDERS_REFRESH_MS = 30_000;
@@ -25,7 +26,9 @@ export function mount(view, _params, ctx) {
   const status = freshness();
   const banner = h('div', { class: 'banner-slot' });
   const body = h('div', null, h('section', { class: 'card' }, loading('Loading spiders…')));
-  const newButton = h('button', { class: 'btn btn-primary', type: 'button', id: 'new-spider', onclick: () => uploadDialog() }, '+ New spider');
+  // A viewer is not offered what the server would refuse.
+  const operator = can('operator');
+  const newButton = operator ? h('button', { class: 'btn btn-primary', type: 'button', id: 'new-spider', onclick: () => uploadDialog() }, '+ New spider') : null;
   replace(view, pageHeader({ title: 'Spiders', subtitle, actions: [status.el, newButton] }), banner, body);
 
   let shown = null;
@@ -58,7 +61,7 @@ export function mount(view, _params, ctx) {
     return emptyState(
       'No spiders yet',
       h('p', null, 'A spider is a zip of your code and the command that runs it. Upload one to run it on your nodes.'),
-      h('button', { class: 'btn btn-primary', type: 'button', onclick: () => uploadDialog() }, 'Upload a spider'),
+      operator ? h('button', { class: 'btn btn-primary', type: 'button', onclick: () => uploadDialog() }, 'Upload a spider') : null,
     );
   }
 
@@ -76,7 +79,7 @@ export function mount(view, _params, ctx) {
             'tr',
             null,
             ['Name', 'Command', 'MD5', 'Size', 'Updated'].map((t) => h('th', { scope: 'col', class: t === 'Size' ? 'num' : null }, t)),
-            h('th', { scope: 'col', class: 'actions-col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+            operator ? h('th', { scope: 'col', class: 'actions-col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null,
           ),
         ),
         h('tbody', null, spiders.map(spiderRow)),
@@ -99,13 +102,17 @@ export function mount(view, _params, ctx) {
       h('td', { class: 'mono muted', title: sp.md5 || null }, sp.md5 ? sp.md5.slice(0, 8) : '–'),
       h('td', { class: 'num' }, bytes(sp.size)),
       h('td', { class: 'nowrap' }, timeAgo(sp.updated)),
-      h(
-        'td',
-        { class: 'actions' },
-        h('button', { class: 'btn btn-primary btn-small', type: 'button', dataset: { action: 'run' }, onclick: () => runDialog(sp) }, '▶ Run'),
-        h('button', { class: 'btn btn-small', type: 'button', dataset: { action: 'deploy' }, title: 'Send the archive to every online node now (they also fetch it before a run)', onclick: (e) => deploy(sp, e.currentTarget) }, 'Deploy'),
-        h('button', { class: 'btn btn-small btn-ghost btn-danger-text', type: 'button', dataset: { action: 'delete' }, onclick: () => remove(sp) }, 'Delete'),
-      ),
+      operator ? actionsCell(sp) : null,
+    );
+  }
+
+  function actionsCell(sp) {
+    return h(
+      'td',
+      { class: 'actions' },
+      h('button', { class: 'btn btn-primary btn-small', type: 'button', dataset: { action: 'run' }, onclick: () => runDialog(sp) }, '▶ Run'),
+      h('button', { class: 'btn btn-small', type: 'button', dataset: { action: 'deploy' }, title: 'Send the archive to every online node now (they also fetch it before a run)', onclick: (e) => deploy(sp, e.currentTarget) }, 'Deploy'),
+      h('button', { class: 'btn btn-small btn-ghost btn-danger-text', type: 'button', dataset: { action: 'delete' }, onclick: () => remove(sp) }, 'Delete'),
     );
   }
 

@@ -9,6 +9,7 @@ import { h, replace } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
 import { createLogView } from '../lib/logview.js';
 import { hashQuery, href } from '../lib/router.js';
+import { can } from '../lib/session.js';
 import { cancelWithConfirm, restart } from '../lib/task-actions.js';
 import { RPC } from '../lib/ws.js';
 import { callout, card, fields, liveIndicator, loading, pageHeader, taskStatus, timeAgo } from '../lib/ui.js';
@@ -140,7 +141,9 @@ export function mount(view, { id }, ctx) {
     if (json === shown) return;
     shown = json;
     const actions = [live.el];
-    if (!isEnded(t.status)) {
+    if (!can('operator')) {
+      // A viewer is not offered what the server would refuse.
+    } else if (!isEnded(t.status)) {
       actions.push(h('button', { class: 'btn btn-danger-outline', type: 'button', id: 'cancel-task', onclick: () => cancelWithConfirm(t) }, 'Cancel task'));
     } else {
       actions.push(
@@ -187,6 +190,8 @@ export function mount(view, { id }, ctx) {
         ['Timeout', t.timeout_seconds ? `${t.timeout_seconds} s` : none('none'), 'timeout'],
         env.length ? ['Environment', h('span', { class: 'mono small', title: env.join(', ') }, env.join(', '))] : null,
         t.reason ? ['Reason', t.reason, 'reason'] : null,
+        t.created_by ? ['Run by', t.created_by, 'created-by'] : null,
+        t.cancelled_by ? ['Cancelled by', t.cancelled_by, 'cancelled-by'] : null,
       ].filter(Boolean)),
     );
   }

@@ -9,6 +9,7 @@ import { listSpiders } from '../lib/api.js';
 import { h, replace } from '../lib/dom.js';
 import { dateTime, duration } from '../lib/format.js';
 import { hashQuery, href, withQuery } from '../lib/router.js';
+import { can } from '../lib/session.js';
 import { cancelWithConfirm, restart } from '../lib/task-actions.js';
 import { elapsed, emptyState, errorBox, liveIndicator, loading, pageHeader, shortID, taskStatus, timeAgo } from '../lib/ui.js';
 
@@ -17,6 +18,8 @@ export const PAGE_SIZE = 25;
 /** @param {HTMLElement} view @param {object} _params @param {{ setTitle: (t: string) => void }} ctx */
 export function mount(view, _params, ctx) {
   ctx.setTitle('Tasks');
+  // A viewer is not offered what the server would refuse.
+  const operator = can('operator');
   const q = hashQuery(location.hash);
   const state = {
     status: TASK_STATUSES.includes(q.get('status')) ? q.get('status') : '',
@@ -47,7 +50,7 @@ export function mount(view, _params, ctx) {
           'tr',
           null,
           ['Task', 'Status', 'Node', 'Created', 'Duration', 'Lines', 'Items'].map((t) => h('th', { scope: 'col', class: t === 'Lines' || t === 'Items' ? 'num' : null }, t)),
-          h('th', { scope: 'col', class: 'actions-col' }, h('span', { class: 'visually-hidden' }, 'Actions')),
+          operator ? h('th', { scope: 'col', class: 'actions-col' }, h('span', { class: 'visually-hidden' }, 'Actions')) : null,
         ),
       ),
       tbody,
@@ -234,13 +237,15 @@ export function mount(view, _params, ctx) {
         { class: 'num', dataset: { field: 'items' } },
         t.item_count > 0 ? h('a', { href: `${link}?tab=data`, title: 'The items it saved' }, t.item_count.toLocaleString()) : isEnded(t.status) ? '0' : '–',
       ),
-      h(
-        'td',
-        { class: 'actions' },
-        isEnded(t.status)
-          ? h('button', { class: 'btn btn-small', type: 'button', dataset: { action: 'restart' }, onclick: (e) => { e.currentTarget.disabled = true; restart(t); } }, 'Restart')
-          : h('button', { class: 'btn btn-small btn-danger-outline', type: 'button', dataset: { action: 'cancel' }, onclick: () => cancelWithConfirm(t) }, 'Cancel'),
-      ),
+      operator
+        ? h(
+            'td',
+            { class: 'actions' },
+            isEnded(t.status)
+              ? h('button', { class: 'btn btn-small', type: 'button', dataset: { action: 'restart' }, onclick: (e) => { e.currentTarget.disabled = true; restart(t); } }, 'Restart')
+              : h('button', { class: 'btn btn-small btn-danger-outline', type: 'button', dataset: { action: 'cancel' }, onclick: () => cancelWithConfirm(t) }, 'Cancel'),
+          )
+        : null,
     );
   }
 

@@ -220,17 +220,25 @@ func (c *Conn) Enqueue(f []byte) {
 // tooSlow drops what waits for the client and has the writer close it
 // with 4008.
 func (c *Conn) tooSlow() {
+	if c.Close(wsapi.CloseSlowClient, "too slow: the client did not read what it was sent in time; reconnect and resubscribe with since") {
+		c.onSlow()
+	}
+}
+
+// Close drops what waits for the client and has the writer close the
+// connection with code and text. It does not wait. It reports false when
+// the connection was already closing (the first reason stands).
+func (c *Conn) Close(code int, text string) bool {
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
-		return
+		return false
 	}
-	c.closing, c.closeCode = true, wsapi.CloseSlowClient
-	c.closeText = "too slow: the client did not read what it was sent in time; reconnect and resubscribe with since"
+	c.closing, c.closeCode, c.closeText = true, code, text
 	c.queue.reset()
 	c.mu.Unlock()
-	c.onSlow()
 	c.signal()
+	return true
 }
 
 // WaitRoom blocks until at most half the send queue is used, so a sender
