@@ -31,8 +31,9 @@ func TestStartErrors(t *testing.T) {
 		env  []string
 		want string
 	}{
-		{[]string{"agent", "--mongo", "mongodb://app:s3cret-pw@db.example:notaport/crawlhub"}, nil, "mongodb://app:xxxxx@db.example:notaport/crawlhub"},
-		{[]string{"server"}, []string{"CRAWLHUB_MONGO=mongodb://app:s3cret-pw@db.example:notaport/crawlhub"}, "xxxxx"},
+		{[]string{"agent", "--insecure-bus", "--mongo", "mongodb://app:s3cret-pw@db.example:notaport/crawlhub"}, nil, "mongodb://app:xxxxx@db.example:notaport/crawlhub"},
+		{[]string{"server", "--insecure-bus"}, []string{"CRAWLHUB_MONGO=mongodb://app:s3cret-pw@db.example:notaport/crawlhub"}, "xxxxx"},
+		{[]string{"agent", "--mongo", "mongodb://app:s3cret-pw@db.example:notaport/crawlhub"}, nil, "--cluster-secret"},
 		{[]string{"--data", data, "--tls-cert", "cert.pem"}, nil, "--tls-key"},
 		{[]string{"--data", data, "--trusted-proxies", "10.0.0.0/8,proxy.example"}, nil, "--trusted-proxies"},
 		{[]string{"--data", data, "--max-ws", "-1"}, nil, "--max-ws"},
