@@ -70,6 +70,7 @@ type env struct {
 	agents  []*agent.Agent
 	stores  []store.Store
 	wg      sync.WaitGroup
+	stop    func() // ends every master and agent and waits for them; idempotent
 
 	sendQueue int // per-client send queue of the masters; zero: default
 }
@@ -79,14 +80,26 @@ func (e *env) base(i int) string { return "http://" + e.masters[i].Addr() }
 func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &env{t: t, ctx: ctx}
-	t.Cleanup(func() {
+	e.stop = func() {
 		cancel()
 		e.wg.Wait()
+	}
+	t.Cleanup(func() {
+		e.stop()
 		for _, st := range e.stores {
 			st.Close(context.Background())
 		}
 	})
 	return e
+}
+
+// tempDir is a directory removed after the test, once the masters and
+// agents have stopped writing to it: cleanups run last-registered first,
+// so the stop is registered after the directory.
+func (e *env) tempDir() string {
+	dir := e.t.TempDir()
+	e.t.Cleanup(e.stop)
+	return dir
 }
 
 func (e *env) startMaster(st store.Store, connect func(bus.Handler) (bus.Bus, error)) *server.Server {
@@ -102,7 +115,7 @@ func (e *env) startMaster(st store.Store, connect func(bus.Handler) (bus.Bus, er
 
 func (e *env) startAgent(name string, st store.Store, connect func(bus.Handler) (bus.Bus, error)) *agent.Agent {
 	e.t.Helper()
-	a, err := agent.New(agent.Config{Name: name, DataDir: e.t.TempDir(),
+	a, err := agent.New(agent.Config{Name: name, DataDir: e.tempDir(),
 		PollInterval: time.Second, CancelGrace: time.Second, Concurrency: 4, Log: testLog(e.t)}, st, connect)
 	if err != nil {
 		e.t.Fatal(err)
@@ -119,7 +132,7 @@ func allInOne(t *testing.T, opts ...func(*env)) *env {
 	for _, o := range opts {
 		o(e)
 	}
-	st, err := sqlite.Open(context.Background(), t.TempDir())
+	st, err := sqlite.Open(context.Background(), e.tempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
