@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -411,112 +409,3 @@ func (a *Agent) GetLog(ctx context.Context, req wire.GetLog) (wire.LogBatch, err
 }
 
 // --- orphans -----------------------------------------------------------------
-
-// A pid file per running task lets a restarted agent find what a crash
-// left behind: "<pgid> <start time>".
-func (a *Agent) savePID(taskID string, pid int) {
-	if err := os.MkdirAll(a.dir("running"), dirMode); err != nil {
-		a.log.Warn("pid file not saved", "task_id", taskID, "err", err)
-		return
-	}
-	start, _ := procStartTime(pid)
-	_ = os.WriteFile(a.dir("running", taskID), fmt.Appendf(nil, "%d %d\n", pid, start), fileMode)
-}
-
-func (a *Agent) dropPID(taskID string) { os.Remove(a.dir("running", taskID)) }
-
-// recoverOrphans runs at start: tasks this node was running when it died
-// are stopped for good, their logs uploaded, and marked abnormal.
-func (a *Agent) recoverOrphans(ctx context.Context) {
-	entries, _ := os.ReadDir(a.dir("running"))
-	seen := map[string]bool{}
-	for _, e := range entries {
-		id := e.Name()
-		seen[id] = true
-		b, _ := os.ReadFile(a.dir("running", id))
-		var pid int
-		var start uint64
-		fmt.Sscan(string(b), &pid, &start)
-		if pid > 0 && ownGroup(pid, start) {
-			if err := runner.KillGroup(pid, a.cfg.CancelGrace); err != nil {
-				a.log.Warn("could not stop an orphaned task's processes", "task_id", id, "pid", pid, "err", err)
-			}
-		}
-		a.abandon(ctx, id, "the agent on node "+a.cfg.Name+" restarted while the task ran; its processes were stopped")
-		a.dropPID(id)
-	}
-	// Tasks the store says run here but that left no pid file (the agent
-	// died between claiming and starting them).
-	mine, _, err := a.store.Tasks().List(ctx, store.TaskFilter{Status: store.TaskRunning, NodeID: a.nodeID})
-	if err != nil {
-		return
-	}
-	for _, t := range mine {
-		if !seen[t.ID] {
-			a.abandon(ctx, t.ID, "the agent on node "+a.cfg.Name+" restarted while the task was starting")
-		}
-	}
-}
-
-func (a *Agent) abandon(ctx context.Context, taskID, reason string) {
-	var total int64
-	logPath := a.dir("logs", taskID+".log")
-	if _, err := os.Stat(logPath); err == nil {
-		n, err := tasklog.Recover(ctx, taskID, logPath, a.store.Logs())
-		if err != nil {
-			a.log.Warn("orphaned task's log not uploaded", "task_id", taskID, "err", err)
-		} else {
-			total = n
-			os.Remove(logPath)
-		}
-	} else {
-		total, _ = a.store.Logs().LogLen(ctx, taskID)
-	}
-	t, err := a.store.Tasks().Get(ctx, taskID)
-	if err != nil {
-		return
-	}
-	a.recoverItems(ctx, t)
-	if store.TaskEnded(t.Status) {
-		return
-	}
-	was := t.Status
-	t.Status, t.Reason, t.LogLines, t.Finished = store.TaskAbnormal, reason, total, store.Now()
-	if err := a.store.Tasks().UpdateIf(ctx, t, was); err != nil {
-		a.log.Warn("orphaned task not marked abnormal", "task_id", taskID, "err", err)
-		return
-	}
-	a.log.Warn("task abnormal: "+reason, "task_id", taskID)
-	a.emitStatus(ctx, t)
-}
-
-// ownGroup reports whether pid may still be the group this agent started:
-// a live leader with another start time means the pid was reused.
-func ownGroup(pid int, start uint64) bool {
-	now, err := procStartTime(pid)
-	if err != nil {
-		// Leader gone: a group id is not reused while its group has members,
-		// so any member left is ours.
-		return runner.GroupAlive(pid)
-	}
-	return start == 0 || now == start
-}
-
-// procStartTime reads field 22 of /proc/<pid>/stat (start time in clock
-// ticks since boot).
-func procStartTime(pid int) (uint64, error) {
-	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
-	if err != nil {
-		return 0, err
-	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
-	if i < 0 {
-		return 0, errors.New("malformed stat")
-	}
-	f := strings.Fields(s[i+1:])
-	if len(f) < 20 {
-		return 0, errors.New("malformed stat")
-	}
-	return strconv.ParseUint(f[19], 10, 64)
-}
