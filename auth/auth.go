@@ -5,7 +5,10 @@
 // role each route and JSON-RPC method needs.
 package auth
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Roles, from most to least powerful. A role may do everything the roles
 // below it may.
@@ -72,6 +75,9 @@ type Principal struct {
 	// Address is where the request came from (behind trusted proxies, the
 	// address they forwarded), for the audit log and the login throttle.
 	Address string `json:"-"`
+	// Expires is when the credential stops working (zero: never): a
+	// WebSocket opened with it is closed then.
+	Expires time.Time `json:"-"`
 }
 
 // Actor is how the audit log and task records name the principal:

@@ -210,7 +210,7 @@ func (s *Server) credentialPrincipal(ctx context.Context, cred *store.Credential
 	if role == "" {
 		return nil, unauthorized("this " + what + " has no valid role")
 	}
-	p := auth.Principal{UserID: u.ID, Username: u.Username, Role: role, Kind: auth.KindSession, CredentialID: cred.ID}
+	p := auth.Principal{UserID: u.ID, Username: u.Username, Role: role, Kind: auth.KindSession, CredentialID: cred.ID, Expires: cred.Expires}
 	if cred.Kind == store.CredentialToken {
 		p.Kind, p.TokenName = auth.KindToken, cred.Name
 	}

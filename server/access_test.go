@@ -574,6 +574,26 @@ func TestRevokedAndExpiredCloseWebSockets(t *testing.T) {
 	}
 }
 
+// TestExpiryClosesWebSocketAtOnce: a connection opened with a token that
+// expires is closed with 4001 when it expires, not at the next periodic
+// check (here an hour away); one opened with a token that does not expire
+// stays.
+func TestExpiryClosesWebSocketAtOnce(t *testing.T) {
+	e := newEnv(t, func(c *server.Config) { c.CredentialCheck = time.Hour })
+	v := e.user("erin", auth.Viewer, "pw")
+	short, _ := e.apiToken(v, auth.Viewer, time.Now().Add(time.Second))
+	long, _ := e.apiToken(v, auth.Viewer, time.Time{})
+	ws, _ := e.dialAs(short)
+	stays, _ := e.dialAs(long)
+	ws.subscribe(wsapi.ChannelTasks)
+	if code := ws.closeCode(); code != wsapi.CloseRevoked {
+		t.Fatalf("expired: closed with %d, want %d", code, wsapi.CloseRevoked)
+	}
+	if r := stays.call(wsapi.MethodNodesList, ""); !strings.Contains(r, `"result"`) {
+		t.Fatalf("the token without expiry: %s, want it still served", r)
+	}
+}
+
 // secondMaster starts another master on e's bus and store, stopped at the
 // test's end.
 func (e *env) secondMaster() *server.Server {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"sync"
+	"time"
 
 	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/server/hub/internal/wsconn"
@@ -23,6 +24,9 @@ type Client struct {
 	remote    string
 	principal auth.Principal // who the connection acts as, for its whole life
 	addr      string         // the client address the connection caps count
+	// expiry closes the connection when its credential expires; nil for
+	// one that never does. Stopped when the client goes.
+	expiry *time.Timer
 
 	ctx    context.Context // ends when the client goes
 	cancel context.CancelFunc

@@ -268,6 +268,13 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// and the writer then closes the connection. Started under the lock:
 	// whoever finds c among the clients (Disconnect) finds it started.
 	c.conn.Start(c.ctx, &h.connCfg, c.tooSlow, c.closed)
+	if !p.Expires.IsZero() {
+		// At once, not at the next periodic check: an expired token stops
+		// working on open connections as it does on requests.
+		c.expiry = time.AfterFunc(time.Until(p.Expires), func() {
+			c.conn.Close(wsapi.CloseRevoked, "the credential this connection opened with expired: sign in again")
+		})
+	}
 	h.mu.Unlock()
 	h.log.Debug("client connected", "client_id", c.id, "remote", r.RemoteAddr)
 	go func() { defer h.wg.Done(); c.readPump() }()
@@ -307,6 +314,9 @@ func (h *Hub) Disconnect(match func(auth.Principal) bool, code int, text string)
 func (h *Hub) remove(c *Client) {
 	h.leave(c.addr)
 	h.mu.Lock()
+	if c.expiry != nil {
+		c.expiry.Stop()
+	}
 	delete(h.clients, c)
 	var released []string
 	for ch := range c.subs {
