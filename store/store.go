@@ -146,6 +146,11 @@ type Task struct {
 	// "cancelled by admin: …", "node X went offline", "waiting for node X".
 	Reason   string `json:"reason,omitempty"`
 	LogLines int64  `json:"log_lines"`
+	// LogLevels counts the log's error and warning lines (live while the
+	// task runs, like LogLines); ScrapyStats is the stats dump Scrapy
+	// prints at its end, when the log has one.
+	LogLevels   LogLevels      `json:"log_levels"`
+	ScrapyStats map[string]any `json:"scrapy_stats,omitempty"`
 	// ItemCount is how many items the task saved (live while it runs, like
 	// LogLines), and ItemStats what deduplication made of them.
 	ItemCount int64      `json:"item_count"`
@@ -162,6 +167,12 @@ type Task struct {
 	Created     time.Time `json:"created"`
 	Started     time.Time `json:"started,omitzero"`
 	Finished    time.Time `json:"finished,omitzero"`
+}
+
+// LogLevels counts a log's lines by level.
+type LogLevels struct {
+	Error   int64 `json:"error"`
+	Warning int64 `json:"warning"`
 }
 
 // TaskFilter selects tasks; zero fields match everything. Limit zero means
@@ -251,6 +262,10 @@ type Logs interface {
 	ReadLog(ctx context.Context, taskID string, from int64, limit int) ([]string, error)
 	// LogLen returns how many lines are stored (0 for an unknown task).
 	LogLen(ctx context.Context, taskID string) (int64, error)
+	// ScanLog calls fn with each stored line from line from on, in order,
+	// until fn returns false or the log ends (a search reads the whole log
+	// through it without holding it in memory).
+	ScanLog(ctx context.Context, taskID string, from int64, fn func(n int64, line string) bool) error
 	DeleteLog(ctx context.Context, taskID string) error
 }
 
@@ -266,6 +281,9 @@ type Store interface {
 	Users() Users
 	Credentials() Credentials
 	Audit() Audit
+	Stats() Stats
+	NodeMetrics() NodeMetrics
+	Webhooks() Webhooks
 	// Ping checks the backend is reachable (for /readyz).
 	Ping(ctx context.Context) error
 	Close(ctx context.Context) error

@@ -108,3 +108,15 @@ func (m *memLogs) setFail(f func(from int64, n int) error) {
 	defer m.mu.Unlock()
 	m.fail = f
 }
+
+func (m *memLogs) ScanLog(ctx context.Context, taskID string, from int64, fn func(n int64, line string) bool) error {
+	m.mu.Lock()
+	lines := append([]string(nil), m.logs[taskID]...)
+	m.mu.Unlock()
+	for n := max(from, 0); n < int64(len(lines)); n++ {
+		if !fn(n, lines[n]) {
+			break
+		}
+	}
+	return nil
+}

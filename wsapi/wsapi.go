@@ -36,6 +36,17 @@ const (
 
 	MethodMe        = "me"         // who the connection acts as: the body of GET /api/me
 	MethodAuditList = "audit.list" // {"action", "user_id", "target", "limit", "offset"} (admin)
+
+	// Insight: the overview, node history, log search, alerts.
+	MethodStats         = "stats"           // {"from", "to", "bucket"}: the body of GET /api/stats
+	MethodNodeMetrics   = "node.metrics"    // {"id", "range": "1h"|"24h"|"7d"}: the body of GET /api/nodes/:id/metrics
+	MethodTaskLogSearch = "task.log.search" // {"task_id", "q", "regex", "from", "limit"}: the body of GET /api/tasks/:id/log/search
+	MethodWebhooksList  = "webhooks.list"
+	MethodWebhookCreate = "webhook.create"     // the body of POST /api/webhooks
+	MethodWebhookUpdate = "webhook.update"     // {"id", and the fields to change}
+	MethodWebhookDelete = "webhook.delete"     // {"id"}
+	MethodWebhookTest   = "webhook.test"       // {"id"}: send a test delivery now
+	MethodDeliveries    = "webhook.deliveries" // {"id", "limit"}: a webhook's last deliveries
 )
 
 // MethodPublish is the method of the notifications the server pushes on a
@@ -50,6 +61,7 @@ const (
 	ChannelSpiders   = "spiders"   // outcomes of spider syncs on nodes
 	ChannelSchedules = "schedules" // schedules created, updated, deleted, fired, skipped
 	ChannelAudit     = "audit"     // audit entries as they are recorded, on every master (admin only)
+	ChannelWebhooks  = "webhooks"  // webhook deliveries as they are attempted (admin only)
 )
 
 const (

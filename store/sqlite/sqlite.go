@@ -243,6 +243,14 @@ var migrations = []string{
 	CREATE INDEX audit_target ON audit (target, time, id);
 	ALTER TABLE tasks ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 	ALTER TABLE tasks ADD COLUMN cancelled_by TEXT NOT NULL DEFAULT '';`,
+	// 5: task stats (the overview's rollups).
+	`SELECT 1`,
+	// 6: node metrics (each node's history).
+	`SELECT 1`,
+	// 7: log levels and Scrapy stats on tasks.
+	`SELECT 1`,
+	// 8: webhooks and their deliveries.
+	`SELECT 1`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

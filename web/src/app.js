@@ -26,6 +26,7 @@ import * as loginPage from './pages/login.js';
 import * as node from './pages/node.js';
 import * as nodes from './pages/nodes.js';
 import * as notFound from './pages/not-found.js';
+import * as overview from './pages/overview.js';
 import * as schedule from './pages/schedule.js';
 import * as schedules from './pages/schedules.js';
 import * as spider from './pages/spider.js';
@@ -34,6 +35,7 @@ import * as task from './pages/task.js';
 import * as tasks from './pages/tasks.js';
 import * as tokens from './pages/tokens.js';
 import * as users from './pages/users.js';
+import * as webhooks from './pages/webhooks.js';
 import { changePasswordDialog } from './pages/password.js';
 
 // Before anything else: a token in the address bar leaves it at once, and
@@ -43,18 +45,21 @@ forgetStoredToken();
 
 /** The nav, in order; need is the role a section is offered to (default: everyone). */
 const SECTIONS = [
+  { id: 'overview', label: 'Overview', href: '#/overview' },
   { id: 'nodes', label: 'Nodes', href: '#/nodes' },
   { id: 'spiders', label: 'Spiders', href: '#/spiders' },
   { id: 'schedules', label: 'Schedules', href: '#/schedules' },
   { id: 'tasks', label: 'Tasks', href: '#/tasks' },
   { id: 'tokens', label: 'Tokens', href: '#/tokens' },
   { id: 'users', label: 'Users', href: '#/users', need: 'admin' },
+  { id: 'webhooks', label: 'Alerts', href: '#/webhooks', need: 'admin' },
   { id: 'audit', label: 'Audit', href: '#/audit', need: 'admin' },
 ];
 
 const HOME = '#/nodes';
 
 const match = createMatcher([
+  { path: '/overview', section: 'overview', page: overview },
   { path: '/nodes', section: 'nodes', page: nodes },
   { path: '/nodes/:id', section: 'nodes', page: node },
   { path: '/spiders', section: 'spiders', page: spiders },
@@ -65,6 +70,7 @@ const match = createMatcher([
   { path: '/tasks/:id', section: 'tasks', page: task },
   { path: '/tokens', section: 'tokens', page: tokens },
   { path: '/users', section: 'users', page: users, need: 'admin' },
+  { path: '/webhooks', section: 'webhooks', page: webhooks, need: 'admin' },
   { path: '/audit', section: 'audit', page: audit, need: 'admin' },
 ]);
 

@@ -1,0 +1,16 @@
+package mongo
+
+import (
+	"context"
+	"errors"
+
+	"github.com/crawlhub/crawlhub/store"
+)
+
+func (s *Store) Stats() store.Stats { return (*stats)(s) }
+
+type stats Store
+
+func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskStats, error) {
+	return nil, errors.ErrUnsupported
+}

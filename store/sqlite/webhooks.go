@@ -1,0 +1,7 @@
+package sqlite
+
+import "github.com/crawlhub/crawlhub/store"
+
+func (s *Store) Webhooks() store.Webhooks { return (*webhooks)(s) }
+
+type webhooks Store
