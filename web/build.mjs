@@ -22,6 +22,7 @@
 // Usage: node web/build.mjs            (from anywhere)
 //        build({ src, dist })          (from a test)
 
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -153,17 +154,28 @@ async function bundle(src, dist, entries) {
   }
 }
 
-// The dashboard has no runtime dependencies: what it runs is what is in
-// web/src, and node_modules holds only build and test tools. A bare import
-// would quietly bundle one of those, so it fails the build instead.
+// The dashboard's runtime dependencies are the packages package.json lists
+// under "dependencies" (the charting library); node_modules otherwise holds
+// only build and test tools. A bare import of anything else would quietly
+// bundle one of those, so it fails the build instead.
+const runtimeDependencies = new Set(
+  Object.keys(JSON.parse(readFileSync(path.join(here, '..', 'package.json'), 'utf8')).dependencies ?? {}),
+);
+
 const noBareImports = {
   name: 'no-bare-imports',
   setup(b) {
     b.onResolve({ filter: /^[^./]/ }, (args) => {
       if (args.kind === 'entry-point' || /^(?:https?|data):/.test(args.path)) return undefined;
       if (args.kind === 'url-token' || args.kind === 'import-rule') return undefined; // CSS: left to esbuild
+      const name = args.path.startsWith('@') ? args.path.split('/').slice(0, 2).join('/') : args.path.split('/')[0];
+      if (runtimeDependencies.has(name)) return undefined;
       return {
-        errors: [{ text: `bare import "${args.path}": the dashboard has no runtime dependencies; import a relative path` }],
+        errors: [
+          {
+            text: `bare import "${args.path}": not one of the dashboard's runtime dependencies (package.json "dependencies"); import a relative path`,
+          },
+        ],
       };
     });
   },

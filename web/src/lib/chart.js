@@ -1,0 +1,104 @@
+// Charts: uPlot (small and fast; https://github.com/leeoniya/uPlot), themed
+// from the dashboard's colour variables so they follow light and dark.
+// Pages never draw a chart by hand: they call lineChart, barChart or
+// sparkline and get back { setData, destroy }.
+
+import uPlot from 'uplot';
+
+/** The dashboard's colours, read from the CSS variables now (light or dark). */
+export function palette() {
+  const css = getComputedStyle(document.documentElement);
+  const v = (name) => css.getPropertyValue(name).trim();
+  return {
+    text: v('--text'),
+    muted: v('--muted'),
+    grid: v('--border'),
+    accent: v('--accent'),
+    ok: v('--ok'),
+    bad: v('--bad'),
+    warn: v('--warn'),
+    info: v('--info'),
+    neutral: v('--border-strong'),
+    font: `12px ${v('--font') || 'sans-serif'}`,
+  };
+}
+
+function axes(p, yValues) {
+  const axis = { stroke: p.muted, grid: { stroke: p.grid, width: 1 }, ticks: { stroke: p.grid, width: 1 }, font: p.font };
+  return [axis, { ...axis, size: 56, ...(yValues ? { values: yValues } : {}) }];
+}
+
+/**
+ * Draws a chart in el that fills el's width, redrawn as el resizes and when
+ * the colour scheme changes. series: [{ label, color (a palette key), fill?, stacked? }].
+ * data: [xs (Unix seconds), ys1, ys2, …].
+ * @returns {{ setData(data: any[]): void, destroy(): void, plot: () => any }}
+ */
+export function lineChart(el, { series, data, height = 220, yValues, bars = false, title } = {}) {
+  let plot = null;
+  let current = data;
+  const build = () => {
+    const p = palette();
+    plot?.destroy();
+    const opts = {
+      title,
+      width: Math.max(el.clientWidth, 200),
+      height,
+      cursor: { drag: { x: false, y: false } },
+      legend: { show: true },
+      axes: axes(p, yValues),
+      scales: { x: { time: true } },
+      series: [
+        {},
+        ...series.map((s) => ({
+          label: s.label,
+          stroke: p[s.color] || s.color || p.accent,
+          fill: s.fill ? (p[s.fill] || s.fill) : undefined,
+          width: bars ? 0 : 1.5,
+          points: { show: false },
+          ...(bars ? { paths: uPlot.paths.bars({ size: [0.8, 40] }) } : {}),
+        })),
+      ],
+    };
+    plot = new uPlot(opts, current, el);
+  };
+  build();
+  const ro = new ResizeObserver(() => plot?.setSize({ width: Math.max(el.clientWidth, 200), height }));
+  ro.observe(el);
+  const scheme = matchMedia('(prefers-color-scheme: dark)');
+  scheme.addEventListener('change', build);
+  return {
+    setData(d) {
+      current = d;
+      plot?.setData(d);
+    },
+    destroy() {
+      ro.disconnect();
+      scheme.removeEventListener('change', build);
+      plot?.destroy();
+      plot = null;
+    },
+    plot: () => plot,
+  };
+}
+
+/** A tiny line without axes or legend, for a table cell. data: [xs, ys]. */
+export function sparkline(el, { data, color = 'accent', width = 96, height = 24, max } = {}) {
+  const p = palette();
+  const plot = new uPlot(
+    {
+      width,
+      height,
+      pxAlign: false,
+      cursor: { show: false },
+      legend: { show: false },
+      select: { show: false },
+      axes: [{ show: false }, { show: false }],
+      scales: { x: { time: false }, y: max === undefined ? {} : { range: [0, max] } },
+      series: [{}, { stroke: p[color] || color, width: 1.25, points: { show: false } }],
+    },
+    data,
+    el,
+  );
+  return { setData: (d) => plot.setData(d), destroy: () => plot.destroy(), plot: () => plot };
+}
