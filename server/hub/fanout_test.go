@@ -3,7 +3,6 @@ package hub_test
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,44 +19,68 @@ import (
 // order, however they are framed: one by one, several in one array frame
 // (the fan-out's batches, a behind client's queue), never nested. A
 // client that pings all along gets its pongs between them intact, and
-// one that stops reading for a while gets everything once it reads again.
+// one that reads nothing until every broadcast has been handed to the hub
+// gets everything once it reads.
+//
+// Nothing here waits for a time to pass or bounds how long a read may
+// take: on a loaded machine seconds can go by between two frames, and
+// that says nothing about order. A reader whose messages never come is
+// cut off just before the test binary's own timeout (see
+// cutOffBeforeTimeout), so that the failure says which reader stopped
+// where.
 func TestBroadcastBurst(t *testing.T) {
 	up := &fakeUpstream{subs: map[string]int{}, unsub: map[string]int{}}
-	// A queue large enough for what waits for the paused client, and a
-	// write deadline long enough for a busy machine: this test is about
-	// order, not about slow clients.
-	h, srv := startHub(t, hub.Config{SendQueue: 64 << 20, WriteWait: 2 * time.Minute}, up, backend{})
-	// Every sixth message is large (12 MiB in all), so that the paused
-	// client's socket buffers fill and what follows waits in its queue.
+	// A queue large enough for everything that waits for the paused
+	// client, and a write deadline and a pong wait far longer than the
+	// burst can take however busy the machine: this test is about order,
+	// not about slow or silent clients. Otherwise a write blocked for half
+	// of WriteWait closes the paused client as too slow (4008), and a
+	// client that pongs only once it has read its way to the server's ping
+	// through megabytes of messages may be closed as gone after PongWait.
+	h, srv := startHub(t, hub.Config{SendQueue: 64 << 20, WriteWait: time.Hour, PongWait: time.Hour}, up, backend{})
+	// Every sixth message is large (12 MiB in all, more than the socket
+	// buffers hold), so that what the paused client is sent fills its
+	// socket buffers and the rest waits in its queue.
 	const n = 9000
 	big := strings.Repeat("x", 8<<10)
 	type reader struct {
 		c      *conn
 		ping   bool
-		pause  time.Duration
+		paused bool // reads nothing until every broadcast is sent
 		pongs  atomic.Int64
 		got    []int
 		frames int
 		arrays int
 	}
-	readers := []*reader{{}, {ping: true}, {pause: 300 * time.Millisecond}}
+	readers := []*reader{{}, {ping: true}, {paused: true}}
+	// The clients' receive buffers are left as the kernel sizes them: one
+	// shrunk to a few KiB makes loopback TCP drop segments while its
+	// reader is away and retransmit them with a backoff that doubles, so
+	// that seconds of silence follow the reader's return, the kernel's and
+	// not the hub's.
 	for _, r := range readers {
 		r.c = dial(t, srv)
-		r.c.ws.NetConn().(*net.TCPConn).SetReadBuffer(16 << 10)
 		if code := r.c.call("subscribe", `{"channel":"tasks"}`); code != nil {
 			t.Fatalf("subscribe: error %d", *code)
 		}
+		// call's read deadline must not outlive it.
+		r.c.ws.SetReadDeadline(time.Time{})
 		if r.ping {
 			r.c.ws.SetPongHandler(func(string) error { r.pongs.Add(1); return nil })
 		}
 	}
+	cutOffBeforeTimeout(t, readers[0].c, readers[1].c, readers[2].c)
+	sent := make(chan struct{}) // closed once every broadcast is handed to the hub
 	var wg sync.WaitGroup
 	for _, r := range readers {
 		wg.Go(func() {
-			stop := make(chan struct{})
-			defer close(stop)
-			if r.ping {
+			stop, pinged := make(chan struct{}), make(chan struct{})
+			defer func() { close(stop); <-pinged }()
+			if !r.ping {
+				close(pinged)
+			} else {
 				go func() {
+					defer close(pinged)
 					tk := time.NewTicker(time.Millisecond)
 					defer tk.Stop()
 					for {
@@ -65,18 +88,19 @@ func TestBroadcastBurst(t *testing.T) {
 						case <-stop:
 							return
 						case <-tk.C:
-							if r.c.ws.WriteControl(websocket.PingMessage, []byte("p"), time.Now().Add(time.Second)) != nil {
+							// No deadline: a ping that waits long on a busy
+							// machine is still a ping.
+							if r.c.ws.WriteControl(websocket.PingMessage, []byte("p"), time.Time{}) != nil {
 								return
 							}
 						}
 					}
 				}()
 			}
-			if r.pause > 0 {
-				time.Sleep(r.pause) // the server's writes pile up meanwhile
+			if r.paused {
+				<-sent // the server's writes to it have piled up meanwhile
 			}
 			for len(r.got) < n {
-				r.c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 				_, b, err := r.c.ws.ReadMessage()
 				if err != nil {
 					t.Errorf("after %d messages: %v", len(r.got), err)
@@ -108,6 +132,7 @@ func TestBroadcastBurst(t *testing.T) {
 		}
 		h.Broadcast(wsapi.ChannelTasks, map[string]any{"n": i, "pad": pad})
 	}
+	close(sent)
 	wg.Wait()
 	for k, r := range readers {
 		if len(r.got) != n {
@@ -196,11 +221,14 @@ func TestBroadcastManyClients(t *testing.T) {
 			t.Fatalf("subscribe: error %d", *code)
 		}
 	}
+	for _, c := range conns {
+		c.ws.SetReadDeadline(time.Time{}) // no bound on a read: see TestBroadcastBurst
+	}
+	cutOffBeforeTimeout(t, conns...)
 	var wg sync.WaitGroup
 	for k, c := range conns {
 		wg.Go(func() {
 			for i := 0; i < n; {
-				c.ws.SetReadDeadline(time.Now().Add(10 * time.Second))
 				_, b, err := c.ws.ReadMessage()
 				if err != nil {
 					t.Errorf("client %d after %d messages: %v", k, i, err)
@@ -225,6 +253,25 @@ func TestBroadcastManyClients(t *testing.T) {
 		h.Broadcast(wsapi.ChannelTasks, map[string]int{"n": i})
 	}
 	wg.Wait()
+}
+
+// cutOffBeforeTimeout closes conns shortly before the test binary's own
+// timeout (go test -timeout), so that a test whose readers wait for
+// messages that never come fails saying what each one got, instead of
+// being ended by the binary's panic. It does not bound how long the test
+// may take.
+func cutOffBeforeTimeout(t *testing.T, conns ...*conn) {
+	deadline, ok := t.Deadline()
+	if !ok {
+		return
+	}
+	left := time.Until(deadline)
+	cut := time.AfterFunc(left-min(left/10, 10*time.Second), func() {
+		for _, c := range conns {
+			c.ws.Close()
+		}
+	})
+	t.Cleanup(func() { cut.Stop() })
 }
 
 // decodeFrame reads the publications of one frame: one object, or an
