@@ -1,0 +1,72 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/wire"
+	"github.com/crawlhub/crawlhub/wsapi"
+)
+
+// The observers on the hot paths (every node call, every JSON-RPC call,
+// every store call) allocate nothing once their series exist.
+func TestObserversDoNotAllocate(t *testing.T) {
+	m := newMetrics()
+	timer := newStoreTimer(m.storeVec)
+	timer.since("tasks", "Get", time.Now()) // makes the series
+	for name, f := range map[string]func(){
+		"node call":       func() { m.CallDone(wire.OpGetLog, wire.CallTimeout, time.Millisecond) },
+		"JSON-RPC call":   func() { m.observeJSONRPC(wsapi.MethodTaskLog, wsapi.CodeNotFound, time.Millisecond) },
+		"unknown method":  func() { m.observeJSONRPC("no.such.method", wsapi.CodeMethodNotFound, time.Millisecond) },
+		"store call":      func() { timer.since("tasks", "Get", time.Now()) },
+		"bus publish err": func() { m.busErrors[channelKind("logs:abc")].Inc() },
+	} {
+		if n := testing.AllocsPerRun(1000, f); n != 0 {
+			t.Errorf("%s: %v allocations per observation, want 0", name, n)
+		}
+	}
+}
+
+// failingBus refuses every publish with err.
+type failingBus struct {
+	bus.Bus
+	err error
+}
+
+func (b failingBus) Publish(context.Context, string, []byte) error { return b.err }
+
+func TestBusPublishErrorsByChannel(t *testing.T) {
+	m := newMetrics()
+	down := countingBus{Bus: failingBus{err: bus.ErrClosed}, errs: &m.busErrors}
+	for _, ch := range []string{wire.MasterChannel, wire.NodeChannel("n1"), wire.LogChannel("t1"), wire.LogChannel("t2"), wire.ItemsChannel("t1")} {
+		if err := down.Publish(context.Background(), ch, nil); !errors.Is(err, bus.ErrClosed) {
+			t.Fatalf("publish on %s: %v, want the bus's error", ch, err)
+		}
+	}
+	// A caller that gave up is not a bus failure.
+	gaveUp := countingBus{Bus: failingBus{err: context.Canceled}, errs: &m.busErrors}
+	_ = gaveUp.Publish(context.Background(), wire.MasterChannel, nil)
+	for kind, want := range map[int]float64{chanMaster: 1, chanNode: 1, chanLog: 2, chanItems: 1} {
+		if got := testutil.ToFloat64(m.busErrors[kind]); got != want {
+			t.Errorf("publish errors on %s channels: %v, want %v", channelKindNames[kind], got, want)
+		}
+	}
+}
+
+func TestJSONRPCOutcomes(t *testing.T) {
+	for code, want := range map[int]string{
+		0: "ok", wsapi.CodeInvalidParams: "bad_request", wsapi.CodeMethodNotFound: "bad_request",
+		wsapi.CodeForbidden: "forbidden", wsapi.CodeNotFound: "not_found", wsapi.CodeConflict: "conflict",
+		wsapi.CodeNodeOffline: "node_unavailable", wsapi.CodeTimeout: "node_unavailable", wsapi.CodeUnavailable: "unavailable",
+		wsapi.CodeInternal: "internal", -1: "internal",
+	} {
+		if got := rpcOutcomeNames[rpcOutcome(code)]; got != want {
+			t.Errorf("code %d: outcome %s, want %s", code, got, want)
+		}
+	}
+}
