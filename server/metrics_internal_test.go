@@ -70,3 +70,28 @@ func TestJSONRPCOutcomes(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkObservers is what the metrics add to one node call, one
+// JSON-RPC call and one store call (bench/notes.md has the figures).
+func BenchmarkObservers(b *testing.B) {
+	m := newMetrics()
+	timer := newStoreTimer(m.storeVec)
+	b.Run("node call", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.CallDone(wire.OpPing, wire.CallOK, time.Millisecond)
+		}
+	})
+	b.Run("JSON-RPC call", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.observeJSONRPC(wsapi.MethodNodeSysinfo, 0, time.Millisecond)
+		}
+	})
+	b.Run("store call", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			timer.since("tasks", "Get", time.Now())
+		}
+	})
+}
