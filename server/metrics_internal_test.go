@@ -3,12 +3,14 @@ package server
 import (
 	"context"
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
 )
@@ -94,4 +96,52 @@ func BenchmarkObservers(b *testing.B) {
 			timer.since("tasks", "Get", time.Now())
 		}
 	})
+}
+
+// TestEveryStoreMethodIsTimed: a method added to a store aggregate but
+// not to store_metrics.go would be served untimed, through the embedded
+// interface. Each wrapper here holds a nil aggregate: a timed method
+// records its call before the nil call panics, an untimed one does not.
+func TestEveryStoreMethodIsTimed(t *testing.T) {
+	timer := newStoreTimer(newMetrics().storeVec)
+	for _, agg := range []struct {
+		label   string
+		iface   reflect.Type
+		wrapper any
+	}{
+		{"nodes", reflect.TypeFor[store.Nodes](), timedNodes{nil, timer}},
+		{"spiders", reflect.TypeFor[store.Spiders](), timedSpiders{nil, timer}},
+		{"tasks", reflect.TypeFor[store.Tasks](), timedTasks{nil, timer}},
+		{"files", reflect.TypeFor[store.Files](), timedFiles{nil, timer}},
+		{"logs", reflect.TypeFor[store.Logs](), timedLogs{nil, timer}},
+		{"schedules", reflect.TypeFor[store.Schedules](), timedSchedules{nil, timer}},
+		{"items", reflect.TypeFor[store.Items](), timedItems{nil, timer}},
+		{"users", reflect.TypeFor[store.Users](), timedUsers{nil, timer}},
+		{"credentials", reflect.TypeFor[store.Credentials](), timedCredentials{nil, timer}},
+		{"audit", reflect.TypeFor[store.Audit](), timedAudit{nil, timer}},
+		{"stats", reflect.TypeFor[store.Stats](), timedStats{nil, timer}},
+		{"node_metrics", reflect.TypeFor[store.NodeMetrics](), timedNodeMetrics{nil, timer}},
+		{"webhooks", reflect.TypeFor[store.Webhooks](), timedWebhooks{nil, timer}},
+	} {
+		w := reflect.ValueOf(agg.wrapper)
+		for i := range agg.iface.NumMethod() {
+			name := agg.iface.Method(i).Name
+			method := w.MethodByName(name)
+			args := make([]reflect.Value, method.Type().NumIn())
+			for j := range args {
+				args[j] = reflect.Zero(method.Type().In(j))
+			}
+			func() {
+				defer func() { _ = recover() }()
+				if method.Type().IsVariadic() {
+					method.CallSlice(args)
+				} else {
+					method.Call(args)
+				}
+			}()
+			if _, ok := (*timer.obs.Load())[storeKey{agg.label, name}]; !ok {
+				t.Errorf("%s.%s is not timed: add it to server/store_metrics.go", agg.label, name)
+			}
+		}
+	}
 }

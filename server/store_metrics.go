@@ -117,27 +117,22 @@ func (x timedNodes) Register(ctx context.Context, n *store.Node) error {
 	defer x.t.since("nodes", "Register", time.Now())
 	return x.Nodes.Register(ctx, n)
 }
-
 func (x timedNodes) Get(ctx context.Context, id string) (*store.Node, error) {
 	defer x.t.since("nodes", "Get", time.Now())
 	return x.Nodes.Get(ctx, id)
 }
-
 func (x timedNodes) List(ctx context.Context) ([]store.Node, error) {
 	defer x.t.since("nodes", "List", time.Now())
 	return x.Nodes.List(ctx)
 }
-
 func (x timedNodes) Touch(ctx context.Context, id string, at time.Time) error {
 	defer x.t.since("nodes", "Touch", time.Now())
 	return x.Nodes.Touch(ctx, id, at)
 }
-
 func (x timedNodes) SetOffline(ctx context.Context, id string) error {
 	defer x.t.since("nodes", "SetOffline", time.Now())
 	return x.Nodes.SetOffline(ctx, id)
 }
-
 func (x timedNodes) MarkStale(ctx context.Context, before time.Time) ([]store.Node, error) {
 	defer x.t.since("nodes", "MarkStale", time.Now())
 	return x.Nodes.MarkStale(ctx, before)
@@ -152,27 +147,22 @@ func (x timedSpiders) Create(ctx context.Context, s *store.Spider) error {
 	defer x.t.since("spiders", "Create", time.Now())
 	return x.Spiders.Create(ctx, s)
 }
-
 func (x timedSpiders) Get(ctx context.Context, id string) (*store.Spider, error) {
 	defer x.t.since("spiders", "Get", time.Now())
 	return x.Spiders.Get(ctx, id)
 }
-
 func (x timedSpiders) GetByName(ctx context.Context, name string) (*store.Spider, error) {
 	defer x.t.since("spiders", "GetByName", time.Now())
 	return x.Spiders.GetByName(ctx, name)
 }
-
 func (x timedSpiders) List(ctx context.Context) ([]store.Spider, error) {
 	defer x.t.since("spiders", "List", time.Now())
 	return x.Spiders.List(ctx)
 }
-
 func (x timedSpiders) Update(ctx context.Context, s *store.Spider) error {
 	defer x.t.since("spiders", "Update", time.Now())
 	return x.Spiders.Update(ctx, s)
 }
-
 func (x timedSpiders) Delete(ctx context.Context, id string) error {
 	defer x.t.since("spiders", "Delete", time.Now())
 	return x.Spiders.Delete(ctx, id)
@@ -187,42 +177,34 @@ func (x timedTasks) Create(ctx context.Context, t *store.Task) error {
 	defer x.t.since("tasks", "Create", time.Now())
 	return x.Tasks.Create(ctx, t)
 }
-
 func (x timedTasks) CreateMany(ctx context.Context, ts []store.Task) (created []bool, err error) {
 	defer x.t.since("tasks", "CreateMany", time.Now())
 	return x.Tasks.CreateMany(ctx, ts)
 }
-
 func (x timedTasks) Get(ctx context.Context, id string) (*store.Task, error) {
 	defer x.t.since("tasks", "Get", time.Now())
 	return x.Tasks.Get(ctx, id)
 }
-
 func (x timedTasks) List(ctx context.Context, f store.TaskFilter) ([]store.Task, int, error) {
 	defer x.t.since("tasks", "List", time.Now())
 	return x.Tasks.List(ctx, f)
 }
-
 func (x timedTasks) Pending(ctx context.Context, nodeID string, limit int) ([]store.Task, error) {
 	defer x.t.since("tasks", "Pending", time.Now())
 	return x.Tasks.Pending(ctx, nodeID, limit)
 }
-
 func (x timedTasks) Active(ctx context.Context, scheduleIDs []string) (map[string]store.Task, error) {
 	defer x.t.since("tasks", "Active", time.Now())
 	return x.Tasks.Active(ctx, scheduleIDs)
 }
-
 func (x timedTasks) Update(ctx context.Context, t *store.Task) error {
 	defer x.t.since("tasks", "Update", time.Now())
 	return x.Tasks.Update(ctx, t)
 }
-
 func (x timedTasks) UpdateIf(ctx context.Context, t *store.Task, status string) error {
 	defer x.t.since("tasks", "UpdateIf", time.Now())
 	return x.Tasks.UpdateIf(ctx, t, status)
 }
-
 func (x timedTasks) Delete(ctx context.Context, id string) error {
 	defer x.t.since("tasks", "Delete", time.Now())
 	return x.Tasks.Delete(ctx, id)
@@ -237,12 +219,10 @@ func (x timedFiles) Put(ctx context.Context, name string, r io.Reader) (md5hex s
 	defer x.t.since("files", "Put", time.Now())
 	return x.Files.Put(ctx, name, r)
 }
-
 func (x timedFiles) Open(ctx context.Context, name string) (io.ReadCloser, error) {
 	defer x.t.since("files", "Open", time.Now())
 	return x.Files.Open(ctx, name)
 }
-
 func (x timedFiles) Delete(ctx context.Context, name string) error {
 	defer x.t.since("files", "Delete", time.Now())
 	return x.Files.Delete(ctx, name)
@@ -257,22 +237,18 @@ func (x timedLogs) AppendLog(ctx context.Context, taskID string, from int64, lin
 	defer x.t.since("logs", "AppendLog", time.Now())
 	return x.Logs.AppendLog(ctx, taskID, from, lines)
 }
-
 func (x timedLogs) ReadLog(ctx context.Context, taskID string, from int64, limit int) ([]string, error) {
 	defer x.t.since("logs", "ReadLog", time.Now())
 	return x.Logs.ReadLog(ctx, taskID, from, limit)
 }
-
 func (x timedLogs) LogLen(ctx context.Context, taskID string) (int64, error) {
 	defer x.t.since("logs", "LogLen", time.Now())
 	return x.Logs.LogLen(ctx, taskID)
 }
-
 func (x timedLogs) ScanLog(ctx context.Context, taskID string, from int64, fn func(n int64, line string) bool) error {
 	defer x.t.since("logs", "ScanLog", time.Now())
 	return x.Logs.ScanLog(ctx, taskID, from, fn)
 }
-
 func (x timedLogs) DeleteLog(ctx context.Context, taskID string) error {
 	defer x.t.since("logs", "DeleteLog", time.Now())
 	return x.Logs.DeleteLog(ctx, taskID)
@@ -287,27 +263,22 @@ func (x timedSchedules) Create(ctx context.Context, s *store.Schedule) error {
 	defer x.t.since("schedules", "Create", time.Now())
 	return x.Schedules.Create(ctx, s)
 }
-
 func (x timedSchedules) Get(ctx context.Context, id string) (*store.Schedule, error) {
 	defer x.t.since("schedules", "Get", time.Now())
 	return x.Schedules.Get(ctx, id)
 }
-
 func (x timedSchedules) List(ctx context.Context) ([]store.Schedule, error) {
 	defer x.t.since("schedules", "List", time.Now())
 	return x.Schedules.List(ctx)
 }
-
 func (x timedSchedules) Update(ctx context.Context, s *store.Schedule) error {
 	defer x.t.since("schedules", "Update", time.Now())
 	return x.Schedules.Update(ctx, s)
 }
-
 func (x timedSchedules) Delete(ctx context.Context, id string) error {
 	defer x.t.since("schedules", "Delete", time.Now())
 	return x.Schedules.Delete(ctx, id)
 }
-
 func (x timedSchedules) Record(ctx context.Context, outcomes ...store.Outcome) error {
 	defer x.t.since("schedules", "Record", time.Now())
 	return x.Schedules.Record(ctx, outcomes...)
@@ -322,27 +293,22 @@ func (x timedItems) AppendItems(ctx context.Context, spiderID, taskID string, fr
 	defer x.t.since("items", "AppendItems", time.Now())
 	return x.Items.AppendItems(ctx, spiderID, taskID, from, items, dedup)
 }
-
 func (x timedItems) ReadItems(ctx context.Context, spiderID, taskID string, from int64, limit int) ([]store.Item, error) {
 	defer x.t.since("items", "ReadItems", time.Now())
 	return x.Items.ReadItems(ctx, spiderID, taskID, from, limit)
 }
-
 func (x timedItems) ItemCount(ctx context.Context, spiderID, taskID string) (int64, store.ItemCounts, error) {
 	defer x.t.since("items", "ItemCount", time.Now())
 	return x.Items.ItemCount(ctx, spiderID, taskID)
 }
-
 func (x timedItems) SpiderItems(ctx context.Context, spiderID string, limit, offset int) ([]store.Item, int64, error) {
 	defer x.t.since("items", "SpiderItems", time.Now())
 	return x.Items.SpiderItems(ctx, spiderID, limit, offset)
 }
-
 func (x timedItems) EachItem(ctx context.Context, spiderID, taskID string, fn func(store.Item) error) error {
 	defer x.t.since("items", "EachItem", time.Now())
 	return x.Items.EachItem(ctx, spiderID, taskID, fn)
 }
-
 func (x timedItems) DeleteItems(ctx context.Context, spiderID, taskID string) error {
 	defer x.t.since("items", "DeleteItems", time.Now())
 	return x.Items.DeleteItems(ctx, spiderID, taskID)
@@ -357,27 +323,22 @@ func (x timedUsers) Create(ctx context.Context, u *store.User) error {
 	defer x.t.since("users", "Create", time.Now())
 	return x.Users.Create(ctx, u)
 }
-
 func (x timedUsers) Get(ctx context.Context, id string) (*store.User, error) {
 	defer x.t.since("users", "Get", time.Now())
 	return x.Users.Get(ctx, id)
 }
-
 func (x timedUsers) GetByName(ctx context.Context, username string) (*store.User, error) {
 	defer x.t.since("users", "GetByName", time.Now())
 	return x.Users.GetByName(ctx, username)
 }
-
 func (x timedUsers) List(ctx context.Context) ([]store.User, error) {
 	defer x.t.since("users", "List", time.Now())
 	return x.Users.List(ctx)
 }
-
 func (x timedUsers) Update(ctx context.Context, u *store.User) error {
 	defer x.t.since("users", "Update", time.Now())
 	return x.Users.Update(ctx, u)
 }
-
 func (x timedUsers) Delete(ctx context.Context, id string) error {
 	defer x.t.since("users", "Delete", time.Now())
 	return x.Users.Delete(ctx, id)
@@ -392,37 +353,30 @@ func (x timedCredentials) Create(ctx context.Context, c *store.Credential) error
 	defer x.t.since("credentials", "Create", time.Now())
 	return x.Credentials.Create(ctx, c)
 }
-
 func (x timedCredentials) Get(ctx context.Context, id string) (*store.Credential, error) {
 	defer x.t.since("credentials", "Get", time.Now())
 	return x.Credentials.Get(ctx, id)
 }
-
 func (x timedCredentials) GetByHash(ctx context.Context, hash string) (*store.Credential, error) {
 	defer x.t.since("credentials", "GetByHash", time.Now())
 	return x.Credentials.GetByHash(ctx, hash)
 }
-
 func (x timedCredentials) List(ctx context.Context, f store.CredentialFilter) ([]store.Credential, error) {
 	defer x.t.since("credentials", "List", time.Now())
 	return x.Credentials.List(ctx, f)
 }
-
 func (x timedCredentials) Touch(ctx context.Context, id string, at time.Time) error {
 	defer x.t.since("credentials", "Touch", time.Now())
 	return x.Credentials.Touch(ctx, id, at)
 }
-
 func (x timedCredentials) Delete(ctx context.Context, id string) error {
 	defer x.t.since("credentials", "Delete", time.Now())
 	return x.Credentials.Delete(ctx, id)
 }
-
 func (x timedCredentials) DeleteMatching(ctx context.Context, f store.CredentialFilter) ([]string, error) {
 	defer x.t.since("credentials", "DeleteMatching", time.Now())
 	return x.Credentials.DeleteMatching(ctx, f)
 }
-
 func (x timedCredentials) DeleteExpired(ctx context.Context, before time.Time) (int, error) {
 	defer x.t.since("credentials", "DeleteExpired", time.Now())
 	return x.Credentials.DeleteExpired(ctx, before)
@@ -437,12 +391,10 @@ func (x timedAudit) Append(ctx context.Context, e *store.AuditEntry) error {
 	defer x.t.since("audit", "Append", time.Now())
 	return x.Audit.Append(ctx, e)
 }
-
 func (x timedAudit) List(ctx context.Context, f store.AuditFilter) ([]store.AuditEntry, int, error) {
 	defer x.t.since("audit", "List", time.Now())
 	return x.Audit.List(ctx, f)
 }
-
 func (x timedAudit) DeleteBefore(ctx context.Context, before time.Time) (int, error) {
 	defer x.t.since("audit", "DeleteBefore", time.Now())
 	return x.Audit.DeleteBefore(ctx, before)
@@ -467,12 +419,10 @@ func (x timedNodeMetrics) Add(ctx context.Context, nodeID string, p store.NodePo
 	defer x.t.since("node_metrics", "Add", time.Now())
 	return x.NodeMetrics.Add(ctx, nodeID, p)
 }
-
 func (x timedNodeMetrics) Range(ctx context.Context, nodeID string, res time.Duration, from, to time.Time) ([]store.NodePoint, error) {
 	defer x.t.since("node_metrics", "Range", time.Now())
 	return x.NodeMetrics.Range(ctx, nodeID, res, from, to)
 }
-
 func (x timedNodeMetrics) Expire(ctx context.Context, now time.Time) error {
 	defer x.t.since("node_metrics", "Expire", time.Now())
 	return x.NodeMetrics.Expire(ctx, now)
