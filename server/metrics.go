@@ -4,7 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/http"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -23,10 +26,11 @@ import (
 // several masters in one process (tests, benchmarks) keep theirs apart.
 //
 // Labels take bounded values only (a status, an op, a method, an
-// outcome), never a task or node id. The series the hot paths touch are
-// looked up once, at construction, so that observing one costs no
-// allocation: the RPC and JSON-RPC observers index arrays of pre-curried
-// observers, the store decorator (store_metrics.go) a map built once.
+// outcome), never a task or node id. The histograms of the hot paths
+// (node RPCs, JSON-RPC calls, store calls) are by two labels, and their
+// series are made at first use and cached (see series), so that
+// observing one costs no allocation and no lock, and a scrape lists the
+// series that were used rather than every combination there could be.
 type metrics struct {
 	reg     *prometheus.Registry
 	handler http.Handler
@@ -37,11 +41,10 @@ type metrics struct {
 	queueWait                  prometheus.Observer
 	logLines, items            prometheus.Counter
 
-	rpc       map[string]*[wire.NumCallOutcomes]prometheus.Observer // by op
-	rpcVec    *prometheus.HistogramVec                              // ops not known at construction
-	jsonrpc   map[string]*[numRPCOutcomes]prometheus.Observer       // by method; unknown ones under "unknown"
+	rpc       *series // by op and outcome
+	jsonrpc   *series // by method ("unknown" for one not in rpcRoles) and outcome
+	store     *series // by aggregate and method
 	busErrors [numChannelKinds]prometheus.Counter
-	storeVec  *prometheus.HistogramVec
 }
 
 // endedStatuses are the statuses a task ends in.
@@ -64,8 +67,7 @@ var (
 func newMetrics() *metrics {
 	reg := prometheus.NewRegistry()
 	f := func(c prometheus.Collector) { reg.MustRegister(c) }
-	m := &metrics{reg: reg, tasksEnded: map[string]prometheus.Counter{}, taskDuration: map[string]prometheus.Observer{},
-		rpc: map[string]*[wire.NumCallOutcomes]prometheus.Observer{}, jsonrpc: map[string]*[numRPCOutcomes]prometheus.Observer{}}
+	m := &metrics{reg: reg, tasksEnded: map[string]prometheus.Counter{}, taskDuration: map[string]prometheus.Observer{}}
 	f(collectors.NewGoCollector())
 	f(collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
@@ -96,13 +98,11 @@ func newMetrics() *metrics {
 	f(m.logLines)
 	f(m.items)
 
-	m.rpcVec = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crawlhub_node_rpc_duration_seconds",
+	rpc := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crawlhub_node_rpc_duration_seconds",
 		Help: "Calls from this master to nodes over the bus, by operation and outcome: how long each took (the _count is the calls).", Buckets: rpcBuckets},
 		[]string{"op", "outcome"})
-	for _, op := range []string{wire.OpGetLog, wire.OpGetItems, wire.OpGetSysinfo, wire.OpPing} {
-		m.rpc[op] = m.rpcObservers(op)
-	}
-	f(m.rpcVec)
+	m.rpc = newSeries(rpc)
+	f(rpc)
 
 	busErrs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "crawlhub_bus_publish_errors_total",
 		Help: "Messages this master could not publish on the bus, by kind of channel (master, node, log, items)."}, []string{"channel"})
@@ -114,34 +114,15 @@ func newMetrics() *metrics {
 	calls := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crawlhub_jsonrpc_call_duration_seconds",
 		Help: "JSON-RPC calls from WebSocket clients, by method and outcome: how long serving each took (the _count is the calls).", Buckets: rpcBuckets},
 		[]string{"method", "outcome"})
-	// rpcRoles is every method there is; anything else is "unknown" (a
-	// client may send any string).
-	methods := []string{"unknown"}
-	for method := range rpcRoles {
-		methods = append(methods, method)
-	}
-	for _, method := range methods {
-		var obs [numRPCOutcomes]prometheus.Observer
-		for o := range numRPCOutcomes {
-			obs[o] = calls.WithLabelValues(method, rpcOutcomeNames[o])
-		}
-		m.jsonrpc[method] = &obs
-	}
+	m.jsonrpc = newSeries(calls)
 	f(calls)
 
-	m.storeVec = prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crawlhub_store_call_duration_seconds",
+	storeCalls := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crawlhub_store_call_duration_seconds",
 		Help: "Calls from this master to the store, by aggregate and method: how long each took (the _count is the calls).", Buckets: storeBuckets},
 		[]string{"aggregate", "method"})
-	f(m.storeVec)
+	m.store = newSeries(storeCalls)
+	f(storeCalls)
 	return m
-}
-
-func (m *metrics) rpcObservers(op string) *[wire.NumCallOutcomes]prometheus.Observer {
-	var obs [wire.NumCallOutcomes]prometheus.Observer
-	for o := range wire.NumCallOutcomes {
-		obs[o] = m.rpcVec.WithLabelValues(op, o.String())
-	}
-	return &obs
 }
 
 // register adds the metrics read from s at scrape time and the handler;
@@ -181,11 +162,7 @@ func (s *Server) nodesOnline() int {
 
 // CallDone counts and times one call to a node (wire.CallObserver).
 func (m *metrics) CallDone(op string, outcome wire.CallOutcome, took time.Duration) {
-	if obs, ok := m.rpc[op]; ok && outcome < wire.NumCallOutcomes {
-		obs[outcome].Observe(took.Seconds())
-		return
-	}
-	m.rpcVec.WithLabelValues(op, outcome.String()).Observe(took.Seconds())
+	m.rpc.get(op, outcome.String()).Observe(took.Seconds())
 }
 
 // taskStatus counts a task_status event. Every master hears every task's
@@ -257,11 +234,43 @@ func rpcOutcome(code int) int {
 
 // observeJSONRPC counts and times one JSON-RPC call (hub.Config.Observe).
 func (m *metrics) observeJSONRPC(method string, code int, took time.Duration) {
-	obs, ok := m.jsonrpc[method]
-	if !ok {
-		obs = m.jsonrpc["unknown"]
+	if _, ok := rpcRoles[method]; !ok {
+		method = "unknown" // any string a client sends: not a label value
 	}
-	obs[rpcOutcome(code)].Observe(took.Seconds())
+	m.jsonrpc.get(method, rpcOutcomeNames[rpcOutcome(code)]).Observe(took.Seconds())
+}
+
+// series holds the observers of a histogram by two labels, each made the
+// first time it is asked for. Reads take no lock and allocate nothing:
+// the map is replaced, never changed, under mu.
+type series struct {
+	vec *prometheus.HistogramVec
+	obs atomic.Pointer[map[[2]string]prometheus.Observer]
+	mu  sync.Mutex
+}
+
+func newSeries(vec *prometheus.HistogramVec) *series {
+	s := &series{vec: vec}
+	s.obs.Store(&map[[2]string]prometheus.Observer{})
+	return s
+}
+
+func (s *series) get(a, b string) prometheus.Observer {
+	k := [2]string{a, b}
+	if o, ok := (*s.obs.Load())[k]; ok {
+		return o
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	cur := *s.obs.Load()
+	o, ok := cur[k]
+	if !ok {
+		o = s.vec.WithLabelValues(a, b)
+		next := maps.Clone(cur)
+		next[k] = o
+		s.obs.Store(&next)
+	}
+	return o
 }
 
 // The kinds of bus channel, for crawlhub_bus_publish_errors_total.

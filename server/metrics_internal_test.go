@@ -19,7 +19,7 @@ import (
 // every store call) allocate nothing once their series exist.
 func TestObserversDoNotAllocate(t *testing.T) {
 	m := newMetrics()
-	timer := newStoreTimer(m.storeVec)
+	timer := m.store
 	timer.since("tasks", "Get", time.Now()) // makes the series
 	for name, f := range map[string]func(){
 		"node call":       func() { m.CallDone(wire.OpGetLog, wire.CallTimeout, time.Millisecond) },
@@ -77,7 +77,7 @@ func TestJSONRPCOutcomes(t *testing.T) {
 // JSON-RPC call and one store call (bench/notes.md has the figures).
 func BenchmarkObservers(b *testing.B) {
 	m := newMetrics()
-	timer := newStoreTimer(m.storeVec)
+	timer := m.store
 	b.Run("node call", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
@@ -103,7 +103,7 @@ func BenchmarkObservers(b *testing.B) {
 // interface. Each wrapper here holds a nil aggregate: a timed method
 // records its call before the nil call panics, an untimed one does not.
 func TestEveryStoreMethodIsTimed(t *testing.T) {
-	timer := newStoreTimer(newMetrics().storeVec)
+	timer := newMetrics().store
 	for _, agg := range []struct {
 		label   string
 		iface   reflect.Type
@@ -139,7 +139,7 @@ func TestEveryStoreMethodIsTimed(t *testing.T) {
 					method.Call(args)
 				}
 			}()
-			if _, ok := (*timer.obs.Load())[storeKey{agg.label, name}]; !ok {
+			if _, ok := (*timer.obs.Load())[[2]string{agg.label, name}]; !ok {
 				t.Errorf("%s.%s is not timed: add it to server/store_metrics.go", agg.label, name)
 			}
 		}

@@ -134,7 +134,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	// Every store call the master makes is timed, the scheduler's too.
 	prom := newMetrics()
-	st = timeStore(st, prom.storeVec)
+	st = timeStore(st, prom.store)
 	s := &Server{cfg: cfg, store: st, log: cfg.Log, prom: prom, lastBeat: map[string]time.Time{}, names: map[string]string{},
 		// A person mistypes a few times; a script guessing does not stop.
 		// Many people may share an address (an office), so it may fail

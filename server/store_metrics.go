@@ -4,12 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"maps"
-	"sync"
-	"sync/atomic"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/crawlhub/crawlhub/store"
 )
@@ -23,8 +18,7 @@ import (
 // Each aggregate embeds the store's own, so a method added to an
 // aggregate later still works, untimed until it is added here
 // (TestEveryStoreMethodIsTimed fails until then).
-func timeStore(st store.Store, vec *prometheus.HistogramVec) store.Store {
-	t := newStoreTimer(vec)
+func timeStore(st store.Store, t *series) store.Store {
 	// The aggregates are wrapped once, here: returning a pointer from an
 	// accessor costs no allocation per call.
 	return &timedStore{Store: st, t: t,
@@ -35,45 +29,14 @@ func timeStore(st store.Store, vec *prometheus.HistogramVec) store.Store {
 		webhooks: &timedWebhooks{st.Webhooks(), t}}
 }
 
-type storeKey struct{ aggregate, method string }
-
-// storeTimer holds the observer of each (aggregate, method) called so
-// far, made on the first call: series exist for the calls the server
-// makes, not for every method there is. Reads take no lock (the map is
-// replaced, never changed, under mu).
-type storeTimer struct {
-	vec *prometheus.HistogramVec
-	obs atomic.Pointer[map[storeKey]prometheus.Observer]
-	mu  sync.Mutex
-}
-
-func newStoreTimer(vec *prometheus.HistogramVec) *storeTimer {
-	t := &storeTimer{vec: vec}
-	t.obs.Store(&map[storeKey]prometheus.Observer{})
-	return t
-}
-
-func (t *storeTimer) since(aggregate, method string, start time.Time) {
-	d := time.Since(start).Seconds()
-	k := storeKey{aggregate, method}
-	o, ok := (*t.obs.Load())[k]
-	if !ok {
-		t.mu.Lock()
-		cur := *t.obs.Load()
-		if o, ok = cur[k]; !ok {
-			o = t.vec.WithLabelValues(aggregate, method)
-			next := maps.Clone(cur)
-			next[k] = o
-			t.obs.Store(&next)
-		}
-		t.mu.Unlock()
-	}
-	o.Observe(d)
+// since times a store call that started at start.
+func (s *series) since(aggregate, method string, start time.Time) {
+	s.get(aggregate, method).Observe(time.Since(start).Seconds())
 }
 
 type timedStore struct {
 	store.Store
-	t *storeTimer
+	t *series
 
 	nodes       *timedNodes
 	spiders     *timedSpiders
@@ -111,7 +74,7 @@ func (s *timedStore) Ping(ctx context.Context) error {
 
 type timedNodes struct {
 	store.Nodes
-	t *storeTimer
+	t *series
 }
 
 func (x timedNodes) Register(ctx context.Context, n *store.Node) error {
@@ -141,7 +104,7 @@ func (x timedNodes) MarkStale(ctx context.Context, before time.Time) ([]store.No
 
 type timedSpiders struct {
 	store.Spiders
-	t *storeTimer
+	t *series
 }
 
 func (x timedSpiders) Create(ctx context.Context, s *store.Spider) error {
@@ -171,7 +134,7 @@ func (x timedSpiders) Delete(ctx context.Context, id string) error {
 
 type timedTasks struct {
 	store.Tasks
-	t *storeTimer
+	t *series
 }
 
 func (x timedTasks) Create(ctx context.Context, t *store.Task) error {
@@ -213,7 +176,7 @@ func (x timedTasks) Delete(ctx context.Context, id string) error {
 
 type timedFiles struct {
 	store.Files
-	t *storeTimer
+	t *series
 }
 
 func (x timedFiles) Put(ctx context.Context, name string, r io.Reader) (md5hex string, size int64, err error) {
@@ -231,7 +194,7 @@ func (x timedFiles) Delete(ctx context.Context, name string) error {
 
 type timedLogs struct {
 	store.Logs
-	t *storeTimer
+	t *series
 }
 
 func (x timedLogs) AppendLog(ctx context.Context, taskID string, from int64, lines []string) error {
@@ -257,7 +220,7 @@ func (x timedLogs) DeleteLog(ctx context.Context, taskID string) error {
 
 type timedSchedules struct {
 	store.Schedules
-	t *storeTimer
+	t *series
 }
 
 func (x timedSchedules) Create(ctx context.Context, s *store.Schedule) error {
@@ -287,7 +250,7 @@ func (x timedSchedules) Record(ctx context.Context, outcomes ...store.Outcome) e
 
 type timedItems struct {
 	store.Items
-	t *storeTimer
+	t *series
 }
 
 func (x timedItems) AppendItems(ctx context.Context, spiderID, taskID string, from int64, items []json.RawMessage, dedup store.Dedup) (store.ItemCounts, error) {
@@ -317,7 +280,7 @@ func (x timedItems) DeleteItems(ctx context.Context, spiderID, taskID string) er
 
 type timedUsers struct {
 	store.Users
-	t *storeTimer
+	t *series
 }
 
 func (x timedUsers) Create(ctx context.Context, u *store.User) error {
@@ -347,7 +310,7 @@ func (x timedUsers) Delete(ctx context.Context, id string) error {
 
 type timedCredentials struct {
 	store.Credentials
-	t *storeTimer
+	t *series
 }
 
 func (x timedCredentials) Create(ctx context.Context, c *store.Credential) error {
@@ -385,7 +348,7 @@ func (x timedCredentials) DeleteExpired(ctx context.Context, before time.Time) (
 
 type timedAudit struct {
 	store.Audit
-	t *storeTimer
+	t *series
 }
 
 func (x timedAudit) Append(ctx context.Context, e *store.AuditEntry) error {
@@ -403,7 +366,7 @@ func (x timedAudit) DeleteBefore(ctx context.Context, before time.Time) (int, er
 
 type timedStats struct {
 	store.Stats
-	t *storeTimer
+	t *series
 }
 
 func (x timedStats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskStats, error) {
@@ -413,7 +376,7 @@ func (x timedStats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.T
 
 type timedNodeMetrics struct {
 	store.NodeMetrics
-	t *storeTimer
+	t *series
 }
 
 func (x timedNodeMetrics) Add(ctx context.Context, nodeID string, p store.NodePoint) error {
@@ -431,5 +394,5 @@ func (x timedNodeMetrics) Expire(ctx context.Context, now time.Time) error {
 
 type timedWebhooks struct {
 	store.Webhooks
-	t *storeTimer
+	t *series
 }

@@ -48,29 +48,29 @@ func newRPCCaller(ctx context.Context, redisURL, secret string) (*rpcCaller, err
 func (r *rpcCaller) Close() { r.bus.Close() }
 
 // rpcTimer times calls into a Prometheus histogram by op and outcome, as
-// the master's metrics do (server/metrics.go), so that the scenario
-// pays what a master pays per call.
+// the master's metrics do (server/metrics.go: a series found in a map by
+// its two label values), so that the scenario pays what a master pays
+// per call.
 type rpcTimer struct {
-	vec *prometheus.HistogramVec
-	obs map[string]*[wire.NumCallOutcomes]prometheus.Observer
+	obs map[[2]string]prometheus.Observer
 }
 
 func newRPCTimer() *rpcTimer {
-	t := &rpcTimer{obs: map[string]*[wire.NumCallOutcomes]prometheus.Observer{},
-		vec: prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crawlhub_node_rpc_duration_seconds", Help: "bench",
-			Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}}, []string{"op", "outcome"})}
+	vec := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crawlhub_node_rpc_duration_seconds", Help: "bench",
+		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}}, []string{"op", "outcome"})
+	t := &rpcTimer{obs: map[[2]string]prometheus.Observer{}}
 	for _, op := range []string{wire.OpGetLog, wire.OpGetItems, wire.OpGetSysinfo, wire.OpPing} {
-		var a [wire.NumCallOutcomes]prometheus.Observer
 		for o := range wire.NumCallOutcomes {
-			a[o] = t.vec.WithLabelValues(op, o.String())
+			t.obs[[2]string{op, o.String()}] = vec.WithLabelValues(op, o.String())
 		}
-		t.obs[op] = &a
 	}
 	return t
 }
 
 func (t *rpcTimer) CallDone(op string, o wire.CallOutcome, took time.Duration) {
-	t.obs[op][o].Observe(took.Seconds())
+	if obs, ok := t.obs[[2]string{op, o.String()}]; ok {
+		obs.Observe(took.Seconds())
+	}
 }
 
 // measureRPC runs conc callers of op on node for warm+dur and measures the
