@@ -145,3 +145,60 @@ func TestEveryStoreMethodIsTimed(t *testing.T) {
 		}
 	}
 }
+
+// pingNode answers pings and nothing else.
+type pingNode struct{}
+
+func (pingNode) Ping(context.Context) error                    { return nil }
+func (pingNode) SysInfo(context.Context) (wire.SysInfo, error) { return wire.SysInfo{}, nil }
+func (pingNode) GetLog(context.Context, wire.GetLog) (wire.LogBatch, error) {
+	return wire.LogBatch{}, nil
+}
+func (pingNode) CancelTask(context.Context, wire.CancelTask) error       { return nil }
+func (pingNode) SyncSpider(context.Context, wire.SyncSpider) error       { return nil }
+func (pingNode) TaskAvailable(context.Context, wire.TaskAvailable) error { return nil }
+func (pingNode) GetItems(context.Context, wire.GetItems) (wire.ItemBatch, error) {
+	return wire.ItemBatch{}, nil
+}
+
+// BenchmarkPingRoundTrip is scenario 1's ping on the in-process bus, with
+// and without the master's observer: the machine's load moves both alike.
+func BenchmarkPingRoundTrip(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		obs  wire.CallObserver
+	}{{"no observer", nil}, {"metrics", newMetrics()}} {
+		b.Run(tc.name, func(b *testing.B) {
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			broker := bus.NewMemoryBroker()
+			var caller *wire.Caller
+			mb := broker.Connect(func(_ string, p []byte) { caller.Handle(p) })
+			defer mb.Close()
+			caller = wire.NewCaller(wire.CallerConfig{Bus: mb, Observer: tc.obs})
+			if err := mb.Subscribe(ctx, wire.MasterChannel); err != nil {
+				b.Fatal(err)
+			}
+			var resp *wire.Responder
+			ab := broker.Connect(func(_ string, p []byte) { resp.Handle(p) })
+			defer ab.Close()
+			resp = wire.NewResponder(wire.ResponderConfig{NodeID: "n", Bus: ab}, pingNode{})
+			if err := ab.Subscribe(ctx, wire.NodeChannel("n")); err != nil {
+				b.Fatal(err)
+			}
+			done := make(chan struct{})
+			go func() { defer close(done); resp.Run(ctx) }()
+			b.SetParallelism(32)
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := caller.Call(ctx, "n", wire.OpPing, nil, nil); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			cancel()
+			<-done
+		})
+	}
+}
