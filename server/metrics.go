@@ -181,16 +181,17 @@ func (m *metrics) taskStatus(payload []byte) {
 			m.queueWait.Observe(max(0, ev.Started.Sub(ev.Created).Seconds()))
 		}
 	default:
-		c, ok := m.tasksEnded[ev.Status]
+		ended, ok := m.tasksEnded[ev.Status]
 		if !ok {
 			return
 		}
-		c.Inc()
 		if !ev.Started.IsZero() && !ev.Finished.IsZero() {
 			m.taskDuration[ev.Status].Observe(max(0, ev.Finished.Sub(ev.Started).Seconds()))
 		}
 		m.logLines.Add(float64(max(0, ev.LogLines)))
 		m.items.Add(float64(max(0, ev.ItemCount)))
+		// Last: a scrape that sees the task ended sees all of it.
+		ended.Inc()
 	}
 }
 

@@ -1,11 +1,14 @@
 package server_test
 
 import (
+	"io"
+	"net/http"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/store"
 )
 
@@ -13,11 +16,25 @@ import (
 // series → value ("name{label="value",…}" as the text format prints it).
 func (e *env) scrape() map[string]float64 {
 	e.t.Helper()
-	status, hdr, body := e.request("GET", "/metrics", "", nil, nil)
-	if status != 200 {
-		e.t.Fatalf("GET /metrics: %d %s", status, body)
+	return e.scrapeAt(e.base)
+}
+
+// scrapeAt scrapes the master at base (http://host:port).
+func (e *env) scrapeAt(base string) map[string]float64 {
+	e.t.Helper()
+	req, _ := http.NewRequest("GET", base+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := e.hc.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	if ct := hdr.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	body := string(b)
+	if resp.StatusCode != 200 {
+		e.t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+	}
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		e.t.Fatalf("GET /metrics: Content-Type %q, want the Prometheus text format", ct)
 	}
 	out := map[string]float64{}
@@ -39,11 +56,16 @@ func (e *env) scrape() map[string]float64 {
 // bus event on its own goroutine, a moment after the test's tap hears it.
 func (e *env) metricBecomes(series string, want float64) {
 	e.t.Helper()
+	e.metricBecomesAt(e.base, series, want)
+}
+
+func (e *env) metricBecomesAt(base, series string, want float64) {
+	e.t.Helper()
 	deadline := time.Now().Add(wait)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		got, ok := e.scrape()[series]
+		got, ok := e.scrapeAt(base)[series]
 		if ok && got == want {
 			return
 		}
@@ -153,6 +175,17 @@ func TestMetricsCountWebSockets(t *testing.T) {
 			t.Errorf("%s = %v (present: %v), want %v", series, got, ok, want)
 		}
 	}
+	// A call the role does not allow is counted as forbidden.
+	_, viewer := e.member("watcher", auth.Viewer)
+	vc, _ := e.dialAs(viewer)
+	if r := vc.call("task.run", `{"spider_id":"`+store.NewID()+`"}`); !strings.Contains(r, "needs the operator role") {
+		t.Fatalf("task.run as a viewer: %s", r)
+	}
+	if got := e.scrape()[`crawlhub_jsonrpc_call_duration_seconds_count{method="task.run",outcome="forbidden"}`]; got != 1 {
+		t.Errorf("forbidden calls counted: %v, want 1", got)
+	}
+	vc.conn.Close()
+	<-vc.done
 	c.subscribe("tasks")
 	if got := e.scrape()[`crawlhub_jsonrpc_call_duration_seconds_count{method="subscribe",outcome="ok"}`]; got != 1 {
 		t.Errorf("subscribe calls counted: %v, want 1", got)
@@ -160,4 +193,25 @@ func TestMetricsCountWebSockets(t *testing.T) {
 	c.conn.Close()
 	<-c.done
 	e.metricBecomes(`crawlhub_ws_clients`, 0)
+}
+
+// Each master has its own registry: two in one process both serve their
+// metrics, each its own WebSocket clients, and both count the cluster's
+// tasks (every master hears every task event).
+func TestMetricsOfTwoMasters(t *testing.T) {
+	e := newEnv(t)
+	second := e.secondMaster()
+	base2 := "http://" + second.Addr()
+	c, _ := dialServer(e, second, token)
+	c.call("nodes.list", "")
+	if got := e.scrapeAt(base2)["crawlhub_ws_clients"]; got != 1 {
+		t.Errorf("the second master counts %v WebSocket clients, want 1", got)
+	}
+	if got := e.scrape()["crawlhub_ws_clients"]; got != 0 {
+		t.Errorf("the first master counts the second's WebSocket client: %v", got)
+	}
+	e.endedTask()
+	e.metricBecomes(`crawlhub_tasks_ended_total{status="finished"}`, 1)
+	// The second master hears the same events.
+	e.metricBecomesAt(base2, `crawlhub_tasks_ended_total{status="finished"}`, 1)
 }
