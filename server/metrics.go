@@ -47,6 +47,11 @@ type metrics struct {
 	busErrors [numChannelKinds]prometheus.Counter
 }
 
+var (
+	_ wire.CallObserver = (*metrics)(nil)
+	_ bus.Bus           = countingBus{}
+)
+
 // endedStatuses are the statuses a task ends in.
 var endedStatuses = []string{store.TaskFinished, store.TaskError, store.TaskCancelled, store.TaskAbnormal}
 

@@ -34,6 +34,8 @@ func (s *series) since(aggregate, method string, start time.Time) {
 	s.get(aggregate, method).Observe(time.Since(start).Seconds())
 }
 
+var _ store.Store = (*timedStore)(nil)
+
 type timedStore struct {
 	store.Store
 	t *series
