@@ -156,7 +156,7 @@ func (a *Agent) claim(ctx context.Context, t store.Task) bool {
 func (a *Agent) emitStatus(ctx context.Context, t *store.Task) {
 	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
 		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount,
-		Started: t.Started, Finished: t.Finished}
+		Created: t.Created, Started: t.Started, Finished: t.Finished}
 	if err := a.resp.Emit(ctx, wire.EvTaskStatus, ev); err != nil && ctx.Err() == nil {
 		a.log.Warn("task status not published", "task_id", t.ID, "err", err)
 	}

@@ -72,6 +72,7 @@ func (s *Server) event(env *wire.Envelope) {
 		}
 		s.mu.Unlock()
 	case wire.EvTaskStatus:
+		s.prom.taskStatus(env.Payload)
 		// Forwarded as it came: encoding it again would gain nothing.
 		s.hub.Broadcast(wsapi.ChannelTasks, env.Payload)
 	case wire.EvSpiderSynced:

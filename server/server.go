@@ -96,6 +96,7 @@ type Server struct {
 	hub    *hub.Hub
 	sched  *scheduler.Scheduler
 	log    *slog.Logger
+	prom   *metrics
 
 	mu       sync.Mutex
 	lastBeat map[string]time.Time // node id → last heartbeat heard by this master
@@ -131,7 +132,10 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if cfg.CredentialCheck == 0 {
 		cfg.CredentialCheck = 30 * time.Second
 	}
-	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}, names: map[string]string{},
+	// Every store call the master makes is timed, the scheduler's too.
+	prom := newMetrics()
+	st = timeStore(st, prom.store)
+	s := &Server{cfg: cfg, store: st, log: cfg.Log, prom: prom, lastBeat: map[string]time.Time{}, names: map[string]string{},
 		// A person mistypes a few times; a script guessing does not stop.
 		// Many people may share an address (an office), so it may fail
 		// more often than one username.
@@ -150,9 +154,10 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if err != nil {
 		return nil, err
 	}
+	b = countingBus{Bus: b, errs: &prom.busErrors}
 	s.bus = b
 	s.caller = wire.NewCaller(wire.CallerConfig{
-		Bus: b, Live: s.live, Event: s.event, Timeout: cfg.CallTimeout, Signer: s.signer, Log: cfg.Log,
+		Bus: b, Live: s.live, Event: s.event, Timeout: cfg.CallTimeout, Signer: s.signer, Observer: prom, Log: cfg.Log,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -162,12 +167,14 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	s.ln = ln
 	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true },
 		Authorize: authorizeRPC, AuthorizeChannel: authorizeChannel,
-		MaxConnections: cfg.MaxWebSockets, MaxPerAddress: cfg.MaxWebSocketsPerAddress, ClientAddr: s.clientAddr}, wsBackend{s}, b)
+		MaxConnections: cfg.MaxWebSockets, MaxPerAddress: cfg.MaxWebSocketsPerAddress, ClientAddr: s.clientAddr,
+		Observe: prom.observeJSONRPC}, wsBackend{s}, b)
 	if err != nil {
 		ln.Close()
 		b.Close()
 		return nil, err
 	}
+	prom.register(s)
 	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedules, Emit: s.emitScheduleFired, Log: cfg.Log})
 	s.echo = s.routes()
 	s.harden(s.echo)

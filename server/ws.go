@@ -242,7 +242,7 @@ type SpiderSyncEvent struct {
 // changed state: masters forward task_status events to their clients.
 func (s *Server) emitTaskStatus(ctx context.Context, t *store.Task) {
 	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
-		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount, Started: t.Started, Finished: t.Finished}
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount, Created: t.Created, Started: t.Started, Finished: t.Finished}
 	if err := s.caller.Emit(ctx, wire.EvTaskStatus, ev); err != nil {
 		s.log.Warn("task status not published", "task_id", t.ID, "err", err)
 	}

@@ -80,7 +80,62 @@ type CallerConfig struct {
 	// Signer signs what the Caller publishes and checks what it receives;
 	// nil is the insecure bus (no cluster secret).
 	Signer *Signer
-	Log    *slog.Logger
+	// Observer is told how every Call ended (e.g. to count and time
+	// calls). Nil observes nothing.
+	Observer CallObserver
+	Log      *slog.Logger
+}
+
+// CallObserver watches a Caller's calls, so that they can be counted and
+// timed without this package knowing how. CallDone runs on the calling
+// goroutine once a Call returns: it must be quick and must not block.
+type CallObserver interface {
+	CallDone(op string, outcome CallOutcome, took time.Duration)
+}
+
+// CallOutcome is how a Call ended, in a few kinds (see OutcomeOf).
+type CallOutcome uint8
+
+// The outcomes of a Call. Their order is fixed: observers may index
+// arrays of NumCallOutcomes by them.
+const (
+	CallOK          CallOutcome = iota // the node answered
+	CallRemoteError                    // the node answered with an error (*RemoteError)
+	CallOffline                        // the node is offline (ErrNodeOffline)
+	CallUnknownNode                    // no such node (ErrUnknownNode)
+	CallTimeout                        // no answer by the deadline (ErrTimeout)
+	CallCancelled                      // the caller gave up (its context ended)
+	CallFailed                         // anything else: not sent, a malformed reply
+	NumCallOutcomes
+)
+
+var callOutcomeNames = [NumCallOutcomes]string{"ok", "remote_error", "offline", "unknown_node", "timeout", "cancelled", "error"}
+
+func (o CallOutcome) String() string {
+	if o < NumCallOutcomes {
+		return callOutcomeNames[o]
+	}
+	return "error"
+}
+
+// OutcomeOf is the outcome of a Call that returned err.
+func OutcomeOf(err error) CallOutcome {
+	var remote *RemoteError
+	switch {
+	case err == nil:
+		return CallOK
+	case errors.As(err, &remote):
+		return CallRemoteError
+	case errors.Is(err, ErrNodeOffline):
+		return CallOffline
+	case errors.Is(err, ErrUnknownNode):
+		return CallUnknownNode
+	case errors.Is(err, ErrTimeout):
+		return CallTimeout
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return CallCancelled
+	}
+	return CallFailed
 }
 
 // Caller is the master's end: it sends requests and one-way commands to
@@ -252,6 +307,16 @@ func stringEnd(b []byte) int {
 // Call sends a request to a node and decodes its reply's payload into out
 // (which may be nil). It returns at the latest at the deadline.
 func (c *Caller) Call(ctx context.Context, nodeID, op string, in, out any) error {
+	if c.cfg.Observer == nil {
+		return c.call(ctx, nodeID, op, in, out)
+	}
+	start := time.Now()
+	err := c.call(ctx, nodeID, op, in, out)
+	c.cfg.Observer.CallDone(op, OutcomeOf(err), time.Since(start))
+	return err
+}
+
+func (c *Caller) call(ctx context.Context, nodeID, op string, in, out any) error {
 	if c.cfg.Live != nil {
 		if err := c.cfg.Live(ctx, nodeID); err != nil {
 			return err

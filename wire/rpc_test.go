@@ -58,13 +58,17 @@ func (testNode) CancelTask(context.Context, wire.CancelTask) error       { retur
 func (testNode) SyncSpider(context.Context, wire.SyncSpider) error       { return nil }
 func (testNode) TaskAvailable(context.Context, wire.TaskAvailable) error { return nil }
 
-func newRig(t *testing.T, live func(context.Context, string) error, timeout time.Duration) *rig {
+func newRig(t *testing.T, live func(context.Context, string) error, timeout time.Duration, opts ...func(*wire.CallerConfig)) *rig {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	hub := bus.NewMemoryBroker()
 	r := &rig{agents: map[string]*wire.Responder{}, release: make(chan struct{})}
 	mb := hub.Connect(func(_ string, p []byte) { r.caller.Handle(p) })
-	r.caller = wire.NewCaller(wire.CallerConfig{Bus: mb, Live: live, Timeout: timeout, Log: quiet()})
+	cfg := wire.CallerConfig{Bus: mb, Live: live, Timeout: timeout, Log: quiet()}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	r.caller = wire.NewCaller(cfg)
 	if err := mb.Subscribe(ctx, wire.MasterChannel); err != nil {
 		t.Fatal(err)
 	}

@@ -197,7 +197,9 @@ type TaskStatus struct {
 	LogLines int64  `json:"log_lines"`
 	// ItemCount is how many items the task has saved.
 	ItemCount int64 `json:"item_count"`
-	// Started and Finished are set once the task has started / ended.
+	// Created is when the task was queued (zero from agents that predate
+	// it); Started and Finished are set once it has started / ended.
+	Created  time.Time `json:"created,omitzero"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
 }

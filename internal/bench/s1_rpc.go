@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -35,7 +37,7 @@ func newRPCCaller(ctx context.Context, redisURL, secret string) (*rpcCaller, err
 	if err != nil {
 		return nil, err
 	}
-	caller = wire.NewCaller(wire.CallerConfig{Bus: b, Signer: signer, Log: quietLog})
+	caller = wire.NewCaller(wire.CallerConfig{Bus: b, Signer: signer, Observer: newRPCTimer(), Log: quietLog})
 	if err := b.Subscribe(ctx, wire.MasterChannel); err != nil {
 		b.Close()
 		return nil, err
@@ -44,6 +46,32 @@ func newRPCCaller(ctx context.Context, redisURL, secret string) (*rpcCaller, err
 }
 
 func (r *rpcCaller) Close() { r.bus.Close() }
+
+// rpcTimer times calls into a Prometheus histogram by op and outcome, as
+// the master's metrics do (server/metrics.go: a series found in a map by
+// its two label values), so that the scenario pays what a master pays
+// per call.
+type rpcTimer struct {
+	obs map[[2]string]prometheus.Observer
+}
+
+func newRPCTimer() *rpcTimer {
+	vec := prometheus.NewHistogramVec(prometheus.HistogramOpts{Name: "crawlhub_node_rpc_duration_seconds", Help: "bench",
+		Buckets: []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5}}, []string{"op", "outcome"})
+	t := &rpcTimer{obs: map[[2]string]prometheus.Observer{}}
+	for _, op := range []string{wire.OpGetLog, wire.OpGetItems, wire.OpGetSysinfo, wire.OpPing} {
+		for o := range wire.NumCallOutcomes {
+			t.obs[[2]string{op, o.String()}] = vec.WithLabelValues(op, o.String())
+		}
+	}
+	return t
+}
+
+func (t *rpcTimer) CallDone(op string, o wire.CallOutcome, took time.Duration) {
+	if obs, ok := t.obs[[2]string{op, o.String()}]; ok {
+		obs.Observe(took.Seconds())
+	}
+}
 
 // measureRPC runs conc callers of op on node for warm+dur and measures the
 // calls completed in dur.

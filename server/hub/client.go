@@ -108,10 +108,15 @@ func (c *Client) serveFrame(text bool, msg []byte, sem chan struct{}) bool {
 		c.reply(req.idOrNull(), nil, rerr)
 		return true
 	}
+	if c.hub.cfg.Observe != nil {
+		req.start = time.Now()
+	}
 	if authz := c.hub.cfg.Authorize; authz != nil {
 		if err := authz(c.principal, req.Method); err != nil {
+			rerr := c.hub.rpcError(err)
+			c.observe(req, rerr)
 			if req.ID != nil {
-				c.reply(req.ID, nil, c.hub.rpcError(err))
+				c.reply(req.ID, nil, rerr)
 			}
 			return true
 		}
@@ -133,11 +138,16 @@ func (c *Client) serveFrame(text bool, msg []byte, sem chan struct{}) bool {
 	c.goCall(func() {
 		defer func() { <-sem }()
 		res, err := c.hub.backend.Call(c.ctx, c, req.Method, req.Params)
+		var rerr *rpcError
+		if err != nil {
+			rerr = c.hub.rpcError(err)
+		}
+		c.observe(req, rerr)
 		if req.ID == nil {
 			return // a notification: no answer
 		}
-		if err != nil {
-			c.reply(req.ID, nil, c.hub.rpcError(err))
+		if rerr != nil {
+			c.reply(req.ID, nil, rerr)
 			return
 		}
 		c.reply(req.ID, res, nil)
@@ -170,6 +180,25 @@ func (c *Client) goCall(f func()) bool {
 		f()
 	}()
 	return true
+}
+
+// answer replies to req and tells Config.Observe.
+func (c *Client) answer(req *request, result any, rerr *rpcError) {
+	c.observe(req, rerr)
+	c.reply(req.ID, result, rerr)
+}
+
+// observe tells Config.Observe how req went.
+func (c *Client) observe(req *request, rerr *rpcError) {
+	obs := c.hub.cfg.Observe
+	if obs == nil {
+		return
+	}
+	code := 0
+	if rerr != nil {
+		code = rerr.Code
+	}
+	obs(req.Method, code, time.Since(req.start))
 }
 
 func (c *Client) reply(id json.RawMessage, result any, rerr *rpcError) {

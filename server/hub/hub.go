@@ -74,7 +74,13 @@ type Config struct {
 	// ClientAddr is the address a request comes from, as the per-address
 	// cap counts it. Nil means the connection's peer (no proxy).
 	ClientAddr func(r *http.Request) string
-	Log        *slog.Logger
+	// Observe, when set, is told of every call a client makes once it
+	// parses: its method (as sent: one Authorize refused may be any
+	// string), the JSON-RPC error code it got (0: it succeeded) and how
+	// long serving it took. It runs on the client's goroutines and must be
+	// quick.
+	Observe func(method string, code int, took time.Duration)
+	Log     *slog.Logger
 }
 
 // Backend serves the calls and reads the tasks' streams. The server

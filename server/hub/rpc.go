@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"time"
 
 	"github.com/crawlhub/crawlhub/wsapi"
 )
@@ -13,6 +14,8 @@ type request struct {
 	ID      json.RawMessage `json:"id"`
 	Method  string          `json:"method"`
 	Params  json.RawMessage `json:"params"`
+
+	start time.Time // when it was read, for Config.Observe
 }
 
 func (r *request) idOrNull() json.RawMessage {
@@ -88,7 +91,7 @@ func encodePublish(channel string, data any) ([]byte, error) {
 func (c *Client) subscribe(req *request) {
 	var p wsapi.SubscribeParams
 	if rerr := decodeParams(req.Params, &p); rerr != nil {
-		c.reply(req.ID, nil, rerr)
+		c.answer(req, nil, rerr)
 		return
 	}
 	taskID, k := streamOf(p.Channel)
@@ -96,31 +99,31 @@ func (c *Client) subscribe(req *request) {
 	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders || p.Channel == wsapi.ChannelSchedules ||
 		p.Channel == wsapi.ChannelAudit:
 		if p.Since != nil {
-			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since applies to task log and items channels only"})
+			c.answer(req, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since applies to task log and items channels only"})
 			return
 		}
 	case k != nil:
 		if p.Since != nil && *p.Since < 0 {
-			c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since is a line or item number, 0 or more"})
+			c.answer(req, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since is a line or item number, 0 or more"})
 			return
 		}
 	default:
-		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s, %s, %s, %s or %s", p.Channel,
+		c.answer(req, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s, %s, %s, %s or %s", p.Channel,
 			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.ChannelSchedules, wsapi.ChannelAudit, wsapi.LogChannel("<task_id>"), wsapi.ItemsChannel("<task_id>"))})
 		return
 	}
 	if authz := c.hub.cfg.AuthorizeChannel; authz != nil {
 		if err := authz(c.principal, p.Channel); err != nil {
-			c.reply(req.ID, nil, c.hub.rpcError(err))
+			c.answer(req, nil, c.hub.rpcError(err))
 			return
 		}
 	}
 	if _, ok := c.subs[p.Channel]; ok {
-		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeAlreadySubscribed, Message: "already subscribed to " + p.Channel + "; unsubscribe first to start again from another line"})
+		c.answer(req, nil, &rpcError{Code: wsapi.CodeAlreadySubscribed, Message: "already subscribed to " + p.Channel + "; unsubscribe first to start again from another line"})
 		return
 	}
 	if len(c.subs) >= c.hub.cfg.MaxSubscriptions {
-		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeTooManySubs, Message: fmt.Sprintf("too many subscriptions: at most %d per connection", c.hub.cfg.MaxSubscriptions)})
+		c.answer(req, nil, &rpcError{Code: wsapi.CodeTooManySubs, Message: fmt.Sprintf("too many subscriptions: at most %d per connection", c.hub.cfg.MaxSubscriptions)})
 		return
 	}
 	if k == nil {
@@ -134,7 +137,7 @@ func (c *Client) subscribe(req *request) {
 		delete(c.hub.lists, p.Channel)
 		c.hub.mu.Unlock()
 		c.subs[p.Channel] = struct{}{}
-		c.reply(req.ID, map[string]any{"channel": p.Channel}, nil)
+		c.answer(req, map[string]any{"channel": p.Channel}, nil)
 		return
 	}
 	since := int64(0)
@@ -143,21 +146,21 @@ func (c *Client) subscribe(req *request) {
 	}
 	start, rerr := c.subscribeStream(k, taskID, p.Channel, since)
 	if rerr != nil {
-		c.reply(req.ID, nil, rerr)
+		c.answer(req, nil, rerr)
 		return
 	}
-	c.reply(req.ID, map[string]any{"channel": p.Channel, "since": since}, nil)
+	c.answer(req, map[string]any{"channel": p.Channel, "since": since}, nil)
 	start()
 }
 
 func (c *Client) unsubscribe(req *request) {
 	var p wsapi.UnsubscribeParams
 	if rerr := decodeParams(req.Params, &p); rerr != nil {
-		c.reply(req.ID, nil, rerr)
+		c.answer(req, nil, rerr)
 		return
 	}
 	if _, ok := c.subs[p.Channel]; !ok {
-		c.reply(req.ID, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "not subscribed to " + p.Channel})
+		c.answer(req, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "not subscribed to " + p.Channel})
 		return
 	}
 	delete(c.subs, p.Channel)
@@ -176,7 +179,7 @@ func (c *Client) unsubscribe(req *request) {
 	if id, k := streamOf(p.Channel); k != nil {
 		c.hub.release(k.upstream(id))
 	}
-	c.reply(req.ID, map[string]any{"channel": p.Channel}, nil)
+	c.answer(req, map[string]any{"channel": p.Channel}, nil)
 }
 
 // Errorf returns an error the hub sends with the given JSON-RPC code.
