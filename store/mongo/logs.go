@@ -57,6 +57,8 @@ type chunkDoc struct {
 	// hold them in Lines instead, which reading still understands.
 	Packed []byte   `bson:"packed,omitempty"`
 	Lines  []string `bson:"lines,omitempty"`
+	// unpacked caches lines(): a read ahead unpacks on its own goroutine.
+	unpacked []string
 }
 
 // headDoc points at the last chunk of task ID, [From, End), and indexes
@@ -271,6 +273,9 @@ func (s *logs) chunk(ctx context.Context, taskID string, from int64) (*chunkDoc,
 
 // lines returns the lines of c.
 func (c *chunkDoc) lines() ([]string, error) {
+	if c.unpacked != nil {
+		return c.unpacked, nil
+	}
 	lines := c.Lines
 	if c.Packed != nil {
 		var err error
@@ -426,6 +431,10 @@ func (r *chunkReader) start(from int64) {
 	r.wg.Go(func() {
 		defer close(f.done)
 		f.c, f.ok, f.err = r.s.chunk(r.ctx, r.taskID, from)
+		if f.err == nil && f.ok {
+			// Unpacking is most of a read's work: do it here, ahead too.
+			f.c.unpacked, f.err = f.c.lines()
+		}
 	})
 }
 
