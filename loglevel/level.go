@@ -91,8 +91,7 @@ func keyValueLevel(h []byte) (Level, bool) {
 		for end < len(v) && (v[end] >= 'a' && v[end] <= 'z' || v[end] >= 'A' && v[end] <= 'Z') {
 			end++
 		}
-		w := string(bytes.ToUpper(v[:end]))
-		if l, ok := levelWords[w]; ok {
+		if l, ok := levelWords[string(bytes.ToUpper(v[:end]))]; ok {
 			return l, true
 		}
 	}
