@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crawlhub/crawlhub/loglevel"
 	"github.com/crawlhub/crawlhub/runner"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/tasklog"
@@ -18,11 +19,12 @@ import (
 
 // run is one task running on this node.
 type run struct {
-	task  store.Task
-	dir   string // the spider version it runs from
-	proc  *runner.Process
-	log   *tasklog.Writer
-	items *taskItems
+	task   store.Task
+	dir    string // the spider version it runs from
+	proc   *runner.Process
+	log    *tasklog.Writer
+	levels *loglevel.Counter
+	items  *taskItems
 
 	mu       sync.Mutex
 	cancelBy string // set by cancel_task
@@ -155,8 +157,8 @@ func (a *Agent) claim(ctx context.Context, t store.Task) bool {
 
 func (a *Agent) emitStatus(ctx context.Context, t *store.Task) {
 	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
-		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount,
-		Created: t.Created, Started: t.Started, Finished: t.Finished}
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, LogLevels: wire.LogLevels(t.LogLevels),
+		ItemCount: t.ItemCount, Created: t.Created, Started: t.Started, Finished: t.Finished}
 	if err := a.resp.Emit(ctx, wire.EvTaskStatus, ev); err != nil && ctx.Err() == nil {
 		a.log.Warn("task status not published", "task_id", t.ID, "err", err)
 	}
@@ -191,9 +193,10 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		return
 	}
 	logPath := a.dir("logs", t.ID+".log")
+	r.levels = new(loglevel.Counter)
 	r.log, err = tasklog.Open(tasklog.Config{
 		TaskID: t.ID, Path: logPath, Store: a.store.Logs(), Log: log,
-		Publish: a.publishLog,
+		Publish: a.publishLog, Levels: r.levels,
 	})
 	if err != nil {
 		a.closeItems(context.Background(), t.ID, r.items)
@@ -236,6 +239,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	}
 	a.savePID(t.ID, r.proc.PID())
 	log.Info("task started", "spider", sp.Name, "pid", r.proc.PID())
+	stopLevels := a.reportLevels(t, r)
 
 	var res runner.Result
 	select {
@@ -254,6 +258,8 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	// store gets time; a dead one does not hold the task forever.
 	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	total, lerr := r.log.Close(sctx)
+	stopLevels()
+	t.LogLevels, t.ScrapyStats = r.levels.Levels(), r.levels.ScrapyStats()
 	if lerr != nil {
 		log.Error("task log not completely saved; it stays on this node and is uploaded at its next start", "err", lerr)
 	}

@@ -76,6 +76,7 @@ var routeTable = []route{
 	{http.MethodPost, "/api/tasks/:id/cancel", auth.Operator, (*Server).cancelTaskHTTP},
 	{http.MethodPost, "/api/tasks/:id/restart", auth.Operator, (*Server).restartTask},
 	{http.MethodGet, "/api/tasks/:id/log", auth.Viewer, (*Server).taskLog},
+	{http.MethodGet, "/api/tasks/:id/log/search", auth.Viewer, (*Server).searchLogHTTP},
 	{http.MethodGet, "/api/tasks/:id/items", auth.Viewer, (*Server).taskItems},
 	{http.MethodGet, "/api/tasks/:id/items/export", auth.Viewer, (*Server).exportTaskItems},
 

@@ -157,6 +157,9 @@ func (pingNode) GetLog(context.Context, wire.GetLog) (wire.LogBatch, error) {
 func (pingNode) CancelTask(context.Context, wire.CancelTask) error       { return nil }
 func (pingNode) SyncSpider(context.Context, wire.SyncSpider) error       { return nil }
 func (pingNode) TaskAvailable(context.Context, wire.TaskAvailable) error { return nil }
+func (pingNode) SearchLog(context.Context, wire.SearchLog) (wire.LogSearch, error) {
+	return wire.LogSearch{}, nil
+}
 func (pingNode) GetItems(context.Context, wire.GetItems) (wire.ItemBatch, error) {
 	return wire.ItemBatch{}, nil
 }

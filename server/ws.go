@@ -36,6 +36,7 @@ var rpcRoles = map[string]string{
 	wsapi.MethodTasksList:       auth.Viewer,
 	wsapi.MethodTaskLog:         auth.Viewer,
 	wsapi.MethodTaskItems:       auth.Viewer,
+	wsapi.MethodTaskLogSearch:   auth.Viewer,
 	wsapi.MethodSpidersList:     auth.Viewer,
 	wsapi.MethodSchedulesList:   auth.Viewer,
 	wsapi.MethodScheduleGet:     auth.Viewer,
@@ -200,6 +201,12 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 			return nil, err
 		}
 		return s.ReadLog(ctx, p.TaskID, p.From, p.Limit)
+	case wsapi.MethodTaskLogSearch:
+		var q wire.SearchLog
+		if err := hub.DecodeParams(params, &q); err != nil {
+			return nil, err
+		}
+		return s.SearchLog(ctx, q)
 	case wsapi.MethodTaskItems:
 		var p struct {
 			TaskID string `json:"task_id"`
@@ -242,7 +249,8 @@ type SpiderSyncEvent struct {
 // changed state: masters forward task_status events to their clients.
 func (s *Server) emitTaskStatus(ctx context.Context, t *store.Task) {
 	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
-		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount, Created: t.Created, Started: t.Started, Finished: t.Finished}
+		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, LogLevels: wire.LogLevels(t.LogLevels),
+		ItemCount: t.ItemCount, Created: t.Created, Started: t.Started, Finished: t.Finished}
 	if err := s.caller.Emit(ctx, wire.EvTaskStatus, ev); err != nil {
 		s.log.Warn("task status not published", "task_id", t.ID, "err", err)
 	}

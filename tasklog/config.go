@@ -8,6 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/crawlhub/crawlhub/loglevel"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -50,6 +51,10 @@ type Config struct {
 	// dies loses at most this much of the store's copy. Zero means 2 s; it
 	// must be under 5 s, the design's promise.
 	SaveEvery time.Duration
+	// Levels, when set, counts the lines by level as they are written
+	// (loglevel's rules), in order, before they are published: the
+	// agent's live log_levels. Nil for a task's items.
+	Levels *loglevel.Counter
 	// Log receives warnings (lost batches, store errors). Zero means
 	// slog.Default().
 	Log *slog.Logger

@@ -196,6 +196,52 @@ func (lf *localFile) read(from int64, limit int) ([]string, error) {
 	return lines, nil
 }
 
+// scanChunk is how many bytes of lines scan reads at a time.
+const scanChunk = 256 << 10
+
+// scan calls fn with each line from line from on, in order, up to the
+// lines the file holds when it starts, until fn returns false; it returns
+// that many lines (the log's length for the caller). It reads scanChunk
+// bytes at a time, so a scan of any log holds little of it in memory.
+func (lf *localFile) scan(from int64, fn func(n int64, line string) bool) (int64, error) {
+	if from < 0 {
+		return 0, fmt.Errorf("tasklog: task %s: negative line number %d", lf.taskID, from)
+	}
+	lf.fileMu.RLock()
+	defer lf.fileMu.RUnlock()
+	if lf.f == nil {
+		return 0, ErrClosed
+	}
+	lf.mu.Lock()
+	total, end, m := lf.lines, lf.size, lf.index.find(from)
+	lf.mu.Unlock()
+	if from >= total {
+		return total, nil
+	}
+	lr := lf.reader()
+	off, _, err := lr.skip(m.off, end, from-m.line)
+	if err != nil {
+		return total, fmt.Errorf("tasklog: task %s: %w", lf.taskID, err)
+	}
+	for n := from; n < total; {
+		ls, next, err := lr.read(off, end, int(min(total-n, 1<<30)), scanChunk, false)
+		if err != nil {
+			return total, fmt.Errorf("tasklog: task %s: %w", lf.taskID, err)
+		}
+		if len(ls) == 0 {
+			return total, fmt.Errorf("tasklog: task %s: line %d: %w", lf.taskID, n, errShortFile)
+		}
+		for _, l := range ls {
+			if !fn(n, l) {
+				return total, nil
+			}
+			n++
+		}
+		off = next
+	}
+	return total, nil
+}
+
 // close closes the file once no Read is using it; read then returns
 // ErrClosed.
 func (lf *localFile) close() error {

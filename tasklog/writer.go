@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+
+	"github.com/crawlhub/crawlhub/loglevel"
 )
 
 // writeChunk: Write processes its input in pieces of at most this size, so
@@ -32,8 +34,9 @@ type Writer struct {
 	closed atomic.Bool
 
 	file    *localFile
-	batches *batcher   // nil without Config.Publish
-	pub     *publisher // nil without Config.Publish
+	levels  *loglevel.Counter // nil without Config.Levels
+	batches *batcher          // nil without Config.Publish
+	pub     *publisher        // nil without Config.Publish
 	save    *saver
 
 	// closeMu makes a second Close wait for the first and return its result.
@@ -60,10 +63,11 @@ func Open(cfg Config) (*Writer, error) {
 	}
 	log := cfg.Log.With("task_id", cfg.TaskID)
 	w := &Writer{
-		log:   log,
-		split: splitter{max: cfg.MaxLine},
-		file:  file,
-		save:  newSaver(&cfg, log, file),
+		log:    log,
+		split:  splitter{max: cfg.MaxLine},
+		file:   file,
+		levels: cfg.Levels,
+		save:   newSaver(&cfg, log, file),
 	}
 	if cfg.Publish != nil {
 		lines, _ := file.extent()
@@ -109,6 +113,13 @@ func (w *Writer) flush() error {
 	if err != nil {
 		return err
 	}
+	if w.levels != nil {
+		start := 0
+		for _, e := range s.ends {
+			w.levels.Line(s.out[start : e-1])
+			start = e
+		}
+	}
 	if w.batches != nil {
 		w.batches.add(first, s.out, s.ends)
 	}
@@ -128,6 +139,14 @@ func (w *Writer) Lines() int64 {
 // wherever from is. After Close it returns ErrClosed: the store has the log.
 func (w *Writer) Read(from int64, limit int) ([]string, error) {
 	return w.file.read(from, limit)
+}
+
+// Scan calls fn with each line from line from on, in order, until fn
+// returns false or it reaches the lines the log had when Scan began, and
+// returns that count. Like Read, it is safe concurrently with Write, reads
+// the file a chunk at a time, and returns ErrClosed after Close.
+func (w *Writer) Scan(from int64, fn func(n int64, line string) bool) (int64, error) {
+	return w.file.scan(from, fn)
 }
 
 // Close ends the log: it writes the last line (even without '\n'), publishes

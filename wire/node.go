@@ -21,7 +21,7 @@ import (
 // agent: its outcome reaches masters as an event (task_status,
 // spider_synced), not as a reply.
 //
-// Flow: a master calls GetLog, GetItems, SysInfo and Ping and waits for the reply
+// Flow: a master calls GetLog, GetItems, SearchLog, SysInfo and Ping and waits for the reply
 // (with a deadline); it sends CancelTask, SyncSpider and TaskAvailable and
 // does not wait. ctx ends when the agent stops.
 type Node interface {
@@ -36,6 +36,9 @@ type Node interface {
 	// fewer when they are large: ask again from From+len(Items)) and how
 	// many the task has now.
 	GetItems(ctx context.Context, req GetItems) (ItemBatch, error)
+	// SearchLog searches a task's whole log (a running task's in its file
+	// on this node) and returns a page of the matches.
+	SearchLog(ctx context.Context, req SearchLog) (LogSearch, error)
 	// CancelTask stops a running task and its whole process tree; a task
 	// not running on this node is not an error.
 	CancelTask(ctx context.Context, req CancelTask) error
@@ -65,6 +68,7 @@ var operations = map[string]operation{
 	}},
 	OpGetLog:        {reply: true, serve: request(OpGetLog, Node.GetLog)},
 	OpGetItems:      {reply: true, serve: request(OpGetItems, Node.GetItems)},
+	OpSearchLog:     {reply: true, serve: request(OpSearchLog, Node.SearchLog)},
 	OpCancelTask:    {serve: command(OpCancelTask, Node.CancelTask)},
 	OpSyncSpider:    {serve: command(OpSyncSpider, Node.SyncSpider)},
 	OpTaskAvailable: {serve: command(OpTaskAvailable, Node.TaskAvailable)},

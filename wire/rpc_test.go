@@ -54,6 +54,9 @@ func (n testNode) GetItems(_ context.Context, req wire.GetItems) (wire.ItemBatch
 	item, _ := json.Marshal(map[string]string{"node": n.id})
 	return wire.ItemBatch{TaskID: req.TaskID, From: req.From, Items: []json.RawMessage{item}, Total: req.From + 1}, nil
 }
+func (n testNode) SearchLog(_ context.Context, req wire.SearchLog) (wire.LogSearch, error) {
+	return wire.LogSearch{TaskID: req.TaskID, Matches: []wire.LogMatch{{Line: 3, Text: n.id}}, Count: 1, Next: -1, Total: 4}, nil
+}
 func (testNode) CancelTask(context.Context, wire.CancelTask) error       { return nil }
 func (testNode) SyncSpider(context.Context, wire.SyncSpider) error       { return nil }
 func (testNode) TaskAvailable(context.Context, wire.TaskAvailable) error { return nil }
@@ -180,6 +183,13 @@ func TestRequestPayloadsDecoded(t *testing.T) {
 	}
 	if items.TaskID != "t1" || items.From != 3 || len(items.Items) != 1 || string(items.Items[0]) != `{"node":"b"}` || items.Total != 4 {
 		t.Fatalf("get_items reply = %+v", items)
+	}
+	var found wire.LogSearch
+	if err := r.caller.Call(context.Background(), "b", wire.OpSearchLog, wire.SearchLog{TaskID: "t1", Q: "x"}, &found); err != nil {
+		t.Fatal(err)
+	}
+	if found.TaskID != "t1" || len(found.Matches) != 1 || found.Matches[0].Text != "b" || found.Count != 1 || found.Next != -1 {
+		t.Fatalf("search_log reply = %+v", found)
 	}
 	var re *wire.RemoteError
 	err := r.caller.Call(context.Background(), "b", wire.OpGetLog, map[string]any{"task_id": 5}, nil)

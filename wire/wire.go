@@ -68,6 +68,7 @@ func FireDoneKey(scheduleID string, at time.Time) string {
 const (
 	OpGetLog        = "get_log"        // bidirectional
 	OpGetItems      = "get_items"      // bidirectional
+	OpSearchLog     = "search_log"     // bidirectional: a running task's log, searched on its node
 	OpGetSysinfo    = "get_sysinfo"    // bidirectional
 	OpPing          = "ping"           // bidirectional, empty payload both ways
 	OpCancelTask    = "cancel_task"    // one-way
@@ -162,6 +163,42 @@ type GetLog struct {
 	Limit  int    `json:"limit"`
 }
 
+// SearchLog is the request payload of OpSearchLog: a search of a task's
+// whole log (package logsearch has the semantics and the limits).
+type SearchLog struct {
+	TaskID string `json:"task_id"`
+	// Q is a substring, matched ignoring case unless Case, or with Regex
+	// an RE2 regular expression, as written ((?i) ignores case).
+	Q     string `json:"q"`
+	Regex bool   `json:"regex,omitempty"`
+	Case  bool   `json:"case,omitempty"`
+	// Level keeps only the lines counted as that level ("error" or
+	// "warning"), with loglevel's rules.
+	Level string `json:"level,omitempty"`
+	// From is the first line whose matches are returned; Limit how many.
+	From  int64 `json:"from"`
+	Limit int   `json:"limit"`
+}
+
+// LogSearch is the reply of OpSearchLog, and the result of a log search
+// on every API: the matches from line From on (at most Limit), Count the
+// matches in the whole log, Next the line to continue from (-1: no more),
+// Total the lines searched (the log's length when the search began).
+type LogSearch struct {
+	TaskID  string     `json:"task_id"`
+	Matches []LogMatch `json:"matches"`
+	Count   int64      `json:"count"`
+	Next    int64      `json:"next"`
+	Total   int64      `json:"total"`
+}
+
+// LogMatch is one matching line; Cut says Text is only the line's start.
+type LogMatch struct {
+	Line int64  `json:"line"`
+	Text string `json:"text"`
+	Cut  bool   `json:"cut,omitempty"`
+}
+
 // GetItems is the request payload of OpGetItems.
 type GetItems struct {
 	TaskID string `json:"task_id"`
@@ -195,6 +232,9 @@ type TaskStatus struct {
 	ExitCode *int   `json:"exit_code,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	LogLines int64  `json:"log_lines"`
+	// LogLevels counts the log's error and warning lines so far; the
+	// agent sends it again while the task runs, whenever it changes.
+	LogLevels LogLevels `json:"log_levels"`
 	// ItemCount is how many items the task has saved.
 	ItemCount int64 `json:"item_count"`
 	// Created is when the task was queued (zero from agents that predate
@@ -202,6 +242,13 @@ type TaskStatus struct {
 	Created  time.Time `json:"created,omitzero"`
 	Started  time.Time `json:"started,omitzero"`
 	Finished time.Time `json:"finished,omitzero"`
+}
+
+// LogLevels counts a log's lines by level, as store.LogLevels does (the
+// same fields, so one converts to the other).
+type LogLevels struct {
+	Error   int64 `json:"error"`
+	Warning int64 `json:"warning"`
 }
 
 // SpiderSynced is the payload of EvSpiderSynced: the outcome of a sync.

@@ -83,6 +83,22 @@ func TestClients(t *testing.T) {
 	if lines := strings.Split(strings.TrimSpace(out), "\n"); len(lines) != 10 || lines[0] != "line 1990" {
 		t.Errorf("logs --since 1990: %q", out)
 	}
+	// Search: "line: text", ignoring case; a regular expression; a count.
+	out, code = run(binary, append([]string{"logs", "search", taskID, "LINE 199"}, conn...)...)
+	wantSearch := "199: line 199\n"
+	for i := 1990; i < 2000; i++ {
+		wantSearch += fmt.Sprintf("%d: line %d\n", i, i)
+	}
+	if code != 0 || out != wantSearch {
+		t.Errorf("logs search: exit %d, %q", code, out)
+	}
+	out, code = run(binary, append([]string{"logs", "search", "--regex", taskID, `^line 1\d{3}$`, "--count"}, conn...)...)
+	if code != 0 || out != "1000\n" {
+		t.Errorf("logs search --regex --count: exit %d, %q", code, out)
+	}
+	if _, code = run(binary, append([]string{"logs", "search", taskID, "(", "--regex"}, conn...)...); code != 1 {
+		t.Errorf("logs search with a bad regular expression: exit %d, want 1", code)
+	}
 	// Schedules: add, list, refuse a bad cron, remove.
 	out, code = run(binary, append([]string{"schedule", "add", "count", "--cron", "0 6 * * 1-5", "--tz", "Europe/Berlin", "--name", "mornings"}, conn...)...)
 	schedID := strings.TrimSpace(out)

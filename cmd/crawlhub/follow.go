@@ -80,6 +80,9 @@ func followed(taskID, status string, err error) error {
 }
 
 func runLogs(ctx context.Context, args []string) error {
+	if len(args) > 0 && args[0] == "search" {
+		return runLogSearch(ctx, args[1:])
+	}
 	fs := newFlags("logs", "crawlhub logs [-f] [--since N] TASK_ID: print a task's log. With -f, follow it until the task ends;\nthe exit status is 0 if the task finished, 1 otherwise.")
 	var cf clientFlags
 	cf.register(fs)

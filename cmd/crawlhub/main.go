@@ -26,6 +26,8 @@ Usage:
                             run a spider; with --follow, print its log until it ends
   crawlhub logs [-f] TASK_ID
                             print (or follow) a task's log
+  crawlhub logs search TASK_ID QUERY [--regex] [--case] [--level error|warning]
+                            the lines of a task's log that match, as "line: text"
   crawlhub items [-f] [--format ndjson|csv] TASK_ID
                             print (or follow) the items a task saved
   crawlhub schedule add SPIDER --cron EXPR [--tz ZONE]

@@ -241,6 +241,17 @@ func renderMarkdown(res *Results, cfg Config) string {
 		}
 	}
 
+	// Scenario 11.
+	if len(res.LogSearch) > 0 {
+		w("## 11. Log search over a 1,000,000-line log\n\n")
+		w("In the harness, the code each place runs: a master for an ended task (package logsearch over `store.Logs.ScanLog`) on SQLite and on the FerretDB test server, an agent for a running task (logsearch over its open log file). Every query reads the whole log (the count is the whole log's). Median of 3.\n\n")
+		w("| where | query | lines | matches | s | right |\n|---|---|---|---|---|---|\n")
+		for _, s := range res.LogSearch {
+			w("| %s | %s | %s | %s | %.3f | %v |\n", s.Where, s.Query, f0(float64(s.Lines)), f0(float64(s.Matches)), s.Seconds, s.Correct)
+		}
+		w("\n")
+	}
+
 	// Scenario 9.
 	if len(res.Signed) > 0 {
 		w("## 9. The signed bus: what a cluster secret costs\n\n")

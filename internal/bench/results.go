@@ -28,6 +28,7 @@ type Results struct {
 	Items       []ItemsRow      `json:"items,omitempty"`
 	ItemExports []ItemExportRow `json:"item_exports,omitempty"`
 	Signed      []SignedRow     `json:"signed_bus,omitempty"`
+	LogSearch   []LogSearchRow  `json:"log_search,omitempty"`
 	Targets     []TargetResult  `json:"targets"`
 	Profiles    []Profile       `json:"profiles,omitempty"`
 	Errors      []string        `json:"errors,omitempty"`
@@ -190,4 +191,14 @@ func Render(cfg Config) error {
 		cfg.CentrifugoBin = "centrifugo" // it ran: its columns have figures
 	}
 	return os.WriteFile(cfg.Markdown, []byte(renderMarkdown(&res, cfg)), 0o644)
+}
+
+// LogSearchRow is scenario 11: one query over a whole log, where it runs.
+type LogSearchRow struct {
+	Where   string  `json:"where"`
+	Query   string  `json:"query"`
+	Lines   int64   `json:"lines"`
+	Matches int64   `json:"matches"`
+	Seconds float64 `json:"seconds"`
+	Correct bool    `json:"correct"`
 }

@@ -20,6 +20,7 @@ const (
 	targetFireLagP99ms = 1000.0  // ms from fire time to task, 10,000 schedules due at once
 	targetItemsPerS    = 50000.0 // items/s from a spider into the all-in-one's store
 	targetExportMiB    = 64.0    // MiB the master may grow by while exporting, whatever the count
+	targetSearchS      = 1.0     // s for a search of a 1,000,000-line log, wherever it runs
 )
 
 func findFanout(rows []FanoutRow, system string, n, p int) *FanoutRow {
@@ -205,6 +206,21 @@ func evaluate(res *Results, centrifugo bool) []TargetResult {
 		}
 		met = met && res.ItemExports[len(res.ItemExports)-1].Items >= IngestItems
 		out = append(out, TargetResult{Scenario: "8", Target: t8, Met: met, Verdict: verdict(met), Measured: strings.Join(parts, "; ")})
+	}
+
+	// Scenario 11.
+	t11 := "a search of a 1,000,000-line log in < 1 s: in SQLite, in the FerretDB test server, in an agent's file"
+	if len(res.LogSearch) == 0 {
+		notMeasured("11", t11, "the search runs failed")
+	} else {
+		met := true
+		var parts []string
+		for _, s := range res.LogSearch {
+			ok := s.Correct && s.Seconds < targetSearchS && s.Lines >= SearchLines
+			met = met && ok
+			parts = append(parts, fmt.Sprintf("%s, %s: %.2f s%s", s.Where, s.Query, s.Seconds, mark(ok)))
+		}
+		out = append(out, TargetResult{Scenario: "11", Target: t11, Met: met, Verdict: verdict(met), Measured: strings.Join(parts, "; ")})
 	}
 	return out
 }

@@ -144,7 +144,7 @@ func TestScrapyItems(t *testing.T) {
 	e := allInOne(t)
 	srv, want := shop(t)
 	sp := e.spiderFiles("shop", "/usr/bin/python3 -m scrapy crawl products", scrapyProject(t))
-	task := e.run(0, map[string]any{"spider_id": sp.ID, "mode": "any", "params": "-a start=" + srv.URL})[0]
+	task := e.run(0, map[string]any{"spider_id": sp.ID, "mode": "any", "params": "-a start=" + srv.URL + " -s LOG_LEVEL=INFO"})[0]
 	done := e.waitTask(task.ID, 2*time.Minute)
 	if done.Status != store.TaskFinished {
 		t.Fatalf("the Scrapy task ended %s: %s", done.Status, done.Reason)
@@ -168,6 +168,15 @@ func TestScrapyItems(t *testing.T) {
 	}
 	if len(items) != len(want) || done.ItemCount != int64(len(want)) {
 		t.Errorf("%d items read, item_count %d; want %d", len(items), done.ItemCount, len(want))
+	}
+	// Scrapy's stats dump (INFO, which the project's LOG_LEVEL would hide),
+	// parsed from its log.
+	st := done.ScrapyStats
+	if st["item_scraped_count"] != float64(len(want)) || st["finish_reason"] != "finished" {
+		t.Errorf("scrapy_stats %v: want item_scraped_count %d and finish_reason finished", st, len(want))
+	}
+	if s, _ := st["start_time"].(string); !strings.HasPrefix(s, "20") {
+		t.Errorf("scrapy_stats start_time %v: want an ISO time", st["start_time"])
 	}
 }
 

@@ -57,6 +57,8 @@ type chunkDoc struct {
 	// hold them in Lines instead, which reading still understands.
 	Packed []byte   `bson:"packed,omitempty"`
 	Lines  []string `bson:"lines,omitempty"`
+	// unpacked caches lines(): a read ahead unpacks on its own goroutine.
+	unpacked []string
 }
 
 // headDoc points at the last chunk of task ID, [From, End), and indexes
@@ -271,6 +273,9 @@ func (s *logs) chunk(ctx context.Context, taskID string, from int64) (*chunkDoc,
 
 // lines returns the lines of c.
 func (c *chunkDoc) lines() ([]string, error) {
+	if c.unpacked != nil {
+		return c.unpacked, nil
+	}
 	lines := c.Lines
 	if c.Packed != nil {
 		var err error
@@ -302,22 +307,35 @@ func (s *logs) ReadLog(ctx context.Context, taskID string, from int64, limit int
 }
 
 func (s *logs) readLog(ctx context.Context, taskID string, from, to int64) ([]string, error) {
+	var out []string
+	err := s.walkLog(ctx, taskID, from, to, func(first int64, lines []string) bool {
+		if out == nil {
+			out = make([]string, 0, min(to-from, max(chunkLines, int64(len(lines)))))
+		}
+		out = append(out, lines...)
+		return true
+	})
+	return out, err
+}
+
+// walkLog calls fn with the lines [from, to) of a log, a chunk's worth at
+// a time (first is the number of lines[0]), until fn returns false or the
+// log ends. It holds a few chunks at a time, whatever the range.
+func (s *logs) walkLog(ctx context.Context, taskID string, from, to int64, fn func(first int64, lines []string) bool) error {
 	// Start at the last chunk the head knows of that starts at or before
 	// from; without a head, at the first chunk.
 	var starts []int64
-	size := int64(0)
 	var h headDoc
 	err := findOne(ctx, s.heads, bson.D{{Key: "_id", Value: taskID}}, &h)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 	case err != nil:
-		return nil, err
+		return err
 	default:
 		starts, _ = decodeIndex(h.Index) // a corrupt index is no index
 		if n := len(starts); n == 0 || h.From > starts[n-1] {
 			starts = append(starts, h.From)
 		}
-		size = h.End - from
 	}
 	i := sort.Search(len(starts), func(i int) bool { return starts[i] > from })
 	start := int64(0)
@@ -347,20 +365,19 @@ func (s *logs) readLog(ctx context.Context, taskID string, from, to int64) ([]st
 		c, ok, err = r.chunk(c.End)
 	}
 	if err != nil || !ok {
-		return nil, err // !ok: the log ends before from
+		return err // !ok: the log ends before from
 	}
-	out := make([]string, 0, max(0, min(size, to-from, chunkLines)))
 	for {
 		lines, err := c.lines()
 		if err != nil {
-			return nil, err
+			return err
 		}
-		out = append(out, lines[max(from, c.From)-c.From:min(c.End, to)-c.From]...)
-		if c.End >= to {
-			return out, nil
+		first := max(from, c.From)
+		if !fn(first, lines[first-c.From:min(c.End, to)-c.From]) || c.End >= to {
+			return nil
 		}
 		if c, ok, err = r.chunk(c.End); err != nil || !ok {
-			return out, err // !ok: the log ends here, as far as anyone wrote it
+			return err // !ok: the log ends here, as far as anyone wrote it
 		}
 	}
 }
@@ -414,6 +431,10 @@ func (r *chunkReader) start(from int64) {
 	r.wg.Go(func() {
 		defer close(f.done)
 		f.c, f.ok, f.err = r.s.chunk(r.ctx, r.taskID, from)
+		if f.err == nil && f.ok {
+			// Unpacking is most of a read's work: do it here, ahead too.
+			f.c.unpacked, f.err = f.c.lines()
+		}
 	})
 }
 

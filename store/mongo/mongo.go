@@ -209,8 +209,11 @@ type taskDoc struct {
 	LogLines   int64             `bson:"log_lines"`
 	ItemCount  int64             `bson:"item_count"`
 	ItemStats  itemStatsDoc      `bson:"item_stats"`
-	ScheduleID string            `bson:"schedule_id,omitempty"` // absent: run by hand
-	WaitFor    string            `bson:"wait_for,omitempty"`
+	// Absent in tasks from before log levels.
+	LogLevels   logLevelsDoc   `bson:"log_levels"`
+	ScrapyStats map[string]any `bson:"scrapy_stats,omitempty"`
+	ScheduleID  string         `bson:"schedule_id,omitempty"` // absent: run by hand
+	WaitFor     string         `bson:"wait_for,omitempty"`
 	// Absent in tasks from before users.
 	CreatedBy   string    `bson:"created_by,omitempty"`
 	CancelledBy string    `bson:"cancelled_by,omitempty"`
@@ -227,6 +230,7 @@ func toTaskDoc(t *store.Task) *taskDoc {
 		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, ItemCount: t.ItemCount,
 		ItemStats: itemStatsDoc(t.ItemStats), ScheduleID: t.ScheduleID, WaitFor: t.WaitFor,
 		CreatedBy: t.CreatedBy, CancelledBy: t.CancelledBy, Created: ms(t.Created), Started: ms(t.Started), Finished: ms(t.Finished),
+		LogLevels: logLevelsDoc(t.LogLevels), ScrapyStats: t.ScrapyStats,
 	}
 }
 
@@ -237,7 +241,14 @@ func (d *taskDoc) task() store.Task {
 		ExitCode: d.ExitCode, Reason: d.Reason, LogLines: d.LogLines, ItemCount: d.ItemCount,
 		ItemStats: store.ItemCounts(d.ItemStats), ScheduleID: d.ScheduleID, WaitFor: d.WaitFor,
 		CreatedBy: d.CreatedBy, CancelledBy: d.CancelledBy, Created: d.Created.UTC(), Started: utcOrZero(d.Started), Finished: utcOrZero(d.Finished),
+		LogLevels: store.LogLevels(d.LogLevels), ScrapyStats: d.ScrapyStats,
 	}
+}
+
+// logLevelsDoc is store.LogLevels with the field names of the JSON API.
+type logLevelsDoc struct {
+	Error   int64 `bson:"error"`
+	Warning int64 `bson:"warning"`
 }
 
 // itemStatsDoc is store.ItemCounts with the field names of the JSON API.

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -204,17 +205,24 @@ type tasks Store
 
 const taskCols = `id, spider_id, spider_name, node_id, mode, status, command, params, env, timeout,
 	exit_code, reason, log_lines, item_count, items_new, items_ignored, items_overwritten, schedule_id, wait_for,
-	created_by, cancelled_by, created, started, finished`
+	created_by, cancelled_by, created, started, finished, log_errors, log_warnings, scrapy_stats`
 
 func scanTask(row interface{ Scan(...any) error }) (store.Task, error) {
 	var t store.Task
 	var env string
 	var exit sql.NullInt64
 	var created, started, finished int64
+	var scrapy string
 	if err := row.Scan(&t.ID, &t.SpiderID, &t.SpiderName, &t.NodeID, &t.Mode, &t.Status, &t.Command,
 		&t.Params, &env, &t.Timeout, &exit, &t.Reason, &t.LogLines, &t.ItemCount, &t.ItemStats.New,
-		&t.ItemStats.Ignored, &t.ItemStats.Overwritten, &t.ScheduleID, &t.WaitFor, &t.CreatedBy, &t.CancelledBy, &created, &started, &finished); err != nil {
+		&t.ItemStats.Ignored, &t.ItemStats.Overwritten, &t.ScheduleID, &t.WaitFor, &t.CreatedBy, &t.CancelledBy, &created, &started, &finished,
+		&t.LogLevels.Error, &t.LogLevels.Warning, &scrapy); err != nil {
 		return t, err
+	}
+	if scrapy != "" {
+		if err := json.Unmarshal([]byte(scrapy), &t.ScrapyStats); err != nil {
+			return t, fmt.Errorf("task %s: scrapy_stats: %w", t.ID, err)
+		}
 	}
 	if exit.Valid {
 		code := int(exit.Int64)
@@ -235,7 +243,19 @@ func taskArgs(t *store.Task) []any {
 	return []any{t.SpiderID, t.SpiderName, t.NodeID, t.Mode, t.Status, t.Command, t.Params,
 		toJSON(t.Env), t.Timeout, exit, t.Reason, t.LogLines, t.ItemCount, t.ItemStats.New, t.ItemStats.Ignored,
 		t.ItemStats.Overwritten, t.ScheduleID, t.WaitFor, t.CreatedBy, t.CancelledBy, ms(t.Created), ms(t.Started),
-		ms(t.Finished), t.ID}
+		ms(t.Finished), t.LogLevels.Error, t.LogLevels.Warning, scrapyJSON(t.ScrapyStats), t.ID}
+}
+
+// scrapyJSON is a task's Scrapy stats as stored: JSON, or empty for none.
+func scrapyJSON(m map[string]any) string {
+	if m == nil {
+		return ""
+	}
+	b, err := json.Marshal(m)
+	if err != nil {
+		return "" // only a value JSON cannot hold (NaN): the stats are dropped, not the task
+	}
+	return string(b)
 }
 
 func (s *tasks) Create(ctx context.Context, t *store.Task) error {
@@ -254,8 +274,9 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 
 const insertTask = `INSERT INTO tasks (spider_id, spider_name, node_id, mode, status,
 	command, params, env, timeout, exit_code, reason, log_lines, item_count, items_new, items_ignored,
-	items_overwritten, schedule_id, wait_for, created_by, cancelled_by, created, started, finished, id)
-	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
+	items_overwritten, schedule_id, wait_for, created_by, cancelled_by, created, started, finished,
+	log_errors, log_warnings, scrapy_stats, id)
+	VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)`
 
 // CreateMany inserts ts in one transaction: one commit for a minute's
 // thousands of schedule fires, not one each.
@@ -383,7 +404,8 @@ func (s *tasks) Active(ctx context.Context, scheduleIDs []string) (map[string]st
 const updateTask = `UPDATE tasks SET spider_id=?, spider_name=?, node_id=?, mode=?,
 	status=?, command=?, params=?, env=?, timeout=?, exit_code=?, reason=?, log_lines=?, item_count=?,
 	items_new=?, items_ignored=?, items_overwritten=?, schedule_id=?,
-	wait_for=?, created_by=?, cancelled_by=?, created=?, started=?, finished=? WHERE id = ?`
+	wait_for=?, created_by=?, cancelled_by=?, created=?, started=?, finished=?,
+	log_errors=?, log_warnings=?, scrapy_stats=? WHERE id = ?`
 
 func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 	if err := affected(s.w.ExecContext(ctx, updateTask, taskArgs(t)...)); err != nil {

@@ -248,7 +248,9 @@ var migrations = []string{
 	// 6: node metrics (each node's history).
 	`SELECT 1`,
 	// 7: log levels and Scrapy stats on tasks.
-	`SELECT 1`,
+	`ALTER TABLE tasks ADD COLUMN log_errors INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE tasks ADD COLUMN log_warnings INTEGER NOT NULL DEFAULT 0;
+	ALTER TABLE tasks ADD COLUMN scrapy_stats TEXT NOT NULL DEFAULT '';`,
 	// 8: webhooks and their deliveries.
 	`SELECT 1`,
 }

@@ -82,6 +82,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LogRead", testLogRead},
 		{"LogLarge", testLogLarge},
 		{"LogBigLines", testLogBigLines},
+		{"LogScan", testLogScan},
+		{"TaskLogLevels", testTaskLogLevels},
 		{"Concurrent", testConcurrent},
 		{"CancelledContext", testCancelledContext},
 		{"ItemRoundTrip", testItemRoundTrip},

@@ -37,6 +37,8 @@ export const AFTER_EVENT_MS = 800;
  * @property {number} [exit_code]
  * @property {string} [reason]
  * @property {number} log_lines
+ * @property {{ error: number, warning: number }} [log_levels] lines counted as errors and warnings (live while it runs)
+ * @property {Record<string, any>} [scrapy_stats] the stats Scrapy printed at its end
  * @property {number} [item_count] items saved (live while it runs)
  * @property {{ new: number, ignored: number, overwritten: number }} [item_stats] what deduplication made of them
  * @property {string} created
@@ -54,6 +56,7 @@ export const AFTER_EVENT_MS = 800;
  * @property {string} [reason]
  * @property {number} log_lines
  * @property {number} [item_count]
+ * @property {{ error: number, warning: number }} [log_levels] the log's error and warning lines so far
  */
 
 /**
@@ -72,6 +75,8 @@ export function applyTaskEvent(task, ev, now = new Date().toISOString()) {
   else t.exit_code = ev.exit_code;
   if (Number.isFinite(ev.log_lines) && ev.log_lines > 0) t.log_lines = ev.log_lines;
   if (Number.isFinite(ev.item_count) && ev.item_count > (t.item_count ?? 0)) t.item_count = ev.item_count;
+  const lv = ev.log_levels;
+  if (lv && lv.error + lv.warning >= (t.log_levels?.error ?? 0) + (t.log_levels?.warning ?? 0)) t.log_levels = { error: lv.error, warning: lv.warning };
   if (ev.status === 'running' && !t.started) t.started = now;
   if (isEnded(ev.status) && !t.finished) t.finished = now;
   return t;

@@ -169,6 +169,13 @@ export const restartTask = (taskID) => request(`tasks/${id(taskID)}/restart`, { 
 export const getTaskLog = (taskID, from = 0, limit = 10_000, signal) =>
   request(`tasks/${id(taskID)}/log?from=${from}&limit=${limit}`, { signal });
 
+/**
+ * GET /api/tasks/:id/log/search → {task_id, matches: [{line, text, cut?}], count, next, total}
+ * @param {string} taskID
+ * @param {{ q?: string, regex?: boolean, case?: boolean, level?: string, from?: number, limit?: number }} query
+ */
+export const searchTaskLog = (taskID, query, signal) => request(withQuery(`tasks/${id(taskID)}/log/search`, query), { signal });
+
 /** GET /api/schedules → {items: Schedule[], total} (ordered by name; with next_fire, last_task_status) */
 export const listSchedules = (signal) => request('schedules', { signal });
 

@@ -2,19 +2,23 @@
 // as it is written (from line 0, then live, then the end notice) and the
 // items it saved (pages/task-data.js). #/tasks/:id?tab=data opens the Data
 // tab; switching tabs rewrites the address without a reload.
+// #/tasks/:id?line=N opens the log scrolled to line N (as numbered in the
+// view, from 1) and marks it; a click on a line number gives that link.
 
 import { followLog, isEnded, watchTask } from '../data/tasks.js';
 import { getNode } from '../lib/api.js';
 import { h, replace } from '../lib/dom.js';
 import { dateTime } from '../lib/format.js';
+import { createLogSearch } from '../lib/logsearch-ui.js';
 import { createLogView } from '../lib/logview.js';
 import { hashQuery, href } from '../lib/router.js';
 import { can } from '../lib/session.js';
 import { cancelWithConfirm, restart } from '../lib/task-actions.js';
+import { toast } from '../lib/toast.js';
 import { RPC } from '../lib/ws.js';
 import { callout, card, fields, liveIndicator, loading, pageHeader, taskStatus, timeAgo } from '../lib/ui.js';
 import { createTaskData } from './task-data.js';
-import { taskDuration } from './tasks.js';
+import { logLevels, taskDuration } from './tasks.js';
 
 const BACK = { href: '#/tasks', label: 'Tasks' };
 
@@ -32,6 +36,8 @@ export function mount(view, { id }, ctx) {
     h('span', { class: 'toggle-box', 'aria-hidden': 'true' }),
     'Follow',
   );
+  const search = createLogSearch({ taskID: id, log });
+  log.onLineClick(linkLine);
   const download = h('button', { class: 'btn btn-small', type: 'button', id: 'log-download', onclick: save }, 'Download');
   const logNotice = h('div', { class: 'banner-slot' });
   const logCard = h(
@@ -39,6 +45,7 @@ export function mount(view, { id }, ctx) {
     { class: 'card log-card', id: 'task-log' },
     h('div', { class: 'card-header' }, h('div', { class: 'card-title' }, h('h2', null, 'Log'), lineCount), h('div', { class: 'toolbar' }, followToggle, download)),
     logNotice,
+    search.el,
     log.el,
   );
   let itemCount = 0;
@@ -55,6 +62,20 @@ export function mount(view, { id }, ctx) {
   };
   replace(view, header, card(null, details, { class: 'task-details' }), h('div', { class: 'tabs', role: 'tablist', 'aria-label': 'Log and data' }, tabs.log, tabs.data), logCard, data.el);
   showTab(hashQuery(location.hash).get('tab') === 'data' ? 'data' : 'log', { address: false });
+  const wanted = Number.parseInt(hashQuery(location.hash).get('line') ?? '', 10);
+  if (wanted >= 1) log.setCurrent(wanted - 1);
+
+  /** Line n (from 0) becomes the current line, and its link the address (and the clipboard's). */
+  function linkLine(n) {
+    log.setCurrent(n);
+    const link = `${href('/tasks', id)}?line=${n + 1}`;
+    history.replaceState(history.state, '', link);
+    const url = location.href;
+    navigator.clipboard?.writeText(url).then(
+      () => toast(`Link to line ${(n + 1).toLocaleString()} copied`),
+      () => toast(`Link to line ${(n + 1).toLocaleString()}: the address bar has it`),
+    );
+  }
 
   function showTab(name, { address = true } = {}) {
     for (const [k, tab] of Object.entries(tabs)) tab.setAttribute('aria-selected', String(k === name));
@@ -160,7 +181,30 @@ export function mount(view, { id }, ctx) {
         actions,
       }),
     );
-    replace(details, taskFields(t));
+    replace(details, taskFields(t), scrapyStats(t));
+  }
+
+  /** The stats Scrapy printed at the task's end, as a table of its keys. */
+  function scrapyStats(t) {
+    const stats = t.scrapy_stats;
+    if (!stats || !Object.keys(stats).length) return null;
+    const value = (v) => (typeof v === 'number' ? v.toLocaleString() : v === null ? '–' : String(v));
+    return h(
+      'details',
+      { class: 'scrapy-stats', id: 'scrapy-stats', open: true },
+      h('summary', null, 'Scrapy stats'),
+      h(
+        'table',
+        { class: 'table table-compact' },
+        h(
+          'tbody',
+          null,
+          Object.keys(stats)
+            .sort()
+            .map((k) => h('tr', null, h('th', { scope: 'row', class: 'mono small' }, k), h('td', { class: typeof stats[k] === 'number' ? 'num' : 'mono small' }, value(stats[k])))),
+        ),
+      ),
+    );
   }
 
   function taskFields(t) {
@@ -184,6 +228,7 @@ export function mount(view, { id }, ctx) {
         ['Started', t.started ? dateTime(t.started) : none(isEnded(t.status) ? 'never' : 'not yet'), 'started'],
         ['Finished', t.finished ? dateTime(t.finished) : none(isEnded(t.status) ? '–' : 'not yet'), 'finished'],
         ['Duration', taskDuration(t), 'duration'],
+        ['Log', logLevels(t, { full: true }), 'log-levels'],
       ]),
       fields([
         ['Exit code', t.exit_code ?? none(isEnded(t.status) ? 'none' : '–'), 'exit-code'],
@@ -229,6 +274,7 @@ export function mount(view, { id }, ctx) {
     follower.stop();
     live.stop();
     log.destroy();
+    search.destroy();
     data.destroy();
   }
   return stop;

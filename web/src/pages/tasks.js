@@ -231,7 +231,7 @@ export function mount(view, _params, ctx) {
       ),
       h('td', { class: 'nowrap' }, timeAgo(t.created)),
       h('td', { class: 'nowrap num-text' }, taskDuration(t)),
-      h('td', { class: 'num' }, t.log_lines > 0 ? t.log_lines.toLocaleString() : isEnded(t.status) ? '0' : '–'),
+      h('td', { class: 'num', dataset: { field: 'lines' } }, t.log_lines > 0 ? t.log_lines.toLocaleString() : isEnded(t.status) ? '0' : '–', logLevels(t)),
       h(
         'td',
         { class: 'num', dataset: { field: 'items' } },
@@ -265,6 +265,21 @@ export function mount(view, _params, ctx) {
     watcher?.stop();
     live.stop();
   };
+}
+
+/**
+ * A task's error and warning counts as badges (live while it runs): none
+ * when it has neither, unless full, which says so.
+ * @param {{ log_levels?: { error: number, warning: number } }} t
+ */
+export function logLevels(t, { full = false } = {}) {
+  const lv = t.log_levels ?? { error: 0, warning: 0 };
+  const plural = (n, word) => `${n.toLocaleString()} ${word}${n === 1 ? '' : 's'}`;
+  const out = h('span', { class: 'log-levels' });
+  if (lv.error > 0) out.append(h('span', { class: 'badge badge-bad', dataset: { level: 'error' }, title: 'Lines counted as errors' }, plural(lv.error, 'error')));
+  if (lv.warning > 0) out.append(h('span', { class: 'badge badge-warn', dataset: { level: 'warning' }, title: 'Lines counted as warnings' }, plural(lv.warning, 'warning')));
+  if (full && !lv.error && !lv.warning) out.append(h('span', { class: 'muted' }, 'no errors or warnings'));
+  return out;
 }
 
 /** How long a task ran, or runs so far. */
