@@ -41,6 +41,9 @@ type Store struct {
 	redact                *redactor // keeps the URI's credentials out of errors
 	once                  sync.Once
 	err                   error
+
+	// metricsTTL: node_metrics has a TTL index (see nodemetrics.go).
+	metricsTTL bool
 }
 
 // Open connects to the MongoDB at uri, uses database, and creates the
@@ -110,7 +113,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			return fmt.Errorf("create index on %s: %w", ix.coll.Name(), err)
 		}
 	}
-	return nil
+	return s.nodeMetricsIndexes(ctx)
 }
 
 func (s *Store) Nodes() store.Nodes         { return (*nodes)(s) }
