@@ -102,6 +102,7 @@ type Server struct {
 	// itemCounts spares the store a count of a task's items on every read.
 	itemCounts itemCounts
 	names      map[string]string // node id → name, for events
+	points     chan heardPoint   // heartbeats' load for the store (see nodemetrics.go)
 
 	// Sign-in failures, per username and per address (see login).
 	loginUsers, loginAddrs *auth.Throttle
@@ -132,6 +133,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		cfg.CredentialCheck = 30 * time.Second
 	}
 	s := &Server{cfg: cfg, store: st, log: cfg.Log, lastBeat: map[string]time.Time{}, names: map[string]string{},
+		points: make(chan heardPoint, metricsQueue),
 		// A person mistypes a few times; a script guessing does not stop.
 		// Many people may share an address (an office), so it may fail
 		// more often than one username.
@@ -239,6 +241,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { s.watchAccess(gctx, adminErr == nil); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { s.expireAudit(gctx); return nil })
+	g.Go(func() error { s.recordNodeMetrics(gctx); return nil })
 	s.log.Info("master serving", "addr", s.Addr(), "url", s.URL())
 	return g.Wait()
 }
