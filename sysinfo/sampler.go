@@ -86,7 +86,11 @@ func (s *Sampler) Sample(ctx context.Context) (wire.NodeMetrics, error) {
 	if du, err := disk.UsageWithContext(ctx, s.diskPath); err != nil {
 		fail("disk", err)
 	} else {
-		m.DiskUsed, m.DiskTotal = du.Used, du.Total
+		// Used is what the agent can no longer write: the total less what
+		// is available to it (Free), as the node page's disk meter shows;
+		// the file system's own Used leaves out blocks reserved or held
+		// back from unprivileged users.
+		m.DiskUsed, m.DiskTotal = du.Total-min(du.Free, du.Total), du.Total
 	}
 	if avg, err := load.AvgWithContext(ctx); err != nil {
 		fail("load", err)

@@ -133,7 +133,8 @@ type NodeMetrics struct {
 	MemUsed  uint64  `json:"mem_used"`
 	MemTotal uint64  `json:"mem_total"`
 	// DiskUsed and DiskTotal are of the file system holding the agent's
-	// data directory.
+	// data directory; used is the total less what the agent may still
+	// write (as SysInfo's DiskFree).
 	DiskUsed  uint64 `json:"disk_used"`
 	DiskTotal uint64 `json:"disk_total"`
 	// NetRx and NetTx are bytes per second received and sent, over every

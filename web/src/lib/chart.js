@@ -23,18 +23,21 @@ export function palette() {
   };
 }
 
-function axes(p, yValues) {
+function axes(p, yValues, ySize = 56) {
   const axis = { stroke: p.muted, grid: { stroke: p.grid, width: 1 }, ticks: { stroke: p.grid, width: 1 }, font: p.font };
-  return [axis, { ...axis, size: 56, ...(yValues ? { values: yValues } : {}) }];
+  return [axis, { ...axis, size: ySize, ...(yValues ? { values: yValues } : {}) }];
 }
 
 /**
  * Draws a chart in el that fills el's width, redrawn as el resizes and when
  * the colour scheme changes. series: [{ label, color (a palette key), fill?, stacked? }].
- * data: [xs (Unix seconds), ys1, ys2, …].
+ * data: [xs (Unix seconds), ys1, ys2, …]. ySize is the y axis's width in px
+ * (wider for labels like "23.5 GiB"); yMax, a number or a function giving
+ * one, makes the y scale run from 0 to at least it (100 for a percentage,
+ * a machine's memory for the memory used).
  * @returns {{ setData(data: any[]): void, destroy(): void, plot: () => any }}
  */
-export function lineChart(el, { series, data, height = 220, yValues, bars = false, title } = {}) {
+export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax, bars = false, title } = {}) {
   let plot = null;
   let current = data;
   const build = () => {
@@ -46,8 +49,13 @@ export function lineChart(el, { series, data, height = 220, yValues, bars = fals
       height,
       cursor: { drag: { x: false, y: false } },
       legend: { show: true },
-      axes: axes(p, yValues),
-      scales: { x: { time: true } },
+      axes: axes(p, yValues, ySize),
+      scales: {
+        x: { time: true },
+        ...(yMax === undefined
+          ? {}
+          : { y: { range: (_u, _min, max) => [0, Math.max(max || 0, (typeof yMax === 'function' ? yMax() : yMax) || 0) || 1] } }),
+      },
       series: [
         {},
         ...series.map((s) => ({
