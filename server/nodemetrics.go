@@ -14,7 +14,7 @@ import (
 )
 
 // Node history: every master records each heartbeat's load in the store
-// (store.RecordNodePoint, idempotent, so the masters need not agree on who
+// (store.NodeRecorder: idempotent, so the masters need not agree on who
 // does it), expires old points, serves ranges of it and pushes each new
 // point to the nodes channel for open charts.
 
@@ -34,6 +34,9 @@ const metricsQueue = 2048
 // where the store does not do it itself; every master does it, and it is
 // idempotent.
 const metricsExpireEvery = time.Minute
+
+// droppedReportEvery is how often the points dropped are logged.
+const droppedReportEvery = 10 * time.Second
 
 // NodeMetricsEvent is a notification on the nodes channel carrying a
 // node's new point, told apart from status changes (NodeEvent) by Event.
@@ -59,17 +62,21 @@ func (s *Server) heardMetrics(nodeID string, hb *wire.Heartbeat) {
 	select {
 	case s.points <- heardPoint{nodeID: nodeID, point: p}:
 	default:
-		s.log.Warn("node load not recorded: the store is behind", "node_id", nodeID)
+		// Counted and told every droppedReportEvery: a store that is
+		// behind would otherwise get a log line per heartbeat.
+		s.pointsDropped.Add(1)
 	}
 }
 
 // recordNodeMetrics writes the queued points to the store and expires old
-// ones, until ctx ends. It owns prev: the last point's time recorded per
-// node, which tells RecordNodePoint when a coarser slot has closed.
+// ones, until ctx ends. It owns the recorder, which keeps the open slots'
+// points of every node heard.
 func (s *Server) recordNodeMetrics(ctx context.Context) {
-	prev := map[string]time.Time{}
+	rec := store.NewNodeRecorder(s.store.NodeMetrics())
 	t := time.NewTicker(metricsExpireEvery)
 	defer t.Stop()
+	report := time.NewTicker(droppedReportEvery)
+	defer report.Stop()
 	s.expireNodeMetrics(ctx)
 	for {
 		select {
@@ -77,28 +84,20 @@ func (s *Server) recordNodeMetrics(ctx context.Context) {
 			return
 		case hp := <-s.points:
 			wctx, cancel := context.WithTimeout(ctx, s.cfg.Heartbeat)
-			err := store.RecordNodePoint(wctx, s.store.NodeMetrics(), hp.nodeID, hp.point, prev[hp.nodeID])
+			err := rec.Record(wctx, hp.nodeID, hp.point)
 			cancel()
-			if err != nil {
-				if ctx.Err() == nil {
-					s.log.Warn("node load not recorded", "node_id", hp.nodeID, "err", err)
-				}
-				// prev stays: the slot closes again with the next point.
-				continue
+			if err != nil && ctx.Err() == nil {
+				s.log.Warn("node load not recorded", "node_id", hp.nodeID, "err", err)
 			}
-			if hp.point.At.After(prev[hp.nodeID]) {
-				prev[hp.nodeID] = hp.point.At
+		case <-report.C:
+			if n := s.pointsDropped.Swap(0); n > 0 {
+				s.log.Warn("node load not recorded: the store is behind", "points_dropped", n)
 			}
 		case now := <-t.C:
 			s.expireNodeMetrics(ctx)
 			// Nodes silent for a while are forgotten; if they come back,
-			// their first point closes the slot before it, as after a
-			// restart.
-			for id, at := range prev {
-				if now.Sub(at) > time.Hour {
-					delete(prev, id)
-				}
-			}
+			// their slots are closed from the store, as after a restart.
+			rec.Forget(now.Add(-time.Hour))
 		}
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -103,6 +104,8 @@ type Server struct {
 	itemCounts itemCounts
 	names      map[string]string // node id → name, for events
 	points     chan heardPoint   // heartbeats' load for the store (see nodemetrics.go)
+	// pointsDropped counts the heartbeats' points the queue had no room for.
+	pointsDropped atomic.Int64
 
 	// Sign-in failures, per username and per address (see login).
 	loginUsers, loginAddrs *auth.Throttle

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 )
 
@@ -54,7 +55,7 @@ func NodeResolutionOf(step time.Duration) (NodeResolution, bool) {
 // NodeResolutions. Several masters hear every heartbeat and record it, so
 // every write is a replacement of a whole slot, keyed by (node,
 // resolution, slot): the same inputs write the same thing, and writing it
-// twice stores it once. RecordNodePoint is how a heartbeat's point is
+// twice stores it once. A NodeRecorder is how heartbeats' points are
 // written.
 type NodeMetrics interface {
 	// Add stores p for nodeID at resolution res (one of NodeResolutions'
@@ -78,45 +79,110 @@ func CheckNodeResolution(res time.Duration) error {
 	return nil
 }
 
-// RecordNodePoint writes a heartbeat's point p of nodeID: into its slot of
-// the finest tier, and, when p is the first point heard past the end of a
-// coarser slot, that slot whole, as the average of the finer tier's points
-// in it. prev is the At of the previous point heard from the node (zero if
-// none was: a master that just started, or a node heard for the first
-// time), so a slot is closed once, when the node's heartbeats cross its
-// end; with no prev, the slot just before p's is closed again, in case it
-// was left open by a restart. Every master hearing the same heartbeats
+// NodeRecorder writes the points of heartbeats as one master hears them:
+// each into its slot of the finest tier, and, when a node's heartbeats
+// cross the end of a coarser slot, that slot whole, as the average of the
+// finer tier's points in it. Every master hearing the same heartbeats
 // writes the same points, so several may record them without
 // coordination.
-func RecordNodePoint(ctx context.Context, m NodeMetrics, nodeID string, p NodePoint, prev time.Time) error {
+//
+// The finer points of the open slots are kept in memory, so that closing
+// a slot costs one write and no read (on FerretDB a read scans the whole
+// collection). A slot this recorder did not hear from its start (it
+// started meanwhile, or the node was silent) is averaged from the store
+// instead, so a restart loses nothing another master or its predecessor
+// wrote. Not safe for concurrent use: a master has one, owned by the
+// goroutine that records.
+type NodeRecorder struct {
+	m     NodeMetrics
+	nodes map[string]*nodeWindow
+}
+
+// nodeWindow is what a NodeRecorder keeps of one node.
+type nodeWindow struct {
+	since time.Time // the first point heard (its slot at the finest tier)
+	prev  time.Time // the newest point heard
+	// open[i] are the points of tier i (finest first) since the start
+	// of the open slot of tier i+1, by slot.
+	open []map[time.Time]NodePoint
+}
+
+// NewNodeRecorder returns a NodeRecorder writing to m.
+func NewNodeRecorder(m NodeMetrics) *NodeRecorder {
+	return &NodeRecorder{m: m, nodes: map[string]*nodeWindow{}}
+}
+
+// Record writes the point p of a heartbeat of nodeID and the coarser
+// slots it closes. A point older than the newest heard of the node (a late
+// heartbeat) is written to its fine slot only.
+func (r *NodeRecorder) Record(ctx context.Context, nodeID string, p NodePoint) error {
 	fine := NodeResolutions[0]
-	p.At = p.At.Truncate(fine.Step)
-	if err := m.Add(ctx, nodeID, fine.Step, p); err != nil {
+	p.At = p.At.UTC().Truncate(fine.Step)
+	if err := r.m.Add(ctx, nodeID, fine.Step, p); err != nil {
 		return err
 	}
-	if prev.IsZero() {
-		prev = p.At.Add(-fine.Step)
+	w := r.nodes[nodeID]
+	if w == nil {
+		w = &nodeWindow{since: p.At, prev: p.At.Add(-fine.Step), open: make([]map[time.Time]NodePoint, len(NodeResolutions)-1)}
+		for i := range w.open {
+			w.open[i] = map[time.Time]NodePoint{}
+		}
+		r.nodes[nodeID] = w
 	}
-	for _, coarse := range NodeResolutions[1:] {
+	if p.At.Before(w.prev) {
+		return nil
+	}
+	prev := w.prev
+	w.prev = p.At
+	w.open[0][p.At] = p
+	for i, coarse := range NodeResolutions[1:] {
 		closed := prev.Truncate(coarse.Step)
 		if !closed.Before(p.At.Truncate(coarse.Step)) {
-			// Still open (or p is older than prev: a late heartbeat); a
-			// coarser slot cannot have closed either, its boundaries
-			// being this one's.
+			// Still open; a coarser slot cannot have closed either, its
+			// boundaries being this one's.
 			return nil
 		}
-		pts, err := m.Range(ctx, nodeID, fine.Step, closed, closed.Add(coarse.Step))
-		if err != nil {
-			return err
-		}
-		if len(pts) > 0 {
-			if err := m.Add(ctx, nodeID, coarse.Step, AverageNodePoints(closed, pts)); err != nil {
-				return err
+		end := closed.Add(coarse.Step)
+		var pts []NodePoint
+		for at, q := range w.open[i] {
+			if at.Before(end) {
+				if !at.Before(closed) {
+					pts = append(pts, q)
+				}
+				delete(w.open[i], at)
 			}
 		}
-		fine = coarse
+		if w.since.After(closed) {
+			// Not heard from the slot's start: the store has what others
+			// (or this master before a restart) heard.
+			stored, err := r.m.Range(ctx, nodeID, NodeResolutions[i].Step, closed, end)
+			if err != nil {
+				return err
+			}
+			pts = stored
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		avg := AverageNodePoints(closed, pts)
+		if err := r.m.Add(ctx, nodeID, coarse.Step, avg); err != nil {
+			return err
+		}
+		if i+1 < len(w.open) {
+			w.open[i+1][closed] = avg
+		}
 	}
 	return nil
+}
+
+// Forget drops what is kept of the nodes not heard since before: if one
+// is heard again, it is as after a restart.
+func (r *NodeRecorder) Forget(before time.Time) {
+	for id, w := range r.nodes {
+		if w.prev.Before(before) {
+			delete(r.nodes, id)
+		}
+	}
 }
 
 // AverageNodePoints is the point of the slot starting at at made of pts:
@@ -127,6 +193,10 @@ func AverageNodePoints(at time.Time, pts []NodePoint) NodePoint {
 	if len(pts) == 0 {
 		return avg
 	}
+	// Summed in time order: floating-point sums depend on the order, and
+	// every master must write the very same figures.
+	pts = slices.Clone(pts)
+	slices.SortFunc(pts, func(a, b NodePoint) int { return a.At.Compare(b.At) })
 	n := float64(len(pts))
 	var memUsed, memTotal, diskUsed, diskTotal float64
 	for _, p := range pts {

@@ -136,23 +136,28 @@ func testNodeMetricsExpire(t *testing.T, s store.Store) {
 	}
 }
 
-// testNodeMetricsRecord feeds 12 minutes of heartbeats every 5 s, each
-// recorded twice as two masters would, and checks every tier.
+// testNodeMetricsRecord feeds 12 minutes of heartbeats every 5 s to two
+// masters' recorders from the start and to a third that starts at minute
+// 3, and checks every tier; then a master that starts anew closes the
+// slot it did not hear from the start from what is stored.
 func testNodeMetricsRecord(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	m := s.NodeMetrics()
 	id := store.NewID()
 	start := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
-	var prev [2]time.Time // what each master heard last
+	masters := []*store.NodeRecorder{store.NewNodeRecorder(m), store.NewNodeRecorder(m)}
+	late := store.NewNodeRecorder(m)
 	for i := range 12 * 12 {
 		at := start.Add(time.Duration(i)*5*time.Second + 300*time.Millisecond)
-		// Minute k's points all have CPU k, except that each 10 s slot's
-		// second heartbeat (which replaces the first) has the same value.
+		// Minute k's points all have CPU k; each 10 s slot's second
+		// heartbeat replaces the first, with the same values.
 		p := point(at, float64(i/12))
 		p.MemUsed = uint64(i/12) << 20
-		for master := range prev {
-			must(t, store.RecordNodePoint(ctx, m, id, p, prev[master]))
-			prev[master] = at
+		for _, r := range masters {
+			must(t, r.Record(ctx, id, p))
+		}
+		if at.Sub(start) >= 3*time.Minute {
+			must(t, late.Record(ctx, id, p))
 		}
 	}
 	got, err := m.Range(ctx, id, res10s, start, start.Add(time.Hour))
@@ -172,21 +177,32 @@ func testNodeMetricsRecord(t *testing.T, s store.Store) {
 			t.Errorf("minute %d = %+v, want CPU %d and memory %d MiB", k, p, k, k)
 		}
 	}
-	// The first 10 minutes are closed: their average is of minutes 0–9.
+	// The first 10 minutes are closed: their average is of minutes 0–9,
+	// whoever wrote it last (the late master read minutes 0–2 from the
+	// store).
 	got, err = m.Range(ctx, id, res10m, start, start.Add(time.Hour))
 	must(t, err)
 	if len(got) != 1 || !got[0].At.Equal(start) || got[0].CPU != 4.5 || got[0].NetRx != 1500.5 {
 		t.Errorf("10m points = %+v, want one at %v with CPU 4.5", got, start)
 	}
 
-	// A master that starts anew (no prev) closes the slot before the
-	// point's, in case its predecessor did not.
+	// A master that starts anew closes the slot before its first point
+	// from the store: another master (or its predecessor) wrote it.
 	fresh := store.NewID()
 	must(t, m.Add(ctx, fresh, res10s, point(start.Add(50*time.Second), 30)))
-	must(t, store.RecordNodePoint(ctx, m, fresh, point(start.Add(time.Minute+2*time.Second), 70), time.Time{}))
+	restarted := store.NewNodeRecorder(m)
+	must(t, restarted.Record(ctx, fresh, point(start.Add(time.Minute+2*time.Second), 70)))
+	must(t, restarted.Record(ctx, fresh, point(start.Add(2*time.Minute+2*time.Second), 90)))
 	got, err = m.Range(ctx, fresh, res1m, start, start.Add(time.Hour))
 	must(t, err)
+	if len(got) != 2 || got[0].CPU != 30 || got[1].CPU != 70 {
+		t.Errorf("after a restart, 1m points = %+v, want minutes 0 and 1 closed with CPU 30 and 70", got)
+	}
+	// A late heartbeat only fills its own slot.
+	must(t, restarted.Record(ctx, fresh, point(start.Add(20*time.Second), 10)))
+	got, err = m.Range(ctx, fresh, res1m, start, start.Add(time.Minute))
+	must(t, err)
 	if len(got) != 1 || got[0].CPU != 30 {
-		t.Errorf("after a restart, 1m points = %+v, want the first minute closed with CPU 30", got)
+		t.Errorf("after a late heartbeat, minute 0 = %+v, want it left at CPU 30", got)
 	}
 }
