@@ -1,8 +1,9 @@
 // Package mongo is the production store: MongoDB through the official
 // driver, collections nodes, spiders, tasks, task_logs, schedules, users,
-// credentials, audit and results_<spider id> (items), and the GridFS bucket
-// "files". It is tested against FerretDB v1 too, so it relies on nothing
-// FerretDB lacks: no transactions, no TTL indexes, no change streams, no
+// credentials, audit, node_metrics and results_<spider id> (items), and the
+// GridFS bucket "files". It is tested against FerretDB v1 too, so it relies
+// on nothing FerretDB lacks: no transactions, no TTL indexes (node_metrics
+// uses one where the server has it, see nodemetrics.go), no change streams, no
 // multi-accumulator $group, and no atomicity of filtered updates under
 // concurrency (each write here is correct on its own; where two writers
 // can race, the code says what happens).
