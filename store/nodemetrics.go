@@ -53,14 +53,17 @@ func NodeResolutionOf(step time.Duration) (NodeResolution, bool) {
 
 // NodeMetrics keeps a bounded history of each node's points at the
 // NodeResolutions. Several masters hear every heartbeat and record it, so
-// every write is a replacement of a whole slot, keyed by (node,
-// resolution, slot): the same inputs write the same thing, and writing it
-// twice stores it once. A NodeRecorder is how heartbeats' points are
-// written.
+// a point is keyed by (node, resolution, slot) and the first one written
+// to a slot stands: the same heartbeat, or the same average, written by
+// two masters is stored once, and no write reads or changes what is
+// stored (an insert that may find its key taken: on FerretDB an update
+// scans the collection, an insert does not). A NodeRecorder is how
+// heartbeats' points are written.
 type NodeMetrics interface {
 	// Add stores p for nodeID at resolution res (one of NodeResolutions'
-	// steps) in the slot p.At falls in, replacing what the slot held. The
-	// stored point's At is the slot's start.
+	// steps) in the slot p.At falls in, unless the slot holds a point
+	// already: then it does nothing. The stored point's At is the slot's
+	// start.
 	Add(ctx context.Context, nodeID string, res time.Duration, p NodePoint) error
 	// Range returns nodeID's points in [from, to) at resolution res,
 	// oldest first.
@@ -80,7 +83,7 @@ func CheckNodeResolution(res time.Duration) error {
 }
 
 // NodeRecorder writes the points of heartbeats as one master hears them:
-// each into its slot of the finest tier, and, when a node's heartbeats
+// each slot of the finest tier gets the first heartbeat heard in it, and, when a node's heartbeats
 // cross the end of a coarser slot, that slot whole, as the average of the
 // finer tier's points in it. Every master hearing the same heartbeats
 // writes the same points, so several may record them without
@@ -134,7 +137,10 @@ func (r *NodeRecorder) Record(ctx context.Context, nodeID string, p NodePoint) e
 	}
 	prev := w.prev
 	w.prev = p.At
-	w.open[0][p.At] = p
+	if _, ok := w.open[0][p.At]; !ok {
+		// The first point of a slot is the one the store keeps.
+		w.open[0][p.At] = p
+	}
 	for i, coarse := range NodeResolutions[1:] {
 		closed := prev.Truncate(coarse.Step)
 		if !closed.Before(p.At.Truncate(coarse.Step)) {

@@ -15,8 +15,10 @@ import (
 )
 
 // Node history lives in the collection node_metrics, one document per
-// (node, resolution, slot) with that triple as its _id, replaced whole on
-// every write. Each document says when it expires; a TTL index on that
+// (node, resolution, slot) with that triple as its _id, inserted once: a
+// second insert of a slot finds its _id taken and is dropped. (An upsert
+// would do the same, but on FerretDB v1 an update, even by _id, scans the
+// whole collection, and an insert does not.) Each document says when it expires; a TTL index on that
 // field lets MongoDB remove old points itself, and where the server has no
 // TTL indexes (FerretDB v1) Expire deletes them.
 
@@ -88,13 +90,9 @@ func (s *nodeMetrics) Add(ctx context.Context, nodeID string, res time.Duration,
 		DiskUsed: int64(p.DiskUsed), DiskTotal: int64(p.DiskTotal),
 		NetRx: p.NetRx, NetTx: p.NetTx, Load1: p.Load1,
 	}
-	upsert := options.Replace().SetUpsert(true)
-	_, err := s.coll().ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, upsert)
-	if err != nil && ctx.Err() == nil {
-		// Two masters upserting one slot at once: the loser's insert
-		// collides (a duplicate key, or on FerretDB an internal error);
-		// the slot exists now, so once more replaces it.
-		_, err = s.coll().ReplaceOne(ctx, bson.D{{Key: "_id", Value: d.ID}}, d, upsert)
+	_, err := s.coll().InsertOne(ctx, d)
+	if mongo.IsDuplicateKeyError(err) {
+		return nil // the slot has its point: another master's, or an earlier heartbeat's
 	}
 	if err != nil {
 		return fmt.Errorf("store: add node point: %w", s.redact.err(err))

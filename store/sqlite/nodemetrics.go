@@ -21,9 +21,9 @@ func (s *nodeMetrics) Add(ctx context.Context, nodeID string, res time.Duration,
 	if err := store.CheckNodeResolution(res); err != nil {
 		return fmt.Errorf("store: add node point: %w", err)
 	}
-	// INSERT OR REPLACE: the slot's key decides, so a second master
-	// recording the same heartbeat rewrites the same row.
-	_, err := s.w.ExecContext(ctx, `INSERT OR REPLACE INTO node_metrics (node_id, res, `+nodeMetricCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
+	// The slot's key decides: the first point written to it stands, as
+	// in the MongoDB store.
+	_, err := s.w.ExecContext(ctx, `INSERT OR IGNORE INTO node_metrics (node_id, res, `+nodeMetricCols+`) VALUES (?,?,?,?,?,?,?,?,?,?,?)`,
 		nodeID, int64(res/time.Second), ms(p.At.Truncate(res)), p.CPU, int64(p.MemUsed), int64(p.MemTotal),
 		int64(p.DiskUsed), int64(p.DiskTotal), p.NetRx, p.NetTx, p.Load1)
 	if err != nil {

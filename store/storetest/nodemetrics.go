@@ -7,8 +7,8 @@ import (
 	"github.com/crawlhub/crawlhub/store"
 )
 
-// Node history: Add replaces a slot whole (two masters recording one
-// heartbeat store it once), Range reads one resolution's window, Expire
+// Node history: the first point written to a slot stands (two masters
+// recording one heartbeat store it once), Range reads one resolution's window, Expire
 // keeps each resolution for its own time, and RecordNodePoint rolls the
 // finest tier up into the coarser ones identically however many masters
 // record it.
@@ -31,18 +31,17 @@ func testNodeMetricsAdd(t *testing.T, s store.Store) {
 	slot := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	p := point(slot.Add(3*time.Second+250*time.Millisecond), 40)
 	// The same heartbeat recorded by two masters, then a later one of the
-	// same slot: one point, the last one's values, at the slot's start.
+	// same slot: one point, the first one's values, at the slot's start.
 	must(t, m.Add(ctx, id, res10s, p))
 	must(t, m.Add(ctx, id, res10s, p))
-	later := point(slot.Add(8*time.Second), 60)
-	must(t, m.Add(ctx, id, res10s, later))
+	must(t, m.Add(ctx, id, res10s, point(slot.Add(8*time.Second), 60)))
 	// Other nodes and resolutions are other slots.
 	must(t, m.Add(ctx, other, res10s, point(slot, 99)))
 	must(t, m.Add(ctx, id, res1m, point(slot, 10)))
 
 	got, err := m.Range(ctx, id, res10s, slot.Add(-time.Hour), slot.Add(time.Hour))
 	must(t, err)
-	want := later
+	want := p
 	want.At = slot
 	if len(got) != 1 || got[0] != want {
 		t.Fatalf("10s points = %+v, want only %+v", got, want)
@@ -149,10 +148,14 @@ func testNodeMetricsRecord(t *testing.T, s store.Store) {
 	late := store.NewNodeRecorder(m)
 	for i := range 12 * 12 {
 		at := start.Add(time.Duration(i)*5*time.Second + 300*time.Millisecond)
-		// Minute k's points all have CPU k; each 10 s slot's second
-		// heartbeat replaces the first, with the same values.
+		// Minute k's points all have CPU k, except that each 10 s slot's
+		// second heartbeat (which the store ignores: the first stands)
+		// has CPU 1000.
 		p := point(at, float64(i/12))
 		p.MemUsed = uint64(i/12) << 20
+		if i%2 == 1 {
+			p.CPU = 1000
+		}
 		for _, r := range masters {
 			must(t, r.Record(ctx, id, p))
 		}

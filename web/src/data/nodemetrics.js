@@ -1,8 +1,9 @@
 // A node's load over time: the history the masters keep (REST), grown live
 // by the points each heartbeat pushes on the "nodes" channel
 // ({event: "metrics", node_id, point}). The 1 h range is 10 s points, one
-// per slot: a new slot is a new point, a second heartbeat in the same slot
-// replaces it, as the store does. The 24 h and 7 d ranges are 1 min and
+// per slot: a new slot is a new point, and a second heartbeat in the same
+// slot is ignored, as the store ignores it (the first point of a slot
+// stands). The 24 h and 7 d ranges are 1 min and
 // 10 min averages that the masters write when a slot closes; live points
 // fold into the open slot as a running average meanwhile, and the history
 // is read again every few minutes to pick up the masters' figures.
@@ -83,7 +84,7 @@ export class History {
         this.liveN = 1;
       }
     } else if (last && last.at === slot) {
-      this.points[this.points.length - 1] = p;
+      return false;
     } else {
       this.points.push(p);
       this.liveSlot = slot;
