@@ -63,7 +63,7 @@ export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax
           stroke: p[s.color] || s.color || p.accent,
           fill: s.fill ? (p[s.fill] || s.fill) : undefined,
           width: bars ? 0 : 1.5,
-          points: { show: false },
+          points: { show: lonePoint },
           ...(bars ? { paths: uPlot.paths.bars({ size: [0.8, 40] }) } : {}),
         })),
       ],
@@ -90,6 +90,14 @@ export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax
   };
 }
 
+/**
+ * Points are drawn only when a series has a single one: a line needs two,
+ * and a chart of a single point would otherwise look empty.
+ */
+function lonePoint(u, seriesIdx, i0, i1) {
+  return i1 - i0 < 1 && u.data[seriesIdx]?.[i0] != null;
+}
+
 /** A tiny line without axes or legend, for a table cell. data: [xs, ys]. */
 export function sparkline(el, { data, color = 'accent', width = 96, height = 24, max } = {}) {
   const p = palette();
@@ -103,7 +111,7 @@ export function sparkline(el, { data, color = 'accent', width = 96, height = 24,
       select: { show: false },
       axes: [{ show: false }, { show: false }],
       scales: { x: { time: false }, y: max === undefined ? {} : { range: [0, max] } },
-      series: [{}, { stroke: p[color] || color, width: 1.25, points: { show: false } }],
+      series: [{}, { stroke: p[color] || color, width: 1.25, points: { show: lonePoint, size: 4 } }],
     },
     data,
     el,
