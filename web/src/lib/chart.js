@@ -63,7 +63,7 @@ export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax
           stroke: p[s.color] || s.color || p.accent,
           fill: s.fill ? (p[s.fill] || s.fill) : undefined,
           width: bars ? 0 : 1.5,
-          points: { show: lonePoint },
+          points: { show: bars ? false : lonePoint },
           ...(bars ? { paths: uPlot.paths.bars({ size: [0.8, 40] }) } : {}),
         })),
       ],
