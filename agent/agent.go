@@ -66,6 +66,7 @@ type Agent struct {
 	signer *wire.Signer // nil: the insecure bus
 	resp   *wire.Responder
 	sys    *sysinfo.Collector
+	load   *sysinfo.Sampler // the load each heartbeat reports
 	nodeID string
 	log    *slog.Logger
 
@@ -144,6 +145,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		nodeID:   id,
 		log:      cfg.Log.With("node_id", id),
 		sys:      sysinfo.NewCollector(sysinfo.Options{DiskPath: cfg.DataDir, Version: cfg.Version}, 0),
+		load:     sysinfo.NewSampler(cfg.DataDir),
 		wake:     make(chan struct{}, 1),
 		runs:     map[string]*run{},
 		items:    map[string]*taskItems{},
@@ -303,15 +305,22 @@ func (a *Agent) heartbeat(ctx context.Context) {
 
 func (a *Agent) beat(ctx context.Context) {
 	now := store.Now()
+	hb := wire.Heartbeat{Name: a.cfg.Name, At: now}
+	// Best effort: what could be measured is reported, the rest is zero.
+	m, err := a.load.Sample(ctx)
+	if err != nil && ctx.Err() == nil {
+		a.log.Debug("load partly measured", "err", err)
+	}
+	hb.Metrics = &m
 	// The bus first: masters judge liveness by what they hear, and a store
 	// that is away must not silence the node (its Touch would wait for
 	// the store's server selection timeout, longer than masters wait).
-	if err := a.resp.Emit(ctx, wire.EvHeartbeat, wire.Heartbeat{Name: a.cfg.Name, At: now}); err != nil && ctx.Err() == nil {
+	if err := a.resp.Emit(ctx, wire.EvHeartbeat, hb); err != nil && ctx.Err() == nil {
 		a.log.Warn("heartbeat not published", "err", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, a.cfg.Heartbeat)
 	defer cancel()
-	err := a.store.Nodes().Touch(sctx, a.nodeID, now)
+	err = a.store.Nodes().Touch(sctx, a.nodeID, now)
 	if errors.Is(err, store.ErrNotFound) {
 		// Someone deleted the node record: put it back.
 		err = a.register(sctx)

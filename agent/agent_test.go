@@ -415,6 +415,11 @@ func TestHeartbeats(t *testing.T) {
 		var hb wire.Heartbeat
 		if env.Type == wire.EvHeartbeat && env.NodeID == id && json.Unmarshal(env.Payload, &hb) == nil && hb.Name == "worker" && !hb.Stopping {
 			beats++
+			// Each beat carries the node's load: memory and the data
+			// directory's disk are there on any system.
+			if m := hb.Metrics; m == nil || m.MemTotal == 0 || m.DiskTotal == 0 || m.CPU < 0 || m.CPU > 100 {
+				t.Errorf("heartbeat metrics = %+v, want memory, disk and a CPU share", m)
+			}
 		}
 		return beats == 3
 	})

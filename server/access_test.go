@@ -172,7 +172,7 @@ func TestRoleMatrix(t *testing.T) {
 	for m, need := range methods {
 		verb := m[strings.LastIndex(m, ".")+1:]
 		read := m == wsapi.MethodSubscribe || m == wsapi.MethodUnsubscribe || !strings.Contains(m, ".") ||
-			map[string]bool{"list": true, "get": true, "log": true, "items": true, "sysinfo": true, "preview": true, "search": true}[verb]
+			map[string]bool{"list": true, "get": true, "log": true, "items": true, "sysinfo": true, "preview": true, "search": true, "metrics": true}[verb]
 		if read && need == auth.Operator || !read && need == auth.Viewer {
 			t.Errorf("%s needs %s: reads are for viewers (or admins), changes for operators or admins", m, need)
 		}

@@ -60,6 +60,7 @@ var routeTable = []route{
 	{http.MethodGet, "/api/nodes", auth.Viewer, (*Server).listNodes},
 	{http.MethodGet, "/api/nodes/:id", auth.Viewer, (*Server).getNode},
 	{http.MethodGet, "/api/nodes/:id/sysinfo", auth.Viewer, (*Server).nodeSysinfo},
+	{http.MethodGet, "/api/nodes/:id/metrics", auth.Viewer, (*Server).nodeMetrics},
 
 	{http.MethodGet, "/api/spiders", auth.Viewer, (*Server).listSpiders},
 	{http.MethodPost, "/api/spiders", auth.Operator, (*Server).createSpider},

@@ -71,6 +71,9 @@ func (s *Server) event(env *wire.Envelope) {
 			s.names[env.NodeID] = hb.Name
 		}
 		s.mu.Unlock()
+		if hb.Metrics != nil && !hb.Stopping && store.ValidID(env.NodeID) {
+			s.heardMetrics(env.NodeID, &hb)
+		}
 	case wire.EvTaskStatus:
 		s.prom.taskStatus(env.Payload)
 		// Forwarded as it came: encoding it again would gain nothing.

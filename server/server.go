@@ -16,6 +16,7 @@ import (
 	"net/netip"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -103,6 +104,9 @@ type Server struct {
 	// itemCounts spares the store a count of a task's items on every read.
 	itemCounts itemCounts
 	names      map[string]string // node id → name, for events
+	points     chan heardPoint   // heartbeats' load for the store (see nodemetrics.go)
+	// pointsDropped counts the heartbeats' points the queue had no room for.
+	pointsDropped atomic.Int64
 
 	// Sign-in failures, per username and per address (see login).
 	loginUsers, loginAddrs *auth.Throttle
@@ -136,6 +140,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	prom := newMetrics()
 	st = timeStore(st, prom.store)
 	s := &Server{cfg: cfg, store: st, log: cfg.Log, prom: prom, lastBeat: map[string]time.Time{}, names: map[string]string{},
+		points: make(chan heardPoint, metricsQueue),
 		// A person mistypes a few times; a script guessing does not stop.
 		// Many people may share an address (an office), so it may fail
 		// more often than one username.
@@ -246,6 +251,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { s.watchAccess(gctx, adminErr == nil); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { s.expireAudit(gctx); return nil })
+	g.Go(func() error { s.recordNodeMetrics(gctx); return nil })
 	s.log.Info("master serving", "addr", s.Addr(), "url", s.URL())
 	return g.Wait()
 }

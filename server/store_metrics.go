@@ -381,9 +381,9 @@ type timedNodeMetrics struct {
 	t *series
 }
 
-func (x timedNodeMetrics) Add(ctx context.Context, nodeID string, p store.NodePoint) error {
+func (x timedNodeMetrics) Add(ctx context.Context, nodeID string, res time.Duration, p store.NodePoint) error {
 	defer x.t.since("node_metrics", "Add", time.Now())
-	return x.NodeMetrics.Add(ctx, nodeID, p)
+	return x.NodeMetrics.Add(ctx, nodeID, res, p)
 }
 func (x timedNodeMetrics) Range(ctx context.Context, nodeID string, res time.Duration, from, to time.Time) ([]store.NodePoint, error) {
 	defer x.t.since("node_metrics", "Range", time.Now())

@@ -49,6 +49,7 @@ var rpcRoles = map[string]string{
 	wsapi.MethodScheduleRun:     auth.Operator,
 	wsapi.MethodMe:              auth.Viewer,
 	wsapi.MethodAuditList:       auth.Admin,
+	wsapi.MethodNodeMetrics:     auth.Viewer,
 }
 
 // authorizeRPC is the hub's check of every call against rpcRoles.
@@ -225,6 +226,8 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		return s.scheduleCall(ctx, method, params)
 	case wsapi.MethodAuditList:
 		return s.auditCall(ctx, params)
+	case wsapi.MethodNodeMetrics:
+		return s.nodeMetricsCall(ctx, params)
 	}
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }

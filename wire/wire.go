@@ -120,6 +120,29 @@ type Heartbeat struct {
 	// Stopping is set on the last heartbeat of an agent shutting down
 	// cleanly, so masters mark it offline at once instead of after 3 beats.
 	Stopping bool `json:"stopping,omitempty"`
+	// Metrics is the node's load at At; absent from agents that do not
+	// report it (older versions), and on the last heartbeat.
+	Metrics *NodeMetrics `json:"metrics,omitempty"`
+}
+
+// NodeMetrics is a node's load as one heartbeat reports it. Rates and the
+// CPU share are over the time since the previous heartbeat. A figure the
+// node's system cannot give is zero.
+type NodeMetrics struct {
+	// CPU is the share of all CPUs busy, 0–100.
+	CPU      float64 `json:"cpu"`
+	MemUsed  uint64  `json:"mem_used"`
+	MemTotal uint64  `json:"mem_total"`
+	// DiskUsed and DiskTotal are of the file system holding the agent's
+	// data directory; used is the total less what the agent may still
+	// write (as SysInfo's DiskFree).
+	DiskUsed  uint64 `json:"disk_used"`
+	DiskTotal uint64 `json:"disk_total"`
+	// NetRx and NetTx are bytes per second received and sent, over every
+	// interface but loopback.
+	NetRx float64 `json:"net_rx"`
+	NetTx float64 `json:"net_tx"`
+	Load1 float64 `json:"load1"`
 }
 
 // SysInfo is the reply payload of OpGetSysinfo.

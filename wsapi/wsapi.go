@@ -56,7 +56,7 @@ const MethodPublish = "publish"
 // Channels a client subscribes to. A task's log has a channel of its own:
 // see LogChannel.
 const (
-	ChannelNodes     = "nodes"     // nodes coming and going
+	ChannelNodes     = "nodes"     // nodes coming and going; each heartbeat's load ({"event": "metrics"})
 	ChannelTasks     = "tasks"     // task state changes
 	ChannelSpiders   = "spiders"   // outcomes of spider syncs on nodes
 	ChannelSchedules = "schedules" // schedules created, updated, deleted, fired, skipped

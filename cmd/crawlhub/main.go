@@ -41,6 +41,8 @@ Usage:
                             manage users (admins)
   crawlhub audit [--action A] [--limit N]
                             who did what (admins)
+  crawlhub load [--range 1h|24h|7d] [--json] NODE
+                            a node's CPU, memory, disk, network and load over time
   crawlhub version
 
 Run 'crawlhub COMMAND --help' for the flags of a command. Every flag can
@@ -92,6 +94,8 @@ func run(ctx context.Context, args []string) error {
 		return runUsers(ctx, args)
 	case "audit":
 		return runAudit(ctx, args)
+	case "load":
+		return runNodeLoad(ctx, args)
 	case "version":
 		fmt.Println("crawlhub", version)
 		return nil

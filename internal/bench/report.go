@@ -271,6 +271,9 @@ func renderMarkdown(res *Results, cfg Config) string {
 		w("\n")
 	}
 
+	// Scenario 12.
+	renderNodeHistory(w, res)
+
 	// Profiles.
 	if len(res.Profiles) > 0 {
 		w("## Where the time goes (profiles of missed targets)\n\n")

@@ -32,6 +32,10 @@ type Results struct {
 	Targets     []TargetResult  `json:"targets"`
 	Profiles    []Profile       `json:"profiles,omitempty"`
 	Errors      []string        `json:"errors,omitempty"`
+
+	// Scenario 12: node history.
+	NodeHistoryStore  []NodeHistoryStoreRow  `json:"node_history_store,omitempty"`
+	NodeHistoryMaster []NodeHistoryMasterRow `json:"node_history_master,omitempty"`
 }
 
 // Machine is the machine and the versions measured.

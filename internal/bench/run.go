@@ -41,7 +41,7 @@ type Config struct {
 	CentrifugoBin     string
 	CentrifugoMissing string
 	HarnessBin        string
-	// Only runs the named scenarios ("1".."9", "11", "profiles"); empty means all.
+	// Only runs the named scenarios ("1".."9", "11", "12", "profiles"); empty means all.
 	Only []string
 	// Quick shortens every measurement, for trying the harness out; its
 	// figures are not the benchmark's.
@@ -210,6 +210,9 @@ func (r *run) all(ctx context.Context) {
 	}
 	if r.want("11") {
 		r.scenarioLogSearch(ctx, c.mongo)
+	}
+	if r.want("12") {
+		r.scenarioNodeHistory(ctx, c)
 	}
 }
 

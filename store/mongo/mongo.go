@@ -1,8 +1,9 @@
 // Package mongo is the production store: MongoDB through the official
 // driver, collections nodes, spiders, tasks, task_logs, schedules, users,
-// credentials, audit and results_<spider id> (items), and the GridFS bucket
-// "files". It is tested against FerretDB v1 too, so it relies on nothing
-// FerretDB lacks: no transactions, no TTL indexes, no change streams, no
+// credentials, audit, node_metrics and results_<spider id> (items), and the
+// GridFS bucket "files". It is tested against FerretDB v1 too, so it relies
+// on nothing FerretDB lacks: no transactions, no TTL indexes (node_metrics
+// uses one where the server has it, see nodemetrics.go), no change streams, no
 // multi-accumulator $group, and no atomicity of filtered updates under
 // concurrency (each write here is correct on its own; where two writers
 // can race, the code says what happens).
@@ -41,6 +42,9 @@ type Store struct {
 	redact                *redactor // keeps the URI's credentials out of errors
 	once                  sync.Once
 	err                   error
+
+	// metricsTTL: node_metrics has a TTL index (see nodemetrics.go).
+	metricsTTL bool
 }
 
 // Open connects to the MongoDB at uri, uses database, and creates the
@@ -110,7 +114,7 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 			return fmt.Errorf("create index on %s: %w", ix.coll.Name(), err)
 		}
 	}
-	return nil
+	return s.nodeMetricsIndexes(ctx)
 }
 
 func (s *Store) Nodes() store.Nodes         { return (*nodes)(s) }

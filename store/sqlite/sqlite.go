@@ -245,8 +245,23 @@ var migrations = []string{
 	ALTER TABLE tasks ADD COLUMN cancelled_by TEXT NOT NULL DEFAULT '';`,
 	// 5: task stats (the overview's rollups).
 	`SELECT 1`,
-	// 6: node metrics (each node's history).
-	`SELECT 1`,
+	// 6: node metrics (each node's history). One row per (node,
+	// resolution in seconds, slot start in ms), replaced whole on write.
+	`CREATE TABLE node_metrics (
+		node_id    TEXT NOT NULL,
+		res        INTEGER NOT NULL,
+		at         INTEGER NOT NULL,
+		cpu        REAL NOT NULL,
+		mem_used   INTEGER NOT NULL,
+		mem_total  INTEGER NOT NULL,
+		disk_used  INTEGER NOT NULL,
+		disk_total INTEGER NOT NULL,
+		net_rx     REAL NOT NULL,
+		net_tx     REAL NOT NULL,
+		load1      REAL NOT NULL,
+		PRIMARY KEY (node_id, res, at)
+	) WITHOUT ROWID;
+	CREATE INDEX node_metrics_expiry ON node_metrics (res, at);`,
 	// 7: log levels and Scrapy stats on tasks.
 	`ALTER TABLE tasks ADD COLUMN log_errors INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE tasks ADD COLUMN log_warnings INTEGER NOT NULL DEFAULT 0;

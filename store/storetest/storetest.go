@@ -107,6 +107,10 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CredentialDeleteExpired", testCredentialDeleteExpired},
 		{"AuditList", testAuditList},
 		{"AuditDeleteBefore", testAuditDeleteBefore},
+		{"NodeMetricsAdd", testNodeMetricsAdd},
+		{"NodeMetricsRange", testNodeMetricsRange},
+		{"NodeMetricsExpire", testNodeMetricsExpire},
+		{"NodeMetricsRecord", testNodeMetricsRecord},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -98,7 +98,9 @@ function watchLive(load, { onData, onError, merge, knows, relevant = () => true 
 
   const sub = getSocket().subscribe('nodes', {
     onData(ev) {
-      if (!ev || typeof ev.node_id !== 'string' || !relevant(ev.node_id)) return;
+      // Load points ({event: 'metrics'}) share the channel; status changes
+      // carry no event field.
+      if (!ev || ev.event || typeof ev.node_id !== 'string' || !relevant(ev.node_id)) return;
       heard.set(ev.node_id, { status: ev.status, at: Date.now() });
       if (last && knows(last.data, ev.node_id)) emit();
       // Read the records again for what the event does not carry (last

@@ -128,6 +128,10 @@ export const getNode = (nodeID, signal) => request(`nodes/${id(nodeID)}`, { sign
 /** GET /api/nodes/:id/sysinfo → SysInfo (wire.SysInfo) */
 export const getSysinfo = (nodeID, signal) => request(`nodes/${id(nodeID)}/sysinfo`, { signal });
 
+/** GET /api/nodes/:id/metrics?range= → {node_id, range, step, from, to, points: NodePoint[]} */
+export const getNodeMetrics = (nodeID, range, signal) =>
+  request(withQuery(`nodes/${id(nodeID)}/metrics`, { range }), { signal });
+
 /** GET /api/spiders → {items: Spider[], total} (ordered by name) */
 export const listSpiders = (signal) => request('spiders', { signal });
 

@@ -23,18 +23,21 @@ export function palette() {
   };
 }
 
-function axes(p, yValues) {
+function axes(p, yValues, ySize = 56) {
   const axis = { stroke: p.muted, grid: { stroke: p.grid, width: 1 }, ticks: { stroke: p.grid, width: 1 }, font: p.font };
-  return [axis, { ...axis, size: 56, ...(yValues ? { values: yValues } : {}) }];
+  return [axis, { ...axis, size: ySize, ...(yValues ? { values: yValues } : {}) }];
 }
 
 /**
  * Draws a chart in el that fills el's width, redrawn as el resizes and when
  * the colour scheme changes. series: [{ label, color (a palette key), fill?, stacked? }].
- * data: [xs (Unix seconds), ys1, ys2, …].
+ * data: [xs (Unix seconds), ys1, ys2, …]. ySize is the y axis's width in px
+ * (wider for labels like "23.5 GiB"); yMax, a number or a function giving
+ * one, makes the y scale run from 0 to at least it (100 for a percentage,
+ * a machine's memory for the memory used).
  * @returns {{ setData(data: any[]): void, destroy(): void, plot: () => any }}
  */
-export function lineChart(el, { series, data, height = 220, yValues, bars = false, title } = {}) {
+export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax, bars = false, title } = {}) {
   let plot = null;
   let current = data;
   const build = () => {
@@ -46,8 +49,13 @@ export function lineChart(el, { series, data, height = 220, yValues, bars = fals
       height,
       cursor: { drag: { x: false, y: false } },
       legend: { show: true },
-      axes: axes(p, yValues),
-      scales: { x: { time: true } },
+      axes: axes(p, yValues, ySize),
+      scales: {
+        x: { time: true },
+        ...(yMax === undefined
+          ? {}
+          : { y: { range: (_u, _min, max) => [0, Math.max(max || 0, (typeof yMax === 'function' ? yMax() : yMax) || 0) || 1] } }),
+      },
       series: [
         {},
         ...series.map((s) => ({
@@ -55,7 +63,7 @@ export function lineChart(el, { series, data, height = 220, yValues, bars = fals
           stroke: p[s.color] || s.color || p.accent,
           fill: s.fill ? (p[s.fill] || s.fill) : undefined,
           width: bars ? 0 : 1.5,
-          points: { show: false },
+          points: { show: bars ? false : lonePoint },
           ...(bars ? { paths: uPlot.paths.bars({ size: [0.8, 40] }) } : {}),
         })),
       ],
@@ -82,6 +90,14 @@ export function lineChart(el, { series, data, height = 220, yValues, bars = fals
   };
 }
 
+/**
+ * Points are drawn only when a series has a single one: a line needs two,
+ * and a chart of a single point would otherwise look empty.
+ */
+function lonePoint(u, seriesIdx, i0, i1) {
+  return i1 - i0 < 1 && u.data[seriesIdx]?.[i0] != null;
+}
+
 /** A tiny line without axes or legend, for a table cell. data: [xs, ys]. */
 export function sparkline(el, { data, color = 'accent', width = 96, height = 24, max } = {}) {
   const p = palette();
@@ -95,7 +111,7 @@ export function sparkline(el, { data, color = 'accent', width = 96, height = 24,
       select: { show: false },
       axes: [{ show: false }, { show: false }],
       scales: { x: { time: false }, y: max === undefined ? {} : { range: [0, max] } },
-      series: [{}, { stroke: p[color] || color, width: 1.25, points: { show: false } }],
+      series: [{}, { stroke: p[color] || color, width: 1.25, points: { show: lonePoint, size: 4 } }],
     },
     data,
     el,

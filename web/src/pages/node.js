@@ -1,9 +1,10 @@
-// #/nodes/:id — one node: its stored record and the system information the
-// node reports about itself when asked.
+// #/nodes/:id — one node: its stored record, the system information the
+// node reports about itself when asked, and its load over time.
 
 import { watchNode, watchSysinfo } from '../data/nodes.js';
 import { h, replace } from '../lib/dom.js';
 import { bytes, dateTime, duration, platform } from '../lib/format.js';
+import { loadCard } from './node-load.js';
 import { callout, card, errorBox, fields, lastSeen, liveIndicator, loading, meter, pageHeader, roleBadge, statusBadge } from '../lib/ui.js';
 
 const BACK = { href: '#/nodes', label: 'Nodes' };
@@ -18,11 +19,13 @@ export function mount(view, { id }, ctx) {
   const execBody = h('div', null, loading());
   const sysCard = card('System', sysBody, { class: 'span-2' });
   const execCard = card('Executables', execBody, { class: 'span-3' });
+  const load = loadCard(id);
   replace(
     view,
     header,
-    h('div', { class: 'grid' }, card('Node', nodeBody), sysCard, execCard),
+    h('div', { class: 'grid' }, card('Node', nodeBody), sysCard, load.el, execCard),
   );
+  load.start();
 
   let nodeShown = null;
   let sysShown = null;
@@ -88,6 +91,7 @@ export function mount(view, { id }, ctx) {
   function stopAll() {
     node.stop();
     sys.stop();
+    load.stop();
     status.stop();
   }
   return stopAll;
