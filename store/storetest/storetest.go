@@ -105,6 +105,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CredentialDeleteExpired", testCredentialDeleteExpired},
 		{"AuditList", testAuditList},
 		{"AuditDeleteBefore", testAuditDeleteBefore},
+		{"WebhookCRUD", testWebhookCRUD},
+		{"WebhookDeliveries", testWebhookDeliveries},
+		{"WebhookDue", testWebhookDue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
