@@ -39,6 +39,8 @@ Usage:
                             manage users (admins)
   crawlhub audit [--action A] [--limit N]
                             who did what (admins)
+  crawlhub webhooks list | create --name N (--url U | --email A) --events E | test ID | delete ID
+                            alerts to webhooks and email (admins)
   crawlhub version
 
 Run 'crawlhub COMMAND --help' for the flags of a command. Every flag can
@@ -90,6 +92,8 @@ func run(ctx context.Context, args []string) error {
 		return runUsers(ctx, args)
 	case "audit":
 		return runAudit(ctx, args)
+	case "webhooks":
+		return runWebhooks(ctx, args)
 	case "version":
 		fmt.Println("crawlhub", version)
 		return nil
