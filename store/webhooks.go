@@ -80,7 +80,7 @@ type Delivery struct {
 	ID        string          `json:"id"`
 	WebhookID string          `json:"webhook_id"`
 	Event     string          `json:"event"`
-	Payload   json.RawMessage `json:"payload"`
+	Payload   json.RawMessage `json:"payload,omitempty"`
 	Status    string          `json:"status"`
 	Attempts  int             `json:"attempts"`
 	// Next is when the next attempt is due (pending and retrying only).
