@@ -312,6 +312,7 @@ func (a *Alerts) handle(ctx context.Context, ev Event) {
 	if len(targets) == 0 {
 		return
 	}
+	ev = ev.own()
 	if err := a.complete(ctx, &ev); err != nil {
 		a.log.Warn("alert event incomplete; sending what is known", "event", ev.Name, "key", ev.Key, "err", err)
 	}

@@ -111,6 +111,24 @@ func ScheduleSkipped(id, name string, at time.Time, reason string) Event {
 		Time: store.Now(), Schedule: &Schedule{ID: id, Name: name, At: at.UTC(), Reason: reason}}
 }
 
+// own returns ev with copies of what it points to, which complete then
+// changes: the one who notified may still hold ev.
+func (ev Event) own() Event {
+	if ev.Task != nil {
+		t := *ev.Task
+		ev.Task = &t
+	}
+	if ev.Node != nil {
+		n := *ev.Node
+		ev.Node = &n
+	}
+	if ev.Schedule != nil {
+		s := *ev.Schedule
+		ev.Schedule = &s
+	}
+	return ev
+}
+
 // complete fills in what the event's source did not carry (a task's
 // spider and node names, a schedule's spider) from the store, and the
 // dashboard links.

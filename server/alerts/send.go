@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/crawlhub/crawlhub/store"
@@ -47,6 +48,9 @@ func (a *Alerts) Test(ctx context.Context, w *store.Webhook) (*store.Delivery, e
 	if err != nil {
 		return nil, err
 	}
+	// Not due for the polls: this call makes its one attempt. Only if it
+	// cannot (the bus or the store failed) does a poll try, an hour on.
+	d.Next = d.Created.Add(time.Hour)
 	if err := a.cfg.Store.Webhooks().CreateDelivery(ctx, d); err != nil {
 		return nil, err
 	}
