@@ -315,3 +315,23 @@ func TestWebhookBadInput(t *testing.T) {
 	}
 	e.wantAudit("webhook.delete", w.ID, "ops")
 }
+
+// A schedule that skips a fire (its task still runs) is reported, with
+// the schedule's spider for the filter.
+func TestWebhookScheduleSkipped(t *testing.T) {
+	e := newEnv(t, fastRetry)
+	rcv := testenv.StartReceiver(t, "s")
+	sp := e.spider("slow", "sleep 30\n")
+	e.webhook(map[string]any{"name": "schedules", "url": rcv.URL, "secret": "s", "events": []string{"schedule.skipped"},
+		"spider_ids": []string{sp.ID}})
+	var v struct{ ID string }
+	e.do("POST", "/api/schedules", map[string]any{"spider": "slow", "cron": "@every 1s", "overlap": "skip", "name": "every second"}, &v)
+	got := rcv.WaitFor(t, wait, "schedule.skipped delivery", ofEvent("schedule.skipped", 1))
+	var p alerts.Payload
+	if err := json.Unmarshal(got[0].Body, &p); err != nil || p.Schedule == nil || p.Schedule.ID != v.ID ||
+		p.Schedule.Name != "every second" || p.Schedule.SpiderName != "slow" || p.Schedule.Reason == "" {
+		t.Fatalf("payload %s: want schedule \"every second\" of spider slow, skipped for a reason", got[0].Body)
+	}
+	// Stop the schedule and its task, so the test ends promptly.
+	e.do("DELETE", "/api/schedules/"+v.ID, nil, nil)
+}
