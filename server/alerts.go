@@ -55,6 +55,21 @@ func (s *Server) nodeAlert(id, name, status string, beat time.Time) {
 	s.alerts.Notify(alerts.NodeEvent(id, name, status, beat))
 }
 
+// silentInStore reports whether the store agrees that a node this master
+// stopped hearing is silent: agents record each heartbeat there too, so a
+// master cut off from the bus alone (the others still hear the node) does
+// not raise an alert. A store that does not answer cannot say: the alert
+// goes out.
+func (s *Server) silentInStore(id string) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	n, err := s.store.Nodes().Get(ctx, id)
+	if err != nil {
+		return true
+	}
+	return n.Status != store.NodeOnline || time.Since(n.LastSeen) >= s.offlineAfter()
+}
+
 // deliveryEvent forwards a delivery's outcome a master published to this
 // master's subscribers of the webhooks channel.
 func (s *Server) deliveryEvent(payload json.RawMessage) {

@@ -143,7 +143,9 @@ func (s *Server) forgetSilent() {
 	s.mu.Unlock()
 	for i, ev := range gone {
 		s.hub.Broadcast(wsapi.ChannelNodes, ev)
-		s.nodeAlert(ev.NodeID, ev.Name, store.NodeOffline, beats[i])
+		if s.silentInStore(ev.NodeID) {
+			s.nodeAlert(ev.NodeID, ev.Name, store.NodeOffline, beats[i])
+		}
 	}
 }
 

@@ -116,6 +116,9 @@ func (s *Server) UpdateWebhook(ctx context.Context, id string, req WebhookReques
 	if err != nil {
 		return nil, err
 	}
+	if req.Kind != nil && *req.Kind != w.Kind {
+		return nil, badRequest(fmt.Sprintf("kind cannot change (this channel is a %s): create a new channel and delete this one", w.Kind))
+	}
 	if err := s.applyWebhook(ctx, w, req, false); err != nil {
 		return nil, err
 	}

@@ -295,6 +295,10 @@ func TestWebhookBadInput(t *testing.T) {
 	if status != http.StatusBadRequest {
 		t.Errorf("PUT with an unknown event: %d %s", status, body)
 	}
+	status, _, body = e.request("PUT", "/api/webhooks/"+w.ID, "application/json", strings.NewReader(`{"kind":"email","recipients":["a@example.com"]}`), nil)
+	if status != http.StatusBadRequest || !strings.Contains(body, "kind cannot change") {
+		t.Errorf("PUT changing the kind: %d %s", status, body)
+	}
 	var after webhookJSON
 	e.do("PUT", "/api/webhooks/"+w.ID, map[string]any{"enabled": false}, &after)
 	if after.Enabled || len(after.Events) != 1 || after.Events[0] != "task.failed" || after.Secret != "" || !after.HasSecret {
