@@ -99,6 +99,14 @@ var routeTable = []route{
 	{http.MethodPost, "/api/tokens", auth.Viewer, (*Server).createToken},
 	{http.MethodDelete, "/api/tokens/:id", auth.Viewer, (*Server).deleteToken},
 	{http.MethodGet, "/api/audit", auth.Admin, (*Server).listAudit},
+	// Alerts reach outside the cluster, to any address: the admin's.
+	{http.MethodGet, "/api/webhooks", auth.Admin, (*Server).listWebhooksHTTP},
+	{http.MethodPost, "/api/webhooks", auth.Admin, (*Server).createWebhookHTTP},
+	{http.MethodGet, "/api/webhooks/:id", auth.Admin, (*Server).getWebhookHTTP},
+	{http.MethodPut, "/api/webhooks/:id", auth.Admin, (*Server).updateWebhookHTTP},
+	{http.MethodDelete, "/api/webhooks/:id", auth.Admin, (*Server).deleteWebhookHTTP},
+	{http.MethodPost, "/api/webhooks/:id/test", auth.Admin, (*Server).testWebhookHTTP},
+	{http.MethodGet, "/api/webhooks/:id/deliveries", auth.Admin, (*Server).webhookDeliveriesHTTP},
 
 	// Any other API path: signed-in callers learn it does not exist.
 	{anyMethod, "/api/*", auth.Viewer, (*Server).noSuchAPI},

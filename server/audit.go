@@ -40,6 +40,10 @@ const (
 	AuditLogin          = "auth.login"
 	AuditLoginFailed    = "auth.login_failed"
 	AuditLogout         = "auth.logout"
+	AuditWebhookCreate  = "webhook.create"
+	AuditWebhookUpdate  = "webhook.update"
+	AuditWebhookDelete  = "webhook.delete"
+	AuditWebhookTest    = "webhook.test"
 )
 
 // auditWriteTimeout bounds one audit write. The write outlives the request

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/crawlhub/crawlhub/server/alerts"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
@@ -54,17 +55,21 @@ func (s *Server) event(env *wire.Envelope) {
 		_, known := s.lastBeat[env.NodeID]
 		if hb.Stopping {
 			delete(s.lastBeat, env.NodeID)
+			delete(s.beats, env.NodeID)
 		} else {
 			s.lastBeat[env.NodeID] = time.Now()
+			s.beats[env.NodeID] = hb.At
 		}
 		s.mu.Unlock()
 		switch {
 		case hb.Stopping:
 			s.log.Info("node stopped", "node_id", env.NodeID, "name", hb.Name)
 			s.hub.Broadcast(wsapi.ChannelNodes, NodeEvent{NodeID: env.NodeID, Name: hb.Name, Status: store.NodeOffline})
+			s.nodeAlert(env.NodeID, hb.Name, store.NodeOffline, hb.At)
 		case !known:
 			s.log.Info("node online", "node_id", env.NodeID, "name", hb.Name)
 			s.hub.Broadcast(wsapi.ChannelNodes, NodeEvent{NodeID: env.NodeID, Name: hb.Name, Status: store.NodeOnline})
+			s.nodeAlert(env.NodeID, hb.Name, store.NodeOnline, hb.At)
 		}
 		s.mu.Lock()
 		if !hb.Stopping {
@@ -78,6 +83,7 @@ func (s *Server) event(env *wire.Envelope) {
 		s.prom.taskStatus(env.Payload)
 		// Forwarded as it came: encoding it again would gain nothing.
 		s.hub.Broadcast(wsapi.ChannelTasks, env.Payload)
+		s.taskAlert(env.Payload)
 	case wire.EvSpiderSynced:
 		var ev wire.SpiderSynced
 		if err := json.Unmarshal(env.Payload, &ev); err != nil || ev.SpiderID == "" {
@@ -105,6 +111,8 @@ func (s *Server) event(env *wire.Envelope) {
 		s.credentialsRevokedEvent(env)
 	case wire.EvAudit:
 		s.auditEvent(env.Payload)
+	case wire.EvDelivery:
+		s.deliveryEvent(env.Payload)
 	case wire.EvScheduleFired:
 		var ev wire.ScheduleFired
 		if err := json.Unmarshal(env.Payload, &ev); err != nil || ev.ScheduleID == "" {
@@ -114,6 +122,7 @@ func (s *Server) event(env *wire.Envelope) {
 		push := ScheduleEvent{Event: "fired", ScheduleID: ev.ScheduleID, Name: ev.Name, At: ev.At, TaskIDs: ev.TaskIDs, Reason: ev.Reason}
 		if ev.Skipped {
 			push.Event = "skipped"
+			s.alerts.Notify(alerts.ScheduleSkipped(ev.ScheduleID, ev.Name, ev.At, ev.Reason))
 		}
 		s.hub.Broadcast(wsapi.ChannelSchedules, push)
 	}
@@ -125,16 +134,22 @@ func (s *Server) event(env *wire.Envelope) {
 func (s *Server) forgetSilent() {
 	cutoff := time.Now().Add(-s.offlineAfter())
 	var gone []NodeEvent
+	var beats []time.Time
 	s.mu.Lock()
 	for id, last := range s.lastBeat {
 		if last.Before(cutoff) {
 			delete(s.lastBeat, id)
 			gone = append(gone, NodeEvent{NodeID: id, Name: s.names[id], Status: store.NodeOffline})
+			beats = append(beats, s.beats[id])
+			delete(s.beats, id)
 		}
 	}
 	s.mu.Unlock()
-	for _, ev := range gone {
+	for i, ev := range gone {
 		s.hub.Broadcast(wsapi.ChannelNodes, ev)
+		if s.silentInStore(ev.NodeID) {
+			s.nodeAlert(ev.NodeID, ev.Name, store.NodeOffline, beats[i])
+		}
 	}
 }
 

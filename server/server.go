@@ -24,6 +24,7 @@ import (
 
 	"github.com/crawlhub/crawlhub/auth"
 	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/server/alerts"
 	"github.com/crawlhub/crawlhub/server/hub"
 	"github.com/crawlhub/crawlhub/server/scheduler"
 	"github.com/crawlhub/crawlhub/store"
@@ -80,8 +81,19 @@ type Config struct {
 	// required on every message it receives (wire.Signer). Zero means the
 	// insecure bus: nothing is signed or checked.
 	ClusterSecret string
-	Version       string
-	Log           *slog.Logger
+	// PublicURL is the dashboard's address as people reach it (behind a
+	// proxy, the proxy's); alerts link to it. Empty: alerts carry no links.
+	PublicURL string
+	// SMTP is the mail server of email alerts; a zero Addr means none.
+	SMTP alerts.SMTP
+	// AlertRetry is the wait before each retry of a failed alert; nil
+	// means alerts.DefaultRetry (8 attempts over about an hour).
+	AlertRetry []time.Duration
+	// AlertPoll is how often the store is asked for alerts due for a
+	// retry. Zero means 10 s.
+	AlertPoll time.Duration
+	Version   string
+	Log       *slog.Logger
 }
 
 // Server is one master.
@@ -96,6 +108,7 @@ type Server struct {
 	tls    *tls.Config // nil: plain HTTP
 	hub    *hub.Hub
 	sched  *scheduler.Scheduler
+	alerts *alerts.Alerts
 	log    *slog.Logger
 	prom   *metrics
 
@@ -107,6 +120,13 @@ type Server struct {
 	points     chan heardPoint   // heartbeats' load for the store (see nodemetrics.go)
 	// pointsDropped counts the heartbeats' points the queue had no room for.
 	pointsDropped atomic.Int64
+	// beats is the time on the last heartbeat heard from each node: it
+	// names a node's coming and going the same way on every master
+	// (alerts.NodeEvent).
+	beats map[string]time.Time
+	// nodeAlertsFrom: a node first heard before then was online before this
+	// master started, and is not news (see nodeAlert).
+	nodeAlertsFrom time.Time
 
 	// Sign-in failures, per username and per address (see login).
 	loginUsers, loginAddrs *auth.Throttle
@@ -141,6 +161,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	st = timeStore(st, prom.store)
 	s := &Server{cfg: cfg, store: st, log: cfg.Log, prom: prom, lastBeat: map[string]time.Time{}, names: map[string]string{},
 		points: make(chan heardPoint, metricsQueue),
+		beats:  map[string]time.Time{},
 		// A person mistypes a few times; a script guessing does not stop.
 		// Many people may share an address (an office), so it may fail
 		// more often than one username.
@@ -180,6 +201,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, err
 	}
 	prom.register(s)
+	s.alerts = s.newAlerts()
 	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedules, Emit: s.emitScheduleFired, Log: cfg.Log})
 	s.echo = s.routes()
 	s.harden(s.echo)
@@ -252,6 +274,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { s.expireAudit(gctx); return nil })
 	g.Go(func() error { s.recordNodeMetrics(gctx); return nil })
+	g.Go(func() error { return s.alerts.Run(gctx) })
 	s.log.Info("master serving", "addr", s.Addr(), "url", s.URL())
 	return g.Wait()
 }

@@ -50,13 +50,20 @@ var rpcRoles = map[string]string{
 	wsapi.MethodMe:              auth.Viewer,
 	wsapi.MethodAuditList:       auth.Admin,
 	wsapi.MethodNodeMetrics:     auth.Viewer,
+	wsapi.MethodWebhooksList:    auth.Admin,
+	wsapi.MethodWebhookCreate:   auth.Admin,
+	wsapi.MethodWebhookUpdate:   auth.Admin,
+	wsapi.MethodWebhookDelete:   auth.Admin,
+	wsapi.MethodWebhookTest:     auth.Admin,
+	wsapi.MethodDeliveries:      auth.Admin,
 }
 
 // authorizeRPC is the hub's check of every call against rpcRoles.
 // channelRoles are the channels that need more than the viewer role
 // subscribe needs: the audit log is the admin's.
 var channelRoles = map[string]string{
-	wsapi.ChannelAudit: auth.Admin,
+	wsapi.ChannelAudit:    auth.Admin,
+	wsapi.ChannelWebhooks: auth.Admin,
 }
 
 // authorizeChannel is the hub's check of every subscription against
@@ -228,6 +235,9 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		return s.auditCall(ctx, params)
 	case wsapi.MethodNodeMetrics:
 		return s.nodeMetricsCall(ctx, params)
+	case wsapi.MethodWebhooksList, wsapi.MethodWebhookCreate, wsapi.MethodWebhookUpdate, wsapi.MethodWebhookDelete,
+		wsapi.MethodWebhookTest, wsapi.MethodDeliveries:
+		return s.webhookCall(ctx, method, params)
 	}
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }

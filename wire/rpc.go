@@ -228,7 +228,7 @@ func (c *Caller) Handle(payload []byte) {
 
 func (c *Caller) event(env *Envelope) {
 	switch env.Type {
-	case EvHeartbeat, EvTaskStatus, EvSpiderSynced, EvScheduleChanged, EvScheduleFired, EvCredentialsRevoked, EvAudit:
+	case EvHeartbeat, EvTaskStatus, EvSpiderSynced, EvScheduleChanged, EvScheduleFired, EvCredentialsRevoked, EvAudit, EvDelivery:
 		if c.cfg.Event != nil {
 			c.cfg.Event(env)
 		}

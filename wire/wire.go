@@ -62,6 +62,19 @@ func FireDoneKey(scheduleID string, at time.Time) string {
 	return "crawlhub:claim:fired:" + scheduleID + ":" + strconv.FormatInt(at.Unix(), 10)
 }
 
+// DeliveryClaimKey is claimed by the master that makes attempt number
+// attempt (from 0) of a webhook delivery: each attempt is sent by one
+// master, whichever masters saw the event.
+func DeliveryClaimKey(deliveryID string, attempt int) string {
+	return "crawlhub:claim:delivery:" + deliveryID + ":" + strconv.Itoa(attempt)
+}
+
+// DeliveryClaimTTL is how long an attempt's claim holds: longer than an
+// attempt may take (its request's timeout) and the record of its outcome,
+// so that it only expires, letting another master try again, when the
+// master that claimed it died mid-attempt.
+const DeliveryClaimTTL = 2 * time.Minute
+
 // Operations (Envelope.Type). Requests go master → agent on NodeChannel;
 // replies carry the same Type and set Re. What an agent does with each is
 // the Node interface (node.go).
@@ -91,6 +104,9 @@ const (
 	// EvAudit carries a store.AuditEntry a master recorded, for every
 	// master's subscribers of the audit channel.
 	EvAudit = "audit"
+	// EvDelivery carries a store.Delivery a master attempted (its body
+	// left out), for every master's subscribers of the webhooks channel.
+	EvDelivery = "webhook_delivery"
 )
 
 // CredentialsRevoked is the payload of EvCredentialsRevoked: the ids of

@@ -42,6 +42,7 @@ type serverFlags struct {
 	origins   string
 	heartbeat time.Duration
 	http      httpFlags
+	alerts    alertFlags
 }
 
 func (f *serverFlags) register(fs *flag.FlagSet) {
@@ -51,6 +52,7 @@ func (f *serverFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.origins, "allowed-origins", "", "comma-separated extra Origins allowed to open WebSockets (the server's own is always allowed)")
 	fs.DurationVar(&f.heartbeat, "heartbeat", 5*time.Second, "agents' heartbeat interval; a node is offline after 3 missed beats")
 	f.http.register(fs)
+	f.alerts.register(fs)
 }
 
 func (f *serverFlags) config(log *slog.Logger) (server.Config, error) {
@@ -63,6 +65,9 @@ func (f *serverFlags) config(log *slog.Logger) (server.Config, error) {
 	cfg := server.Config{
 		Listen: f.listen, Token: f.token, AdminPassword: f.adminPass, AllowedOrigins: origins,
 		Heartbeat: f.heartbeat, Dist: dist(), Version: version, Log: log,
+	}
+	if err := f.alerts.apply(&cfg, log); err != nil {
+		return cfg, err
 	}
 	return cfg, f.http.apply(&cfg)
 }

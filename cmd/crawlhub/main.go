@@ -43,6 +43,8 @@ Usage:
                             who did what (admins)
   crawlhub load [--range 1h|24h|7d] [--json] NODE
                             a node's CPU, memory, disk, network and load over time
+  crawlhub webhooks list | create --name N (--url U | --email A) --events E | test ID | delete ID
+                            alerts to webhooks and email (admins)
   crawlhub version
 
 Run 'crawlhub COMMAND --help' for the flags of a command. Every flag can
@@ -96,6 +98,8 @@ func run(ctx context.Context, args []string) error {
 		return runAudit(ctx, args)
 	case "load":
 		return runNodeLoad(ctx, args)
+	case "webhooks":
+		return runWebhooks(ctx, args)
 	case "version":
 		fmt.Println("crawlhub", version)
 		return nil

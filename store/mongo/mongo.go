@@ -1,9 +1,10 @@
 // Package mongo is the production store: MongoDB through the official
 // driver, collections nodes, spiders, tasks, task_logs, schedules, users,
-// credentials, audit, node_metrics and results_<spider id> (items), and the
-// GridFS bucket "files". It is tested against FerretDB v1 too, so it relies
-// on nothing FerretDB lacks: no transactions, no TTL indexes (node_metrics
-// uses one where the server has it, see nodemetrics.go), no change streams, no
+// credentials, audit, node_metrics, webhooks, webhook_deliveries and
+// results_<spider id> (items), and the GridFS bucket "files". It is tested
+// against FerretDB v1 too, so it relies on nothing FerretDB lacks: no
+// transactions, no TTL indexes (node_metrics uses one where the server has
+// it, see nodemetrics.go), no change streams, no
 // multi-accumulator $group, and no atomicity of filtered updates under
 // concurrency (each write here is correct on its own; where two writers
 // can race, the code says what happens).
@@ -39,7 +40,8 @@ type Store struct {
 	itemsState            itemsState
 	users, credentials    *mongo.Collection
 	audit                 *mongo.Collection
-	redact                *redactor // keeps the URI's credentials out of errors
+	hooks, deliveries     *mongo.Collection // webhooks and their deliveries
+	redact                *redactor         // keeps the URI's credentials out of errors
 	once                  sync.Once
 	err                   error
 
@@ -72,6 +74,8 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		users:       db.Collection("users"),
 		credentials: db.Collection("credentials"),
 		audit:       db.Collection("audit"),
+		hooks:       db.Collection("webhooks"),
+		deliveries:  db.Collection("webhook_deliveries"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
@@ -109,6 +113,11 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "action", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "target", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
+		// A webhook's newest deliveries, the ones due for an attempt, and
+		// the sweep of old ones.
+		{s.deliveries, mongo.IndexModel{Keys: bson.D{{Key: "webhook_id", Value: 1}, {Key: "created", Value: -1}, {Key: "_id", Value: -1}}}},
+		{s.deliveries, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "next", Value: 1}}}},
+		{s.deliveries, mongo.IndexModel{Keys: bson.D{{Key: "updated", Value: 1}}}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
 			return fmt.Errorf("create index on %s: %w", ix.coll.Name(), err)

@@ -266,8 +266,41 @@ var migrations = []string{
 	`ALTER TABLE tasks ADD COLUMN log_errors INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE tasks ADD COLUMN log_warnings INTEGER NOT NULL DEFAULT 0;
 	ALTER TABLE tasks ADD COLUMN scrapy_stats TEXT NOT NULL DEFAULT '';`,
-	// 8: webhooks and their deliveries.
-	`SELECT 1`,
+	// 8: webhooks and their deliveries. deliveries_webhook serves a
+	// webhook's newest deliveries; deliveries_due the deliveries waiting
+	// for an attempt (a partial index: final ones, nearly all of them,
+	// are not in it); deliveries_updated the sweep of old final ones.
+	`CREATE TABLE webhooks (
+		id         TEXT PRIMARY KEY,
+		name       TEXT NOT NULL,
+		kind       TEXT NOT NULL,
+		url        TEXT NOT NULL,
+		recipients TEXT NOT NULL, -- a JSON array
+		events     TEXT NOT NULL, -- a JSON array
+		spider_ids TEXT NOT NULL, -- a JSON array
+		secret     TEXT NOT NULL,
+		format     TEXT NOT NULL,
+		enabled    INTEGER NOT NULL,
+		created_by TEXT NOT NULL,
+		created    INTEGER NOT NULL,
+		updated    INTEGER NOT NULL
+	);
+	CREATE TABLE deliveries (
+		id         TEXT PRIMARY KEY,
+		webhook_id TEXT NOT NULL,
+		event      TEXT NOT NULL,
+		payload    BLOB NOT NULL,
+		status     TEXT NOT NULL,
+		attempts   INTEGER NOT NULL,
+		next       INTEGER NOT NULL,
+		last_error TEXT NOT NULL,
+		response   INTEGER NOT NULL,
+		created    INTEGER NOT NULL,
+		updated    INTEGER NOT NULL
+	);
+	CREATE INDEX deliveries_webhook ON deliveries (webhook_id, created, id);
+	CREATE INDEX deliveries_due ON deliveries (next) WHERE status IN ('pending', 'retrying');
+	CREATE INDEX deliveries_updated ON deliveries (updated);`,
 }
 
 func migrate(ctx context.Context, db *sql.DB) error {

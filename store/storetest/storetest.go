@@ -111,6 +111,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"NodeMetricsRange", testNodeMetricsRange},
 		{"NodeMetricsExpire", testNodeMetricsExpire},
 		{"NodeMetricsRecord", testNodeMetricsRecord},
+		{"WebhookCRUD", testWebhookCRUD},
+		{"WebhookDeliveries", testWebhookDeliveries},
+		{"WebhookDue", testWebhookDue},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

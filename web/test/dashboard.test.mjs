@@ -81,7 +81,7 @@ test('a wrong token in the login URL leads to the sign-in page, and the token le
 test('run the sample spider from the Spiders page, watch its log live, cancel it and find it in the task list', async (t) => {
   await withPage(t, async (page) => {
     await page.goto(url(`?token=${encodeURIComponent(TOKEN)}#/spiders`));
-    assert.equal(await page.locator('nav a[data-section]').allInnerTexts().then((a) => a.join(' ')), 'Nodes Spiders Schedules Tasks Tokens Users Audit');
+    assert.equal(await page.locator('nav a[data-section]').allInnerTexts().then((a) => a.join(' ')), 'Overview Nodes Spiders Schedules Tasks Tokens Users Alerts Audit');
     const row = page.locator('#spiders-table tbody tr[data-spider-name="sample"]');
     await row.waitFor();
     assert.equal(await row.locator('code.command').innerText(), 'sh run.sh');

@@ -144,6 +144,10 @@ export const AUDIT_ACTIONS = [
   'user.delete',
   'token.create',
   'token.revoke',
+  'webhook.create',
+  'webhook.update',
+  'webhook.delete',
+  'webhook.test',
 ];
 
 /** The expiry choices of a new token: [value, label, days] (0 days: never). */

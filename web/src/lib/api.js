@@ -307,3 +307,24 @@ export const revokeToken = (tokenID) => request(`tokens/${id(tokenID)}`, { metho
  * @param {{ action?: string, user_id?: string, target?: string, limit?: number, offset?: number }} filter
  */
 export const listAudit = (filter = {}, signal) => request(withQuery('audit', filter), { signal });
+
+/** GET /api/webhooks (admin) → {items: Webhook[], total}; secrets are never listed (has_secret says whether there is one). */
+export const listWebhooks = (signal) => request('webhooks', { signal });
+
+/**
+ * POST /api/webhooks (admin) → the webhook, with its secret this once.
+ * @param {{ name: string, kind?: 'webhook'|'email', url?: string, recipients?: string[], events: string[], spider_ids?: string[], secret?: string, format?: 'json'|'slack', enabled?: boolean }} webhook
+ */
+export const createWebhook = (webhook) => request('webhooks', { method: 'POST', body: webhook });
+
+/** PUT /api/webhooks/:id (admin): the fields given change, the others stay → the webhook (no secret). */
+export const updateWebhook = (webhookID, change) => request(`webhooks/${id(webhookID)}`, { method: 'PUT', body: change });
+
+/** DELETE /api/webhooks/:id (admin): the webhook and its deliveries. */
+export const deleteWebhook = (webhookID) => request(`webhooks/${id(webhookID)}`, { method: 'DELETE' });
+
+/** POST /api/webhooks/:id/test (admin) → the test delivery, attempted before the answer (its status says how it went). */
+export const testWebhook = (webhookID) => request(`webhooks/${id(webhookID)}/test`, { method: 'POST', timeoutMs: 60_000 });
+
+/** GET /api/webhooks/:id/deliveries?limit= (admin) → {items: Delivery[], total}, newest first. */
+export const listDeliveries = (webhookID, limit = 20, signal) => request(withQuery(`webhooks/${id(webhookID)}/deliveries`, { limit }), { signal });

@@ -1,0 +1,87 @@
+package main
+
+import (
+	"bytes"
+	"errors"
+	"os/exec"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/crawlhub/crawlhub/internal/testenv"
+)
+
+// TestWebhookCommands: create, list, test and delete webhooks and email
+// channels from the command line, against an all-in-one with a mail
+// server, as an admin would.
+func TestWebhookCommands(t *testing.T) {
+	t.Parallel()
+	rcv := testenv.StartReceiver(t, "from-stdin")
+	mail := testenv.StartSMTP(t)
+	p := startProc(t, "all-in-one", "--listen", "127.0.0.1:0", "--data", t.TempDir(),
+		"--smtp-addr", mail.Addr, "--smtp-from", "crawlhub@example.com")
+	m := p.waitLog(t, regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/\?token=([0-9A-Za-z_-]+)`), 60*time.Second)
+	base, admin := m[1], m[2]
+	run := func(stdin string, args ...string) (stdout, stderr string, code int) {
+		t.Helper()
+		cmd := exec.Command(binary, append(args, "--server", base, "--token", admin)...)
+		var out, errb bytes.Buffer
+		cmd.Stdout, cmd.Stderr, cmd.Stdin = &out, &errb, strings.NewReader(stdin)
+		err := cmd.Run()
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("crawlhub %v: %v", args, err)
+		}
+		return out.String(), errb.String(), code
+	}
+
+	out, errs, code := run("from-stdin\n", "webhooks", "create", "--name", "ops", "--url", rcv.URL,
+		"--events", "task.failed,node.offline", "--format", "slack", "--secret-stdin")
+	if code != 0 || out != "" || !strings.Contains(errs, `webhook "ops"`) {
+		t.Fatalf("webhooks create --secret-stdin: %d %q %s", code, out, errs)
+	}
+	out, errs, code = run("", "webhooks", "create", "--name", "on-call", "--email", "ops@example.com", "--events", "task.failed")
+	if code != 0 || !regexp.MustCompile(`^[0-9a-f]{64}\n$`).MatchString(out) || !strings.Contains(errs, "shown this once") {
+		t.Fatalf("webhooks create --email: %d %q %s", code, out, errs)
+	}
+	_, errs, code = run("", "webhooks", "create", "--name", "bad", "--url", "ftp://example.com", "--events", "task.failed")
+	if code != 1 || !strings.Contains(errs, "not an http or https URL") {
+		t.Errorf("webhooks create with an ftp URL: %d %s", code, errs)
+	}
+	out, _, _ = run("", "webhooks", "list")
+	for _, want := range []string{"NAME", "ops", rcv.URL, "task.failed,node.offline", "on-call", "ops@example.com"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("webhooks list lacks %q:\n%s", want, out)
+		}
+	}
+
+	_, errs, code = run("", "webhooks", "test", "ops")
+	if code != 0 || !strings.Contains(errs, "delivered (the receiver answered 200)") {
+		t.Errorf("webhooks test ops: %d %s", code, errs)
+	}
+	if got := rcv.All(); len(got) != 1 || !got[0].Valid || !strings.HasPrefix(string(got[0].Body), `{"text":`) {
+		t.Errorf("the receiver got %+v, want one signed Slack test", got)
+	}
+	_, errs, code = run("", "webhooks", "test", "on-call")
+	if code != 0 {
+		t.Errorf("webhooks test on-call: %d %s", code, errs)
+	}
+	mail.WaitFor(t, 30*time.Second, "the test mail", func(ms []testenv.Mail) bool { return len(ms) == 1 })
+
+	rcv.Fail(true)
+	_, errs, code = run("", "webhooks", "test", "ops")
+	if code != 1 || !strings.Contains(errs, "failed") || !strings.Contains(errs, "500") {
+		t.Errorf("webhooks test to a failing receiver: %d %s", code, errs)
+	}
+
+	_, errs, code = run("", "webhooks", "delete", "ops")
+	if code != 0 || !strings.Contains(errs, "deleted") {
+		t.Errorf("webhooks delete: %d %s", code, errs)
+	}
+	if out, _, _ = run("", "webhooks", "list"); strings.Contains(out, rcv.URL) {
+		t.Errorf("after delete, webhooks list still has it:\n%s", out)
+	}
+}
