@@ -398,3 +398,48 @@ type timedWebhooks struct {
 	store.Webhooks
 	t *series
 }
+
+func (x timedWebhooks) Create(ctx context.Context, w *store.Webhook) error {
+	defer x.t.since("webhooks", "Create", time.Now())
+	return x.Webhooks.Create(ctx, w)
+}
+func (x timedWebhooks) Get(ctx context.Context, id string) (*store.Webhook, error) {
+	defer x.t.since("webhooks", "Get", time.Now())
+	return x.Webhooks.Get(ctx, id)
+}
+func (x timedWebhooks) List(ctx context.Context) ([]store.Webhook, error) {
+	defer x.t.since("webhooks", "List", time.Now())
+	return x.Webhooks.List(ctx)
+}
+func (x timedWebhooks) Update(ctx context.Context, w *store.Webhook) error {
+	defer x.t.since("webhooks", "Update", time.Now())
+	return x.Webhooks.Update(ctx, w)
+}
+func (x timedWebhooks) Delete(ctx context.Context, id string) error {
+	defer x.t.since("webhooks", "Delete", time.Now())
+	return x.Webhooks.Delete(ctx, id)
+}
+func (x timedWebhooks) CreateDelivery(ctx context.Context, d *store.Delivery) error {
+	defer x.t.since("webhooks", "CreateDelivery", time.Now())
+	return x.Webhooks.CreateDelivery(ctx, d)
+}
+func (x timedWebhooks) GetDelivery(ctx context.Context, id string) (*store.Delivery, error) {
+	defer x.t.since("webhooks", "GetDelivery", time.Now())
+	return x.Webhooks.GetDelivery(ctx, id)
+}
+func (x timedWebhooks) UpdateDelivery(ctx context.Context, d *store.Delivery) error {
+	defer x.t.since("webhooks", "UpdateDelivery", time.Now())
+	return x.Webhooks.UpdateDelivery(ctx, d)
+}
+func (x timedWebhooks) Deliveries(ctx context.Context, webhookID string, limit int) ([]store.Delivery, error) {
+	defer x.t.since("webhooks", "Deliveries", time.Now())
+	return x.Webhooks.Deliveries(ctx, webhookID, limit)
+}
+func (x timedWebhooks) Due(ctx context.Context, at time.Time, limit int) ([]store.Delivery, error) {
+	defer x.t.since("webhooks", "Due", time.Now())
+	return x.Webhooks.Due(ctx, at, limit)
+}
+func (x timedWebhooks) DeleteDeliveriesBefore(ctx context.Context, before time.Time) (int, error) {
+	defer x.t.since("webhooks", "DeleteDeliveriesBefore", time.Now())
+	return x.Webhooks.DeleteDeliveriesBefore(ctx, before)
+}
