@@ -105,6 +105,11 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"CredentialDeleteExpired", testCredentialDeleteExpired},
 		{"AuditList", testAuditList},
 		{"AuditDeleteBefore", testAuditDeleteBefore},
+		{"StatsCounts", testStatsCounts},
+		{"StatsP95", testStatsP95},
+		{"StatsOnce", testStatsOnce},
+		{"StatsWindows", testStatsWindows},
+		{"StatsNow", testStatsNow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
