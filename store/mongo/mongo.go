@@ -38,9 +38,11 @@ type Store struct {
 	itemsState            itemsState
 	users, credentials    *mongo.Collection
 	audit                 *mongo.Collection
-	redact                *redactor // keeps the URI's credentials out of errors
-	once                  sync.Once
-	err                   error
+	// The overview (stats.go).
+	taskEnds, taskRollups, taskActive *mongo.Collection
+	redact                            *redactor // keeps the URI's credentials out of errors
+	once                              sync.Once
+	err                               error
 }
 
 // Open connects to the MongoDB at uri, uses database, and creates the
@@ -68,10 +70,17 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		users:       db.Collection("users"),
 		credentials: db.Collection("credentials"),
 		audit:       db.Collection("audit"),
+		taskEnds:    db.Collection("task_ends"),
+		taskRollups: db.Collection("task_rollups"),
+		taskActive:  db.Collection("task_active"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("store: open mongo database %s: %w", database, redact.err(err))
+	}
+	if err := s.backfillStats(ctx); err != nil {
+		client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("store: open mongo database %s: count the tasks that ended before: %w", database, redact.err(err))
 	}
 	return s, nil
 }
@@ -105,6 +114,10 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "action", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "target", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
+		// The overview: the ends of a window or of the hours to fold; the
+		// active tasks of a status.
+		{s.taskEnds, mongo.IndexModel{Keys: bson.D{{Key: "hour", Value: 1}, {Key: "at", Value: 1}}}},
+		{s.taskActive, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}}}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
 			return fmt.Errorf("create index on %s: %w", ix.coll.Name(), err)
