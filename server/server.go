@@ -239,6 +239,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { s.watchAccess(gctx, adminErr == nil); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { s.expireAudit(gctx); return nil })
+	g.Go(func() error { s.foldStats(gctx); return nil })
 	s.log.Info("master serving", "addr", s.Addr(), "url", s.URL())
 	return g.Wait()
 }

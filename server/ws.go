@@ -48,6 +48,7 @@ var rpcRoles = map[string]string{
 	wsapi.MethodScheduleRun:     auth.Operator,
 	wsapi.MethodMe:              auth.Viewer,
 	wsapi.MethodAuditList:       auth.Admin,
+	wsapi.MethodStats:           auth.Viewer,
 }
 
 // authorizeRPC is the hub's check of every call against rpcRoles.
@@ -218,6 +219,8 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 		return s.scheduleCall(ctx, method, params)
 	case wsapi.MethodAuditList:
 		return s.auditCall(ctx, params)
+	case wsapi.MethodStats:
+		return s.taskStatsCall(ctx, params)
 	}
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }
