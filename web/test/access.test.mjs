@@ -43,7 +43,7 @@ test('an operator signs in with a username and password, sees no admin pages, an
     assert.equal(await page.locator('#account-role').innerText(), 'operator');
     await page.locator('#tasks-table, .empty').first().waitFor();
     assert.equal(new URL(page.url()).hash, '#/tasks', 'signing in keeps the page that was asked for');
-    assert.equal(await navText(page), 'Nodes Spiders Schedules Tasks Tokens');
+    assert.equal(await navText(page), 'Overview Nodes Spiders Schedules Tasks Tokens');
     await assertNoSecretsInStorage(page);
 
     // An operator is offered Run; an admin page says it is not theirs.
@@ -98,7 +98,7 @@ test('a viewer sees no Run, Cancel or other changing buttons, and a forged call 
     await withPage(t, async (page) => {
       await signIn(page, viewer, '#/tasks');
       assert.equal(await page.locator('#account-role').innerText(), 'viewer');
-      assert.equal(await navText(page), 'Nodes Spiders Schedules Tasks Tokens');
+      assert.equal(await navText(page), 'Overview Nodes Spiders Schedules Tasks Tokens');
 
       const row = page.locator(`#tasks-table tbody tr[data-task-id="${taskID}"]`);
       await row.waitFor();
@@ -151,7 +151,7 @@ test('an admin creates a token (its secret shown once), revokes it, and manages 
   await withPage(t, async (page) => {
     await page.goto(url(`?token=${encodeURIComponent(TOKEN)}#/tokens`));
     await page.locator('#account-name', { hasText: 'admin' }).waitFor();
-    assert.equal(await navText(page), 'Nodes Spiders Schedules Tasks Tokens Users Audit');
+    assert.equal(await navText(page), 'Overview Nodes Spiders Schedules Tasks Tokens Users Alerts Audit');
 
     // A token: name, a lower role, an expiry; the secret once.
     const name = `e2e-script-${Date.now().toString(36)}`;

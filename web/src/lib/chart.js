@@ -28,15 +28,42 @@ function axes(p, yValues) {
   return [axis, { ...axis, size: 56, ...(yValues ? { values: yValues } : {}) }];
 }
 
+function barRange(u, min, max) {
+  const xs = u.data[0];
+  const half = xs.length > 1 ? (xs[1] - xs[0]) / 2 : 1800;
+  return [min - half, max + half];
+}
+
+/**
+ * Stacks series: [xs, a, b, c] becomes [xs, a+b+c, a+b, a], the tallest
+ * first, so that drawn in that order (uPlot draws later series on top)
+ * each lower part shows over the total above it. Missing values count 0.
+ */
+export function stack(data) {
+  const [xs, ...ys] = data;
+  const sums = [];
+  let acc = xs.map(() => 0);
+  for (const y of ys) {
+    acc = acc.map((v, i) => v + (y[i] ?? 0));
+    sums.push(acc);
+  }
+  return [xs, ...sums.reverse()];
+}
+
 /**
  * Draws a chart in el that fills el's width, redrawn as el resizes and when
- * the colour scheme changes. series: [{ label, color (a palette key), fill?, stacked? }].
- * data: [xs (Unix seconds), ys1, ys2, …].
+ * the colour scheme changes. series: [{ label, color (a palette key), fill? }].
+ * data: [xs (Unix seconds), ys1, ys2, …]. With stacked (bars or areas),
+ * each series is drawn on top of the ones before it, and the legend lists
+ * them top first with their own values, not the stacked sums.
  * @returns {{ setData(data: any[]): void, destroy(): void, plot: () => any }}
  */
-export function lineChart(el, { series, data, height = 220, yValues, bars = false, title } = {}) {
+export function lineChart(el, { series, data, height = 220, yValues, bars = false, stacked = false, title } = {}) {
   let plot = null;
   let current = data;
+  const shown = (d) => (stacked ? stack(d) : d);
+  // Drawn order: stacked series top first.
+  const order = stacked ? series.map((_, i) => series.length - 1 - i) : series.map((_, i) => i);
   const build = () => {
     const p = palette();
     plot?.destroy();
@@ -47,20 +74,25 @@ export function lineChart(el, { series, data, height = 220, yValues, bars = fals
       cursor: { drag: { x: false, y: false } },
       legend: { show: true },
       axes: axes(p, yValues),
-      scales: { x: { time: true } },
+      // Bars are centred on their x: half a step of room at each end.
+      scales: { x: { time: true, ...(bars ? { range: barRange } : {}) } },
       series: [
         {},
-        ...series.map((s) => ({
-          label: s.label,
-          stroke: p[s.color] || s.color || p.accent,
-          fill: s.fill ? (p[s.fill] || s.fill) : undefined,
-          width: bars ? 0 : 1.5,
-          points: { show: false },
-          ...(bars ? { paths: uPlot.paths.bars({ size: [0.8, 40] }) } : {}),
-        })),
+        ...order.map((k) => {
+          const s = series[k];
+          return {
+            label: s.label,
+            stroke: p[s.color] || s.color || p.accent,
+            fill: s.fill ? (p[s.fill] || s.fill) : undefined,
+            width: bars ? 0 : 1.5,
+            points: { show: false },
+            ...(bars ? { paths: uPlot.paths.bars({ size: [0.8, 40] }) } : {}),
+            ...(stacked ? { value: (_u, _v, _si, i) => (i == null ? '–' : String(current[k + 1]?.[i] ?? 0)) } : {}),
+          };
+        }),
       ],
     };
-    plot = new uPlot(opts, current, el);
+    plot = new uPlot(opts, shown(current), el);
   };
   build();
   const ro = new ResizeObserver(() => plot?.setSize({ width: Math.max(el.clientWidth, 200), height }));
@@ -70,7 +102,7 @@ export function lineChart(el, { series, data, height = 220, yValues, bars = fals
   return {
     setData(d) {
       current = d;
-      plot?.setData(d);
+      plot?.setData(shown(d));
     },
     destroy() {
       ro.disconnect();
