@@ -260,6 +260,18 @@ func renderMarkdown(res *Results, cfg Config) string {
 		w("\n")
 	}
 
+	// Scenario 10.
+	if len(res.Stats) > 0 {
+		w("## 10. The overview over 1,000,000 tasks\n\n")
+		w("Tasks of the last 30 days (%d spiders; 80 %% finished, 10 %% error, 5 %% cancelled, 5 %% abnormal, 0.2 %% pending or running), stored with `CreateMany` in batches of %s, folded once (MongoDB), then the dashboard's two queries (`store.Stats.TaskStats`, the call behind `GET /api/stats`) read %d times in the harness process after one warm-up read.\n\n", StatsSpiders, f0(statsBatch), StatsReads)
+		w("| store | tasks | load s | fold s | 24 h by hour p50 / max ms | 30 d by day p50 / max ms | overview p50 / max ms |\n|---|---|---|---|---|---|---|\n")
+		for _, s := range res.Stats {
+			w("| %s | %s | %.1f | %.1f | %s / %s | %s / %s | %s / %s |\n", s.Store, f0(float64(s.Tasks)), s.LoadS, s.FoldS,
+				ms(s.HourP50ms), ms(s.HourMaxms), ms(s.DayP50ms), ms(s.DayMaxms), ms(s.OverviewP50ms), ms(s.OverviewMaxms))
+		}
+		w("\n")
+	}
+
 	// Profiles.
 	if len(res.Profiles) > 0 {
 		w("## Where the time goes (profiles of missed targets)\n\n")

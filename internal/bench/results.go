@@ -28,6 +28,7 @@ type Results struct {
 	Items       []ItemsRow      `json:"items,omitempty"`
 	ItemExports []ItemExportRow `json:"item_exports,omitempty"`
 	Signed      []SignedRow     `json:"signed_bus,omitempty"`
+	Stats       []StatsRow      `json:"stats,omitempty"`
 	Targets     []TargetResult  `json:"targets"`
 	Profiles    []Profile       `json:"profiles,omitempty"`
 	Errors      []string        `json:"errors,omitempty"`

@@ -39,10 +39,11 @@ type Store struct {
 	users, credentials    *mongo.Collection
 	audit                 *mongo.Collection
 	// The overview (stats.go).
-	taskEnds, taskRollups, taskActive *mongo.Collection
-	redact                            *redactor // keeps the URI's credentials out of errors
-	once                              sync.Once
-	err                               error
+	taskEnds, taskActive *mongo.Collection
+	foldMargin           time.Duration // cutMargin; tests fold at once
+	redact               *redactor     // keeps the URI's credentials out of errors
+	once                 sync.Once
+	err                  error
 }
 
 // Open connects to the MongoDB at uri, uses database, and creates the
@@ -71,8 +72,8 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		credentials: db.Collection("credentials"),
 		audit:       db.Collection("audit"),
 		taskEnds:    db.Collection("task_ends"),
-		taskRollups: db.Collection("task_rollups"),
 		taskActive:  db.Collection("task_active"),
+		foldMargin:  cutMargin,
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))

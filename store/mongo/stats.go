@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,10 +22,12 @@ import (
 //   - task_ends: one document per ended task, _id its task id, inserted as
 //     the task ends (a second insert is a duplicate key, ignored: a task
 //     counts once). Small: it holds the ends not yet folded.
-//   - task_rollups: one document per UTC hour (_id "2006-01-02T15Z"),
-//     every spider and status of the hour in one document, written whole
-//     by Fold, which only one caller runs at a time. A 30-day window reads
-//     at most 720 of them.
+//   - task_hours_YYYYMMDD and task_days_YYYYMM: the rollups, one document
+//     per UTC hour in a collection per day, one per UTC day in a
+//     collection per month, every spider and status of the hour or day in
+//     one document, written whole by Fold, which only one caller runs at a
+//     time. A 24-hour window reads two small collections, a 30-day one
+//     two others; FerretDB's cost is the size of what it scans.
 //   - task_active: one document per pending or running task (_id its task
 //     id), so that "running and pending now" counts a small collection.
 //
@@ -58,57 +61,114 @@ func (d *endDoc) end() store.TaskEnd {
 		RunMS: d.RunMS, Items: d.Items}
 }
 
-type rollupDoc struct {
-	ID   string    `bson:"_id"`
+// hourDoc is the rollup of one UTC hour: every spider and final status of
+// the hour in one document, in the collection of its UTC day
+// (task_hours_YYYYMMDD, at most 24 documents). FerretDB reads a whole
+// collection for any query, so small collections are what keep a read of
+// 24 hours small, whatever the history.
+type hourDoc struct {
+	ID   string    `bson:"_id"` // hourKey
 	Hour time.Time `bson:"hour"`
 	// Cut: every end of this hour stored before it is counted in Rows.
-	Cut  time.Time      `bson:"cut"`
-	Rows []rollupRowDoc `bson:"rows"`
+	Cut  time.Time `bson:"cut"`
+	Rows []rowDoc  `bson:"rows"`
 }
 
-type rollupRowDoc struct {
-	SpiderID   string  `bson:"spider_id"`
-	SpiderName string  `bson:"spider_name"`
-	Status     string  `bson:"status"`
-	Count      int64   `bson:"count"`
-	RunCount   int64   `bson:"run_count"`
-	RunSumMS   int64   `bson:"run_sum_ms"`
-	RunMaxMS   int64   `bson:"run_max_ms"`
-	Items      int64   `bson:"items"`
-	Hist       []int64 `bson:"hist"`
+// dayDoc is the rollup of one UTC day, the sum of its hours, in the
+// collection of its UTC month (task_days_YYYYMM, at most 31 documents).
+type dayDoc struct {
+	ID  string    `bson:"_id"` // dayKey
+	Day time.Time `bson:"day"`
+	// Cuts are the Cut of each hour summed (by hourKey).
+	Cuts map[string]time.Time `bson:"cuts"`
+	Rows []rowDoc             `bson:"rows"`
+}
+
+// rowDoc is one (spider, status) of a rollup, with short keys: an hour of
+// 50 spiders holds 200 of them.
+type rowDoc struct {
+	SpiderID   string `bson:"s"`
+	SpiderName string `bson:"n"`
+	Status     string `bson:"st"`
+	Count      int64  `bson:"c"`
+	RunCount   int64  `bson:"rc"`
+	RunSumMS   int64  `bson:"rs"`
+	RunMaxMS   int64  `bson:"rm"`
+	Items      int64  `bson:"i"`
+	// Hist is the run-time histogram's non-zero buckets, as pairs
+	// (bucket, count).
+	Hist []int64 `bson:"h"`
 }
 
 func hourKey(t time.Time) string { return t.UTC().Format("2006-01-02T15Z") }
+
+func dayKey(t time.Time) string { return t.UTC().Format("2006-01-02") }
+
+func (s *Store) hoursColl(day time.Time) *mongo.Collection {
+	return s.db.Collection("task_hours_" + day.UTC().Format("20060102"))
+}
+
+func (s *Store) daysColl(month time.Time) *mongo.Collection {
+	return s.db.Collection("task_days_" + month.UTC().Format("200601"))
+}
 
 // cutMargin is how far behind its own clock Fold cuts: an end stored by
 // another master whose clock is up to this much ahead is still folded
 // after it was stored, never skipped.
 const cutMargin = time.Minute
 
-// rollupKey is (hour, spider id, status).
+// FoldMargin is how long after it is stored a task end may be folded
+// (cutMargin).
+const FoldMargin = cutMargin
+
+// rollupKey is (hour or day, spider id, status).
 type rollupKey [3]string
 
-// rollups turns d's rows into store.Rollups.
-func (d *rollupDoc) rollups() map[rollupKey]*store.Rollup {
-	m := map[rollupKey]*store.Rollup{}
-	for _, row := range d.Rows {
-		r := &store.Rollup{Hour: d.Hour.UTC(), SpiderID: row.SpiderID, SpiderName: row.SpiderName, Status: row.Status,
+type rollups map[rollupKey]*store.Rollup
+
+func (m rollups) addRows(at time.Time, key string, rows []rowDoc) {
+	for _, row := range rows {
+		r := &store.Rollup{Hour: at.UTC(), SpiderID: row.SpiderID, SpiderName: row.SpiderName, Status: row.Status,
 			Count: row.Count, RunCount: row.RunCount, RunSumMS: row.RunSumMS, RunMaxMS: row.RunMaxMS, Items: row.Items}
-		copy(r.Hist[:], row.Hist)
-		m[rollupKey{d.ID, row.SpiderID, row.Status}] = r
+		for i := 0; i+1 < len(row.Hist); i += 2 {
+			if b := row.Hist[i]; b >= 0 && b < int64(len(r.Hist)) {
+				r.Hist[b] = row.Hist[i+1]
+			}
+		}
+		k := rollupKey{key, row.SpiderID, row.Status}
+		if old := m[k]; old != nil {
+			old.Merge(r)
+			old.SpiderName = r.SpiderName
+		} else {
+			m[k] = r
+		}
 	}
-	return m
 }
 
-func addEnd(m map[rollupKey]*store.Rollup, e store.TaskEnd) {
-	k := rollupKey{hourKey(e.Hour), e.SpiderID, e.Status}
+func (m rollups) addEnd(at time.Time, key string, e store.TaskEnd) {
+	k := rollupKey{key, e.SpiderID, e.Status}
 	r := m[k]
 	if r == nil {
-		r = &store.Rollup{Hour: e.Hour, SpiderID: e.SpiderID, Status: e.Status}
+		r = &store.Rollup{Hour: at, SpiderID: e.SpiderID, Status: e.Status}
 		m[k] = r
 	}
 	r.SpiderName = e.SpiderName
 	r.Add(e, 1)
+}
+
+func (m rollups) rows() []rowDoc {
+	rows := make([]rowDoc, 0, len(m))
+	for _, r := range m {
+		row := rowDoc{SpiderID: r.SpiderID, SpiderName: r.SpiderName, Status: r.Status, Count: r.Count,
+			RunCount: r.RunCount, RunSumMS: r.RunSumMS, RunMaxMS: r.RunMaxMS, Items: r.Items}
+		for b, c := range r.Hist {
+			if c != 0 {
+				row.Hist = append(row.Hist, int64(b), c)
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows
 }
 
 // ---- written as tasks change (records.go calls these)
@@ -208,35 +268,49 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 	if err != nil {
 		return nil, fmt.Errorf("store: task stats: %w", err)
 	}
-	docs, err := findAll(ctx, s.taskRollups, bson.D{{Key: "_id", Value: bson.D{
-		{Key: "$gte", Value: hourKey(q.From)}, {Key: "$lt", Value: hourKey(q.To)}}}},
-		func(d *rollupDoc) rollupDoc { return *d })
-	if err != nil {
-		return nil, fmt.Errorf("store: task stats: read rollups: %w", err)
-	}
-	byHour := map[string]*rollupDoc{}
-	for i := range docs {
-		byHour[docs[i].ID] = &docs[i]
+	m := rollups{}
+	cuts := map[string]time.Time{} // by hourKey: ends stored before are counted in m
+	if q.Bucket == time.Hour {
+		for d := q.From.Truncate(24 * time.Hour); d.Before(q.To); d = d.Add(24 * time.Hour) {
+			docs, err := findAll(ctx, (*Store)(s).hoursColl(d), bson.D{}, func(d *hourDoc) hourDoc { return *d })
+			if err != nil {
+				return nil, fmt.Errorf("store: task stats: read the hours of %s: %w", dayKey(d), err)
+			}
+			for _, doc := range docs {
+				if h := doc.Hour.UTC(); !h.Before(q.From) && h.Before(q.To) {
+					m.addRows(h, doc.ID, doc.Rows)
+					cuts[doc.ID] = doc.Cut
+				}
+			}
+		}
+	} else {
+		for mo := monthOf(q.From); mo.Before(q.To); mo = mo.AddDate(0, 1, 0) {
+			docs, err := findAll(ctx, (*Store)(s).daysColl(mo), bson.D{}, func(d *dayDoc) dayDoc { return *d })
+			if err != nil {
+				return nil, fmt.Errorf("store: task stats: read the days of %s: %w", mo.Format("2006-01"), err)
+			}
+			for _, doc := range docs {
+				if d := doc.Day.UTC(); !d.Before(q.From) && d.Before(q.To) {
+					m.addRows(d, doc.ID, doc.Rows)
+					maps.Copy(cuts, doc.Cuts)
+				}
+			}
+		}
 	}
 	ends, err := findAll(ctx, s.taskEnds, bson.D{{Key: "hour", Value: bson.D{
 		{Key: "$gte", Value: q.From}, {Key: "$lt", Value: q.To}}}}, func(d *endDoc) endDoc { return *d })
 	if err != nil {
 		return nil, fmt.Errorf("store: task stats: read task ends: %w", err)
 	}
-	var list []store.Rollup
-	for _, d := range docs {
-		for _, r := range d.rollups() {
-			list = append(list, *r)
-		}
-	}
-	recent := map[rollupKey]*store.Rollup{}
 	for _, e := range ends {
-		if d := byHour[hourKey(e.Hour)]; d != nil && e.At.Before(d.Cut) {
+		k := hourKey(e.Hour)
+		if c, ok := cuts[k]; ok && e.At.Before(c) {
 			continue // folded already, not deleted yet
 		}
-		addEnd(recent, e.end())
+		m.addEnd(e.Hour.UTC(), k, e.end())
 	}
-	for _, r := range recent {
+	list := make([]store.Rollup, 0, len(m))
+	for _, r := range m {
 		list = append(list, *r)
 	}
 	running, err := s.taskActive.CountDocuments(ctx, bson.D{{Key: "status", Value: store.TaskRunning}})
@@ -250,15 +324,20 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 	return store.BuildTaskStats(q, list, running, pending), nil
 }
 
+func monthOf(t time.Time) time.Time {
+	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
+}
+
 // ---- fold
 
-// Fold adds the ends of the hours before before, stored up to a minute
-// ago, to their hours' rollups, then deletes them. Each rollup records the
-// cut it was folded up to, so a Fold that stopped between writing the
-// rollups and deleting the ends is not counted twice: the next one skips
-// (and deletes) the ends the rollup already holds.
+// Fold adds the ends of the hours before before, stored more than
+// cutMargin ago, to their hours' rollups, sums each day touched again from
+// its hours, then deletes the ends. Each hour records the cut it was
+// folded up to, and each day its hours' cuts, so a Fold that stopped
+// half-way is not counted twice: the next one skips the ends an hour
+// already holds (and sums their days again).
 func (s *stats) Fold(ctx context.Context, before time.Time) (int, error) {
-	cut := time.Now().Add(-cutMargin).Truncate(time.Millisecond)
+	cut := time.Now().Add(-s.foldMargin).Truncate(time.Millisecond)
 	filter := bson.D{{Key: "hour", Value: bson.D{{Key: "$lt", Value: before}}}, {Key: "at", Value: bson.D{{Key: "$lt", Value: cut}}}}
 	ends, err := findAll(ctx, s.taskEnds, filter, func(d *endDoc) endDoc { return *d })
 	if err != nil {
@@ -268,44 +347,39 @@ func (s *stats) Fold(ctx context.Context, before time.Time) (int, error) {
 		return 0, nil
 	}
 	hours := map[string][]endDoc{}
-	var keys bson.A
+	days := map[string]time.Time{}
 	for _, e := range ends {
-		k := hourKey(e.Hour)
-		if hours[k] == nil {
-			keys = append(keys, k)
-		}
-		hours[k] = append(hours[k], e)
-	}
-	docs, err := findAll(ctx, s.taskRollups, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: keys}}}},
-		func(d *rollupDoc) rollupDoc { return *d })
-	if err != nil {
-		return 0, fmt.Errorf("store: fold task ends: %w", err)
-	}
-	old := map[string]*rollupDoc{}
-	for i := range docs {
-		old[docs[i].ID] = &docs[i]
+		hours[hourKey(e.Hour)] = append(hours[hourKey(e.Hour)], e)
+		days[dayKey(e.Hour)] = e.Hour.UTC().Truncate(24 * time.Hour)
 	}
 	folded := 0
 	for k, es := range hours {
-		d := old[k]
-		if d == nil {
-			d = &rollupDoc{ID: k, Hour: es[0].Hour.UTC().Truncate(time.Hour)}
+		hour := es[0].Hour.UTC().Truncate(time.Hour)
+		coll := (*Store)(s).hoursColl(hour)
+		var doc hourDoc
+		err := findOne(ctx, coll, bson.D{{Key: "_id", Value: k}}, &doc)
+		if errors.Is(err, store.ErrNotFound) {
+			doc, err = hourDoc{ID: k, Hour: hour}, nil
 		}
-		m := d.rollups()
+		if err != nil {
+			return 0, fmt.Errorf("store: fold task ends of %s: %w", k, err)
+		}
+		m := rollups{}
+		m.addRows(hour, k, doc.Rows)
 		for _, e := range es {
-			if e.At.Before(d.Cut) {
+			if e.At.Before(doc.Cut) {
 				continue
 			}
-			addEnd(m, e.end())
+			m.addEnd(hour, k, e.end())
 			folded++
 		}
-		d.Cut, d.Rows = cut, d.Rows[:0]
-		for _, r := range m {
-			d.Rows = append(d.Rows, rollupRowDoc{SpiderID: r.SpiderID, SpiderName: r.SpiderName, Status: r.Status,
-				Count: r.Count, RunCount: r.RunCount, RunSumMS: r.RunSumMS, RunMaxMS: r.RunMaxMS, Items: r.Items,
-				Hist: r.Hist[:]})
+		doc.Cut, doc.Rows = cut, m.rows()
+		if _, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: k}}, doc, options.Replace().SetUpsert(true)); err != nil {
+			return 0, fmt.Errorf("store: fold task ends of %s: %w", k, err)
 		}
-		if _, err := s.taskRollups.ReplaceOne(ctx, bson.D{{Key: "_id", Value: k}}, d, options.Replace().SetUpsert(true)); err != nil {
+	}
+	for k, day := range days {
+		if err := (*Store)(s).sumDay(ctx, k, day); err != nil {
 			return 0, fmt.Errorf("store: fold task ends of %s: %w", k, err)
 		}
 	}
@@ -315,12 +389,29 @@ func (s *stats) Fold(ctx context.Context, before time.Time) (int, error) {
 	return folded, nil
 }
 
+// sumDay writes the rollup of a day as the sum of its hours.
+func (s *Store) sumDay(ctx context.Context, k string, day time.Time) error {
+	docs, err := findAll(ctx, s.hoursColl(day), bson.D{}, func(d *hourDoc) hourDoc { return *d })
+	if err != nil {
+		return err
+	}
+	m := rollups{}
+	doc := dayDoc{ID: k, Day: day, Cuts: map[string]time.Time{}}
+	for _, h := range docs {
+		m.addRows(day, k, h.Rows)
+		doc.Cuts[h.ID] = h.Cut
+	}
+	doc.Rows = m.rows()
+	_, err = s.daysColl(day).ReplaceOne(ctx, bson.D{{Key: "_id", Value: k}}, doc, options.Replace().SetUpsert(true))
+	return err
+}
+
 // backfillStats counts the tasks that ended before the store kept task
 // ends (a database from an earlier crawlhub), once: a marker in
-// task_rollups says it was done, and is written first, so that two masters
+// task_stats says it was done, and is written first, so that two masters
 // opening at once do not both do it.
 func (s *Store) backfillStats(ctx context.Context) error {
-	_, err := s.taskRollups.InsertOne(ctx, bson.D{{Key: "_id", Value: "backfill"}, {Key: "at", Value: time.Now()}})
+	_, err := s.db.Collection("task_stats").InsertOne(ctx, bson.D{{Key: "_id", Value: "backfill"}, {Key: "at", Value: time.Now()}})
 	if mongo.IsDuplicateKeyError(err) {
 		return nil
 	}

@@ -244,11 +244,11 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 	}
 	var err error
 	if store.TaskEnded(t.Status) {
-		err = s.w.inTx(ctx, []string{insertTask, addRollup}, func(st []*sql.Stmt) error {
+		err = s.w.inTx(ctx, append([]string{insertTask}, rollupStmts...), func(st []*sql.Stmt) error {
 			if _, err := st[0].ExecContext(ctx, taskArgs(t)...); err != nil {
 				return err
 			}
-			return countEnd(ctx, st[1], nil, t)
+			return countEnd(ctx, st[1:], nil, t)
 		})
 	} else {
 		_, err = s.w.ExecContext(ctx, insertTask, taskArgs(t)...)
@@ -276,7 +276,7 @@ func (s *tasks) CreateMany(ctx context.Context, ts []store.Task) ([]bool, error)
 		}
 	}
 	created := make([]bool, len(ts))
-	err := s.w.inTx(ctx, []string{insertTask + ` ON CONFLICT (id) DO NOTHING`, addRollup}, func(st []*sql.Stmt) error {
+	err := s.w.inTx(ctx, append([]string{insertTask + ` ON CONFLICT (id) DO NOTHING`}, rollupStmts...), func(st []*sql.Stmt) error {
 		for i := range ts {
 			n, err := rows(st[0].ExecContext(ctx, taskArgs(&ts[i])...))
 			if err != nil {
@@ -284,7 +284,7 @@ func (s *tasks) CreateMany(ctx context.Context, ts []store.Task) ([]bool, error)
 			}
 			created[i] = n == 1
 			if created[i] {
-				if err := countEnd(ctx, st[1], nil, &ts[i]); err != nil {
+				if err := countEnd(ctx, st[1:], nil, &ts[i]); err != nil {
 					return err
 				}
 			}

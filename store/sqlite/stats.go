@@ -12,11 +12,11 @@ import (
 )
 
 // The overview reads task_rollups, one row per (UTC hour, spider, final
-// status), written in the same transaction as the task update that ends a
-// task: a window of 30 days reads at most 720 hours of rows, whatever the
-// number of tasks. Migration 5 creates the table and fills it from the
-// tasks already ended; h0…h16 are the run-time histogram
-// (store.RunTimeBounds).
+// status), and task_rollups_day, the same per UTC day, both written in the
+// same transaction as the task update that ends a task: a window reads
+// its hours' or days' rows, whatever the number of tasks. Migration 5
+// creates the tables and fills them from the tasks already ended; h0…h16
+// are the run-time histogram (store.RunTimeBounds).
 
 func (s *Store) Stats() store.Stats { return (*stats)(s) }
 
@@ -37,12 +37,21 @@ const rollupKey = `hour, spider_id, spider_name, status, count, run_count, run_s
 
 var rollupCols = rollupKey + ", " + strings.Join(histCols(""), ", ")
 
-// statsMigration is migration 5: the rollup table, filled from the tasks
-// that have ended.
+// statsMigration is migration 5: the rollup tables, by hour and by day,
+// filled from the tasks that have ended. A 30-day window reads at most
+// 30 days of rows of task_rollups_day, a 24-hour one 24 hours of rows of
+// task_rollups.
 func statsMigration() string {
+	return rollupTable("task_rollups", 3600000) + rollupTable("task_rollups_day", 86400000)
+}
+
+// rollupTable creates one rollup table whose rows are per period of ms
+// milliseconds (an hour or a day: UTC periods, as Unix time counts no leap
+// seconds), and fills it.
+func rollupTable(name string, period int64) string {
 	var b strings.Builder
-	b.WriteString(`CREATE TABLE task_rollups (
-		hour        INTEGER NOT NULL, -- Unix ms of the UTC hour the tasks ended in
+	fmt.Fprintf(&b, `CREATE TABLE %s (
+		hour        INTEGER NOT NULL, -- Unix ms of the UTC hour (or day) the tasks ended in
 		spider_id   TEXT NOT NULL,
 		spider_name TEXT NOT NULL,
 		status      TEXT NOT NULL,
@@ -50,14 +59,14 @@ func statsMigration() string {
 		run_count   INTEGER NOT NULL, -- of those that ran (started and finished)
 		run_sum     INTEGER NOT NULL, -- ms
 		run_max     INTEGER NOT NULL, -- ms
-		items       INTEGER NOT NULL`)
+		items       INTEGER NOT NULL`, name)
 	for _, c := range histCols("") {
 		b.WriteString(",\n\t\t" + c + " INTEGER NOT NULL")
 	}
 	b.WriteString(",\n\t\tPRIMARY KEY (hour, spider_id, status)\n\t) WITHOUT ROWID;\n")
-	fmt.Fprintf(&b, `INSERT INTO task_rollups (%s)
-	SELECT at - at %% 3600000, spider_id, max(spider_name), status, count(*), sum(run >= 0),
-		sum(max(run, 0)), max(max(run, 0)), sum(item_count)`, rollupCols)
+	fmt.Fprintf(&b, `INSERT INTO %s (%s)
+	SELECT at - at %% %d, spider_id, max(spider_name), status, count(*), sum(run >= 0),
+		sum(max(run, 0)), max(max(run, 0)), sum(item_count)`, name, rollupCols, period)
 	lo := "0"
 	for _, bound := range store.RunTimeBounds {
 		hi := fmt.Sprint(int64(bound * 1000))
@@ -70,60 +79,72 @@ func statsMigration() string {
 			CASE WHEN finished <> %[2]d THEN finished ELSE created END AS at,
 			CASE WHEN started <> %[2]d AND finished <> %[2]d AND finished >= started THEN finished - started ELSE -1 END AS run
 		FROM tasks WHERE status IN ('%[3]s', '%[4]s', '%[5]s', '%[6]s'))
-	GROUP BY at - at %% 3600000, spider_id, status;`, lo, zeroMS,
-		store.TaskFinished, store.TaskError, store.TaskCancelled, store.TaskAbnormal)
+	GROUP BY at - at %% %[7]d, spider_id, status;
+`, lo, zeroMS, store.TaskFinished, store.TaskError, store.TaskCancelled, store.TaskAbnormal, period)
 	return b.String()
 }
 
-// addRollup counts a task end in its row (sign 1), or takes it back out
-// (sign -1). It runs in the transaction of the task's update.
-var addRollup = func() string {
+// addRollup and addRollupDay count a task end in its row of the hour and
+// of the day (sign 1), or take it back out (sign -1). They run in the
+// transaction of the task's update.
+var addRollup, addRollupDay = upsertRollup("task_rollups"), upsertRollup("task_rollups_day")
+
+func upsertRollup(table string) string {
 	sets := []string{"count = count + excluded.count", "run_count = run_count + excluded.run_count",
 		"run_sum = run_sum + excluded.run_sum", "run_max = max(run_max, excluded.run_max)",
 		"items = items + excluded.items", "spider_name = excluded.spider_name"}
 	for _, c := range histCols("") {
 		sets = append(sets, c+" = "+c+" + excluded."+c)
 	}
-	return `INSERT INTO task_rollups (` + rollupCols + `) VALUES (?` + strings.Repeat(",?", 8+store.RunTimeBuckets) + `)
+	return `INSERT INTO ` + table + ` (` + rollupCols + `) VALUES (?` + strings.Repeat(",?", 8+store.RunTimeBuckets) + `)
 		ON CONFLICT (hour, spider_id, status) DO UPDATE SET ` + strings.Join(sets, ", ")
-}()
+}
 
-func rollupArgs(e store.TaskEnd, sign int64) []any {
+func rollupArgs(e store.TaskEnd, period time.Duration, sign int64) []any {
 	var r store.Rollup
 	r.Add(e, sign)
-	args := []any{ms(e.Hour), e.SpiderID, e.SpiderName, e.Status, r.Count, r.RunCount, r.RunSumMS, max(r.RunMaxMS, 0), r.Items}
+	args := []any{ms(e.Hour.Truncate(period)), e.SpiderID, e.SpiderName, e.Status, r.Count, r.RunCount, r.RunSumMS, max(r.RunMaxMS, 0), r.Items}
 	for _, h := range r.Hist {
 		args = append(args, h)
 	}
 	return args
 }
 
-// countEnd records in st (addRollup in a transaction) what an update from
-// old (nil: a new task) to t changes in the rollups: a task counts once,
-// when it first ends; a corrected final status (abnormal, then the
+// rollupStmts are the statements countEnd takes, in this order.
+var rollupStmts = []string{addRollup, addRollupDay}
+
+// countEnd records with st (rollupStmts in a transaction) what an update
+// from old (nil: a new task) to t changes in the rollups: a task counts
+// once, when it first ends; a corrected final status (abnormal, then the
 // outcome its node reports) moves it. Other changes to an ended task,
 // its item count among them, leave the rollups as they are.
-func countEnd(ctx context.Context, st *sql.Stmt, old, t *store.Task) error {
+func countEnd(ctx context.Context, st []*sql.Stmt, old, t *store.Task) error {
 	if !store.TaskEnded(t.Status) {
 		return nil
+	}
+	add := func(e store.TaskEnd, sign int64) error {
+		if _, err := st[0].ExecContext(ctx, rollupArgs(e, time.Hour, sign)...); err != nil {
+			return err
+		}
+		_, err := st[1].ExecContext(ctx, rollupArgs(e, 24*time.Hour, sign)...)
+		return err
 	}
 	if old != nil && store.TaskEnded(old.Status) {
 		if old.Status == t.Status {
 			return nil
 		}
-		if _, err := st.ExecContext(ctx, rollupArgs(store.TaskEndOf(old), -1)...); err != nil {
+		if err := add(store.TaskEndOf(old), -1); err != nil {
 			return err
 		}
 	}
-	_, err := st.ExecContext(ctx, rollupArgs(store.TaskEndOf(t), 1)...)
-	return err
+	return add(store.TaskEndOf(t), 1)
 }
 
 // updateEnding replaces the task with t.ID, whose new status is final, and
 // counts its end, in one transaction. With ifStatus set it is UpdateIf's
 // compare-and-set.
 func (s *tasks) updateEnding(ctx context.Context, t *store.Task, ifStatus *string) error {
-	return s.w.inTx(ctx, []string{`SELECT ` + taskCols + ` FROM tasks WHERE id = ?`, updateTask, addRollup},
+	return s.w.inTx(ctx, append([]string{`SELECT ` + taskCols + ` FROM tasks WHERE id = ?`, updateTask}, rollupStmts...),
 		func(st []*sql.Stmt) error {
 			old, err := scanTask(st[0].QueryRowContext(ctx, t.ID))
 			if errors.Is(err, sql.ErrNoRows) {
@@ -138,7 +159,7 @@ func (s *tasks) updateEnding(ctx context.Context, t *store.Task, ifStatus *strin
 			if _, err := st[1].ExecContext(ctx, taskArgs(t)...); err != nil {
 				return err
 			}
-			return countEnd(ctx, st[2], &old, t)
+			return countEnd(ctx, st[2:], &old, t)
 		})
 }
 
@@ -153,7 +174,11 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 		return nil, fmt.Errorf("store: task stats: %w", err)
 	}
 	defer tx.Rollback()
-	rows, err := tx.QueryContext(ctx, `SELECT `+rollupCols+` FROM task_rollups WHERE hour >= ? AND hour < ?`,
+	table := "task_rollups"
+	if q.Bucket != time.Hour {
+		table = "task_rollups_day"
+	}
+	rows, err := tx.QueryContext(ctx, `SELECT `+rollupCols+` FROM `+table+` WHERE hour >= ? AND hour < ?`,
 		ms(q.From), ms(q.To))
 	if err != nil {
 		return nil, fmt.Errorf("store: task stats: %w", err)
