@@ -121,17 +121,6 @@ func (r *run) statsOn(ctx context.Context, name string, st store.Store, n int64)
 	}
 	row.LoadS = time.Since(start).Seconds()
 	r.logf("scenario 10 %s: %d tasks loaded in %.1f s", name, n, row.LoadS)
-	if _, ok := st.(*mongo.Store); ok {
-		// The fold takes the ends stored at least mongo.FoldMargin ago
-		// (the masters' clocks may differ): as the server's would, a
-		// minute after the load.
-		r.logf("scenario 10 %s: waiting %s before the fold", name, mongo.FoldMargin)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(mongo.FoldMargin + time.Second):
-		}
-	}
 	start = time.Now()
 	folded, err := st.Stats().Fold(ctx, now.Truncate(time.Hour))
 	if err != nil {

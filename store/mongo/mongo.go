@@ -40,8 +40,7 @@ type Store struct {
 	audit                 *mongo.Collection
 	// The overview (stats.go).
 	taskEnds, taskActive *mongo.Collection
-	foldMargin           time.Duration // cutMargin; tests fold at once
-	redact               *redactor     // keeps the URI's credentials out of errors
+	redact               *redactor // keeps the URI's credentials out of errors
 	once                 sync.Once
 	err                  error
 }
@@ -73,7 +72,6 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		audit:       db.Collection("audit"),
 		taskEnds:    db.Collection("task_ends"),
 		taskActive:  db.Collection("task_active"),
-		foldMargin:  cutMargin,
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
@@ -115,9 +113,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "user_id", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "action", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.audit, mongo.IndexModel{Keys: bson.D{{Key: "target", Value: 1}, {Key: "time", Value: -1}, {Key: "_id", Value: -1}}}},
-		// The overview: the ends of a window or of the hours to fold; the
-		// active tasks of a status.
-		{s.taskEnds, mongo.IndexModel{Keys: bson.D{{Key: "hour", Value: 1}, {Key: "at", Value: 1}}}},
+		// The overview: the active tasks of a status. (task_ends has no
+		// index: each fold renames it away, and it stays small.)
 		{s.taskActive, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}}}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -21,7 +23,11 @@ import (
 //
 //   - task_ends: one document per ended task, _id its task id, inserted as
 //     the task ends (a second insert is a duplicate key, ignored: a task
-//     counts once). Small: it holds the ends not yet folded.
+//     counts once). Small: it holds the ends not yet folded. A fold
+//     renames it to task_ends_fold_<fold id> (new ends make a new
+//     task_ends), folds that, and drops it: FerretDB deletes a large
+//     selection with one SQL statement too many variables long, and a
+//     drop costs nothing.
 //   - task_hours_YYYYMMDD and task_days_YYYYMM: the rollups, one document
 //     per UTC hour in a collection per day, one per UTC day in a
 //     collection per month, every spider and status of the hour or day in
@@ -45,9 +51,7 @@ type endDoc struct {
 	Status     string    `bson:"status"`
 	RunMS      int64     `bson:"run_ms"` // -1: never started
 	Items      int64     `bson:"items"`
-	// At is when the end was stored (the writer's clock): Fold folds what
-	// was stored before its cut, and a rollup remembers its last cut.
-	At time.Time `bson:"at"`
+	At         time.Time `bson:"at"` // when it was stored, for people
 }
 
 func toEndDoc(t *store.Task, at time.Time) *endDoc {
@@ -69,9 +73,10 @@ func (d *endDoc) end() store.TaskEnd {
 type hourDoc struct {
 	ID   string    `bson:"_id"` // hourKey
 	Hour time.Time `bson:"hour"`
-	// Cut: every end of this hour stored before it is counted in Rows.
-	Cut  time.Time `bson:"cut"`
-	Rows []rowDoc  `bson:"rows"`
+	// Fold is the last fold written into Rows: the ends of this hour in
+	// task_ends_fold_<Fold> are counted.
+	Fold string   `bson:"fold"`
+	Rows []rowDoc `bson:"rows"`
 }
 
 // dayDoc is the rollup of one UTC day, the sum of its hours, in the
@@ -79,9 +84,9 @@ type hourDoc struct {
 type dayDoc struct {
 	ID  string    `bson:"_id"` // dayKey
 	Day time.Time `bson:"day"`
-	// Cuts are the Cut of each hour summed (by hourKey).
-	Cuts map[string]time.Time `bson:"cuts"`
-	Rows []rowDoc             `bson:"rows"`
+	// Folds are the Fold of each hour summed (by hourKey).
+	Folds map[string]string `bson:"folds"`
+	Rows  []rowDoc          `bson:"rows"`
 }
 
 // rowDoc is one (spider, status) of a rollup, with short keys: an hour of
@@ -112,14 +117,8 @@ func (s *Store) daysColl(month time.Time) *mongo.Collection {
 	return s.db.Collection("task_days_" + month.UTC().Format("200601"))
 }
 
-// cutMargin is how far behind its own clock Fold cuts: an end stored by
-// another master whose clock is up to this much ahead is still folded
-// after it was stored, never skipped.
-const cutMargin = time.Minute
-
-// FoldMargin is how long after it is stored a task end may be folded
-// (cutMargin).
-const FoldMargin = cutMargin
+// foldingPrefix names the task ends a fold is folding.
+const foldingPrefix = "task_ends_fold_"
 
 // rollupKey is (hour or day, spider id, status).
 type rollupKey [3]string
@@ -268,8 +267,35 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 	if err != nil {
 		return nil, fmt.Errorf("store: task stats: %w", err)
 	}
+	// The ends first, then the rollups: a fold that ends meanwhile has
+	// written the rollups before it dropped its ends, so nothing falls
+	// between the two reads.
+	inWindow := bson.D{{Key: "hour", Value: bson.D{{Key: "$gte", Value: q.From}, {Key: "$lt", Value: q.To}}}}
+	ends := map[string]endDoc{}
+	fold := map[string]string{} // by task id: the fold its end is being folded by
+	list, err := findAll(ctx, s.taskEnds, inWindow, func(d *endDoc) endDoc { return *d })
+	if err != nil {
+		return nil, fmt.Errorf("store: task stats: read task ends: %w", err)
+	}
+	for _, e := range list {
+		ends[e.ID] = e
+	}
+	folding, err := (*Store)(s).folding(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("store: task stats: %w", err)
+	}
+	for _, name := range folding {
+		list, err := findAll(ctx, s.db.Collection(name), inWindow, func(d *endDoc) endDoc { return *d })
+		if err != nil {
+			return nil, fmt.Errorf("store: task stats: read task ends: %w", err)
+		}
+		for _, e := range list {
+			ends[e.ID], fold[e.ID] = e, strings.TrimPrefix(name, foldingPrefix)
+		}
+	}
+
 	m := rollups{}
-	cuts := map[string]time.Time{} // by hourKey: ends stored before are counted in m
+	folds := map[string]string{} // by hourKey: the fold whose ends the rollups hold
 	if q.Bucket == time.Hour {
 		for d := q.From.Truncate(24 * time.Hour); d.Before(q.To); d = d.Add(24 * time.Hour) {
 			docs, err := findAll(ctx, (*Store)(s).hoursColl(d), bson.D{}, func(d *hourDoc) hourDoc { return *d })
@@ -279,7 +305,7 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 			for _, doc := range docs {
 				if h := doc.Hour.UTC(); !h.Before(q.From) && h.Before(q.To) {
 					m.addRows(h, doc.ID, doc.Rows)
-					cuts[doc.ID] = doc.Cut
+					folds[doc.ID] = doc.Fold
 				}
 			}
 		}
@@ -292,26 +318,25 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 			for _, doc := range docs {
 				if d := doc.Day.UTC(); !d.Before(q.From) && d.Before(q.To) {
 					m.addRows(d, doc.ID, doc.Rows)
-					maps.Copy(cuts, doc.Cuts)
+					maps.Copy(folds, doc.Folds)
 				}
 			}
 		}
 	}
-	ends, err := findAll(ctx, s.taskEnds, bson.D{{Key: "hour", Value: bson.D{
-		{Key: "$gte", Value: q.From}, {Key: "$lt", Value: q.To}}}}, func(d *endDoc) endDoc { return *d })
-	if err != nil {
-		return nil, fmt.Errorf("store: task stats: read task ends: %w", err)
-	}
-	for _, e := range ends {
+	for id, e := range ends {
 		k := hourKey(e.Hour)
-		if c, ok := cuts[k]; ok && e.At.Before(c) {
-			continue // folded already, not deleted yet
+		if f := fold[id]; f != "" && folds[k] == f {
+			continue // folded already, not dropped yet
 		}
-		m.addEnd(e.Hour.UTC(), k, e.end())
+		at := e.Hour.UTC()
+		if q.Bucket != time.Hour {
+			at, k = at.Truncate(24*time.Hour), dayKey(at)
+		}
+		m.addEnd(at, k, e.end())
 	}
-	list := make([]store.Rollup, 0, len(m))
+	rs := make([]store.Rollup, 0, len(m))
 	for _, r := range m {
-		list = append(list, *r)
+		rs = append(rs, *r)
 	}
 	running, err := s.taskActive.CountDocuments(ctx, bson.D{{Key: "status", Value: store.TaskRunning}})
 	if err != nil {
@@ -321,30 +346,77 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 	if err != nil {
 		return nil, fmt.Errorf("store: task stats: count pending: %w", err)
 	}
-	return store.BuildTaskStats(q, list, running, pending), nil
+	return store.BuildTaskStats(q, rs, running, pending), nil
 }
 
 func monthOf(t time.Time) time.Time {
 	return time.Date(t.Year(), t.Month(), 1, 0, 0, 0, 0, time.UTC)
 }
 
+// folding lists the task ends being folded (normally none; one while a
+// fold runs or after one stopped half-way).
+func (s *Store) folding(ctx context.Context) ([]string, error) {
+	names, err := s.db.ListCollectionNames(ctx, bson.D{})
+	if err != nil {
+		return nil, fmt.Errorf("list the task ends being folded: %w", err)
+	}
+	var out []string
+	for _, n := range names {
+		if strings.HasPrefix(n, foldingPrefix) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
 // ---- fold
 
-// Fold adds the ends of the hours before before, stored more than
-// cutMargin ago, to their hours' rollups, sums each day touched again from
-// its hours, then deletes the ends. Each hour records the cut it was
-// folded up to, and each day its hours' cuts, so a Fold that stopped
-// half-way is not counted twice: the next one skips the ends an hour
-// already holds (and sums their days again).
+// Fold renames task_ends to task_ends_fold_<new id> (the ends stored from
+// then on make a new task_ends), adds the ends in it to their hours'
+// rollups, sums each day touched again from its hours, and drops it. Each
+// hour records the fold it last took in, and each day its hours', so a
+// Fold that stopped half-way is taken up by the next one (which finds its
+// collection) without counting an end twice. MongoDB folds every end it
+// has, so before is not needed.
 func (s *stats) Fold(ctx context.Context, before time.Time) (int, error) {
-	cut := time.Now().Add(-s.foldMargin).Truncate(time.Millisecond)
-	filter := bson.D{{Key: "hour", Value: bson.D{{Key: "$lt", Value: before}}}, {Key: "at", Value: bson.D{{Key: "$lt", Value: cut}}}}
-	ends, err := findAll(ctx, s.taskEnds, filter, func(d *endDoc) endDoc { return *d })
+	st := (*Store)(s)
+	folding, err := st.folding(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("store: fold task ends: %w", err)
 	}
-	if len(ends) == 0 {
-		return 0, nil
+	if len(folding) == 0 {
+		name := foldingPrefix + store.NewID()
+		err := s.client.Database("admin").RunCommand(ctx, bson.D{
+			{Key: "renameCollection", Value: s.db.Name() + "." + s.taskEnds.Name()},
+			{Key: "to", Value: s.db.Name() + "." + name}}).Err()
+		var ce mongo.CommandError
+		if errors.As(err, &ce) && ce.Code == 26 { // NamespaceNotFound: no ends
+			return 0, nil
+		}
+		if err != nil {
+			return 0, fmt.Errorf("store: fold task ends: set them apart: %w", err)
+		}
+		folding = []string{name}
+	}
+	total := 0
+	for _, name := range folding {
+		n, err := st.foldEnds(ctx, name)
+		if err != nil {
+			return total, fmt.Errorf("store: fold task ends: %w", err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// foldEnds folds the collection name (task_ends_fold_<id>) and drops it.
+func (s *Store) foldEnds(ctx context.Context, name string) (int, error) {
+	id := strings.TrimPrefix(name, foldingPrefix)
+	coll := s.db.Collection(name)
+	ends, err := findAll(ctx, coll, bson.D{}, func(d *endDoc) endDoc { return *d })
+	if err != nil {
+		return 0, err
 	}
 	hours := map[string][]endDoc{}
 	days := map[string]time.Time{}
@@ -355,36 +427,36 @@ func (s *stats) Fold(ctx context.Context, before time.Time) (int, error) {
 	folded := 0
 	for k, es := range hours {
 		hour := es[0].Hour.UTC().Truncate(time.Hour)
-		coll := (*Store)(s).hoursColl(hour)
+		hc := s.hoursColl(hour)
 		var doc hourDoc
-		err := findOne(ctx, coll, bson.D{{Key: "_id", Value: k}}, &doc)
+		err := findOne(ctx, hc, bson.D{{Key: "_id", Value: k}}, &doc)
 		if errors.Is(err, store.ErrNotFound) {
 			doc, err = hourDoc{ID: k, Hour: hour}, nil
 		}
 		if err != nil {
-			return 0, fmt.Errorf("store: fold task ends of %s: %w", k, err)
+			return 0, fmt.Errorf("hour %s: %w", k, err)
+		}
+		if doc.Fold == id {
+			continue // written before this fold stopped
 		}
 		m := rollups{}
 		m.addRows(hour, k, doc.Rows)
 		for _, e := range es {
-			if e.At.Before(doc.Cut) {
-				continue
-			}
 			m.addEnd(hour, k, e.end())
-			folded++
 		}
-		doc.Cut, doc.Rows = cut, m.rows()
-		if _, err := coll.ReplaceOne(ctx, bson.D{{Key: "_id", Value: k}}, doc, options.Replace().SetUpsert(true)); err != nil {
-			return 0, fmt.Errorf("store: fold task ends of %s: %w", k, err)
+		folded += len(es)
+		doc.Fold, doc.Rows = id, m.rows()
+		if _, err := hc.ReplaceOne(ctx, bson.D{{Key: "_id", Value: k}}, doc, options.Replace().SetUpsert(true)); err != nil {
+			return 0, fmt.Errorf("hour %s: %w", k, err)
 		}
 	}
 	for k, day := range days {
-		if err := (*Store)(s).sumDay(ctx, k, day); err != nil {
-			return 0, fmt.Errorf("store: fold task ends of %s: %w", k, err)
+		if err := s.sumDay(ctx, k, day); err != nil {
+			return 0, fmt.Errorf("day %s: %w", k, err)
 		}
 	}
-	if _, err := s.taskEnds.DeleteMany(ctx, filter); err != nil {
-		return 0, fmt.Errorf("store: delete folded task ends: %w", err)
+	if err := coll.Drop(ctx); err != nil {
+		return 0, fmt.Errorf("drop the folded ends: %w", err)
 	}
 	return folded, nil
 }
@@ -396,10 +468,10 @@ func (s *Store) sumDay(ctx context.Context, k string, day time.Time) error {
 		return err
 	}
 	m := rollups{}
-	doc := dayDoc{ID: k, Day: day, Cuts: map[string]time.Time{}}
+	doc := dayDoc{ID: k, Day: day, Folds: map[string]string{}}
 	for _, h := range docs {
 		m.addRows(day, k, h.Rows)
-		doc.Cuts[h.ID] = h.Cut
+		doc.Folds[h.ID] = h.Fold
 	}
 	doc.Rows = m.rows()
 	_, err = s.daysColl(day).ReplaceOne(ctx, bson.D{{Key: "_id", Value: k}}, doc, options.Replace().SetUpsert(true))

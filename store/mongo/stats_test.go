@@ -11,9 +11,9 @@ import (
 	"github.com/crawlhub/crawlhub/store"
 )
 
-// A Fold that stopped after writing the rollups, before deleting the task
+// A Fold that stopped after writing the rollups, before dropping the task
 // ends it folded, leaves those ends behind: neither a read nor the next
-// Fold counts them twice, and that Fold deletes them.
+// Fold counts them twice, and that Fold drops them.
 func TestFoldResumes(t *testing.T) {
 	for _, srv := range testenv.MongoURIs(t) {
 		t.Run(srv.Name, func(t *testing.T) {
@@ -63,8 +63,12 @@ func TestFoldResumes(t *testing.T) {
 				t.Fatalf("Fold = %d, %v; want 30", n, err)
 			}
 			check("after the fold")
-			// The ends are back, as if the fold had stopped before deleting them.
-			if _, err := s.taskEnds.InsertMany(ctx, left); err != nil {
+			// The ends are back, as if the fold had stopped before dropping them.
+			var hour hourDoc
+			if err := findOne(ctx, s.hoursColl(base), bson.D{{Key: "_id", Value: hourKey(base)}}, &hour); err != nil || hour.Fold == "" {
+				t.Fatalf("the first hour's rollup: %+v, %v", hour, err)
+			}
+			if _, err := s.db.Collection(foldingPrefix+hour.Fold).InsertMany(ctx, left); err != nil {
 				t.Fatal(err)
 			}
 			check("with the folded ends left behind")
@@ -72,8 +76,22 @@ func TestFoldResumes(t *testing.T) {
 				t.Errorf("second Fold = %d, %v; want 0 (all counted already)", n, err)
 			}
 			check("after the second fold")
-			if c, err := s.taskEnds.CountDocuments(ctx, bson.D{}); err != nil || c != 0 {
-				t.Errorf("%d task ends left after the second fold (%v), want 0", c, err)
+			if names, err := s.folding(ctx); err != nil || len(names) != 0 {
+				t.Errorf("task ends being folded after the second fold: %v (%v), want none", names, err)
+			}
+			// A task that ends now is counted, and folded by the next Fold.
+			now := store.Now()
+			done := store.Task{ID: store.NewID(), SpiderID: store.NewID(), SpiderName: "late", Status: store.TaskError,
+				Created: now, Finished: now}
+			if err := s.Tasks().Create(ctx, &done); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := s.Stats().Fold(ctx, now); err != nil || n != 1 {
+				t.Errorf("third Fold = %d, %v; want 1", n, err)
+			}
+			st, err := s.Stats().TaskStats(ctx, store.StatsQuery{From: now.Add(-time.Hour), To: now.Add(time.Hour), Bucket: time.Hour})
+			if err != nil || st.Totals[store.TaskError] != 1 {
+				t.Errorf("after the third fold: %+v, %v; want the error counted", st, err)
 			}
 		})
 	}
