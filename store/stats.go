@@ -208,8 +208,16 @@ func (r *Rollup) Merge(o *Rollup) {
 }
 
 // BuildTaskStats makes the overview of q (as CheckStatsQuery returns it)
-// from the rollups of its hours and the counts of now.
+// from the rollups of its hours (or days) and the counts of now.
 func BuildTaskStats(q StatsQuery, rollups []Rollup, running, pending int64) *TaskStats {
+	return BuildTaskStatsFrom(q, rollups, rollups, running, pending)
+}
+
+// BuildTaskStatsFrom is BuildTaskStats from rollups summed two ways, for a
+// store that sums in its queries: buckets per (hour or day, status), whose
+// spiders are not read, and spiders per (spider, status) over the window,
+// whose hours are not read.
+func BuildTaskStatsFrom(q StatsQuery, buckets, spiderRows []Rollup, running, pending int64) *TaskStats {
 	ts := &TaskStats{From: q.From, To: q.To, Bucket: "hour", Totals: map[string]int64{},
 		Running: running, Pending: pending, Buckets: []StatsBucket{}, Spiders: []SpiderStats{}}
 	if q.Bucket != time.Hour {
@@ -224,13 +232,18 @@ func BuildTaskStats(q StatsQuery, rollups []Rollup, running, pending int64) *Tas
 		all Rollup
 	}
 	spiders := map[string]*spider{}
-	for i := range rollups {
-		r := &rollups[i]
+	for i := range buckets {
+		r := &buckets[i]
 		if r.Hour.Before(q.From) || !r.Hour.Before(q.To) || r.Count == 0 {
 			continue
 		}
-		b := int(r.Hour.Sub(q.From) / q.Bucket)
-		ts.Buckets[b].Counts[r.Status] += r.Count
+		ts.Buckets[int(r.Hour.Sub(q.From)/q.Bucket)].Counts[r.Status] += r.Count
+	}
+	for i := range spiderRows {
+		r := &spiderRows[i]
+		if r.Hour.Before(q.From) || !r.Hour.Before(q.To) || r.Count == 0 {
+			continue
+		}
 		ts.Totals[r.Status] += r.Count
 		ts.Items += r.Items
 		sp := spiders[r.SpiderID]

@@ -178,12 +178,37 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 	if q.Bucket != time.Hour {
 		table = "task_rollups_day"
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT `+rollupCols+` FROM `+table+` WHERE hour >= ? AND hour < ?`,
-		ms(q.From), ms(q.To))
+	// Summed in SQL two ways, so that a few hundred rows cross into Go
+	// rather than one per (hour, spider, status): per bucket and status
+	// (the chart), per spider and status (the rest).
+	rows, err := tx.QueryContext(ctx, `SELECT hour, status, sum(count) FROM `+table+`
+		WHERE hour >= ? AND hour < ? GROUP BY hour, status`, ms(q.From), ms(q.To))
 	if err != nil {
 		return nil, fmt.Errorf("store: task stats: %w", err)
 	}
-	list, err := collect(rows, scanRollup)
+	buckets, err := collect(rows, func(row interface{ Scan(...any) error }) (store.Rollup, error) {
+		var r store.Rollup
+		var hour int64
+		err := row.Scan(&hour, &r.Status, &r.Count)
+		r.Hour = fromMS(hour)
+		return r, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: task stats: %w", err)
+	}
+	sums := []string{"max(hour)", "spider_id", "max(spider_name)", "status", "sum(count)", "sum(run_count)", "sum(run_sum)",
+		"max(run_max)", "sum(items)"}
+	for _, c := range histCols("") {
+		sums = append(sums, "sum("+c+")")
+	}
+	// A renamed spider shows one of its names of the window (max picks
+	// one; the rows of one spider rarely differ).
+	rows, err = tx.QueryContext(ctx, `SELECT `+strings.Join(sums, ", ")+` FROM `+table+`
+		WHERE hour >= ? AND hour < ? GROUP BY spider_id, status`, ms(q.From), ms(q.To))
+	if err != nil {
+		return nil, fmt.Errorf("store: task stats: %w", err)
+	}
+	spiders, err := collect(rows, scanRollup)
 	if err != nil {
 		return nil, fmt.Errorf("store: task stats: %w", err)
 	}
@@ -195,7 +220,7 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 	if err != nil {
 		return nil, fmt.Errorf("store: task stats: count running and pending: %w", err)
 	}
-	return store.BuildTaskStats(q, list, running, pending), nil
+	return store.BuildTaskStatsFrom(q, buckets, spiders, running, pending), nil
 }
 
 func scanRollup(row interface{ Scan(...any) error }) (store.Rollup, error) {
