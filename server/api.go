@@ -73,6 +73,7 @@ var routeTable = []route{
 
 	{http.MethodPost, "/api/tasks", auth.Operator, (*Server).runTasksHTTP},
 	{http.MethodGet, "/api/tasks", auth.Viewer, (*Server).listTasks},
+	{http.MethodGet, "/api/stats", auth.Viewer, (*Server).taskStatsHTTP},
 	{http.MethodGet, "/api/tasks/:id", auth.Viewer, (*Server).getTask},
 	{http.MethodPost, "/api/tasks/:id/cancel", auth.Operator, (*Server).cancelTaskHTTP},
 	{http.MethodPost, "/api/tasks/:id/restart", auth.Operator, (*Server).restartTask},

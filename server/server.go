@@ -275,6 +275,7 @@ func (s *Server) Run(ctx context.Context) error {
 	g.Go(func() error { s.expireAudit(gctx); return nil })
 	g.Go(func() error { s.recordNodeMetrics(gctx); return nil })
 	g.Go(func() error { return s.alerts.Run(gctx) })
+	g.Go(func() error { s.foldStats(gctx); return nil })
 	s.log.Info("master serving", "addr", s.Addr(), "url", s.URL())
 	return g.Wait()
 }

@@ -375,6 +375,10 @@ func (x timedStats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.T
 	defer x.t.since("stats", "TaskStats", time.Now())
 	return x.Stats.TaskStats(ctx, q)
 }
+func (x timedStats) Fold(ctx context.Context, before time.Time) (int, error) {
+	defer x.t.since("stats", "Fold", time.Now())
+	return x.Stats.Fold(ctx, before)
+}
 
 type timedNodeMetrics struct {
 	store.NodeMetrics

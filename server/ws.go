@@ -56,6 +56,7 @@ var rpcRoles = map[string]string{
 	wsapi.MethodWebhookDelete:   auth.Admin,
 	wsapi.MethodWebhookTest:     auth.Admin,
 	wsapi.MethodDeliveries:      auth.Admin,
+	wsapi.MethodStats:           auth.Viewer,
 }
 
 // authorizeRPC is the hub's check of every call against rpcRoles.
@@ -238,6 +239,8 @@ func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, param
 	case wsapi.MethodWebhooksList, wsapi.MethodWebhookCreate, wsapi.MethodWebhookUpdate, wsapi.MethodWebhookDelete,
 		wsapi.MethodWebhookTest, wsapi.MethodDeliveries:
 		return s.webhookCall(ctx, method, params)
+	case wsapi.MethodStats:
+		return s.taskStatsCall(ctx, params)
 	}
 	return nil, hub.Errorf(wsapi.CodeMethodNotFound, "unknown method %q: see docs/websocket-api.md for the methods", method)
 }

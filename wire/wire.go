@@ -357,3 +357,12 @@ type ScheduleFired struct {
 	Skipped    bool      `json:"skipped,omitempty"`
 	Reason     string    `json:"reason,omitempty"`
 }
+
+// StatsFoldKey is claimed by the master that folds the overview's task
+// ends into its rollups (store.Stats.Fold): one fold at a time in the
+// cluster, for at most StatsFoldTTL.
+const StatsFoldKey = "crawlhub:claim:stats-fold"
+
+// StatsFoldTTL bounds a fold: its claim expires then, so the master that
+// holds it stops folding before (see server/stats.go).
+const StatsFoldTTL = 10 * time.Minute

@@ -33,6 +33,8 @@ Usage:
   crawlhub schedule add SPIDER --cron EXPR [--tz ZONE]
   crawlhub schedule ls | rm SCHEDULE
                             run a spider on a schedule; list or delete schedules
+  crawlhub stats [--from T] [--to T] [--bucket hour|day] [--json]
+                            how tasks ended: by hour or day, and per spider
   crawlhub whoami           who the --token acts as
   crawlhub tokens list | create --name N [--role R] [--expires 720h] | revoke ID
                             your API tokens
@@ -88,6 +90,8 @@ func run(ctx context.Context, args []string) error {
 		return runRun(ctx, args)
 	case "schedule":
 		return runSchedule(ctx, args)
+	case "stats":
+		return runStats(ctx, args)
 	case "whoami":
 		return runWhoami(ctx, args)
 	case "tokens":

@@ -241,6 +241,18 @@ func renderMarkdown(res *Results, cfg Config) string {
 		}
 	}
 
+	// Scenario 10.
+	if len(res.Stats) > 0 {
+		w("## 10. The overview over 1,000,000 tasks\n\n")
+		w("Tasks of the last 30 days (%d spiders; 80 %% finished, 10 %% error, 5 %% cancelled, 5 %% abnormal, 0.2 %% pending or running), stored with `CreateMany` in batches of %s, folded once (MongoDB), then the dashboard's two queries (`store.Stats.TaskStats`, the call behind `GET /api/stats`) read %d times in the harness process after one warm-up read.\n\n", StatsSpiders, f0(statsBatch), StatsReads)
+		w("| store | tasks | load s | fold s | 24 h by hour p50 / max ms | 30 d by day p50 / max ms | overview p50 / max ms |\n|---|---|---|---|---|---|---|\n")
+		for _, s := range res.Stats {
+			w("| %s | %s | %.1f | %.1f | %s / %s | %s / %s | %s / %s |\n", s.Store, f0(float64(s.Tasks)), s.LoadS, s.FoldS,
+				ms(s.HourP50ms), ms(s.HourMaxms), ms(s.DayP50ms), ms(s.DayMaxms), ms(s.OverviewP50ms), ms(s.OverviewMaxms))
+		}
+		w("\n")
+	}
+
 	// Scenario 11.
 	if len(res.LogSearch) > 0 {
 		w("## 11. Log search over a 1,000,000-line log\n\n")
@@ -273,7 +285,6 @@ func renderMarkdown(res *Results, cfg Config) string {
 
 	// Scenario 12.
 	renderNodeHistory(w, res)
-
 	// Profiles.
 	if len(res.Profiles) > 0 {
 		w("## Where the time goes (profiles of missed targets)\n\n")

@@ -29,6 +29,7 @@ type Results struct {
 	ItemExports []ItemExportRow `json:"item_exports,omitempty"`
 	Signed      []SignedRow     `json:"signed_bus,omitempty"`
 	LogSearch   []LogSearchRow  `json:"log_search,omitempty"`
+	Stats       []StatsRow      `json:"stats,omitempty"`
 	Targets     []TargetResult  `json:"targets"`
 	Profiles    []Profile       `json:"profiles,omitempty"`
 	Errors      []string        `json:"errors,omitempty"`

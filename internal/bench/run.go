@@ -41,7 +41,7 @@ type Config struct {
 	CentrifugoBin     string
 	CentrifugoMissing string
 	HarnessBin        string
-	// Only runs the named scenarios ("1".."9", "11", "12", "profiles"); empty means all.
+	// Only runs the named scenarios ("1".."9", "10", "11", "12", "profiles"); empty means all.
 	Only []string
 	// Quick shortens every measurement, for trying the harness out; its
 	// figures are not the benchmark's.
@@ -207,6 +207,9 @@ func (r *run) all(ctx context.Context) {
 	}
 	if r.want("9") {
 		r.scenarioSigned(ctx, c)
+	}
+	if r.want("10") {
+		r.scenarioStats(ctx, c)
 	}
 	if r.want("11") {
 		r.scenarioLogSearch(ctx, c.mongo)

@@ -41,9 +41,11 @@ type Store struct {
 	users, credentials    *mongo.Collection
 	audit                 *mongo.Collection
 	hooks, deliveries     *mongo.Collection // webhooks and their deliveries
-	redact                *redactor         // keeps the URI's credentials out of errors
-	once                  sync.Once
-	err                   error
+	// The overview (stats.go).
+	taskEnds, taskActive *mongo.Collection
+	redact               *redactor // keeps the URI's credentials out of errors
+	once                 sync.Once
+	err                  error
 
 	// metricsTTL: node_metrics has a TTL index (see nodemetrics.go).
 	metricsTTL bool
@@ -76,10 +78,16 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		audit:       db.Collection("audit"),
 		hooks:       db.Collection("webhooks"),
 		deliveries:  db.Collection("webhook_deliveries"),
+		taskEnds:    db.Collection("task_ends"),
+		taskActive:  db.Collection("task_active"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("store: open mongo database %s: %w", database, redact.err(err))
+	}
+	if err := s.backfillStats(ctx); err != nil {
+		client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("store: open mongo database %s: count the tasks that ended before: %w", database, redact.err(err))
 	}
 	return s, nil
 }
@@ -118,6 +126,9 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		{s.deliveries, mongo.IndexModel{Keys: bson.D{{Key: "webhook_id", Value: 1}, {Key: "created", Value: -1}, {Key: "_id", Value: -1}}}},
 		{s.deliveries, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}, {Key: "next", Value: 1}}}},
 		{s.deliveries, mongo.IndexModel{Keys: bson.D{{Key: "updated", Value: 1}}}},
+		// The overview: the active tasks of a status. (task_ends has no
+		// index: each fold renames it away, and it stays small.)
+		{s.taskActive, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}}}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
 			return fmt.Errorf("create index on %s: %w", ix.coll.Name(), err)

@@ -180,6 +180,9 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 	if _, err := s.tasks.InsertOne(ctx, toTaskDoc(t)); err != nil {
 		return fmt.Errorf("store: create task %s: %w", t.ID, conflict(err))
 	}
+	if err := (*Store)(s).changed(ctx, "", t); err != nil {
+		return fmt.Errorf("store: create task %s: %w", t.ID, err)
+	}
 	return nil
 }
 
@@ -209,6 +212,9 @@ func (s *tasks) CreateMany(ctx context.Context, ts []store.Task) ([]bool, error)
 			}
 			created[we.Index] = false
 		}
+	}
+	if err == nil {
+		err = (*Store)(s).changedMany(ctx, ts, created)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: create %d tasks: %w", len(ts), err)
@@ -294,9 +300,32 @@ func (s *tasks) Active(ctx context.Context, scheduleIDs []string) (map[string]st
 	return out, nil
 }
 
+// Update of a task that has ended reads the task it replaces in the same
+// command (FindOneAndReplace), to count the end only when the task had not
+// ended before.
 func (s *tasks) Update(ctx context.Context, t *store.Task) error {
-	res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, toTaskDoc(t))
-	if err = matched(matchedCount(res), err); err != nil {
+	if !store.TaskEnded(t.Status) {
+		res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, toTaskDoc(t))
+		if err = matched(matchedCount(res), err); err == nil {
+			err = (*Store)(s).changed(ctx, "", t)
+		}
+		if err != nil {
+			return fmt.Errorf("store: update task %s: %w", t.ID, err)
+		}
+		return nil
+	}
+	var old struct {
+		Status string `bson:"status"`
+	}
+	err := s.tasks.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: t.ID}}, toTaskDoc(t),
+		options.FindOneAndReplace().SetReturnDocument(options.Before)).Decode(&old) // FerretDB v1 takes no projection here
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		err = store.ErrNotFound
+	}
+	if err == nil {
+		err = (*Store)(s).changed(ctx, old.Status, t)
+	}
+	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)
 	}
 	return nil
@@ -316,6 +345,8 @@ func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) erro
 		if err == nil {
 			err = fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now.Status, status)
 		}
+	} else if err == nil {
+		err = (*Store)(s).changed(ctx, status, t)
 	}
 	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)
@@ -325,7 +356,11 @@ func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) erro
 
 func (s *tasks) Delete(ctx context.Context, id string) error {
 	res, err := s.tasks.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
-	if err = matched(deletedCount(res), err); err != nil {
+	if err = matched(deletedCount(res), err); err == nil {
+		// Its end, if it had one, stays counted: the overview is history.
+		_, err = s.taskActive.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	}
+	if err != nil {
 		return fmt.Errorf("store: delete task %s: %w", id, err)
 	}
 	return nil

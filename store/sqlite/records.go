@@ -262,7 +262,17 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 	if err := checkID(t.ID); err != nil {
 		return fmt.Errorf("store: create task: %w", err)
 	}
-	_, err := s.w.ExecContext(ctx, insertTask, taskArgs(t)...)
+	var err error
+	if store.TaskEnded(t.Status) {
+		err = s.w.inTx(ctx, append([]string{insertTask}, rollupStmts...), func(st []*sql.Stmt) error {
+			if _, err := st[0].ExecContext(ctx, taskArgs(t)...); err != nil {
+				return err
+			}
+			return countEnd(ctx, st[1:], nil, t)
+		})
+	} else {
+		_, err = s.w.ExecContext(ctx, insertTask, taskArgs(t)...)
+	}
 	if isUnique(err) {
 		err = store.ErrConflict
 	}
@@ -287,13 +297,18 @@ func (s *tasks) CreateMany(ctx context.Context, ts []store.Task) ([]bool, error)
 		}
 	}
 	created := make([]bool, len(ts))
-	err := s.w.inTx(ctx, []string{insertTask + ` ON CONFLICT (id) DO NOTHING`}, func(st []*sql.Stmt) error {
+	err := s.w.inTx(ctx, append([]string{insertTask + ` ON CONFLICT (id) DO NOTHING`}, rollupStmts...), func(st []*sql.Stmt) error {
 		for i := range ts {
 			n, err := rows(st[0].ExecContext(ctx, taskArgs(&ts[i])...))
 			if err != nil {
 				return err
 			}
 			created[i] = n == 1
+			if created[i] {
+				if err := countEnd(ctx, st[1:], nil, &ts[i]); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -407,8 +422,18 @@ const updateTask = `UPDATE tasks SET spider_id=?, spider_name=?, node_id=?, mode
 	wait_for=?, created_by=?, cancelled_by=?, created=?, started=?, finished=?,
 	log_errors=?, log_warnings=?, scrapy_stats=? WHERE id = ?`
 
+// Update and UpdateIf of a task that has (or may have) ended go through
+// updateEnding (stats.go), which counts the end in the same transaction;
+// the many updates of a task still running (its log lines) stay one
+// statement.
 func (s *tasks) Update(ctx context.Context, t *store.Task) error {
-	if err := affected(s.w.ExecContext(ctx, updateTask, taskArgs(t)...)); err != nil {
+	var err error
+	if store.TaskEnded(t.Status) {
+		err = s.updateEnding(ctx, t, nil)
+	} else {
+		err = affected(s.w.ExecContext(ctx, updateTask, taskArgs(t)...))
+	}
+	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)
 	}
 	return nil
@@ -417,6 +442,12 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 // UpdateIf is one UPDATE conditioned on the status, then, only when it
 // matched nothing, a read (on the writer, so after the UPDATE) of why.
 func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) error {
+	if store.TaskEnded(t.Status) {
+		if err := s.updateEnding(ctx, t, &status); err != nil {
+			return fmt.Errorf("store: update task %s: %w", t.ID, err)
+		}
+		return nil
+	}
 	n, err := rows(s.w.ExecContext(ctx, updateTask+` AND status = ?`, append(taskArgs(t), status)...))
 	if err == nil && n == 0 {
 		var now string

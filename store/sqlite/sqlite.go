@@ -243,8 +243,8 @@ var migrations = []string{
 	CREATE INDEX audit_target ON audit (target, time, id);
 	ALTER TABLE tasks ADD COLUMN created_by TEXT NOT NULL DEFAULT '';
 	ALTER TABLE tasks ADD COLUMN cancelled_by TEXT NOT NULL DEFAULT '';`,
-	// 5: task stats (the overview's rollups).
-	`SELECT 1`,
+	// 5: task stats (the overview's rollups, see stats.go).
+	statsMigration(),
 	// 6: node metrics (each node's history). One row per (node,
 	// resolution in seconds, slot start in ms), replaced whole on write.
 	`CREATE TABLE node_metrics (

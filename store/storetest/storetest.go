@@ -114,6 +114,12 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"WebhookCRUD", testWebhookCRUD},
 		{"WebhookDeliveries", testWebhookDeliveries},
 		{"WebhookDue", testWebhookDue},
+
+		{"StatsCounts", testStatsCounts},
+		{"StatsP95", testStatsP95},
+		{"StatsOnce", testStatsOnce},
+		{"StatsWindows", testStatsWindows},
+		{"StatsNow", testStatsNow},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

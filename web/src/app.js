@@ -56,7 +56,7 @@ const SECTIONS = [
   { id: 'audit', label: 'Audit', href: '#/audit', need: 'admin' },
 ];
 
-const HOME = '#/nodes';
+const HOME = '#/overview';
 
 const match = createMatcher([
   { path: '/overview', section: 'overview', page: overview },

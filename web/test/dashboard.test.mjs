@@ -21,6 +21,9 @@ test('the login URL signs in as admin, hides the token and lists an online node 
     // What an older dashboard left behind goes.
     await page.evaluate((token) => localStorage.setItem('crawlhub.token', token), TOKEN);
     await page.goto(url(`?token=${encodeURIComponent(TOKEN)}`));
+    // The dashboard opens on the overview; the nodes are one click away.
+    await page.waitForURL((u) => u.hash === '#/overview');
+    await page.locator('nav a[data-section="nodes"]').click();
 
     const online = page.locator('#nodes-table tbody tr[data-status="online"]').first();
     await online.waitFor();
@@ -64,7 +67,7 @@ test('without a session the sign-in page is shown, and pasting the token signs i
     const form = page.locator('#token-form');
     await form.locator('#token').fill(url(`?token=${encodeURIComponent(TOKEN)}`));
     await form.locator('button[type="submit"]').click();
-    await page.locator('#nodes-table').waitFor();
+    await page.locator('#stat-ended').waitFor();
     await assertNoSecretsInStorage(page);
   });
 });

@@ -7,6 +7,7 @@ import { test } from 'node:test';
 import { auditFilterFromQuery, auditMatches, EXPIRY_CHOICES, expiryFor, isToken, tokenState, usernames } from '../src/data/accounts.js';
 import { mergeNodeEvents } from '../src/data/nodes.js';
 import { followSync, syncSummary } from '../src/data/spiders.js';
+import { chartData, ended, OUTCOMES } from '../src/data/stats.js';
 import { applyTaskEvent, applyToPage, eventMatches, isEnded } from '../src/data/tasks.js';
 import { parseEnv } from '../src/lib/env.js';
 import { ROW, visibleRange } from '../src/lib/logview.js';
@@ -174,4 +175,25 @@ test('accounts: token expiry choices, a token’s state, the audit filter in the
   assert.ok(!auditMatches(entry, { action: 'task.run', user: '', page: 1 }));
   assert.ok(!auditMatches(entry, { action: '', user: 'u2', page: 1 }));
   assert.ok(!auditMatches(null, { action: '', user: '', page: 1 }));
+});
+
+test('the overview charts one series per outcome, zeros where a bucket has none', () => {
+  const stats = {
+    buckets: [
+      { start: '2026-12-01T00:00:00Z', counts: { finished: 2, error: 1 } },
+      { start: '2026-12-01T01:00:00Z', counts: {} },
+      { start: '2026-12-01T02:00:00Z', counts: { cancelled: 4, abnormal: 1 } },
+    ],
+  };
+  assert.deepEqual(OUTCOMES.map((o) => o.status), ['finished', 'error', 'abnormal', 'cancelled']);
+  assert.deepEqual(chartData(stats), [
+    [1796083200, 1796086800, 1796090400],
+    [2, 0, 0],
+    [1, 0, 0],
+    [0, 0, 1],
+    [0, 0, 4],
+  ]);
+  assert.deepEqual(chartData(null), [[], [], [], [], []]);
+  assert.equal(ended({ finished: 2, error: 1 }), 3);
+  assert.equal(ended(undefined), 0);
 });

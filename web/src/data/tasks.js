@@ -113,7 +113,7 @@ export function applyToPage(items, filter, ev) {
 }
 
 /** A debounced call: runs ms after the last request, but at least every 3 × ms. */
-function debounce(fn, ms) {
+export function debounce(fn, ms) {
   let timer = 0;
   let first = 0;
   const run = () => {

@@ -119,6 +119,9 @@ function withQuery(path, filter) {
   return qs ? `${path}?${qs}` : path;
 }
 
+/** GET /api/stats?from=&to=&bucket=hour|day → TaskStats (see data/stats.js) */
+export const getStats = (query = {}, signal) => request(withQuery('stats', query), { signal });
+
 /** GET /api/nodes → {items: Node[], total: number} */
 export const listNodes = (signal) => request('nodes', { signal });
 

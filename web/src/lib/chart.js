@@ -28,18 +28,45 @@ function axes(p, yValues, ySize = 56) {
   return [axis, { ...axis, size: ySize, ...(yValues ? { values: yValues } : {}) }];
 }
 
+function barRange(u, min, max) {
+  const xs = u.data[0];
+  const half = xs.length > 1 ? (xs[1] - xs[0]) / 2 : 1800;
+  return [min - half, max + half];
+}
+
+/**
+ * Stacks series: [xs, a, b, c] becomes [xs, a+b+c, a+b, a], the tallest
+ * first, so that drawn in that order (uPlot draws later series on top)
+ * each lower part shows over the total above it. Missing values count 0.
+ */
+export function stack(data) {
+  const [xs, ...ys] = data;
+  const sums = [];
+  let acc = xs.map(() => 0);
+  for (const y of ys) {
+    acc = acc.map((v, i) => v + (y[i] ?? 0));
+    sums.push(acc);
+  }
+  return [xs, ...sums.reverse()];
+}
+
 /**
  * Draws a chart in el that fills el's width, redrawn as el resizes and when
- * the colour scheme changes. series: [{ label, color (a palette key), fill?, stacked? }].
- * data: [xs (Unix seconds), ys1, ys2, …]. ySize is the y axis's width in px
- * (wider for labels like "23.5 GiB"); yMax, a number or a function giving
- * one, makes the y scale run from 0 to at least it (100 for a percentage,
- * a machine's memory for the memory used).
+ * the colour scheme changes. series: [{ label, color (a palette key), fill? }].
+ * data: [xs (Unix seconds), ys1, ys2, …]. With stacked (bars or areas),
+ * each series is drawn on top of the ones before it, and the legend lists
+ * them top first with their own values, not the stacked sums. ySize is the
+ * y axis's width in px (wider for labels like "23.5 GiB"); yMax, a number
+ * or a function giving one, makes the y scale run from 0 to at least it
+ * (100 for a percentage, a machine's memory for the memory used).
  * @returns {{ setData(data: any[]): void, destroy(): void, plot: () => any }}
  */
-export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax, bars = false, title } = {}) {
+export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax, bars = false, stacked = false, title } = {}) {
   let plot = null;
   let current = data;
+  const shown = (d) => (stacked ? stack(d) : d);
+  // Drawn order: stacked series top first.
+  const order = stacked ? series.map((_, i) => series.length - 1 - i) : series.map((_, i) => i);
   const build = () => {
     const p = palette();
     plot?.destroy();
@@ -50,25 +77,30 @@ export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax
       cursor: { drag: { x: false, y: false } },
       legend: { show: true },
       axes: axes(p, yValues, ySize),
+      // Bars are centred on their x: half a step of room at each end.
       scales: {
-        x: { time: true },
+        x: { time: true, ...(bars ? { range: barRange } : {}) },
         ...(yMax === undefined
           ? {}
           : { y: { range: (_u, _min, max) => [0, Math.max(max || 0, (typeof yMax === 'function' ? yMax() : yMax) || 0) || 1] } }),
       },
       series: [
         {},
-        ...series.map((s) => ({
-          label: s.label,
-          stroke: p[s.color] || s.color || p.accent,
-          fill: s.fill ? (p[s.fill] || s.fill) : undefined,
-          width: bars ? 0 : 1.5,
-          points: { show: bars ? false : lonePoint },
-          ...(bars ? { paths: uPlot.paths.bars({ size: [0.8, 40] }) } : {}),
-        })),
+        ...order.map((k) => {
+          const s = series[k];
+          return {
+            label: s.label,
+            stroke: p[s.color] || s.color || p.accent,
+            fill: s.fill ? (p[s.fill] || s.fill) : undefined,
+            width: bars ? 0 : 1.5,
+            points: { show: bars ? false : lonePoint },
+            ...(bars ? { paths: uPlot.paths.bars({ size: [0.8, 40] }) } : {}),
+            ...(stacked ? { value: (_u, _v, _si, i) => (i == null ? '–' : String(current[k + 1]?.[i] ?? 0)) } : {}),
+          };
+        }),
       ],
     };
-    plot = new uPlot(opts, current, el);
+    plot = new uPlot(opts, shown(current), el);
   };
   build();
   const ro = new ResizeObserver(() => plot?.setSize({ width: Math.max(el.clientWidth, 200), height }));
@@ -78,7 +110,7 @@ export function lineChart(el, { series, data, height = 220, yValues, ySize, yMax
   return {
     setData(d) {
       current = d;
-      plot?.setData(d);
+      plot?.setData(shown(d));
     },
     destroy() {
       ro.disconnect();
