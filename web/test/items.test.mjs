@@ -205,6 +205,10 @@ test('a task’s items arrive live in its Data tab, with columns from their keys
     await row50.waitFor();
 
     // A nested value opens pretty-printed.
+    // Scrolled into view first, and a frame let pass: the window's scroll
+    // event comes a frame after the scroll and closes an open popover.
+    await row50.locator('.cell-nested[data-key="meta"]').scrollIntoViewIfNeeded();
+    await page.evaluate(() => new Promise((r) => requestAnimationFrame(() => requestAnimationFrame(r))));
     await row50.locator('.cell-nested[data-key="meta"]').click();
     const pop = page.locator('.cell-pop');
     await pop.waitFor();

@@ -33,7 +33,7 @@ const points = (locator) => locator.evaluate((el) => Number(el.dataset.points ??
 test('the node list shows CPU and memory sparklines, and the node page charts its load live in three ranges', async (t) => {
   const node = await masterNode();
   await withPage(t, async (page) => {
-    await page.goto(url(`?token=${encodeURIComponent(TOKEN)}`));
+    await page.goto(url(`?token=${encodeURIComponent(TOKEN)}#/nodes`));
     const row = page.locator(`#nodes-table tbody tr[data-node-id="${node.id}"]`);
     await row.waitFor();
     for (const name of ['cpu', 'memory']) {

@@ -63,7 +63,7 @@ test('screenshots of the overview, a node and a log search', async (t) => {
     await page.goto(url(`#/nodes/${nodes.items[0].id}`));
     await page.locator('.load-chart canvas').first().waitFor();
     await page.getByText('Asking the node').waitFor({ state: 'detached' });
-    await shot(t, page, 'node.png');
+    await shot(t, page, 'node.png', { fullPage: true });
 
     await page.goto(url(`#/tasks/${ids[0]}`));
     await page.locator('.log-end').waitFor();

@@ -250,6 +250,10 @@ export function createLogSearch({ taskID, log }) {
 
   async function jumpToError() {
     try {
+      // What was typed in the box and not searched yet goes first, so that
+      // its late answer (an emptied box clears the marks and the count)
+      // does not wipe out the error jumped to.
+      if (JSON.stringify([input.value, regex.checked]) !== asked) await run({ jump: false });
       // Searched once per click from the line after the current one: a
       // running task's errors keep coming, and the count with them.
       const from = Math.max(0, (errors?.line ?? -1) + 1);

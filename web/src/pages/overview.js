@@ -97,7 +97,7 @@ export function mount(view, _params, ctx) {
 
   function renderFailing(list) {
     const rows = list.filter((sp) => sp.failed > 0).slice(0, 10);
-    if (!rows.length) return replace(failing, emptyState('No failures', 'No task ended in error or abnormally in the last 30 days.'));
+    if (!rows.length) return replace(failing, emptyState('No failures', h('p', null, 'No task ended in error or abnormally in the last 30 days.')));
     replace(failing, h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'failing-table' },
       h('thead', null, h('tr', null, h('th', null, 'Spider'), h('th', { class: 'num' }, 'Failed'), h('th', { class: 'num' }, 'Ended'), h('th', { class: 'num' }, 'Success'))),
       h('tbody', null, rows.map((sp) => {
@@ -111,7 +111,7 @@ export function mount(view, _params, ctx) {
   }
 
   function renderSpiders(list) {
-    if (!list.length) return replace(spiders, emptyState('No tasks yet', 'Run a spider and its run times show here.'));
+    if (!list.length) return replace(spiders, emptyState('No tasks yet', h('p', null, 'Run a spider and its run times show here.')));
     const rows = [...list].sort((a, b) => ended(b.counts) - ended(a.counts)).slice(0, 20);
     replace(spiders, h('div', { class: 'table-wrap' }, h('table', { class: 'table', id: 'spider-stats' },
       h('thead', null, h('tr', null, h('th', null, 'Spider'), h('th', { class: 'num' }, 'Tasks'), h('th', { class: 'num' }, 'Average'),
