@@ -58,6 +58,10 @@ func ofEvent(event string, n int) func([]testenv.Received) bool {
 func TestWebhookTaskEvents(t *testing.T) {
 	e := newEnv(t, fastRetry)
 	rcv := testenv.StartReceiver(t, "s3cret")
+	// The webhooks channel says when an outcome is recorded: the receiver
+	// has the delivery a moment before the master records it.
+	ws := e.dial()
+	ws.subscribe("webhooks")
 	failing := e.spider("failing", "echo oops\nexit 3\n")
 	other := e.spider("other", "echo fine\n")
 
@@ -100,6 +104,8 @@ func TestWebhookTaskEvents(t *testing.T) {
 
 	e.run(other, store.TaskFinished)
 	rcv.WaitFor(t, wait, "task.finished delivery", ofEvent("task.finished", 1))
+	ws.expect("webhooks", `"event":"task.failed"`, `"status":"delivered"`)
+	ws.expect("webhooks", `"event":"task.finished"`, `"status":"delivered"`)
 	// The filtered webhook wants other's failures only: it has nothing.
 	if ds := e.deliveries(filtered.ID); len(ds) != 0 {
 		t.Errorf("the webhook filtered to spider other has deliveries %+v", ds)
