@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
@@ -261,8 +262,10 @@ func peekReply(b []byte) (node, re string, ok bool) {
 	}
 	const reKey = `,"re":"`
 	if len(rest) < len(reKey) || string(rest[:len(reKey)]) != reKey {
-		if len(rest) > 0 && (rest[0] == ',' || rest[0] == '}') {
-			return node, "", true // no re: an event
+		// No re: an event, if what follows is what json.Marshal writes
+		// after re (a later "re" in another order must not pass as one).
+		if bytes.HasPrefix(rest, []byte(`,"payload":`)) || bytes.HasPrefix(rest, []byte(`,"error":`)) || bytes.HasPrefix(rest, []byte(`}`)) {
+			return node, "", true
 		}
 		return "", "", false
 	}
@@ -290,14 +293,16 @@ func peekField(b []byte, key string) (rest, val []byte, ok bool) {
 }
 
 // stringEnd is the index of the quote closing a JSON string whose opening
-// quote was just read, or -1 when the string has an escape or a control
-// character (not a plain id) or does not end.
+// quote was just read, or -1 when the string has an escape, a control
+// character or a byte outside ASCII (not a plain id: invalid UTF-8 would
+// read differently here than in encoding/json, which replaces it) or does
+// not end.
 func stringEnd(b []byte) int {
 	for i, c := range b {
 		switch {
 		case c == '"':
 			return i
-		case c == '\\' || c < 0x20:
+		case c == '\\' || c < 0x20 || c >= 0x80:
 			return -1
 		}
 	}
