@@ -38,6 +38,12 @@ test: ## install what the tests need, start Redis and FerretDB on loopback, run 
 bench: ## measure the hub against the machine and Centrifugo: BENCHMARKS.md, bench/results.json (~3-5 min; BENCH_ARGS='-only 3')
 	GO=$(GO) bash internal/bench/bench.sh $(BENCH_ARGS)
 
+FUZZTIME ?= 5s
+
+.PHONY: fuzz
+fuzz: ## run every Go fuzz target for FUZZTIME each (5s, as make test does; FUZZTIME=10m to hunt)
+	GO=$(GO) FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh
+
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: lint

@@ -58,6 +58,7 @@ echo "make test: FerretDB test server at $uri"
 # --- test --------------------------------------------------------------------
 make --no-print-directory lint
 go test -race -count=1 -timeout 40m ./...
+bash .ci/fuzz.sh # every fuzz target for 5 s: about a minute
 npm run --silent test:web
 bash sdk/test.sh
 bash .ci/smoke.sh
