@@ -2,7 +2,10 @@ package wire
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"reflect"
+	"sort"
 	"testing"
 )
 
@@ -90,4 +93,95 @@ func isASCII(s string) bool {
 		}
 	}
 	return true
+}
+
+// echoNode answers every operation with what it was asked, so the fuzz
+// target below sees each request as the Node would.
+type echoNode struct{ got any }
+
+func (n *echoNode) Ping(context.Context) error               { return nil }
+func (n *echoNode) SysInfo(context.Context) (SysInfo, error) { return SysInfo{}, nil }
+func (n *echoNode) GetLog(_ context.Context, r GetLog) (LogBatch, error) {
+	n.got = r
+	return LogBatch{}, nil
+}
+func (n *echoNode) GetItems(_ context.Context, r GetItems) (ItemBatch, error) {
+	n.got = r
+	return ItemBatch{}, nil
+}
+func (n *echoNode) SearchLog(_ context.Context, r SearchLog) (LogSearch, error) {
+	n.got = r
+	return LogSearch{}, nil
+}
+func (n *echoNode) CancelTask(_ context.Context, r CancelTask) error { n.got = r; return nil }
+func (n *echoNode) SyncSpider(_ context.Context, r SyncSpider) error { n.got = r; return nil }
+func (n *echoNode) TaskAvailable(_ context.Context, r TaskAvailable) error {
+	n.got = r
+	return nil
+}
+
+// FuzzOperationPayload feeds arbitrary payloads to every operation an
+// agent serves, and to the LogBatch and ItemBatch decoders: none may
+// panic, and a payload that decodes re-encodes to one that decodes to the
+// same value.
+func FuzzOperationPayload(f *testing.F) {
+	for _, s := range []string{
+		`{"task_id":"t1","from":0,"limit":1000}`, `{"task_id":"t1","from":-1,"limit":-5}`,
+		`{"task_id":"t1","query":"error","limit":10}`, `{"spider_id":"s1","md5":"x"}`,
+		`{"task_id":"t1","from":3,"lines":["a"],"total":4,"end":true,"status":"finished"}`,
+		`{"task_id":"t1","from":0,"items":[{"a":1}],"total":1}`,
+		`null`, `[]`, `"x"`, `{"from":1e400}`, ``,
+	} {
+		f.Add([]byte(s))
+	}
+	ops := make([]string, 0, len(operations))
+	for op := range operations {
+		ops = append(ops, op)
+	}
+	sort.Strings(ops)
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		for _, op := range ops {
+			n := &echoNode{}
+			if _, err := operations[op].serve(context.Background(), n, payload); err != nil {
+				continue
+			}
+			if n.got == nil {
+				continue
+			}
+			b, err := json.Marshal(n.got)
+			if err != nil {
+				t.Fatalf("%s: %#v does not encode: %v", op, n.got, err)
+			}
+			m := &echoNode{}
+			if _, err := operations[op].serve(context.Background(), m, b); err != nil || !reflect.DeepEqual(m.got, n.got) {
+				t.Fatalf("%s: %s decodes to %#v, then to %#v (%v)", op, payload, n.got, m.got, err)
+			}
+		}
+		roundTrip[LogBatch](t, payload)
+		roundTrip[ItemBatch](t, payload)
+	})
+}
+
+func roundTrip[T any](t *testing.T, payload []byte) {
+	var v T
+	if json.Unmarshal(payload, &v) != nil {
+		return
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return // a raw item that is not JSON: json.Marshal refuses it, it is never sent
+	}
+	var w T
+	if err := json.Unmarshal(b, &w); err != nil || !reflect.DeepEqual(normal(t, v), normal(t, w)) {
+		t.Fatalf("%T %s: re-encoded as %s, decodes differently (%v)", v, payload, b, err)
+	}
+}
+
+// normal is v as encoded JSON, so that raw items compare by content.
+func normal(t *testing.T, v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
