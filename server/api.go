@@ -2,6 +2,7 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"io/fs"
 	"net/http"
 	"path"
@@ -139,8 +140,15 @@ func (s *Server) noSuchAPI(c echo.Context) error {
 	return notFound("no API endpoint " + c.Request().Method + " " + c.Request().URL.Path)
 }
 
+// readyTimeout bounds /readyz's ping: a store that does not answer
+// within it is unready, so a load balancer learns it at once instead of
+// waiting on a hung connection.
+const readyTimeout = time.Second
+
 func (s *Server) readyz(c echo.Context) error {
-	if err := s.store.Ping(c.Request().Context()); err != nil {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
 		// The driver's text can name hosts and users: the log has it.
 		s.log.Warn("readiness check: store unavailable", "err", err)
 		return unavailable("store unavailable")

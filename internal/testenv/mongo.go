@@ -173,6 +173,7 @@ func (f *Ferret) Stop() {
 	if f.cmd == nil {
 		return
 	}
+	f.cmd.Process.Signal(syscall.SIGCONT) // a paused server cannot act on SIGTERM
 	f.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-f.exited:
@@ -196,4 +197,21 @@ func UniqueDB(t testing.TB) string {
 	b := make([]byte, 6)
 	rand.Read(b)
 	return fmt.Sprintf("t_%s_%s", name, hex.EncodeToString(b))
+}
+
+// Pause freezes the server (SIGSTOP): connections stay open but nothing
+// answers, as with a store host that hangs or a network that drops
+// packets. Resume undoes it; Stop resumes first, so a paused server still
+// stops at cleanup.
+func (f *Ferret) Pause() {
+	if f.cmd != nil {
+		f.cmd.Process.Signal(syscall.SIGSTOP)
+	}
+}
+
+// Resume lets a paused server answer again (SIGCONT).
+func (f *Ferret) Resume() {
+	if f.cmd != nil {
+		f.cmd.Process.Signal(syscall.SIGCONT)
+	}
 }
