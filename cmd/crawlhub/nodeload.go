@@ -8,7 +8,8 @@ import (
 	"net/url"
 	"os"
 	"text/tabwriter"
-	"time"
+
+	"github.com/crawlhub/crawlhub/store"
 )
 
 // runNodeLoad prints a node's load history (GET /api/nodes/:id/metrics), a
@@ -36,17 +37,7 @@ func runNodeLoad(ctx context.Context, args []string) error {
 		return err
 	}
 	var m struct {
-		Points []struct {
-			At        time.Time `json:"at"`
-			CPU       float64   `json:"cpu"`
-			MemUsed   uint64    `json:"mem_used"`
-			MemTotal  uint64    `json:"mem_total"`
-			DiskUsed  uint64    `json:"disk_used"`
-			DiskTotal uint64    `json:"disk_total"`
-			NetRx     float64   `json:"net_rx"`
-			NetTx     float64   `json:"net_tx"`
-			Load1     float64   `json:"load1"`
-		} `json:"points"`
+		Points []store.NodePoint `json:"points"`
 	}
 	if err := json.Unmarshal(raw, &m); err != nil {
 		return err
