@@ -2,6 +2,7 @@ package testenv
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
@@ -204,9 +205,42 @@ func UniqueDB(t testing.TB) string {
 // packets. Resume undoes it; Stop resumes first, so a paused server still
 // stops at cleanup.
 func (f *Ferret) Pause() {
-	if f.cmd != nil {
-		f.cmd.Process.Signal(syscall.SIGSTOP)
+	f.t.Helper()
+	if f.cmd == nil {
+		return
 	}
+	pid := f.cmd.Process.Pid
+	f.cmd.Process.Signal(syscall.SIGSTOP)
+	// The signal is delivered asynchronously: a thread running on another
+	// core may still answer a request. Paused means every thread of the
+	// process is in state T (stopped), as /proc says.
+	deadline := time.Now().Add(10 * time.Second)
+	for !allStopped(pid) {
+		if time.Now().After(deadline) {
+			f.t.Fatalf("ferretdb %s: not stopped 10 s after SIGSTOP", f.URI)
+		}
+		time.Sleep(time.Millisecond) // the kernel has no event for a stop to wait on
+	}
+}
+
+// allStopped reports whether every thread of process pid is stopped.
+func allStopped(pid int) bool {
+	stats, err := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/stat", pid))
+	if err != nil || len(stats) == 0 {
+		return false
+	}
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return false
+		}
+		// "pid (comm) S ...": the state follows the last ')'.
+		i := bytes.LastIndexByte(b, ')')
+		if i < 0 || i+2 >= len(b) || (b[i+2] != 'T' && b[i+2] != 't') {
+			return false
+		}
+	}
+	return true
 }
 
 // Resume lets a paused server answer again (SIGCONT).
