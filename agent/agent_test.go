@@ -60,6 +60,8 @@ type config struct {
 	redisURL string
 	// secret is the cluster secret of the agent and the test's end.
 	secret string
+	// maxLogBytes is the agent's MaxLogBytes.
+	maxLogBytes int64
 }
 
 func startNode(t *testing.T, cfg config) *node {
@@ -104,7 +106,7 @@ func startNode(t *testing.T, cfg config) *node {
 	}
 	n.agent, err = agent.New(agent.Config{Name: "worker", DataDir: cfg.dataDir, Heartbeat: cfg.heartbeat,
 		PollInterval: time.Hour, CancelGrace: time.Second, Concurrency: 2, Log: log, ItemsSocket: cfg.itemsSocket,
-		ClusterSecret: cfg.secret}, ast, connect)
+		ClusterSecret: cfg.secret, MaxLogBytes: cfg.maxLogBytes}, ast, connect)
 	if err != nil {
 		t.Fatal(err)
 	}
