@@ -144,6 +144,42 @@ func diskFullLog(t *testing.T, n *node, ms *memStore, wantReason ...string) {
 	t.Logf("%d lines kept; reason: %s", len(lines), ts.Reason)
 }
 
+// TestAgentDiskFullItems: when the node cannot write a task's items, the
+// spider's request to save them fails, and even if the spider carries on
+// and exits 0 the task ends in error saying the items were not written.
+func TestAgentDiskFullItems(t *testing.T) {
+	if !underFileSizeLimit(t, diskLimit) {
+		return
+	}
+	ms := newMemStore()
+	n := startNode(t, config{wrap: ms.wrap})
+	// 8 batches of 2 MiB: the fifth cannot be written.
+	const script = `import json, os, urllib.error, urllib.request
+item = json.dumps({"url": "https://example.com/", "body": "x" * 1000}) + "\n"
+batch = (item * 2000).encode()
+for i in range(8):
+    req = urllib.request.Request(os.environ["CRAWLHUB_ITEMS_URL"], data=batch, method="POST")
+    try:
+        with urllib.request.urlopen(req) as r:
+            print("batch", i, r.status)
+    except urllib.error.HTTPError as e:
+        print("batch", i, e.code, e.read().decode())
+`
+	sp := n.spiderWith(ms.files, "saver", "/usr/bin/python3 run.py", zipFiles(t, zip.Deflate, map[string][]byte{"run.py": []byte(script)}))
+	task := n.run(sp)
+	ts := n.taskStatus(task.ID, store.TaskError)
+	for _, want := range []string{"items not written: file too large", "ulimit -f"} {
+		if !strings.Contains(ts.Reason, want) {
+			t.Errorf("reason %q does not say %q", ts.Reason, want)
+		}
+	}
+	log := strings.Join(ms.logs.all(task.ID), "\n")
+	if !strings.Contains(log, "batch 0 200") || !strings.Contains(log, "batch 7 500") {
+		t.Errorf("the spider's requests did not succeed and then fail:\n%s", log)
+	}
+	t.Logf("reason: %s", ts.Reason)
+}
+
 // TestAgentDiskFullSync: a spider that does not fit on the node's disk,
 // whether its archive (the download) or a file in it (the extraction), is
 // not run: the task ends in error with the reason, and the node keeps no

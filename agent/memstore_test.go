@@ -5,13 +5,14 @@ import (
 	"context"
 	"crypto/md5"
 	"encoding/hex"
+	"encoding/json"
 	"io"
 	"sync"
 
 	"github.com/crawlhub/crawlhub/store"
 )
 
-// memStore keeps logs and files in memory around a real store: a test
+// memStore keeps logs and files in memory, and drops items, around a real store: a test
 // whose process may only write small files (underFileSizeLimit) keeps the
 // store's own files small, so that the limit meets the agent's files
 // alone. The stores' own behaviour is the conformance suite's business.
@@ -33,6 +34,14 @@ func (m *memStore) wrap(st store.Store) store.Store {
 
 func (m *memStore) Logs() store.Logs   { return m.logs }
 func (m *memStore) Files() store.Files { return m.files }
+func (m *memStore) Items() store.Items { return dropItems{m.Store.Items()} }
+
+// dropItems accepts items and keeps none.
+type dropItems struct{ store.Items }
+
+func (dropItems) AppendItems(_ context.Context, _, _ string, _ int64, items []json.RawMessage, _ store.Dedup) (store.ItemCounts, error) {
+	return store.ItemCounts{New: int64(len(items))}, nil
+}
 
 type memLogs struct {
 	mu    sync.Mutex

@@ -50,6 +50,13 @@ func logNotWritten(err error, lines int64, dataDir string) string {
 		plural(lines, "line") + " written before" + diskHint(err, dataDir)
 }
 
+// itemsNotWritten is a task's end reason when its items' spool file could
+// not be written.
+func itemsNotWritten(err error, items int64, dataDir string) string {
+	return "items not written: " + sysReason(err) + "; the spider's requests to save more failed, the task keeps the " +
+		plural(items, "item") + " written before" + diskHint(err, dataDir)
+}
+
 // sysReason is what the system said about a failed file operation ("no
 // space left on device"), without the paths and layers wrapped around it.
 func sysReason(err error) string {

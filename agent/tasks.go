@@ -281,11 +281,15 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	by := r.cancelBy
 	r.mu.Unlock()
 	var code *int
-	werr := r.log.WriteErr()
+	werr, iwerr := r.log.WriteErr(), r.items.w.WriteErr()
 	switch {
 	case werr != nil:
 		// Whatever the process did, its log misses lines: never finished.
 		status, reason = store.TaskError, logNotWritten(werr, total, a.cfg.DataDir)
+	case iwerr != nil:
+		// The spider was told (its request failed), but may have carried
+		// on regardless: its items are not all there.
+		status, reason = store.TaskError, itemsNotWritten(iwerr, items, a.cfg.DataDir)
 	case res.TimedOut:
 		status, reason = store.TaskCancelled, res.Reason
 	case res.Stopped:
