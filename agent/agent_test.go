@@ -156,7 +156,13 @@ func (n *node) record(env *wire.Envelope) {
 // that match accepts.
 func (n *node) waitFor(match func(*wire.Envelope) bool) *wire.Envelope {
 	n.t.Helper()
-	deadline := time.After(wait)
+	return n.waitWithin(wait, match)
+}
+
+// waitWithin is waitFor with a deadline of d.
+func (n *node) waitWithin(d time.Duration, match func(*wire.Envelope) bool) *wire.Envelope {
+	n.t.Helper()
+	deadline := time.After(d)
 	next := 0
 	for {
 		n.mu.Lock()
@@ -171,7 +177,7 @@ func (n *node) waitFor(match func(*wire.Envelope) bool) *wire.Envelope {
 		select {
 		case <-more:
 		case <-deadline:
-			n.t.Fatalf("no matching message from the agent in %s", wait)
+			n.t.Fatalf("no matching message from the agent in %s", d)
 			return nil
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"compress/flate"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -14,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
@@ -116,7 +118,7 @@ func diskFullLog(t *testing.T, n *node, ms *memStore, wantReason ...string) {
 	sp := n.spiderWith(ms.files, "chatty", "awk -f run.awk", zipFiles(t, zip.Deflate, map[string][]byte{"run.awk": []byte(script)}))
 	task := n.run(sp)
 
-	ts := n.taskStatus(task.ID, store.TaskError)
+	ts := n.taskEnded(task.ID, store.TaskError)
 	for _, want := range append(wantReason, "the task was stopped") {
 		if !strings.Contains(ts.Reason, want) {
 			t.Errorf("reason %q does not say %q", ts.Reason, want)
@@ -167,7 +169,7 @@ for i in range(8):
 `
 	sp := n.spiderWith(ms.files, "saver", "/usr/bin/python3 run.py", zipFiles(t, zip.Deflate, map[string][]byte{"run.py": []byte(script)}))
 	task := n.run(sp)
-	ts := n.taskStatus(task.ID, store.TaskError)
+	ts := n.taskEnded(task.ID, store.TaskError)
 	for _, want := range []string{"items not written: file too large", "ulimit -f"} {
 		if !strings.Contains(ts.Reason, want) {
 			t.Errorf("reason %q does not say %q", ts.Reason, want)
@@ -212,7 +214,7 @@ func TestAgentDiskFullSync(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			sp := n.spiderWith(ms.files, tc.name, "sh run.sh", tc.archive)
 			task := n.run(sp)
-			ts := n.taskStatus(task.ID, store.TaskError)
+			ts := n.taskEnded(task.ID, store.TaskError)
 			for _, want := range []string{"could not fetch the spider", tc.what, "file too large", "ulimit -f"} {
 				if !strings.Contains(ts.Reason, want) {
 					t.Errorf("reason %q does not say %q", ts.Reason, want)
@@ -231,6 +233,20 @@ func TestAgentDiskFullSync(t *testing.T) {
 			t.Logf("reason: %s", ts.Reason)
 		})
 	}
+}
+
+// slowWait bounds the wait for the end of a task that writes megabytes or
+// gigabytes: seconds on an idle machine, many more under -race on a busy one.
+const slowWait = 2 * time.Minute
+
+// taskEnded waits up to slowWait for the task to reach status.
+func (n *node) taskEnded(taskID, status string) wire.TaskStatus {
+	n.t.Helper()
+	var ts wire.TaskStatus
+	n.waitWithin(slowWait, func(env *wire.Envelope) bool {
+		return env.Type == wire.EvTaskStatus && json.Unmarshal(env.Payload, &ts) == nil && ts.TaskID == taskID && ts.Status == status
+	})
+	return ts
 }
 
 // statusesOf lists every task_status the agent published for the task.

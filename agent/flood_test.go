@@ -27,7 +27,7 @@ func TestAgentFloodLongLine(t *testing.T) {
 	n := startNode(t, config{})
 	sp := n.spider("long-line", "head -c 10485760 /dev/zero | tr '\\0' x; echo; echo after\n")
 	task := n.run(sp)
-	ts := n.taskStatus(task.ID, store.TaskFinished)
+	ts := n.taskEnded(task.ID, store.TaskFinished)
 	lines := n.storedLog(task.ID)
 	want := 10485760/maxLine + 1
 	if len(lines) != want || ts.LogLines != int64(want) {
@@ -58,7 +58,7 @@ func TestAgentFloodBinary(t *testing.T) {
 	n := startNode(t, config{})
 	sp := n.spiderFiles("binary", "cat data.bin", map[string][]byte{"data.bin": bin})
 	task := n.run(sp)
-	n.taskStatus(task.ID, store.TaskFinished)
+	n.taskEnded(task.ID, store.TaskFinished)
 	lines := n.storedLog(task.ID)
 	for i, l := range lines {
 		if !utf8.ValidString(l) || len(l) > maxLine || i < len(lines)-1 && len(l) < maxLine-utf8.UTFMax {
@@ -106,7 +106,7 @@ func flood(t *testing.T, size int64) {
 	base := resetPeakRSS(t)
 	start := time.Now()
 	task := n.run(sp)
-	ts := n.taskStatus(task.ID, store.TaskFinished)
+	ts := n.taskEnded(task.ID, store.TaskFinished)
 	took := time.Since(start)
 	peak := procStatus(t, "VmHWM")
 
