@@ -46,6 +46,10 @@ type Config struct {
 	CancelGrace time.Duration
 	// MaxArchive bounds a spider archive. Zero means 100 MiB.
 	MaxArchive int64
+	// MaxLogBytes bounds the output a task's log keeps; past it the output
+	// is counted, not kept, and the log says so (tasklog.Config.MaxBytes).
+	// Zero means 1 GiB.
+	MaxLogBytes int64
 	// ItemsSocket, if set, is the path of the unix socket the items
 	// endpoint listens on, and tasks' CRAWLHUB_ITEMS_URL have the form
 	// http+unix://<the path, escaped>/tasks/…. Zero means a port on
@@ -110,6 +114,9 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	if cfg.CancelGrace == 0 {
 		cfg.CancelGrace = 10 * time.Second
+	}
+	if cfg.MaxLogBytes <= 0 {
+		cfg.MaxLogBytes = defaultMaxLogBytes
 	}
 	if cfg.Name == "" {
 		cfg.Name, _ = os.Hostname()

@@ -60,6 +60,8 @@ type config struct {
 	redisURL string
 	// secret is the cluster secret of the agent and the test's end.
 	secret string
+	// maxLogBytes is the agent's MaxLogBytes.
+	maxLogBytes int64
 }
 
 func startNode(t *testing.T, cfg config) *node {
@@ -104,7 +106,7 @@ func startNode(t *testing.T, cfg config) *node {
 	}
 	n.agent, err = agent.New(agent.Config{Name: "worker", DataDir: cfg.dataDir, Heartbeat: cfg.heartbeat,
 		PollInterval: time.Hour, CancelGrace: time.Second, Concurrency: 2, Log: log, ItemsSocket: cfg.itemsSocket,
-		ClusterSecret: cfg.secret}, ast, connect)
+		ClusterSecret: cfg.secret, MaxLogBytes: cfg.maxLogBytes}, ast, connect)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,13 @@ func (n *node) record(env *wire.Envelope) {
 // that match accepts.
 func (n *node) waitFor(match func(*wire.Envelope) bool) *wire.Envelope {
 	n.t.Helper()
-	deadline := time.After(wait)
+	return n.waitWithin(wait, match)
+}
+
+// waitWithin is waitFor with a deadline of d.
+func (n *node) waitWithin(d time.Duration, match func(*wire.Envelope) bool) *wire.Envelope {
+	n.t.Helper()
+	deadline := time.After(d)
 	next := 0
 	for {
 		n.mu.Lock()
@@ -169,7 +177,7 @@ func (n *node) waitFor(match func(*wire.Envelope) bool) *wire.Envelope {
 		select {
 		case <-more:
 		case <-deadline:
-			n.t.Fatalf("no matching message from the agent in %s", wait)
+			n.t.Fatalf("no matching message from the agent in %s", d)
 			return nil
 		}
 	}

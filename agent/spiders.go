@@ -126,7 +126,7 @@ func (a *Agent) syncAndReport(ctx context.Context, id string) {
 	sp, downloaded, err := a.syncSpiderReport(ctx, id)
 	ev := wire.SpiderSynced{SpiderID: id, Downloaded: downloaded}
 	if err != nil {
-		ev.Error = err.Error()
+		ev.Error = err.Error() + diskHint(err, a.cfg.DataDir)
 		a.log.Warn("spider sync failed", "spider_id", id, "err", err)
 	} else {
 		ev.MD5 = sp.MD5

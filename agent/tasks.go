@@ -177,12 +177,12 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	}
 	sp, dir, err := a.syncSpider(ctx, t.SpiderID)
 	if err != nil {
-		fail("could not fetch the spider: " + err.Error())
+		fail("could not fetch the spider: " + err.Error() + diskHint(err, a.cfg.DataDir))
 		return
 	}
 	r.dir = dir
 	if err := os.MkdirAll(a.dir("logs"), dirMode); err != nil {
-		fail("log directory: " + err.Error())
+		fail("log directory: " + err.Error() + diskHint(err, a.cfg.DataDir))
 		return
 	}
 	// The items are reachable before the command starts: a spider may save
@@ -196,13 +196,14 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	r.levels = new(loglevel.Counter)
 	r.log, err = tasklog.Open(tasklog.Config{
 		TaskID: t.ID, Path: logPath, Store: a.store.Logs(), Log: log,
-		Publish: a.publishLog, Levels: r.levels,
+		Publish: a.publishLog, Levels: r.levels, MaxBytes: a.cfg.MaxLogBytes,
 	})
 	if err != nil {
 		a.closeItems(context.Background(), t.ID, r.items)
-		fail("open the log: " + err.Error())
+		fail("open the log: " + err.Error() + diskHint(err, a.cfg.DataDir))
 		return
 	}
+	out := newTaskOutput(r.log)
 	cmd := sp.Command
 	if t.Params != "" {
 		cmd += " " + t.Params
@@ -210,7 +211,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	env, err := a.taskEnv(sp, &t, a.itemsURL(t.ID, r.items.secret))
 	if err == nil {
 		r.proc, err = runner.Start(ctx, runner.Spec{
-			Command: cmd, Dir: dir, Env: env, Output: r.log,
+			Command: cmd, Dir: dir, Env: env, Output: out,
 			Timeout: time.Duration(t.Timeout) * time.Second, Grace: a.cfg.CancelGrace,
 		})
 	}
@@ -245,6 +246,12 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	select {
 	case <-r.proc.Done():
 		res = r.proc.Wait()
+	case <-out.failed:
+		// Its output would go nowhere: stop it now rather than report,
+		// hours later, a run whose log stops short.
+		log.Error("task log not written; stopping the task", "err", out.err)
+		r.proc.Stop("its log could not be written")
+		res = r.proc.Wait()
 	case <-ctx.Done():
 		r.mu.Lock()
 		r.cancelBy = "the agent on node " + a.cfg.Name + ", which was stopping"
@@ -274,7 +281,15 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	by := r.cancelBy
 	r.mu.Unlock()
 	var code *int
+	werr, iwerr := r.log.WriteErr(), r.items.w.WriteErr()
 	switch {
+	case werr != nil:
+		// Whatever the process did, its log misses lines: never finished.
+		status, reason = store.TaskError, logNotWritten(werr, total, a.cfg.DataDir)
+	case iwerr != nil:
+		// The spider was told (its request failed), but may have carried
+		// on regardless: its items are not all there.
+		status, reason = store.TaskError, itemsNotWritten(iwerr, items, a.cfg.DataDir)
 	case res.TimedOut:
 		status, reason = store.TaskCancelled, res.Reason
 	case res.Stopped:

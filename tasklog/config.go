@@ -40,6 +40,12 @@ type Config struct {
 	// several lines, none lost. Zero means 64 KiB; at least 4 (one rune).
 	// For items it must exceed the largest item, which is never split.
 	MaxLine int
+	// MaxBytes bounds the output kept: past its first MaxBytes bytes the
+	// rest is only counted, and a line of the log says so where it was cut
+	// and another at the end, how much ("[crawlhub] …"). The file may end a
+	// little larger (invalid UTF-8 made valid, those notes). Zero means no
+	// limit, as for items, which must never be cut.
+	MaxBytes int64
 	// BatchBytes: a batch is published when it reaches this size (its lines
 	// plus one byte each, as in the file), and never exceeds it unless one
 	// line alone does. Zero means 32 KiB.
@@ -91,7 +97,7 @@ func (c *Config) setDefaults() error {
 		return errors.New("tasklog: a log file path is required")
 	case c.Store == nil:
 		return errors.New("tasklog: a store is required")
-	case c.MaxLine < 0, c.BatchBytes < 0, c.BatchDelay < 0, c.SaveEvery < 0, c.PublishTimeout < 0:
+	case c.MaxLine < 0, c.MaxBytes < 0, c.BatchBytes < 0, c.BatchDelay < 0, c.SaveEvery < 0, c.PublishTimeout < 0:
 		return errors.New("tasklog: sizes and durations must not be negative (zero means the default)")
 	case c.MaxLine > 0 && c.MaxLine < utf8.UTFMax:
 		return fmt.Errorf("tasklog: MaxLine %d is too small: a line piece must hold a rune (%d bytes)", c.MaxLine, utf8.UTFMax)

@@ -30,13 +30,18 @@
 //
 // Memory stays bounded whatever the output rate or an outage's length: a
 // Write's buffers by its chunk size, the live queue by a number of batches,
-// saving and catching up by one chunk of the file each.
+// saving and catching up by one chunk of the file each. Disk and store stay
+// bounded by Config.MaxBytes: past it the output is counted, not kept, and
+// the log says so. A file that cannot be written (a full disk) is never
+// papered over: Write returns the error from then on (WriteErr), so the
+// log ends at its last whole line before the failure, with no gap.
 //
 // # Parts
 //
 // A Writer is a pipeline of parts, each in its own file with one job; Write
-// drives the first three, in this order, on the caller's goroutine:
+// drives the first four, in this order, on the caller's goroutine:
 //
+//	limit.go      outputLimit keeps the first MaxBytes of output, counts the rest
 //	split.go      splitter    cuts the output into lines (CRLF, UTF-8, MaxLine)
 //	localfile.go  localFile   appends them to the file, which numbers them; Read
 //	batcher.go    batcher     cuts them into batches by size and by time

@@ -30,7 +30,12 @@ type Writer struct {
 
 	// Used only by the goroutine that calls Write, then by Close (Write and
 	// Close never run at once).
-	split  splitter
+	split splitter
+	limit outputLimit
+	// failed is the file's first write error. The lines of that write are
+	// lost, so a later line numbered after them would hide a gap: every
+	// later Write returns it instead, and Close writes nothing more.
+	failed error
 	closed atomic.Bool
 
 	file    *localFile
@@ -65,6 +70,7 @@ func Open(cfg Config) (*Writer, error) {
 	w := &Writer{
 		log:    log,
 		split:  splitter{max: cfg.MaxLine},
+		limit:  outputLimit{max: cfg.MaxBytes},
 		file:   file,
 		levels: cfg.Levels,
 		save:   newSaver(&cfg, log, file),
@@ -80,13 +86,35 @@ func Open(cfg Config) (*Writer, error) {
 	return w, nil
 }
 
-// Write splits p into lines and appends them to the file. It returns an
-// error only when the file cannot be written. It never waits for the
-// network.
+// Write splits p into lines and appends them to the file; past
+// Config.MaxBytes it only counts them. It returns an error only when the
+// file cannot be written, and from then on returns that error (see
+// WriteErr). It never waits for the network.
 func (w *Writer) Write(p []byte) (int, error) {
 	if w.closed.Load() {
 		return 0, ErrClosed
 	}
+	if w.failed != nil {
+		return 0, w.failed
+	}
+	keep, reached := w.limit.take(p)
+	n, err := w.write(keep)
+	if err != nil {
+		return n, err
+	}
+	if reached {
+		// The line the limit cut ends here, and the note says why.
+		w.split.finish()
+		w.split.write(w.limit.limitNote())
+		if err := w.flush(); err != nil {
+			return n, err
+		}
+	}
+	return len(p), nil
+}
+
+// write is Write without the limit.
+func (w *Writer) write(p []byte) (int, error) {
 	n := 0
 	for len(p) > 0 {
 		c := p[:min(len(p), writeChunk)]
@@ -100,6 +128,11 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteErr returns the error that made the file unwritable, if any: the
+// lines from the failed write on are not in the log. It is for Write's
+// goroutine, or for anyone after Close.
+func (w *Writer) WriteErr() error { return w.failed }
+
 // flush appends the lines the splitter emitted to the file, which numbers
 // them, then hands them to the batcher. The file comes first: the
 // publisher reads the batcher's backlog from it.
@@ -111,6 +144,7 @@ func (w *Writer) flush() error {
 	}
 	first, err := w.file.append(s.out, s.ends)
 	if err != nil {
+		w.failed = err
 		return err
 	}
 	if w.levels != nil {
@@ -149,12 +183,14 @@ func (w *Writer) Scan(from int64, fn func(n int64, line string) bool) (int64, er
 	return w.file.scan(from, fn)
 }
 
-// Close ends the log: it writes the last line (even without '\n'), publishes
+// Close ends the log: it writes the last line (even without '\n') and, if
+// Config.MaxBytes cut the output, a last line saying how much, publishes
 // the last batch, saves every line to the store (retrying until ctx ends)
 // and stops the Writer's goroutines. It returns the total line count. If
 // ctx ends first, the error says how many lines the store has; the file has
 // them all, and Recover can upload the rest later. Calling Close again
-// returns the same result.
+// returns the same result. A file that could not be written is not Close's
+// error but WriteErr's: the store still gets every line the file has.
 func (w *Writer) Close(ctx context.Context) (int64, error) {
 	w.closeMu.Lock()
 	defer w.closeMu.Unlock()
@@ -163,9 +199,10 @@ func (w *Writer) Close(ctx context.Context) (int64, error) {
 	}
 	w.closed.Store(true)
 	var errs []error
-	w.split.finish()
-	if err := w.flush(); err != nil {
-		errs = append(errs, err)
+	if w.failed == nil {
+		w.split.finish()
+		w.split.write(w.limit.cutNote())
+		_ = w.flush() // an error is WriteErr's
 	}
 	if w.batches != nil {
 		w.batches.close() // the last batch

@@ -237,6 +237,7 @@ func TestOpenConfig(t *testing.T) {
 		{"no store", func(c *Config) { c.Store = nil }, true},
 		{"negative delay", func(c *Config) { c.BatchDelay = -1 }, true},
 		{"tiny max line", func(c *Config) { c.MaxLine = 3 }, true},
+		{"negative max bytes", func(c *Config) { c.MaxBytes = -1 }, true},
 		{"save every 5s", func(c *Config) { c.SaveEvery = 5 * time.Second }, true},
 		{"save every 4.9s", func(c *Config) { c.SaveEvery = 4900 * time.Millisecond }, false},
 		{"directory is a file", func(c *Config) { c.Path = filepath.Join(dir, "sub", "task.log", "x") }, true},

@@ -76,6 +76,7 @@ type taskFlags struct {
 	concurrency int
 	grace       time.Duration
 	maxArchive  int64
+	maxLog      int64
 	itemsSocket string
 }
 
@@ -83,6 +84,7 @@ func (f *taskFlags) register(fs *flag.FlagSet) {
 	fs.IntVar(&f.concurrency, "concurrency", 0, "tasks run at once on this node (0: the CPU count)")
 	fs.DurationVar(&f.grace, "cancel-grace", 10*time.Second, "time between SIGTERM and SIGKILL when a task is stopped")
 	fs.Int64Var(&f.maxArchive, "max-archive", 100<<20, "largest spider archive accepted, in bytes")
+	fs.Int64Var(&f.maxLog, "max-log-size", 1<<30, "output a task's log keeps, in bytes; the rest is counted, not kept")
 	fs.StringVar(&f.itemsSocket, "items-socket", "", "unix socket for the endpoint tasks save items to (default: a port on 127.0.0.1)")
 }
 
@@ -216,7 +218,7 @@ func runAgent(ctx context.Context, args []string) error {
 	}
 	defer st.Close(context.Background())
 	a, err := agent.New(agent.Config{Name: name, DataDir: data, Heartbeat: heartbeat, Version: version, Log: log, ClusterSecret: secret,
-		Concurrency: tf.concurrency, CancelGrace: tf.grace, MaxArchive: tf.maxArchive, ItemsSocket: tf.itemsSocket},
+		Concurrency: tf.concurrency, CancelGrace: tf.grace, MaxArchive: tf.maxArchive, MaxLogBytes: tf.maxLog, ItemsSocket: tf.itemsSocket},
 		st, redisConnect(ctx, redisURL, log))
 	if err != nil {
 		return err
@@ -269,7 +271,7 @@ func runAllInOne(ctx context.Context, args []string) error {
 	}
 	a, err := agent.New(agent.Config{Name: name, DataDir: filepath.Join(data, "agent"), Heartbeat: sf.heartbeat,
 		Version: version, IsMaster: true, Log: log, Concurrency: tf.concurrency, CancelGrace: tf.grace,
-		MaxArchive: tf.maxArchive, ItemsSocket: tf.itemsSocket}, st, connect)
+		MaxArchive: tf.maxArchive, MaxLogBytes: tf.maxLog, ItemsSocket: tf.itemsSocket}, st, connect)
 	if err != nil {
 		return err
 	}

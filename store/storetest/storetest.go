@@ -10,7 +10,8 @@
 //     or schedule name is; ids must be store.ValidID.
 //   - "up to limit" (Tasks.Pending, Logs.ReadLog) with limit <= 0 returns
 //     nothing; AppendLog of no lines is a no-op; negative line numbers are
-//     errors; a log line may have up to 8 MiB, and a longer one is an error.
+//     errors; a log line may have up to 8 MiB, and a longer one is an error;
+//     it may hold any character but '\n', NUL and control characters too.
 //   - File names are slash-separated relative paths; empty, absolute, "." or
 //     ".." segments are rejected.
 //   - Times come back in UTC at millisecond precision; empty maps and
@@ -83,6 +84,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LogLarge", testLogLarge},
 		{"LogBigLines", testLogBigLines},
 		{"LogScan", testLogScan},
+		{"LogBinaryLines", testLogBinaryLines},
 		{"TaskLogLevels", testTaskLogLevels},
 		{"Concurrent", testConcurrent},
 		{"CancelledContext", testCancelledContext},
