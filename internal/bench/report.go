@@ -285,6 +285,7 @@ func renderMarkdown(res *Results, cfg Config) string {
 
 	// Scenario 12.
 	renderNodeHistory(w, res)
+	renderAgents(w, res)
 	// Profiles.
 	if len(res.Profiles) > 0 {
 		w("## Where the time goes (profiles of missed targets)\n\n")

@@ -238,6 +238,7 @@ func evaluate(res *Results, centrifugo bool) []TargetResult {
 		}
 		out = append(out, TargetResult{Scenario: "11", Target: t11, Met: met, Verdict: verdict(met), Measured: strings.Join(parts, "; ")})
 	}
+	out = append(out, evalAgents(res))
 	return out
 }
 
