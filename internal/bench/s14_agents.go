@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -57,6 +58,18 @@ type AgentsResult struct {
 	// without a goodbye to that master listing it offline and no longer
 	// hearing it (a node is offline after 3 missed beats: 15 s).
 	OfflineS []float64 `json:"offline_s"`
+	// Others are the other processes' CPU in the same windows, to read
+	// the latencies by: the store, Redis, and the harness (the agents and
+	// the callers).
+	Others []AgentsOtherRow `json:"others_cpu,omitempty"`
+}
+
+// AgentsOtherRow is one other process's CPU (% of one core) in the idle
+// and the RPC windows.
+type AgentsOtherRow struct {
+	Process string  `json:"process"`
+	IdleCPU float64 `json:"idle_cpu_pct"`
+	RPCCPU  float64 `json:"rpc_cpu_pct"`
 }
 
 // AgentsCheck is one master's view at one moment: online nodes in its
@@ -187,8 +200,12 @@ func (r *run) agents(ctx context.Context, c *cluster) (*AgentsResult, error) {
 
 	// Heartbeats alone.
 	res.Procs = make([]AgentsMasterRow, ScaleMasters)
-	cpu := cpuWindow(masters)
+	others := r.procs.otherPIDs()
+	cpu, ocpu := cpuWindow(masters), cpuWindowPIDs(others.pids)
 	sleepCtx(ctx, window)
+	for i, pct := range ocpu() {
+		res.Others = append(res.Others, AgentsOtherRow{Process: others.names[i], IdleCPU: pct})
+	}
 	for i, pct := range cpu() {
 		rss, _ := masters[i].RSS()
 		res.Procs[i] = AgentsMasterRow{Master: i + 1, IdleCPU: pct, IdleRSSMiB: float64(rss) / (1 << 20)}
@@ -210,7 +227,7 @@ func (r *run) agents(ctx context.Context, c *cluster) (*AgentsResult, error) {
 	}
 	var errMu sync.Mutex
 	var firstErr error
-	cpu = cpuWindow(masters)
+	cpu, ocpu = cpuWindow(masters), cpuWindowPIDs(others.pids)
 	wctx, cancel := context.WithTimeout(ctx, window)
 	var callers sync.WaitGroup
 	for mi, m := range masters {
@@ -252,6 +269,9 @@ func (r *run) agents(ctx context.Context, c *cluster) (*AgentsResult, error) {
 	}
 	callers.Wait()
 	cancel()
+	for i, pct := range ocpu() {
+		res.Others[i].RPCCPU = pct
+	}
 	for i, pct := range cpu() {
 		rss, _ := masters[i].RSS()
 		res.Procs[i].RPCCPU, res.Procs[i].RPCRSSMiB = pct, float64(rss)/(1<<20)
@@ -470,20 +490,47 @@ func sleepCtx(ctx context.Context, d time.Duration) {
 // cpuWindow starts measuring the masters' CPU; the function it returns
 // gives each one's use since, in % of one core.
 func cpuWindow(masters []*Master) func() []float64 {
-	t0 := time.Now()
-	before := make([]float64, len(masters))
+	pids := make([]int, len(masters))
 	for i, m := range masters {
-		before[i], _ = cpuSeconds(m.PID())
+		pids[i] = m.PID()
+	}
+	return cpuWindowPIDs(pids)
+}
+
+func cpuWindowPIDs(pids []int) func() []float64 {
+	t0 := time.Now()
+	before := make([]float64, len(pids))
+	for i, pid := range pids {
+		before[i], _ = cpuSeconds(pid)
 	}
 	return func() []float64 {
 		wall := time.Since(t0).Seconds()
-		out := make([]float64, len(masters))
-		for i, m := range masters {
-			after, _ := cpuSeconds(m.PID())
+		out := make([]float64, len(pids))
+		for i, pid := range pids {
+			after, _ := cpuSeconds(pid)
 			out[i] = (after - before[i]) / wall * 100
 		}
 		return out
 	}
+}
+
+// otherPIDs are the store's, Redis's and the harness's own process ids.
+func (ps *Procs) otherPIDs() (o struct {
+	names []string
+	pids  []int
+}) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	for _, want := range []string{"ferretdb", "redis"} {
+		for _, p := range ps.procs {
+			if p.Name == want && !p.Exited() {
+				o.names, o.pids = append(o.names, want), append(o.pids, p.PID())
+				break
+			}
+		}
+	}
+	o.names, o.pids = append(o.names, "harness (agents and callers)"), append(o.pids, os.Getpid())
+	return o
 }
 
 // renderAgents writes scenario 14's section of BENCHMARKS.md.
@@ -515,12 +562,18 @@ func renderAgents(w func(string, ...any), res *Results) {
 	for _, p := range a.Procs {
 		w("| %d | %.1f | %.1f | %.1f | %.1f |\n", p.Master, p.IdleCPU, p.IdleRSSMiB, p.RPCCPU, p.RPCRSSMiB)
 	}
+	if len(a.Others) > 0 {
+		w("\nThe other processes in the same windows (CPU %% of one core), on a machine of %d cores:\n\n| process | hearing | while called |\n|---|---|---|\n", res.Machine.Cores)
+		for _, o := range a.Others {
+			w("| %s | %.1f | %.1f |\n", o.Process, o.IdleCPU, o.RPCCPU)
+		}
+	}
 	if len(a.OfflineS) > 0 {
 		parts := make([]string, len(a.OfflineS))
 		for i, s := range a.OfflineS {
 			parts[i] = fmt.Sprintf("%.1f s", s)
 		}
-		w("\nOne agent stopped without a goodbye (as a killed process): every master listed it offline and stopped hearing it after %s (masters 1–%d; a node is offline after 3 missed beats, %.0f s).\n", strings.Join(parts, ", "), len(a.OfflineS), 3*a.HeartbeatS)
+		w("\nOne agent stopped without a goodbye (as a killed process): every master listed it offline and stopped hearing it after %s (masters 1–%d): a node is offline %.0f s (3 beats) after its last heartbeat, which came up to %.0f s before it stopped.\n", strings.Join(parts, ", "), len(a.OfflineS), 3*a.HeartbeatS, a.HeartbeatS)
 	}
 	w("\n")
 }

@@ -134,9 +134,9 @@ func (r *run) scenarioIdleLarge(ctx context.Context, c *cluster) {
 	n, limit := want, ""
 	if most := int(r.res.Machine.NoFile) - idleFDReserve; most < n {
 		n = most
-		limit = fmt.Sprintf("RLIMIT_NOFILE is %d per process here: the hard limit, which only a process with CAP_SYS_RESOURCE may raise, and this one has not. "+
-			"The master and the harness each hold one descriptor per connection, so %d (the limit less %d kept for their other descriptors) is the most this machine allows",
-			r.res.Machine.NoFile, n, idleFDReserve)
+		limit = fmt.Sprintf("RLIMIT_NOFILE is %s per process here: the hard limit, which only a process with CAP_SYS_RESOURCE may raise, and this one has not. "+
+			"The master and the harness each hold one descriptor per connection, so %s (the limit less %s kept for their other descriptors) is the most this machine allows",
+			f0(float64(r.res.Machine.NoFile)), f0(float64(n)), f0(idleFDReserve))
 	}
 	if n <= IdleClients && !r.cfg.Quick {
 		r.logf("scenario 4: no run beyond %d connections: RLIMIT_NOFILE is %d", IdleClients, r.res.Machine.NoFile)
