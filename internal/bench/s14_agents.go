@@ -1,19 +1,12 @@
 package bench
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/crawlhub/crawlhub/bus"
@@ -215,60 +208,8 @@ func (r *run) agents(ctx context.Context, c *cluster) (*AgentsResult, error) {
 	}
 
 	// Calls to random nodes through every master at once.
-	type counts struct {
-		hist                 Hist
-		calls, errors, wrong atomic.Int64
-	}
-	stats := make([][]*counts, ScaleMasters)
-	for i := range stats {
-		for range scaleOps {
-			stats[i] = append(stats[i], &counts{})
-		}
-	}
-	var errMu sync.Mutex
-	var firstErr error
 	cpu, ocpu = cpuWindow(masters), cpuWindowPIDs(others.pids)
-	wctx, cancel := context.WithTimeout(ctx, window)
-	var callers sync.WaitGroup
-	for mi, m := range masters {
-		for ci := range scaleCallers {
-			callers.Go(func() {
-				rnd := rand.New(rand.NewPCG(uint64(mi), uint64(ci)))
-				for wctx.Err() == nil {
-					op := rnd.IntN(10)
-					k := 0 // 45 % sysinfo, 45 % log, 10 % the list
-					switch {
-					case op >= 9:
-						k = 2
-					case op >= 4:
-						k = 1
-					}
-					t0 := time.Now()
-					ok, err := scaleCall(wctx, hc, m, scaleOps[k], agents, tasks, nAgents, rnd)
-					if wctx.Err() != nil {
-						return // cut by the window's end: not counted
-					}
-					s := stats[mi][k]
-					s.calls.Add(1)
-					switch {
-					case err != nil:
-						s.errors.Add(1)
-						errMu.Lock()
-						if firstErr == nil {
-							firstErr = fmt.Errorf("master %d, %s: %w", mi+1, scaleOps[k], err)
-						}
-						errMu.Unlock()
-					case !ok:
-						s.wrong.Add(1)
-					default:
-						s.hist.Record(time.Since(t0))
-					}
-				}
-			})
-		}
-	}
-	callers.Wait()
-	cancel()
+	rows, firstErr := callWindow(ctx, hc, masters, agents, tasks, window)
 	for i, pct := range ocpu() {
 		res.Others[i].RPCCPU = pct
 	}
@@ -276,15 +217,12 @@ func (r *run) agents(ctx context.Context, c *cluster) (*AgentsResult, error) {
 		rss, _ := masters[i].RSS()
 		res.Procs[i].RPCCPU, res.Procs[i].RPCRSSMiB = pct, float64(rss)/(1<<20)
 	}
+	res.RPC = rows
+	for _, row := range rows {
+		r.logf("scenario 14: master %d, %s: %d calls (%.0f/s), %d errors, %d wrong; p50 %.2f ms, p99 %.2f ms",
+			row.Master, row.Op, row.Calls, row.PerS, row.Errors, row.Wrong, row.Latency.P50ms, row.Latency.P99ms)
+	}
 	for mi := range masters {
-		for k, op := range scaleOps {
-			s := stats[mi][k]
-			row := AgentsRPCRow{Master: mi + 1, Op: op, Calls: s.calls.Load(), Errors: s.errors.Load(), Wrong: s.wrong.Load(), Latency: s.hist.Summary()}
-			row.PerS = float64(row.Calls) / window.Seconds()
-			res.RPC = append(res.RPC, row)
-			r.logf("scenario 14: master %d, %s: %d calls (%.0f/s), %d errors, %d wrong; p50 %.2f ms, p99 %.2f ms",
-				row.Master, op, row.Calls, row.PerS, row.Errors, row.Wrong, row.Latency.P50ms, row.Latency.P99ms)
-		}
 		p := res.Procs[mi]
 		r.logf("scenario 14: master %d: CPU %.1f %% of a core hearing %d agents, %.1f %% while called; RSS %.1f / %.1f MiB",
 			mi+1, p.IdleCPU, nAgents, p.RPCCPU, p.IdleRSSMiB, p.RPCRSSMiB)
@@ -318,293 +256,4 @@ func (r *run) agents(ctx context.Context, c *cluster) (*AgentsResult, error) {
 	}
 	r.logf("scenario 14: a silent agent offline on every master after %.1f / %.1f / %.1f s", res.OfflineS[0], res.OfflineS[1], res.OfflineS[2])
 	return res, nil
-}
-
-// scaleCall makes one call of kind op through m and says whether its
-// answer is what the node (or the store) holds.
-func scaleCall(ctx context.Context, hc *http.Client, m *Master, op string, agents []*simagent.Agent, tasks []string, nAgents int, rnd *rand.Rand) (bool, error) {
-	switch op {
-	case scaleOpSysinfo:
-		a := agents[rnd.IntN(nAgents-1)] // the last one is stopped later
-		var si struct {
-			NodeID string `json:"node_id"`
-			CPUs   int    `json:"cpus"`
-		}
-		if err := getJSON(ctx, hc, m, "/api/nodes/"+a.NodeID()+"/sysinfo", &si); err != nil {
-			return false, err
-		}
-		return si.NodeID == a.NodeID() && si.CPUs > 0, nil
-	case scaleOpLog:
-		id := tasks[rnd.IntN(len(tasks))]
-		from := rnd.Int64N(scaleLogLines - 100)
-		var lb struct {
-			From  int64    `json:"from"`
-			Lines []string `json:"lines"`
-		}
-		if err := getJSON(ctx, hc, m, "/api/tasks/"+id+"/log?from="+strconv.FormatInt(from, 10)+"&limit=100", &lb); err != nil {
-			return false, err
-		}
-		return lb.From == from && len(lb.Lines) == 100 && lb.Lines[99] == simagent.FakeLine(id, from+99), nil
-	default:
-		n, err := listedOnline(ctx, hc, m)
-		return n == nAgents, err
-	}
-}
-
-func getJSON(ctx context.Context, hc *http.Client, m *Master, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.Base+path, nil)
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Authorization", "Bearer "+Token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: HTTP %d: %s", path, resp.StatusCode, b)
-	}
-	return json.Unmarshal(b, out)
-}
-
-func listedOnline(ctx context.Context, hc *http.Client, m *Master) (int, error) {
-	var l struct {
-		Items []struct {
-			Status string `json:"status"`
-		} `json:"items"`
-	}
-	if err := getJSON(ctx, hc, m, "/api/nodes", &l); err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, it := range l.Items {
-		if it.Status == store.NodeOnline {
-			n++
-		}
-	}
-	return n, nil
-}
-
-// heardOnline reads the master's crawlhub_nodes_online: the nodes whose
-// heartbeats it hears itself.
-func heardOnline(ctx context.Context, hc *http.Client, m *Master) (int, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.Base+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	req.Header.Set("Authorization", "Bearer "+Token)
-	resp, err := hc.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "crawlhub_nodes_online "); ok {
-			f, err := strconv.ParseFloat(v, 64)
-			return int(f), err
-		}
-	}
-	return 0, fmt.Errorf("no crawlhub_nodes_online in /metrics (HTTP %d)", resp.StatusCode)
-}
-
-func nodesSeen(ctx context.Context, hc *http.Client, m *Master) (listed, heard int, err error) {
-	if listed, err = listedOnline(ctx, hc, m); err != nil {
-		return 0, 0, err
-	}
-	heard, err = heardOnline(ctx, hc, m)
-	return listed, heard, err
-}
-
-// waitAgents waits until every master lists and hears n nodes online.
-func (r *run) waitAgents(ctx context.Context, hc *http.Client, masters []*Master, n int, timeout time.Duration) error {
-	for i, m := range masters {
-		var listed, heard int
-		err := pollUntil(ctx, timeout, func() (bool, error) {
-			var err error
-			listed, heard, err = nodesSeen(ctx, hc, m)
-			return err == nil && listed == n && heard == n, nil
-		})
-		if err != nil {
-			return fmt.Errorf("master %d lists %d and hears %d of %d agents: %w", i+1, listed, heard, n, err)
-		}
-	}
-	return nil
-}
-
-// checkAgents records every master's view now; all must be n.
-func (r *run) checkAgents(ctx context.Context, hc *http.Client, res *AgentsResult, when string, masters []*Master, n int) error {
-	var bad []string
-	for i, m := range masters {
-		listed, heard, err := nodesSeen(ctx, hc, m)
-		if err != nil {
-			return err
-		}
-		res.Checks = append(res.Checks, AgentsCheck{When: when, Master: i + 1, Listed: listed, Heard: heard})
-		if listed != n || heard != n {
-			bad = append(bad, fmt.Sprintf("master %d lists %d and hears %d", i+1, listed, heard))
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("%s, of %d agents: %s", when, n, strings.Join(bad, "; "))
-	}
-	return nil
-}
-
-// pollUntil calls f every 200 ms until it says done, its error aside, or
-// timeout passes: another process's state, seen through its API.
-func pollUntil(ctx context.Context, timeout time.Duration, f func() (bool, error)) error {
-	deadline := time.Now().Add(timeout)
-	var last error
-	for {
-		done, err := f()
-		if done {
-			return nil
-		}
-		if err != nil {
-			last = err
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("not after %v (last error: %v)", timeout, last)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(200 * time.Millisecond):
-		}
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) {
-	select {
-	case <-ctx.Done():
-	case <-time.After(d):
-	}
-}
-
-// cpuWindow starts measuring the masters' CPU; the function it returns
-// gives each one's use since, in % of one core.
-func cpuWindow(masters []*Master) func() []float64 {
-	pids := make([]int, len(masters))
-	for i, m := range masters {
-		pids[i] = m.PID()
-	}
-	return cpuWindowPIDs(pids)
-}
-
-func cpuWindowPIDs(pids []int) func() []float64 {
-	t0 := time.Now()
-	before := make([]float64, len(pids))
-	for i, pid := range pids {
-		before[i], _ = cpuSeconds(pid)
-	}
-	return func() []float64 {
-		wall := time.Since(t0).Seconds()
-		out := make([]float64, len(pids))
-		for i, pid := range pids {
-			after, _ := cpuSeconds(pid)
-			out[i] = (after - before[i]) / wall * 100
-		}
-		return out
-	}
-}
-
-// otherPIDs are the store's, Redis's and the harness's own process ids.
-func (ps *Procs) otherPIDs() (o struct {
-	names []string
-	pids  []int
-}) {
-	ps.mu.Lock()
-	defer ps.mu.Unlock()
-	for _, want := range []string{"ferretdb", "redis"} {
-		for _, p := range ps.procs {
-			if p.Name == want && !p.Exited() {
-				o.names, o.pids = append(o.names, want), append(o.pids, p.PID())
-				break
-			}
-		}
-	}
-	o.names, o.pids = append(o.names, "harness (agents and callers)"), append(o.pids, os.Getpid())
-	return o
-}
-
-// renderAgents writes scenario 14's section of BENCHMARKS.md.
-func renderAgents(w func(string, ...any), res *Results) {
-	a := res.Agents
-	if a == nil {
-		return
-	}
-	w("## 14. %d agents on %d masters\n\n", a.Agents, a.Masters)
-	w("%d `crawlhub server` processes on one redis-server and the FerretDB test server, with a cluster secret (every message signed). ", a.Masters)
-	w("The agents are simulated (`internal/simagent`), all in the harness process: each registers in the store as `crawlhub agent` does, has its own Redis connection, ")
-	w("heartbeats every %.0f s with the machine's load on the bus and in the store, and answers `get_sysinfo` and `get_log` through the real `wire.Responder`, signed. ", a.HeartbeatS)
-	w("They run no spiders: they do not poll the store for tasks, which %d real agents would also do. ", a.Agents)
-	w("They start spread over one heartbeat; every master listed and heard them all %.1f s after the first started.\n\n", a.OnlineS)
-	w("Node lists: online nodes in each master's `GET /api/nodes` (the store) and its `crawlhub_nodes_online` (the heartbeats it hears itself):\n\n")
-	w("| when | master | listed online | heard |\n|---|---|---|---|\n")
-	for _, c := range a.Checks {
-		w("| %s | %d | %d | %d |\n", c.When, c.Master, c.Listed, c.Heard)
-	}
-	w("\nCalls for %.0f s, %d callers on each master at once, to random nodes through the master's REST API: `GET /api/nodes/:id/sysinfo` (a `get_sysinfo` to the node), ", a.WindowS, scaleCallers)
-	w("`GET /api/tasks/:id/log` of a running task (a `get_log` to its node, %d lines; the node's lines are checked), and `GET /api/nodes` (all %d online). ", 100, a.Agents)
-	w("Wrong: answered, but not what the node holds. Latency is the caller's, through HTTP, the master, Redis and the agent and back.\n\n")
-	w("| master | call | calls | calls/s | errors | wrong | p50 ms | p99 ms | max ms |\n|---|---|---|---|---|---|---|---|---|\n")
-	for _, r := range a.RPC {
-		w("| %d | %s | %s | %s | %d | %d | %s | %s | %s |\n", r.Master, r.Op, f0(float64(r.Calls)), f0(r.PerS), r.Errors, r.Wrong, ms(r.Latency.P50ms), ms(r.Latency.P99ms), ms(r.Latency.MaxMs))
-	}
-	w("\nEach master's CPU (user + system, from `/proc/<pid>/stat`, in %% of one core) over each %.0f s window, and its RSS at the window's end:\n\n", a.WindowS)
-	w("| master | hearing %d agents: CPU %% | RSS MiB | while called: CPU %% | RSS MiB |\n|---|---|---|---|---|\n", a.Agents)
-	for _, p := range a.Procs {
-		w("| %d | %.1f | %.1f | %.1f | %.1f |\n", p.Master, p.IdleCPU, p.IdleRSSMiB, p.RPCCPU, p.RPCRSSMiB)
-	}
-	if len(a.Others) > 0 {
-		w("\nThe other processes in the same windows (CPU %% of one core), on a machine of %d cores:\n\n| process | hearing | while called |\n|---|---|---|\n", res.Machine.Cores)
-		for _, o := range a.Others {
-			w("| %s | %.1f | %.1f |\n", o.Process, o.IdleCPU, o.RPCCPU)
-		}
-	}
-	if len(a.OfflineS) > 0 {
-		parts := make([]string, len(a.OfflineS))
-		for i, s := range a.OfflineS {
-			parts[i] = fmt.Sprintf("%.1f s", s)
-		}
-		w("\nOne agent stopped without a goodbye (as a killed process): every master listed it offline and stopped hearing it after %s (masters 1–%d): a node is offline %.0f s (3 beats) after its last heartbeat, which came up to %.0f s before it stopped.\n", strings.Join(parts, ", "), len(a.OfflineS), 3*a.HeartbeatS, a.HeartbeatS)
-	}
-	w("\n")
-}
-
-// evalAgents is scenario 14's target: correctness at scale, with each
-// master's CPU reported.
-func evalAgents(res *Results) TargetResult {
-	t := "200 agents on 3 masters: every master lists and hears every agent online throughout, every call through every master answered by the right node; each master's CPU reported"
-	a := res.Agents
-	if a == nil || len(a.RPC) == 0 {
-		return TargetResult{Scenario: "14", Target: t, Verdict: "not measured: the scenario failed"}
-	}
-	met := a.Agents >= ScaleAgents && a.Masters >= ScaleMasters && len(a.OfflineS) == a.Masters
-	for _, c := range a.Checks {
-		met = met && c.Listed == a.Agents && c.Heard == a.Agents
-	}
-	var calls, bad int64
-	var p99 float64
-	for _, r := range a.RPC {
-		calls += r.Calls
-		bad += r.Errors + r.Wrong
-		if r.Op != scaleOpList {
-			p99 = max(p99, r.Latency.P99ms)
-		}
-	}
-	met = met && bad == 0 && calls > 0
-	var cpu []string
-	for _, p := range a.Procs {
-		cpu = append(cpu, fmt.Sprintf("%.1f / %.1f %%", p.IdleCPU, p.RPCCPU))
-	}
-	m := fmt.Sprintf("%d agents, %d masters: %d calls, %d failed or wrong, node RPC p99 at most %.1f ms; CPU of a core (hearing / called): %s",
-		a.Agents, a.Masters, calls, bad, p99, strings.Join(cpu, ", "))
-	return TargetResult{Scenario: "14", Target: t, Measured: m, Met: met, Verdict: verdict(met)}
 }
