@@ -73,7 +73,14 @@ type AgentsCheck struct {
 	Master int    `json:"master"`
 	Listed int    `json:"listed_online"`
 	Heard  int    `json:"heard"`
+	// SettledS, when the view was short, is how long it took to list and
+	// hear every agent again (-1: not within scaleSettle).
+	SettledS float64 `json:"settled_s,omitempty"`
 }
+
+// scaleSettle is how long a master whose view is short is given to
+// list and hear every agent again before the scenario gives up.
+const scaleSettle = 30 * time.Second
 
 // AgentsRPCRow is one master's calls of one kind during the RPC window.
 type AgentsRPCRow struct {
