@@ -172,7 +172,7 @@ func renderMarkdown(res *Results, cfg Config) string {
 	w("\n")
 
 	// Scenario 4.
-	w("## 4. 10,000 idle subscribed connections\n\n")
+	w("## 4. 10,000 idle subscribed connections (and 50,000 on crawlhub)\n\n")
 	w("Each server is a fresh process; its RSS is read from `/proc/<pid>/status` before the clients connect and 5 s after the last one subscribed (what an operator would see; ")
 	w("Go's heap keeps the usual headroom over live data). crawlhub: `crawlhub server`, clients on `tasks`; the clients are the harness's (one reader goroutine each, 1 KiB buffers).\n\n")
 	w("| server | clients | connected and subscribed in s | RSS before MiB | RSS after MiB | KiB per connection | crawlhub / this |\n|---|---|---|---|---|---|---|\n")
@@ -192,6 +192,7 @@ func renderMarkdown(res *Results, cfg Config) string {
 		w("| %s | %s | %.2f | %.1f | %.1f | %.1f | %s |\n", k, f0(float64(r.Clients)), r.ConnectS, r.RSSBeforeMiB, r.RSSAfterMiB, r.KiBPerConn, rt)
 	}
 	w("\n")
+	renderIdleLarge(w, res)
 
 	// Scenario 5.
 	w("## 5. Backlog: a new subscriber to a finished 1,000,000-line task\n\n")
@@ -285,6 +286,7 @@ func renderMarkdown(res *Results, cfg Config) string {
 
 	// Scenario 12.
 	renderNodeHistory(w, res)
+	renderAgents(w, res)
 	// Profiles.
 	if len(res.Profiles) > 0 {
 		w("## Where the time goes (profiles of missed targets)\n\n")

@@ -37,6 +37,9 @@ type Results struct {
 	// Scenario 12: node history.
 	NodeHistoryStore  []NodeHistoryStoreRow  `json:"node_history_store,omitempty"`
 	NodeHistoryMaster []NodeHistoryMasterRow `json:"node_history_master,omitempty"`
+
+	// Scenario 14: many agents on several masters.
+	Agents *AgentsResult `json:"agents,omitempty"`
 }
 
 // Machine is the machine and the versions measured.
@@ -106,6 +109,13 @@ type IdleRow struct {
 	RSSBeforeMiB float64 `json:"rss_before_mib"`
 	RSSAfterMiB  float64 `json:"rss_after_mib"`
 	KiBPerConn   float64 `json:"kib_per_conn"`
+	// The larger crawlhub run (issue 14): Wanted is the count asked for
+	// (50,000); Clients is fewer when the machine allows no more, and
+	// Limit says why. Sources is how many loopback addresses the clients
+	// connected from.
+	Wanted  int    `json:"wanted,omitempty"`
+	Limit   string `json:"limit,omitempty"`
+	Sources int    `json:"source_addresses,omitempty"`
 }
 
 // BacklogRow is scenario 5.

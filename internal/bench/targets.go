@@ -33,9 +33,11 @@ func findFanout(rows []FanoutRow, system string, n, p int) *FanoutRow {
 	return nil
 }
 
+// findIdle finds system's row of IdleClients connections (not the larger
+// run's).
 func findIdle(rows []IdleRow, system string) *IdleRow {
 	for i := range rows {
-		if rows[i].System == system {
+		if rows[i].System == system && rows[i].Wanted == 0 {
 			return &rows[i]
 		}
 	}
@@ -238,6 +240,7 @@ func evaluate(res *Results, centrifugo bool) []TargetResult {
 		}
 		out = append(out, TargetResult{Scenario: "11", Target: t11, Met: met, Verdict: verdict(met), Measured: strings.Join(parts, "; ")})
 	}
+	out = append(out, evalAgents(res))
 	return out
 }
 

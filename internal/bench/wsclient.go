@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -29,6 +30,10 @@ type Sub struct {
 	URL     string // ws://host:port/path
 	Channel string
 	Since   int64 // crawlhub log channels: the first line wanted
+	// Source is the loopback address the client connects from; empty
+	// means the system's choice (127.0.0.1). Each source address has its
+	// own ~28,000 ephemeral ports towards one server address.
+	Source string
 }
 
 // dialer is shared by every client: small buffers, a pooled write buffer,
@@ -39,6 +44,35 @@ var dialer = &websocket.Dialer{
 	WriteBufferPool:  &sync.Pool{},
 	HandshakeTimeout: 30 * time.Second,
 	NetDialContext:   (&net.Dialer{Timeout: 30 * time.Second}).DialContext,
+}
+
+// ipBindAddressNoPort is Linux's IP_BIND_ADDRESS_NO_PORT (linux/in.h).
+const ipBindAddressNoPort = 24
+
+// sourceDialers are dialer's copies bound to a source address, by address.
+var sourceDialers sync.Map
+
+func dialerFor(source string) *websocket.Dialer {
+	if source == "" {
+		return dialer
+	}
+	if d, ok := sourceDialers.Load(source); ok {
+		return d.(*websocket.Dialer)
+	}
+	d := *dialer
+	d.NetDialContext = (&net.Dialer{Timeout: 30 * time.Second, LocalAddr: &net.TCPAddr{IP: net.ParseIP(source)},
+		// The port is chosen at connect, for the whole 4-tuple, rather
+		// than at bind, which searches the range for a port free on
+		// every destination and slows as it fills.
+		Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.IPPROTO_IP, ipBindAddressNoPort, 1)
+			})
+			return errors.Join(err, serr)
+		}}).DialContext
+	v, _ := sourceDialers.LoadOrStore(source, &d)
+	return v.(*websocket.Dialer)
 }
 
 // Client is one subscribed WebSocket connection. Frames go to its handler
@@ -90,7 +124,7 @@ func Dial(ctx context.Context, s Sub, handle func(frame []byte)) (*Client, error
 	if s.Kind == KindCrawlhub {
 		h = http.Header{"Authorization": {"Bearer " + Token}}
 	}
-	ws, resp, err := dialer.DialContext(ctx, s.URL, h)
+	ws, resp, err := dialerFor(s.Source).DialContext(ctx, s.URL, h)
 	if err != nil {
 		if resp != nil {
 			resp.Body.Close()
