@@ -40,7 +40,10 @@ const (
 	CodeTimeout         = "timeout"
 	CodeNodeError       = "node_error"
 	CodeUnavailable     = "unavailable"
-	CodeInternal        = "internal"
+	// CodeStoreUnavailable: the store did not answer within storeDeadline
+	// or could not be reached; the same call works once it is back.
+	CodeStoreUnavailable = "store_unavailable"
+	CodeInternal         = "internal"
 )
 
 // errorKinds is the one table from an error code to what it becomes on
@@ -52,14 +55,15 @@ var errorKinds = map[string]struct{ status, rpc int }{
 	CodeUnauthorized: {http.StatusUnauthorized, wsapi.CodeUnauthorized},
 	CodeForbidden:    {http.StatusForbidden, wsapi.CodeForbidden},
 	// Only sign-in is throttled, and only on REST.
-	CodeTooManyRequests: {http.StatusTooManyRequests, wsapi.CodeUnavailable},
-	CodeNotFound:        {http.StatusNotFound, wsapi.CodeNotFound},
-	CodeConflict:        {http.StatusConflict, wsapi.CodeConflict},
-	CodeNodeOffline:     {http.StatusServiceUnavailable, wsapi.CodeNodeOffline},
-	CodeTimeout:         {http.StatusGatewayTimeout, wsapi.CodeTimeout},
-	CodeNodeError:       {http.StatusBadGateway, wsapi.CodeNodeError},
-	CodeUnavailable:     {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
-	CodeInternal:        {http.StatusInternalServerError, wsapi.CodeInternal},
+	CodeTooManyRequests:  {http.StatusTooManyRequests, wsapi.CodeUnavailable},
+	CodeNotFound:         {http.StatusNotFound, wsapi.CodeNotFound},
+	CodeConflict:         {http.StatusConflict, wsapi.CodeConflict},
+	CodeNodeOffline:      {http.StatusServiceUnavailable, wsapi.CodeNodeOffline},
+	CodeTimeout:          {http.StatusGatewayTimeout, wsapi.CodeTimeout},
+	CodeNodeError:        {http.StatusBadGateway, wsapi.CodeNodeError},
+	CodeUnavailable:      {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
+	CodeStoreUnavailable: {http.StatusServiceUnavailable, wsapi.CodeStoreUnavailable},
+	CodeInternal:         {http.StatusInternalServerError, wsapi.CodeInternal},
 }
 
 // newAPIError is an error with code's HTTP status. An unknown code is a
@@ -117,6 +121,11 @@ func toAPIError(err error) *APIError {
 		return notFound(err.Error())
 	case errors.Is(err, store.ErrConflict):
 		return conflict(err.Error())
+	case errors.Is(err, store.ErrUnavailable):
+		// Before the timeouts: a store call that missed its deadline is the
+		// store's fault, not a node's. The driver's text names addresses.
+		return newAPIError(CodeStoreUnavailable, "the store (MongoDB or SQLite) is not answering; "+
+			"retry in a few seconds; /readyz says when it is back")
 	case errors.Is(err, wire.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return timedOut(err.Error() + "; the node may be overloaded or its connection to Redis lost")
 	case errors.As(err, &re):

@@ -118,6 +118,7 @@ const (
 	CodeUnavailable       = -32008 // the bus subscription failed (and was undone): retry
 	CodeAlreadySubscribed = -32009
 	CodeForbidden         = -32010 // the connection's role may not call this method: the message names the role it needs
+	CodeStoreUnavailable  = -32011 // the store did not answer in time or could not be reached: retry shortly
 )
 
 // Error is a JSON-RPC error object: a code from the list above and a
