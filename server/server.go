@@ -92,8 +92,12 @@ type Config struct {
 	// AlertPoll is how often the store is asked for alerts due for a
 	// retry. Zero means 10 s.
 	AlertPoll time.Duration
-	Version   string
-	Log       *slog.Logger
+	// DrainDelay is how long a stopping master keeps serving with /readyz
+	// at 503 "draining" before it closes its listener, for a load balancer
+	// to take it out of rotation first. Zero means it closes at once.
+	DrainDelay time.Duration
+	Version    string
+	Log        *slog.Logger
 }
 
 // Server is one master.
@@ -111,6 +115,8 @@ type Server struct {
 	alerts *alerts.Alerts
 	log    *slog.Logger
 	prom   *metrics
+	// draining is set once the master stops (drain.go).
+	draining atomic.Bool
 
 	mu       sync.Mutex
 	lastBeat map[string]time.Time // node id → last heartbeat heard by this master
@@ -262,10 +268,7 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("server: %w", err)
 		case <-gctx.Done():
 		}
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx) // hijacked WebSockets are not waited for: the hub closes them
-		s.hub.Close()
+		s.drain(srv) // hijacked WebSockets are not waited for: the hub closes them
 		<-errc
 		return nil
 	})

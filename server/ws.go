@@ -94,6 +94,9 @@ func (s *Server) serveWS(c echo.Context) error {
 	if !s.originAllowed(r) {
 		return forbidden("Origin " + r.Header.Get("Origin") + " may not open a WebSocket here: start the server with --allowed-origins " + r.Header.Get("Origin"))
 	}
+	if s.draining.Load() {
+		return errDraining()
+	}
 	s.hub.ServeHTTP(c.Response(), r)
 	return nil
 }

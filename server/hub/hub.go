@@ -207,11 +207,23 @@ func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 
 // Close disconnects every client (close code 1001) and waits for their
 // goroutines.
-func (h *Hub) Close() {
+func (h *Hub) Close() { h.CloseWith(0, "") }
+
+// CloseWith is Close telling every client code and reason instead (a
+// master that drains says 1012: reconnect elsewhere). Zero code means
+// 1001.
+func (h *Hub) CloseWith(code int, reason string) {
 	// No client is added once closed is set (under mu, as ServeHTTP adds
 	// its goroutines under mu): wg.Add never races wg.Wait.
 	h.mu.Lock()
 	h.closed = true
+	if code != 0 {
+		// Each writer sends the close frame before it sees the hub's
+		// context end (which would say 1001).
+		for c := range h.clients {
+			c.conn.Close(code, reason)
+		}
+	}
 	h.mu.Unlock()
 	h.cancel()
 	h.wg.Wait()

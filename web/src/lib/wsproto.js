@@ -12,6 +12,12 @@ export const CLOSE_TOO_SLOW = 4008;
  */
 export const CLOSE_REVOKED = 4001;
 
+/**
+ * Close code: the master is shutting down (draining). Not the client's
+ * fault: reconnect at once, which the load balancer sends to another master.
+ */
+export const CLOSE_SERVICE_RESTART = 1012;
+
 /** JSON-RPC error codes from the server (docs/websocket-api.md). */
 export const RPC = {
   PARSE: -32700,
