@@ -17,7 +17,9 @@ import (
 // line for each line in order and returning the task's final status. When
 // the connection drops it reconnects and resubscribes with since set to
 // the next line, so no line is missed or repeated. It gives up when ctx
-// ends or the server refuses the subscription.
+// ends or the server refuses the subscription, but for -32011 (the store,
+// which the backlog is read from, did not answer in time): that is
+// retried.
 //
 // base may list several masters separated by commas: each reconnect goes
 // to the next. A master that is shutting down closes with 1012
@@ -63,8 +65,11 @@ func follow[E any](ctx context.Context, base, token, channel string, since int64
 		if err == nil {
 			return status, nil
 		}
+		// A refusal is final, but for a store that did not answer in time:
+		// the backlog is read from it, and it may be back in a moment.
 		var rpcErr *Error
-		if ctx.Err() != nil || errors.As(err, &rpcErr) || errors.Is(err, ErrFollowGap) || errors.Is(err, errEntry) {
+		refused := errors.As(err, &rpcErr) && rpcErr.Code != wsapi.CodeStoreUnavailable
+		if ctx.Err() != nil || refused || errors.Is(err, ErrFollowGap) || errors.Is(err, errEntry) {
 			return "", err
 		}
 		var ce *websocket.CloseError

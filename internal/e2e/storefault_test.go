@@ -36,7 +36,8 @@ for i in range(%d):
 // TestStorePausedMidTask: the store freezes (FerretDB stopped with SIGSTOP,
 // so its connections hang rather than fail) while a task runs and through
 // its end. Meanwhile a client following the task's log keeps receiving its
-// lines, and REST answers 503 store_unavailable within 2 s; the agent keeps
+// lines, one that starts following then gets them once the store is back,
+// and REST answers 503 store_unavailable within 2 s; the agent keeps
 // the task running, its log, its items and its end. Once the store is back
 // the task is finished in the store with every line and every item, each
 // once.
@@ -100,6 +101,23 @@ func TestStorePausedMidTask(t *testing.T) {
 	waitLine(20, "before the pause")
 
 	ferret.Pause()
+	// A second client starts following meanwhile: its subscription needs
+	// the store (the task's record) and is refused with -32011 until the
+	// store is back; the client tries again, and gets the whole log.
+	var late struct {
+		status string
+		lines  int
+		err    error
+	}
+	wg.Go(func() {
+		late.status, late.err = client.Follow(fctx, e.base(0), token, task.ID, 0, func(i int64, text string) error {
+			if i != int64(late.lines) || text != lineText(i) {
+				return fmt.Errorf("late follower: line %d is %q, want line %d", i, text, late.lines)
+			}
+			late.lines++
+			return nil
+		})
+	})
 	// The rest of the log arrives live, though the store cannot save it.
 	waitLine(n-1, "with the store frozen")
 	start := time.Now()
@@ -125,6 +143,9 @@ func TestStorePausedMidTask(t *testing.T) {
 	wg.Wait()
 	if followErr != nil || status != store.TaskFinished {
 		t.Fatalf("follow: %q, %v; want finished", status, followErr)
+	}
+	if late.err != nil || late.status != store.TaskFinished || late.lines != n {
+		t.Errorf("follow started with the store frozen: %q with %d lines, %v; want finished with %d", late.status, late.lines, late.err, n)
 	}
 	done := e.waitTask(task.ID, time.Minute)
 	if done.Status != store.TaskFinished || done.LogLines != n || done.ItemCount != n/every {

@@ -318,6 +318,20 @@ test('a 1012 close (the master drains) reconnects at once, not with the grown ba
   assert.deepEqual(got, ['l0', 'l1', 'l2']);
 });
 
+test('a log subscription refused while the store is away (-32011) is tried again, not dropped', () => {
+  const { socket, sockets, clock: c } = setup({ minDelay: 100 });
+  const errors = [];
+  socket.subscribe(LOG, { since: 0, onError: (e) => errors.push(e) });
+  const ws = sockets[0];
+  ws.open();
+  ws.receive({ jsonrpc: '2.0', id: ws.last('subscribe').id, error: { code: RPC.STORE_UNAVAILABLE, message: 'the store is not answering' } });
+  c.tick(200);
+  const again = ws.sent.filter((m) => m.method === 'subscribe');
+  assert.equal(again.length, 2, 'subscribed again');
+  assert.deepEqual(again[1].params, { channel: LOG, since: 0 });
+  assert.equal(errors.length, 0);
+});
+
 test('a gap in a log is read again from the next line, and nothing in between leaks', () => {
   const { socket, sockets } = setup();
   const got = [];
