@@ -24,12 +24,16 @@ const storeDeadline = 2 * time.Second
 // archive through GridFS: Files.Open's reader is read after Open returns,
 // so its context must outlive the call) or sweep a whole collection in the
 // background (the overview's fold, the expiry of old audit entries,
-// credentials, deliveries and node points). A request using them is
+// credentials, deliveries and node points), or count a spider's whole
+// results collection, which FerretDB scans (ItemCount, SpiderItems: the
+// master bounds the count itself, see itemcount.go). A request using them is
 // bounded by the HTTP server's own deadlines (http.go); a store that is
 // away still fails them as soon as the driver sees it (store.Unreachable).
 var unboundedCalls = map[[2]string]bool{
 	{"logs", "ScanLog"}:                    true,
 	{"items", "EachItem"}:                  true,
+	{"items", "ItemCount"}:                 true,
+	{"items", "SpiderItems"}:               true,
 	{"files", "Put"}:                       true,
 	{"files", "Open"}:                      true,
 	{"stats", "Fold"}:                      true,
