@@ -92,6 +92,10 @@ type Config struct {
 	// AlertPoll is how often the store is asked for alerts due for a
 	// retry. Zero means 10 s.
 	AlertPoll time.Duration
+	// StoreTimeout bounds each store call but those that stream or sweep
+	// (store_deadline.go): past it the call fails with 503
+	// store_unavailable. Zero means 2 s.
+	StoreTimeout time.Duration
 	// DrainDelay is how long a stopping master keeps serving with /readyz
 	// at 503 "draining" before it closes its listener, for a load balancer
 	// to take it out of rotation first. Zero means it closes at once.
@@ -164,7 +168,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	// Every store call the master makes is timed, the scheduler's too.
 	prom := newMetrics()
-	st = timeStore(st, prom.store)
+	st = timeStore(st, prom.store, cfg.StoreTimeout)
 	s := &Server{cfg: cfg, store: st, log: cfg.Log, prom: prom, lastBeat: map[string]time.Time{}, names: map[string]string{},
 		points: make(chan heardPoint, metricsQueue),
 		beats:  map[string]time.Time{},

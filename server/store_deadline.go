@@ -10,12 +10,13 @@ import (
 	"github.com/crawlhub/crawlhub/store"
 )
 
-// storeDeadline bounds each store call the master makes, so that a store
-// that stopped answering (a frozen server, a dead network path) makes a
-// request fail with 503 store_unavailable in about this long instead of
-// hanging until the client gives up. A call that takes longer on a
-// working store is rare: every call here reads or writes a bounded set
-// (a page, one record); those that do not are in unboundedCalls.
+// storeDeadline bounds each store call the master makes (unless
+// Config.StoreTimeout says otherwise), so that a store that stopped
+// answering (a frozen server, a dead network path) makes a request fail
+// with 503 store_unavailable in about this long instead of hanging until
+// the client gives up. A call that takes longer on a working store is
+// rare: every call here reads or writes a bounded set (a page, one
+// record); those that do not are in unboundedCalls.
 const storeDeadline = 2 * time.Second
 
 // unboundedCalls are the store calls that take as long as their data, so a
@@ -46,6 +47,9 @@ var unboundedCalls = map[[2]string]bool{
 // storeCalls times the master's store calls (series) and bounds them.
 type storeCalls struct {
 	*series
+	// deadline bounds each call but the unbounded ones; zero means
+	// storeDeadline.
+	deadline time.Duration
 	// unreachable is the store's own test of an error (store.Unreachable);
 	// nil when the store has none (SQLite: a local file).
 	unreachable func(error) bool
@@ -67,7 +71,7 @@ func (s *storeCalls) begin(ctx context.Context, aggregate, method string) (conte
 		// fail at once, so the request answers within one deadline.
 		callCtx, cancel = context.WithDeadline(ctx, start)
 	case !unboundedCalls[[2]string{aggregate, method}]:
-		callCtx, cancel = context.WithTimeout(ctx, storeDeadline)
+		callCtx, cancel = context.WithTimeout(ctx, s.limit())
 	}
 	return callCtx, func(errp *error) {
 		cancel()
@@ -78,7 +82,7 @@ func (s *storeCalls) begin(ctx context.Context, aggregate, method string) (conte
 		}
 		switch {
 		case callCtx.Err() == context.DeadlineExceeded:
-			*errp = fmt.Errorf("%w: %s.%s had no answer within %v: %w", store.ErrUnavailable, aggregate, method, storeDeadline, err)
+			*errp = fmt.Errorf("%w: %s.%s had no answer within %v: %w", store.ErrUnavailable, aggregate, method, s.limit(), err)
 		case s.unreachable != nil && s.unreachable(err):
 			*errp = fmt.Errorf("%w: %s.%s: %w", store.ErrUnavailable, aggregate, method, err)
 		default:
@@ -88,6 +92,13 @@ func (s *storeCalls) begin(ctx context.Context, aggregate, method string) (conte
 			outage.seen.Store(true)
 		}
 	}
+}
+
+func (s *storeCalls) limit() time.Duration {
+	if s.deadline > 0 {
+		return s.deadline
+	}
+	return storeDeadline
 }
 
 // storeOutage is one request's memory of a store call that found the

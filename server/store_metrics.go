@@ -18,8 +18,8 @@ import (
 // Each aggregate embeds the store's own, so a method added to an
 // aggregate later still works, untimed and unbounded until it is added
 // here (TestEveryStoreMethodIsTimed fails until then).
-func timeStore(st store.Store, s *series) store.Store {
-	t := &storeCalls{series: s}
+func timeStore(st store.Store, s *series, deadline time.Duration) store.Store {
+	t := &storeCalls{series: s, deadline: deadline}
 	if u, ok := st.(store.Unreachable); ok {
 		t.unreachable = u.Unreachable
 	}
