@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -45,6 +46,14 @@ var unboundedCalls = map[[2]string]bool{
 }
 
 // storeCalls times the master's store calls (series) and bounds them.
+//
+// A store that is slow is not a store that is away: under load, or with a
+// large collection on FerretDB, a call may take longer than the deadline
+// while the store keeps answering others. So a call past its deadline is
+// given up only if the store has answered nothing (no call, no ping:
+// Server.watchStore pings it every second) for the deadline's length;
+// while it answers, the call goes on, up to storeHardLimit. A frozen store
+// answers nothing, so its calls fail at their deadline.
 type storeCalls struct {
 	*series
 	// deadline bounds each call but the unbounded ones; zero means
@@ -53,45 +62,108 @@ type storeCalls struct {
 	// unreachable is the store's own test of an error (store.Unreachable);
 	// nil when the store has none (SQLite: a local file).
 	unreachable func(error) bool
+	// answered is when a call last came back with an answer (a result or
+	// the store's own error), in Unix nanoseconds.
+	answered atomic.Int64
 }
 
-// begin starts a store call: ctx with the call's deadline, and end, to
-// defer with the call's error, which times the call, releases the deadline
-// and turns a missed deadline or an unreachable server into
+// storeHardLimit bounds a call that is past its deadline on a store that
+// still answers others; storeRecheck is how often such a call looks
+// again whether the store still answers.
+const (
+	storeHardLimit = 30 * time.Second
+	storeRecheck   = 200 * time.Millisecond
+)
+
+// errNoAnswer ends a bounded call the store did not answer in time.
+var errNoAnswer = errors.New("no answer from the store")
+
+// begin starts a store call: ctx bounded as the call may be, and end, to
+// defer with the call's error, which times the call, releases ctx and
+// turns a call given up on or an unreachable server into
 // store.ErrUnavailable. A caller's own deadline or cancellation is left as
 // it is: that is the caller's doing, not the store's.
 func (s *storeCalls) begin(ctx context.Context, aggregate, method string) (context.Context, func(*error)) {
 	start := time.Now()
-	cancel := context.CancelFunc(func() {})
-	callCtx := ctx
+	// An unbounded call keeps ctx as it is: Files.Open's reader is read
+	// after the call returns.
+	callCtx, cancel := ctx, context.CancelCauseFunc(func(error) {})
+	var w *callWatch
 	outage, _ := ctx.Value(outageKey{}).(*storeOutage)
 	switch {
 	case outage != nil && outage.seen.Load():
 		// This request already found the store away: its later calls
 		// fail at once, so the request answers within one deadline.
-		callCtx, cancel = context.WithDeadline(ctx, start)
+		callCtx, cancel = context.WithCancelCause(ctx)
+		cancel(errNoAnswer)
 	case !unboundedCalls[[2]string{aggregate, method}]:
-		callCtx, cancel = context.WithTimeout(ctx, s.limit())
+		callCtx, cancel = context.WithCancelCause(ctx)
+		w = s.watch(start, cancel)
 	}
 	return callCtx, func(errp *error) {
-		cancel()
+		w.stop()
+		cancel(nil)
 		s.since(aggregate, method, start)
 		err := *errp
-		if err == nil || errors.Is(err, store.ErrUnavailable) || ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, store.ErrUnavailable) {
 			return
 		}
 		switch {
-		case callCtx.Err() == context.DeadlineExceeded:
-			*errp = fmt.Errorf("%w: %s.%s had no answer within %v: %w", store.ErrUnavailable, aggregate, method, s.limit(), err)
-		case s.unreachable != nil && s.unreachable(err):
+		case context.Cause(callCtx) == errNoAnswer:
+			if err == nil {
+				return // it answered just as it was given up on
+			}
+			*errp = fmt.Errorf("%w: %s.%s had no answer within %v: %w", store.ErrUnavailable, aggregate, method, time.Since(start).Round(time.Millisecond), err)
+		case err != nil && s.unreachable != nil && s.unreachable(err):
 			*errp = fmt.Errorf("%w: %s.%s: %w", store.ErrUnavailable, aggregate, method, err)
 		default:
+			s.answered.Store(time.Now().UnixNano())
 			return
 		}
 		if outage != nil {
 			outage.seen.Store(true)
 		}
 	}
+}
+
+// callWatch gives up on one call (cancel with errNoAnswer) once it is past
+// its deadline and the store has stopped answering, or past
+// storeHardLimit.
+type callWatch struct {
+	mu    sync.Mutex
+	timer *time.Timer
+	done  bool
+}
+
+func (s *storeCalls) watch(start time.Time, cancel context.CancelCauseFunc) *callWatch {
+	w := &callWatch{}
+	limit := s.limit()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.timer = time.AfterFunc(limit, func() {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		if w.done {
+			return
+		}
+		if time.Since(start) >= storeHardLimit || time.Since(time.Unix(0, s.answered.Load())) >= limit {
+			cancel(errNoAnswer)
+			return
+		}
+		w.timer.Reset(storeRecheck)
+	})
+	return w
+}
+
+// stop ends the watch; a nil watch (an unbounded call) has nothing to stop.
+func (w *callWatch) stop() {
+	if w == nil {
+		return
+	}
+	w.mu.Lock()
+	w.done = true
+	w.timer.Stop()
+	w.mu.Unlock()
 }
 
 func (s *storeCalls) limit() time.Duration {
@@ -113,4 +185,25 @@ type outageKey struct{}
 // withStoreOutage gives a request's context its storeOutage.
 func withStoreOutage(ctx context.Context) context.Context {
 	return context.WithValue(ctx, outageKey{}, new(storeOutage))
+}
+
+// storePing is how often a master pings its store, so that a slow call
+// can tell a store that still answers from one that is away (storeCalls);
+// a ping that takes longer counts as no answer.
+const storePing = time.Second
+
+// watchStore pings the store every storePing until ctx ends.
+func (s *Server) watchStore(ctx context.Context) {
+	t := time.NewTicker(storePing)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, storePing)
+		_ = s.store.Ping(pctx) // an answer is recorded by the decorator; the failure is /readyz's to report
+		cancel()
+	}
 }

@@ -128,6 +128,11 @@ type Hub struct {
 	subs    map[string]map[*Client]*streamSub // channel → subscribers (nil streamSub for plain channels)
 	lists   map[string][]*Client              // subs' keys as a list, per channel, made on demand (see subscribers); deleted when subs changes
 
+	// closeCode and closeReason are what CloseWith tells clients (zero:
+	// 1001); a client that connects as the hub closes is told the same.
+	closeCode   int
+	closeReason string
+
 	upMu sync.Mutex
 	ups  map[string]*upstreamRef // bus channel → local reference count
 
@@ -217,6 +222,7 @@ func (h *Hub) CloseWith(code int, reason string) {
 	// its goroutines under mu): wg.Add never races wg.Wait.
 	h.mu.Lock()
 	h.closed = true
+	h.closeCode, h.closeReason = code, reason
 	if code != 0 {
 		// Each writer sends the close frame before it sees the hub's
 		// context end (which would say 1001).
@@ -271,10 +277,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.ctx, c.cancel = context.WithCancel(h.ctx)
 	h.mu.Lock()
 	if h.closed {
+		code, reason := h.closeCode, h.closeReason
 		h.mu.Unlock()
 		c.cancel()
 		h.leave(addr)
-		c.conn.Reject(wsapi.CloseGoingAway, "server shutting down")
+		if code == 0 {
+			code, reason = wsapi.CloseGoingAway, "server shutting down"
+		}
+		c.conn.Reject(code, reason)
 		return
 	}
 	h.clients[c] = struct{}{}
