@@ -40,10 +40,10 @@ const (
 	CodeTimeout         = "timeout"
 	CodeNodeError       = "node_error"
 	CodeUnavailable     = "unavailable"
-	// CodeStoreUnavailable: the store did not answer within storeDeadline
-	// or could not be reached; the same call works once it is back.
+	CodeInternal        = "internal"
+	// CodeStoreUnavailable: the store did not answer in time or could not
+	// be reached (store_deadline.go); the same call works once it is back.
 	CodeStoreUnavailable = "store_unavailable"
-	CodeInternal         = "internal"
 )
 
 // errorKinds is the one table from an error code to what it becomes on
@@ -55,15 +55,16 @@ var errorKinds = map[string]struct{ status, rpc int }{
 	CodeUnauthorized: {http.StatusUnauthorized, wsapi.CodeUnauthorized},
 	CodeForbidden:    {http.StatusForbidden, wsapi.CodeForbidden},
 	// Only sign-in is throttled, and only on REST.
-	CodeTooManyRequests:  {http.StatusTooManyRequests, wsapi.CodeUnavailable},
-	CodeNotFound:         {http.StatusNotFound, wsapi.CodeNotFound},
-	CodeConflict:         {http.StatusConflict, wsapi.CodeConflict},
-	CodeNodeOffline:      {http.StatusServiceUnavailable, wsapi.CodeNodeOffline},
-	CodeTimeout:          {http.StatusGatewayTimeout, wsapi.CodeTimeout},
-	CodeNodeError:        {http.StatusBadGateway, wsapi.CodeNodeError},
-	CodeUnavailable:      {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
+	CodeTooManyRequests: {http.StatusTooManyRequests, wsapi.CodeUnavailable},
+	CodeNotFound:        {http.StatusNotFound, wsapi.CodeNotFound},
+	CodeConflict:        {http.StatusConflict, wsapi.CodeConflict},
+	CodeNodeOffline:     {http.StatusServiceUnavailable, wsapi.CodeNodeOffline},
+	CodeTimeout:         {http.StatusGatewayTimeout, wsapi.CodeTimeout},
+	CodeNodeError:       {http.StatusBadGateway, wsapi.CodeNodeError},
+	CodeUnavailable:     {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
+	CodeInternal:        {http.StatusInternalServerError, wsapi.CodeInternal},
+	// A store that does not answer is not a node that does not (504).
 	CodeStoreUnavailable: {http.StatusServiceUnavailable, wsapi.CodeStoreUnavailable},
-	CodeInternal:         {http.StatusInternalServerError, wsapi.CodeInternal},
 }
 
 // newAPIError is an error with code's HTTP status. An unknown code is a

@@ -92,6 +92,9 @@ type Config struct {
 	// AlertPoll is how often the store is asked for alerts due for a
 	// retry. Zero means 10 s.
 	AlertPoll time.Duration
+	Version   string
+	Log       *slog.Logger
+
 	// StoreTimeout bounds each store call but those that stream or sweep
 	// (store_deadline.go): past it the call fails with 503
 	// store_unavailable. Zero means 2 s.
@@ -100,8 +103,6 @@ type Config struct {
 	// at 503 "draining" before it closes its listener, for a load balancer
 	// to take it out of rotation first. Zero means it closes at once.
 	DrainDelay time.Duration
-	Version    string
-	Log        *slog.Logger
 }
 
 // Server is one master.

@@ -132,17 +132,17 @@ func (e *Error) Error() string { return fmt.Sprintf("%s (code %d)", e.Message, e
 
 // Close codes the server ends a connection with.
 const (
-	CloseNormal    = 1000
-	CloseGoingAway = 1001 // the server is shutting down
-	CloseTooLarge  = 1009 // the client sent a frame over the limit
+	CloseNormal     = 1000
+	CloseGoingAway  = 1001 // the server is shutting down
+	CloseTooLarge   = 1009 // the client sent a frame over the limit
+	CloseSlowClient = 4008 // the client did not read what it was sent in time: reconnect and resubscribe with since
+	// CloseRevoked: the credential the connection opened with was revoked
+	// or expired, or its user was disabled or deleted: sign in again.
+	CloseRevoked = 4001
 	// CloseServiceRestart: this master is shutting down (draining):
 	// reconnect at once, to another master or through the load balancer,
 	// and resubscribe with since. Not an error of the client's.
 	CloseServiceRestart = 1012
-	CloseSlowClient     = 4008 // the client did not read what it was sent in time: reconnect and resubscribe with since
-	// CloseRevoked: the credential the connection opened with was revoked
-	// or expired, or its user was disabled or deleted: sign in again.
-	CloseRevoked = 4001
 )
 
 // SubscribeParams are the params of MethodSubscribe. Since applies to log
