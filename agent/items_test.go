@@ -15,6 +15,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
@@ -580,4 +581,63 @@ PY
 		t.Errorf("unknown policy: %+v", ts)
 	}
 	n.checkItemBatches(task.ID, store.TaskError, nil)
+}
+
+// flakyEnds refuses to record a task's end while down, as a store that
+// cannot be reached does.
+type flakyEnds struct {
+	store.Tasks
+	mu       sync.Mutex
+	down     bool
+	failures int
+	refused  chan struct{} // closed at the second refusal
+}
+
+func (f *flakyEnds) UpdateIf(ctx context.Context, t *store.Task, status string) error {
+	f.mu.Lock()
+	if f.down && store.TaskEnded(t.Status) {
+		f.failures++
+		if f.failures == 2 {
+			close(f.refused)
+		}
+		f.mu.Unlock()
+		return errors.New("the store is unreachable")
+	}
+	f.mu.Unlock()
+	return f.Tasks.UpdateIf(ctx, t, status)
+}
+
+type flakyTasksStore struct {
+	store.Store
+	tasks *flakyEnds
+}
+
+func (s flakyTasksStore) Tasks() store.Tasks { return s.tasks }
+
+// A task's end that the store refuses is retried until it is stored: the
+// store never keeps a finished task as running, and the end is announced
+// once it is stored.
+func TestTaskEndWaitsForTheStore(t *testing.T) {
+	flaky := &flakyEnds{down: true, refused: make(chan struct{})}
+	n := startNode(t, config{wrap: func(st store.Store) store.Store {
+		flaky.Tasks = st.Tasks()
+		return flakyTasksStore{Store: st, tasks: flaky}
+	}})
+	task := n.run(n.spider("short", "echo one\necho two\n"))
+	select {
+	case <-flaky.refused:
+	case <-time.After(wait):
+		t.Fatal("the task's end was tried once and dropped")
+	}
+	if ts := n.statusSoFar(task.ID); ts != store.TaskRunning {
+		t.Fatalf("task status %q announced while its end was not stored, want running", ts)
+	}
+	flaky.mu.Lock()
+	flaky.down = false
+	flaky.mu.Unlock()
+	n.taskStatus(task.ID, store.TaskFinished)
+	got, err := n.st.Tasks().Get(n.ctx, task.ID)
+	if err != nil || got.Status != store.TaskFinished || got.LogLines != 2 {
+		t.Fatalf("stored task: %+v, %v; want finished with 2 lines", got, err)
+	}
 }

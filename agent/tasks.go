@@ -337,16 +337,48 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 // finish records a task's end (t.ItemCount and t.ItemStats are set),
 // publishes the end of its log and of its items, and its new status.
 func (a *Agent) finish(t *store.Task, status string, code *int, reason string, lines int64) {
+	t.Status, t.ExitCode, t.Reason, t.LogLines, t.Finished = status, code, reason, lines, store.Now()
+	a.storeEnd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	t.Status, t.ExitCode, t.Reason, t.LogLines, t.Finished = status, code, reason, lines, store.Now()
-	if err := a.recordEnd(ctx, t); err != nil {
-		a.log.Error("task outcome not stored", "task_id", t.ID, "status", status, "err", err)
-	}
 	_ = a.publishLog(ctx, wire.LogBatch{TaskID: t.ID, From: lines, Lines: []string{}, End: true, Status: status, Total: lines})
 	_ = a.publishItemBatch(ctx, wire.ItemBatch{TaskID: t.ID, From: t.ItemCount, Items: []json.RawMessage{},
 		End: true, Status: status, Total: t.ItemCount})
 	a.emitStatus(ctx, t)
+}
+
+// endSaveTimeout bounds how long a task's end is retried while the store
+// is away, as its log's and items' final saves are: long enough for a
+// store restart or failover, and the outcome is not lost past it either
+// (the task stays running in the store, and the agent's next start
+// settles the running tasks the store gives it, see orphans.go).
+const endSaveTimeout = 10 * time.Minute
+
+// storeEnd records a task's end, retrying while the store cannot be
+// reached: until it is stored the store says the task is running, and a
+// single failed write would leave it so.
+func (a *Agent) storeEnd(t *store.Task) {
+	ctx, cancel := context.WithTimeout(context.Background(), endSaveTimeout)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for try := 0; ; try++ {
+		err := a.recordEnd(ctx, t)
+		if err == nil {
+			return
+		}
+		if errors.Is(err, store.ErrNotFound) || ctx.Err() != nil {
+			a.log.Error("task outcome not stored", "task_id", t.ID, "status", t.Status, "err", err)
+			return
+		}
+		if try == 0 {
+			a.log.Warn("task outcome not stored yet; retrying until the store answers", "task_id", t.ID, "status", t.Status, "err", err)
+		}
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }
 
 // recordEnd stores a task's end if the store still has it running, or

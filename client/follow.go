@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -16,7 +17,14 @@ import (
 // line for each line in order and returning the task's final status. When
 // the connection drops it reconnects and resubscribes with since set to
 // the next line, so no line is missed or repeated. It gives up when ctx
-// ends or the server refuses the subscription.
+// ends or the server refuses the subscription, but for -32011 (the store,
+// which the backlog is read from, did not answer in time): that is
+// retried.
+//
+// base may list several masters separated by commas: each reconnect goes
+// to the next. A master that is shutting down closes with 1012
+// (wsapi.CloseServiceRestart): the follower reconnects at once, without
+// backing off.
 func Follow(ctx context.Context, base, token, taskID string, since int64, line func(n int64, text string) error) (string, error) {
 	return follow(ctx, base, token, wsapi.LogChannel(taskID), since, func(data json.RawMessage) (*batch[string], error) {
 		var d wsapi.LogData
@@ -49,15 +57,25 @@ var errEntry = errors.New("callback failed")
 func follow[E any](ctx context.Context, base, token, channel string, since int64,
 	decode func(json.RawMessage) (*batch[E], error), each func(int64, E) error) (string, error) {
 	next := since
-	backoff := 200 * time.Millisecond
-	for {
-		status, err := followOnce(ctx, base, token, channel, &next, decode, each)
+	bases := strings.Split(base, ",")
+	const firstBackoff = 200 * time.Millisecond
+	backoff := firstBackoff
+	for try := 0; ; try++ {
+		status, err := followOnce(ctx, strings.TrimSpace(bases[try%len(bases)]), token, channel, &next, decode, each)
 		if err == nil {
 			return status, nil
 		}
+		// A refusal is final, but for a store that did not answer in time:
+		// the backlog is read from it, and it may be back in a moment.
 		var rpcErr *Error
-		if ctx.Err() != nil || errors.As(err, &rpcErr) || errors.Is(err, ErrFollowGap) || errors.Is(err, errEntry) {
+		refused := errors.As(err, &rpcErr) && rpcErr.Code != wsapi.CodeStoreUnavailable
+		if ctx.Err() != nil || refused || errors.Is(err, ErrFollowGap) || errors.Is(err, errEntry) {
 			return "", err
+		}
+		var ce *websocket.CloseError
+		if errors.As(err, &ce) && ce.Code == wsapi.CloseServiceRestart {
+			backoff = firstBackoff
+			continue // to the next master, now
 		}
 		select {
 		case <-ctx.Done():
@@ -86,7 +104,7 @@ func followOnce[E any](ctx context.Context, base, token, channel string, next *i
 			if !ok {
 				var ce *websocket.CloseError
 				if err := c.Err(); errors.As(err, &ce) {
-					return "", fmt.Errorf("server closed the connection: %d %s", ce.Code, ce.Text)
+					return "", fmt.Errorf("server closed the connection: %w", ce)
 				}
 				return "", fmt.Errorf("connection lost: %w", c.Err())
 			}

@@ -146,6 +146,9 @@ func (s *Server) noSuchAPI(c echo.Context) error {
 const readyTimeout = time.Second
 
 func (s *Server) readyz(c echo.Context) error {
+	if s.draining.Load() {
+		return errDraining()
+	}
 	ctx, cancel := context.WithTimeout(c.Request().Context(), readyTimeout)
 	defer cancel()
 	if err := s.store.Ping(ctx); err != nil {

@@ -41,6 +41,9 @@ const (
 	CodeNodeError       = "node_error"
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
+	// CodeStoreUnavailable: the store did not answer in time or could not
+	// be reached (store_deadline.go); the same call works once it is back.
+	CodeStoreUnavailable = "store_unavailable"
 )
 
 // errorKinds is the one table from an error code to what it becomes on
@@ -60,6 +63,8 @@ var errorKinds = map[string]struct{ status, rpc int }{
 	CodeNodeError:       {http.StatusBadGateway, wsapi.CodeNodeError},
 	CodeUnavailable:     {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
 	CodeInternal:        {http.StatusInternalServerError, wsapi.CodeInternal},
+	// A store that does not answer is not a node that does not (504).
+	CodeStoreUnavailable: {http.StatusServiceUnavailable, wsapi.CodeStoreUnavailable},
 }
 
 // newAPIError is an error with code's HTTP status. An unknown code is a
@@ -117,6 +122,11 @@ func toAPIError(err error) *APIError {
 		return notFound(err.Error())
 	case errors.Is(err, store.ErrConflict):
 		return conflict(err.Error())
+	case errors.Is(err, store.ErrUnavailable):
+		// Before the timeouts: a store call that missed its deadline is the
+		// store's fault, not a node's. The driver's text names addresses.
+		return newAPIError(CodeStoreUnavailable, "the store (MongoDB or SQLite) is not answering; "+
+			"retry in a few seconds; /readyz says when it is back")
 	case errors.Is(err, wire.ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		return timedOut(err.Error() + "; the node may be overloaded or its connection to Redis lost")
 	case errors.As(err, &re):

@@ -32,6 +32,8 @@ func TestErrorTable(t *testing.T) {
 		{forbidden("not from there"), 403, CodeForbidden, -32010, ""},
 		{notFound("no such thing"), 404, CodeNotFound, -32001, ""},
 		{unavailable("store unreachable"), 503, CodeUnavailable, -32008, ""},
+		{fmt.Errorf("%w: tasks.List had no answer within 2s: %w", store.ErrUnavailable, context.DeadlineExceeded), 503, CodeStoreUnavailable, -32011,
+			"the store (MongoDB or SQLite) is not answering; retry in a few seconds; /readyz says when it is back"},
 		{fmt.Errorf("get: %w", store.ErrNotFound), 404, CodeNotFound, -32001, ""},
 		{fmt.Errorf("no node: %w", wire.ErrUnknownNode), 404, CodeNotFound, -32001, ""},
 		{fmt.Errorf("create: %w", store.ErrConflict), 409, CodeConflict, -32006, ""},

@@ -70,7 +70,9 @@ func (s *Server) securityHeaders(next echo.HandlerFunc) echo.HandlerFunc {
 
 // deadlines applies the per-request read and write limits on top of the
 // http.Server's: a spider upload gets uploadReadTimeout to arrive, and
-// every write of the response must progress within writeStall. (The read
+// every write of the response must progress within writeStall; the store
+// calls of one request share one storeDeadline once the store is away
+// (store_deadline.go). (The read
 // deadline bounds reading the request only: net/http lifts it once the
 // body is read, so a long response is not cut by it.)
 func (s *Server) deadlines(next echo.HandlerFunc) echo.HandlerFunc {
@@ -84,6 +86,7 @@ func (s *Server) deadlines(next echo.HandlerFunc) echo.HandlerFunc {
 		// cut this one.
 		_ = rc.SetWriteDeadline(time.Time{})
 		c.Response().Writer = &stallWriter{ResponseWriter: w, rc: rc}
+		c.SetRequest(c.Request().WithContext(withStoreOutage(c.Request().Context())))
 		return next(c)
 	}
 }

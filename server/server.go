@@ -94,6 +94,15 @@ type Config struct {
 	AlertPoll time.Duration
 	Version   string
 	Log       *slog.Logger
+
+	// StoreTimeout bounds each store call but those that stream or sweep
+	// (store_deadline.go): past it the call fails with 503
+	// store_unavailable. Zero means 2 s.
+	StoreTimeout time.Duration
+	// DrainDelay is how long a stopping master keeps serving with /readyz
+	// at 503 "draining" before it closes its listener, for a load balancer
+	// to take it out of rotation first. Zero means it closes at once.
+	DrainDelay time.Duration
 }
 
 // Server is one master.
@@ -111,6 +120,8 @@ type Server struct {
 	alerts *alerts.Alerts
 	log    *slog.Logger
 	prom   *metrics
+	// draining is set once the master stops (drain.go).
+	draining atomic.Bool
 
 	mu       sync.Mutex
 	lastBeat map[string]time.Time // node id → last heartbeat heard by this master
@@ -158,7 +169,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	}
 	// Every store call the master makes is timed, the scheduler's too.
 	prom := newMetrics()
-	st = timeStore(st, prom.store)
+	st = timeStore(st, prom.store, cfg.StoreTimeout)
 	s := &Server{cfg: cfg, store: st, log: cfg.Log, prom: prom, lastBeat: map[string]time.Time{}, names: map[string]string{},
 		points: make(chan heardPoint, metricsQueue),
 		beats:  map[string]time.Time{},
@@ -262,14 +273,12 @@ func (s *Server) Run(ctx context.Context) error {
 			return fmt.Errorf("server: %w", err)
 		case <-gctx.Done():
 		}
-		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(sctx) // hijacked WebSockets are not waited for: the hub closes them
-		s.hub.Close()
+		s.drain(srv) // hijacked WebSockets are not waited for: the hub closes them
 		<-errc
 		return nil
 	})
 	g.Go(func() error { s.watchNodes(gctx); return nil })
+	g.Go(func() error { s.watchStore(gctx); return nil })
 	g.Go(func() error { s.watchAccess(gctx, adminErr == nil); return nil })
 	g.Go(func() error { return s.sched.Run(gctx) })
 	g.Go(func() error { s.expireAudit(gctx); return nil })

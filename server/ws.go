@@ -94,6 +94,9 @@ func (s *Server) serveWS(c echo.Context) error {
 	if !s.originAllowed(r) {
 		return forbidden("Origin " + r.Header.Get("Origin") + " may not open a WebSocket here: start the server with --allowed-origins " + r.Header.Get("Origin"))
 	}
+	if s.draining.Load() {
+		return errDraining()
+	}
 	s.hub.ServeHTTP(c.Response(), r)
 	return nil
 }
@@ -141,7 +144,9 @@ func (b wsBackend) TaskEnded(ctx context.Context, taskID string) (bool, string, 
 func (b wsBackend) Call(ctx context.Context, c *hub.Client, method string, params json.RawMessage) (any, error) {
 	s := b.s
 	// Who asked is recorded with what they did (tasks, the audit log).
-	ctx = auth.NewContext(ctx, c.Principal())
+	// A call's store calls share one deadline once the store is away, as
+	// a request's do.
+	ctx = withStoreOutage(auth.NewContext(ctx, c.Principal()))
 	switch method {
 	case wsapi.MethodMe:
 		if err := hub.DecodeParams(params, &struct{}{}); err != nil {

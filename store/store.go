@@ -29,7 +29,18 @@ var (
 	// ErrStale means a compare-and-set found the record changed: its status
 	// was no longer the one expected (see Tasks.UpdateIf).
 	ErrStale = errors.New("changed meanwhile")
+	// ErrUnavailable means the store's server could not be reached, or did
+	// not answer in time: the call may succeed once it is back.
+	ErrUnavailable = errors.New("the store is unavailable")
 )
+
+// Unreachable is implemented by a store whose driver can tell, from an
+// error one of its calls returned, that the server could not be reached
+// (store/mongo: a network error or no server to select). A caller wraps
+// such an error in ErrUnavailable, so that it needs no driver to know.
+type Unreachable interface {
+	Unreachable(err error) bool
+}
 
 // Now is the store's clock precision: milliseconds, UTC (MongoDB's).
 func Now() time.Time { return time.Now().UTC().Truncate(time.Millisecond) }

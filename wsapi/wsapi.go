@@ -118,6 +118,7 @@ const (
 	CodeUnavailable       = -32008 // the bus subscription failed (and was undone): retry
 	CodeAlreadySubscribed = -32009
 	CodeForbidden         = -32010 // the connection's role may not call this method: the message names the role it needs
+	CodeStoreUnavailable  = -32011 // the store did not answer in time or could not be reached: retry shortly
 )
 
 // Error is a JSON-RPC error object: a code from the list above and a
@@ -138,6 +139,10 @@ const (
 	// CloseRevoked: the credential the connection opened with was revoked
 	// or expired, or its user was disabled or deleted: sign in again.
 	CloseRevoked = 4001
+	// CloseServiceRestart: this master is shutting down (draining):
+	// reconnect at once, to another master or through the load balancer,
+	// and resubscribe with since. Not an error of the client's.
+	CloseServiceRestart = 1012
 )
 
 // SubscribeParams are the params of MethodSubscribe. Since applies to log

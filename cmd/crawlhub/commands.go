@@ -141,11 +141,14 @@ func runServer(ctx context.Context, args []string) error {
 	var lf logFlags
 	var redisURL, mongoURI string
 	var maxArchive int64
+	var drainDelay, storeTimeout time.Duration
 	var bf busFlags
 	sf.register(fs)
 	lf.register(fs)
 	bf.register(fs)
 	fs.Int64Var(&maxArchive, "max-archive", 100<<20, "largest spider archive accepted, in bytes")
+	fs.DurationVar(&drainDelay, "drain-delay", 0, "on SIGTERM, how long to keep serving with /readyz at 503 \"draining\" before closing the listener, for a load balancer to notice (0: close at once)")
+	fs.DurationVar(&storeTimeout, "store-timeout", 0, "how long a request waits for each store call before answering 503 store_unavailable (0: 2s)")
 	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
 	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub), e.g. mongodb://127.0.0.1:27017/crawlhub")
 	if err := parse(fs, args); err != nil {
@@ -174,6 +177,14 @@ func runServer(ctx context.Context, args []string) error {
 	}
 	cfg.MaxArchive = maxArchive
 	cfg.ClusterSecret = secret
+	if drainDelay < 0 {
+		return errors.New("--drain-delay cannot be negative (0 means none)")
+	}
+	cfg.DrainDelay = drainDelay
+	if storeTimeout < 0 {
+		return errors.New("--store-timeout cannot be negative (0 means 2s)")
+	}
+	cfg.StoreTimeout = storeTimeout
 	s, err := server.New(cfg, st, redisConnect(ctx, redisURL, log))
 	if err != nil {
 		return err

@@ -128,6 +128,11 @@ type Hub struct {
 	subs    map[string]map[*Client]*streamSub // channel → subscribers (nil streamSub for plain channels)
 	lists   map[string][]*Client              // subs' keys as a list, per channel, made on demand (see subscribers); deleted when subs changes
 
+	// closeCode and closeReason are what CloseWith tells clients (zero:
+	// 1001); a client that connects as the hub closes is told the same.
+	closeCode   int
+	closeReason string
+
 	upMu sync.Mutex
 	ups  map[string]*upstreamRef // bus channel → local reference count
 
@@ -207,11 +212,24 @@ func New(cfg Config, backend Backend, upstream Upstream) (*Hub, error) {
 
 // Close disconnects every client (close code 1001) and waits for their
 // goroutines.
-func (h *Hub) Close() {
+func (h *Hub) Close() { h.CloseWith(0, "") }
+
+// CloseWith is Close telling every client code and reason instead (a
+// master that drains says 1012: reconnect elsewhere). Zero code means
+// 1001.
+func (h *Hub) CloseWith(code int, reason string) {
 	// No client is added once closed is set (under mu, as ServeHTTP adds
 	// its goroutines under mu): wg.Add never races wg.Wait.
 	h.mu.Lock()
 	h.closed = true
+	h.closeCode, h.closeReason = code, reason
+	if code != 0 {
+		// Each writer sends the close frame before it sees the hub's
+		// context end (which would say 1001).
+		for c := range h.clients {
+			c.conn.Close(code, reason)
+		}
+	}
 	h.mu.Unlock()
 	h.cancel()
 	h.wg.Wait()
@@ -259,10 +277,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.ctx, c.cancel = context.WithCancel(h.ctx)
 	h.mu.Lock()
 	if h.closed {
+		code, reason := h.closeCode, h.closeReason
 		h.mu.Unlock()
 		c.cancel()
 		h.leave(addr)
-		c.conn.Reject(wsapi.CloseGoingAway, "server shutting down")
+		if code == 0 {
+			code, reason = wsapi.CloseGoingAway, "server shutting down"
+		}
+		c.conn.Reject(code, reason)
 		return
 	}
 	h.clients[c] = struct{}{}

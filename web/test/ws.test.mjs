@@ -5,7 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { CLIENT, CLOSE_REVOKED, CLOSE_TOO_SLOW, RPC, RpcError, createSocket, parseFrame, sequenceField, wsURL } from '../src/lib/ws.js';
+import { CLIENT, CLOSE_REVOKED, CLOSE_SERVICE_RESTART, CLOSE_TOO_SLOW, RPC, RpcError, createSocket, parseFrame, sequenceField, wsURL } from '../src/lib/ws.js';
 
 /** A manual clock: timers run only when the test advances time. */
 function clock() {
@@ -289,6 +289,47 @@ test('backoff grows while connections fail, and resets once one has stayed up', 
   const before = sockets.length;
   while (sockets.length === before) c.tick(10);
   assert.equal(c.now() - start, 100);
+});
+
+test('a 1012 close (the master drains) reconnects at once, not with the grown backoff, and resumes the log', () => {
+  const revoked = [];
+  const { socket, sockets, clock: c } = setup({ minDelay: 100, maxDelay: 10_000, onRevoked: () => revoked.push(true) });
+  const got = [];
+  socket.subscribe(LOG, { since: 0, onData: (d) => got.push(...(d.lines ?? [])) });
+  // A few failed attempts first: the backoff has grown to seconds.
+  for (let i = 0; i < 5; i++) {
+    const before = sockets.length;
+    sockets.at(-1).drop(1006);
+    while (sockets.length === before) c.tick(10);
+  }
+  let ws = sockets.at(-1);
+  ws.open();
+  ws.receive([result(ws.sent[0].id, {}), publish(LOG, { from: 0, lines: ['l0', 'l1'] })]);
+  ws.drop(CLOSE_SERVICE_RESTART, 'this master is shutting down: reconnect, to another master if there is one');
+  assert.equal(socket.status().state, 'waiting', 'not paused: 1012 is no credential problem');
+  assert.equal(revoked.length, 0);
+  const before = sockets.length;
+  c.tick(100);
+  assert.equal(sockets.length, before + 1, 'reconnected within minDelay');
+  ws = sockets.at(-1);
+  ws.open();
+  assert.deepEqual(ws.sent.map((m) => m.params), [{ channel: LOG, since: 2 }]);
+  ws.receive([result(ws.sent[0].id, {}), publish(LOG, { from: 2, lines: ['l2'] })]);
+  assert.deepEqual(got, ['l0', 'l1', 'l2']);
+});
+
+test('a log subscription refused while the store is away (-32011) is tried again, not dropped', () => {
+  const { socket, sockets, clock: c } = setup({ minDelay: 100 });
+  const errors = [];
+  socket.subscribe(LOG, { since: 0, onError: (e) => errors.push(e) });
+  const ws = sockets[0];
+  ws.open();
+  ws.receive({ jsonrpc: '2.0', id: ws.last('subscribe').id, error: { code: RPC.STORE_UNAVAILABLE, message: 'the store is not answering' } });
+  c.tick(200);
+  const again = ws.sent.filter((m) => m.method === 'subscribe');
+  assert.equal(again.length, 2, 'subscribed again');
+  assert.deepEqual(again[1].params, { channel: LOG, since: 0 });
+  assert.equal(errors.length, 0);
 });
 
 test('a gap in a log is read again from the next line, and nothing in between leaks', () => {

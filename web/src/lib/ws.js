@@ -12,7 +12,8 @@
 // - A frame holds one message or, when the server coalesces, an array of
 //   them; both are accepted.
 // - When the connection drops (network, server restart, or 4008 "too slow")
-//   it reconnects with exponential backoff and jitter, and subscribes again
+//   it reconnects with exponential backoff and jitter (a master that drains
+//   closes with 1012: then at once, within minDelay), and subscribes again
 //   to every channel. A task's log or items resume with since = the last
 //   line (item) received + 1, and those already delivered are dropped, so a
 //   viewer never shows a gap or a duplicate. One that has ended is not
@@ -31,9 +32,9 @@
 // so the logic runs under Node's test runner with fakes.
 
 import { getMe } from './api.js';
-import { CLIENT, CLOSE_REVOKED, RETRYABLE, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
+import { CLIENT, CLOSE_REVOKED, CLOSE_SERVICE_RESTART, RETRYABLE, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
 
-export { CLIENT, CLOSE_REVOKED, CLOSE_TOO_SLOW, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
+export { CLIENT, CLOSE_REVOKED, CLOSE_SERVICE_RESTART, CLOSE_TOO_SLOW, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
 
 /**
  * @param {SocketOptions} options
@@ -196,6 +197,13 @@ export function createSocket(options) {
       safely(onRevoked);
       return;
     }
+    if (code === CLOSE_SERVICE_RESTART) {
+      // The master is draining: reconnect now, with no backoff, spread
+      // over minDelay so that its every tab does not arrive at once.
+      attempt = 0;
+      schedule(Math.round(minDelay * random()));
+      return;
+    }
     if (!wasOpen && probe) {
       // Why did the upgrade fail? The REST API tells (a 401 shows the token form).
       setState('waiting');
@@ -215,14 +223,15 @@ export function createSocket(options) {
     schedule();
   }
 
-  function schedule() {
+  /** @param {number} [after] the delay, instead of the backoff's */
+  function schedule(after) {
     if (!wanted()) {
       attempt = 0;
       setState('idle');
       return;
     }
     const base = Math.min(maxDelay, minDelay * 2 ** Math.min(attempt, 16));
-    const delay = Math.round(base * (0.8 + 0.4 * random()));
+    const delay = after ?? Math.round(base * (0.8 + 0.4 * random()));
     attempt++;
     retryAt = now() + delay;
     timers.clearTimeout(retryTimer);

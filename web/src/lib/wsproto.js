@@ -12,6 +12,12 @@ export const CLOSE_TOO_SLOW = 4008;
  */
 export const CLOSE_REVOKED = 4001;
 
+/**
+ * Close code: the master is shutting down (draining). Not the client's
+ * fault: reconnect at once, which the load balancer sends to another master.
+ */
+export const CLOSE_SERVICE_RESTART = 1012;
+
 /** JSON-RPC error codes from the server (docs/websocket-api.md). */
 export const RPC = {
   PARSE: -32700,
@@ -28,6 +34,7 @@ export const RPC = {
   NODE_ERROR: -32007,
   UNAVAILABLE: -32008,
   ALREADY_SUBSCRIBED: -32009,
+  STORE_UNAVAILABLE: -32011, // the store did not answer in time: retry shortly
 };
 
 /** Codes of failures on this side (not sent by the server). */
@@ -48,7 +55,7 @@ export class RpcError extends Error {
 }
 
 /** Subscribe errors worth retrying on the same connection. */
-export const RETRYABLE = new Set([RPC.INTERNAL, RPC.TIMEOUT, RPC.UNAVAILABLE]);
+export const RETRYABLE = new Set([RPC.INTERNAL, RPC.TIMEOUT, RPC.UNAVAILABLE, RPC.STORE_UNAVAILABLE]);
 
 /**
  * Numbered channels: gap-free, resumable with since, ending with {end}.
