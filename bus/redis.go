@@ -33,7 +33,7 @@ type Redis struct {
 	ps      *redis.PubSub
 	handler Handler
 	log     *slog.Logger
-	health              // Up and Watch; see health.go
+	health                // Up and Watch; see health.go
 	probe   *redis.Client // the health probe's own connection, with short timeouts
 
 	mu      sync.Mutex
