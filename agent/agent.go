@@ -65,6 +65,7 @@ type Agent struct {
 	bus    bus.Bus
 	signer *wire.Signer // nil: the insecure bus
 	resp   *wire.Responder
+	out    *outbox // task status changes and stream ends, kept while the bus is down
 	sys    *sysinfo.Collector
 	load   *sysinfo.Sampler // the load each heartbeat reports
 	nodeID string
@@ -161,6 +162,15 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, err
 	}
 	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Signer: a.signer, Log: a.log}, a)
+	a.out = newOutbox(a.bus, a.log)
+	if w, ok := a.bus.(bus.Watcher); ok {
+		// Tasks queued while the bus was down can be claimed now.
+		w.Watch(func(up bool) {
+			if up {
+				a.nudge()
+			}
+		})
+	}
 	return a, nil
 }
 
@@ -272,6 +282,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.resp.Run(gctx) })
 	g.Go(func() error { a.heartbeat(gctx); return nil })
+	g.Go(func() error { a.out.run(gctx); return nil })
 	g.Go(func() error { a.syncAll(gctx); a.poll(gctx); return nil })
 	err := g.Wait()
 	// Running tasks see ctx end and stop; wait for their outcome to be
@@ -282,6 +293,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Say goodbye with a fresh context: ctx is already done.
 	bye, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	if n := a.out.flush(bye); n > 0 {
+		a.log.Warn("stopping with messages not sent: the bus is unreachable; the store has what they said", "messages", n)
+	}
 	if err := a.store.Nodes().SetOffline(bye, a.nodeID); err != nil {
 		a.log.Warn("could not mark node offline", "err", err)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
@@ -41,6 +42,10 @@ const (
 	CodeNodeError       = "node_error"
 	CodeUnavailable     = "unavailable"
 	CodeInternal        = "internal"
+	// CodeBusUnavailable: the master cannot reach the cluster bus
+	// (Redis), so nothing that must reach a node or another master can be
+	// done now (busstate.go).
+	CodeBusUnavailable = "bus_unavailable"
 )
 
 // errorKinds is the one table from an error code to what it becomes on
@@ -59,6 +64,7 @@ var errorKinds = map[string]struct{ status, rpc int }{
 	CodeTimeout:         {http.StatusGatewayTimeout, wsapi.CodeTimeout},
 	CodeNodeError:       {http.StatusBadGateway, wsapi.CodeNodeError},
 	CodeUnavailable:     {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
+	CodeBusUnavailable:  {http.StatusServiceUnavailable, wsapi.CodeBusUnavailable},
 	CodeInternal:        {http.StatusInternalServerError, wsapi.CodeInternal},
 }
 
@@ -111,6 +117,8 @@ func toAPIError(err error) *APIError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, bus.ErrUnavailable):
+		return busUnavailable(err.Error())
 	case errors.Is(err, wire.ErrNodeOffline):
 		return nodeOffline(err.Error())
 	case errors.Is(err, wire.ErrUnknownNode), errors.Is(err, store.ErrNotFound):

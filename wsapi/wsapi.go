@@ -62,6 +62,9 @@ const (
 	ChannelSchedules = "schedules" // schedules created, updated, deleted, fired, skipped
 	ChannelAudit     = "audit"     // audit entries as they are recorded, on every master (admin only)
 	ChannelWebhooks  = "webhooks"  // webhook deliveries as they are attempted (admin only)
+	// ChannelSystem is the master's own state: {"bus": "up"|"down", …}
+	// first on subscribing, then at every change.
+	ChannelSystem = "system"
 )
 
 const (
@@ -118,6 +121,7 @@ const (
 	CodeUnavailable       = -32008 // the bus subscription failed (and was undone): retry
 	CodeAlreadySubscribed = -32009
 	CodeForbidden         = -32010 // the connection's role may not call this method: the message names the role it needs
+	CodeBusUnavailable    = -32012 // the master cannot reach the cluster bus (Redis): retry once it is back
 )
 
 // Error is a JSON-RPC error object: a code from the list above and a
