@@ -329,9 +329,13 @@ func (a *Agent) beat(ctx context.Context) {
 	// The bus first: masters judge liveness by what they hear, and a store
 	// that is away must not silence the node (its Touch would wait for
 	// the store's server selection timeout, longer than masters wait).
-	if err := a.resp.Emit(ctx, wire.EvHeartbeat, hb); err != nil && ctx.Err() == nil {
+	// Bounded: a Redis that hangs must not hold up the store's record
+	// either (masters would mark the node offline from it).
+	ectx, ecancel := context.WithTimeout(ctx, a.cfg.Heartbeat)
+	if err := a.resp.Emit(ectx, wire.EvHeartbeat, hb); err != nil && ctx.Err() == nil {
 		a.log.Warn("heartbeat not published", "err", err)
 	}
+	ecancel()
 	sctx, cancel := context.WithTimeout(ctx, a.cfg.Heartbeat)
 	defer cancel()
 	err = a.store.Nodes().Touch(sctx, a.nodeID, now)

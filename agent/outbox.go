@@ -15,10 +15,16 @@ import (
 // read it on their next load.
 const maxOutbox = 10000
 
-// outboxRetry is how often an outbox tries again when its bus cannot
-// tell it that the bus is back (it is not a bus.Watcher), and the longest
-// it waits even when it can.
-const outboxRetry = time.Second
+// outboxRetry is how often an outbox looks whether it can send what it
+// keeps.
+const outboxRetry = 500 * time.Millisecond
+
+// outboxSettle is how long the bus must have been back before what was
+// kept is sent. Every process reconnects to Redis on its own: a master
+// subscribes again within about a second of Redis coming back (its
+// probe's period, plus at most 250 ms of backoff), and a message sent
+// before it has would be lost again.
+const outboxSettle = 2 * time.Second
 
 // outbox publishes the messages masters must not miss: a task's status
 // changes and the ends of its log and items. PubSub is fire and forget,
@@ -32,13 +38,14 @@ const outboxRetry = time.Second
 // catches them up by line number (see tasklog), and heartbeats and
 // replies are stale once late.
 type outbox struct {
-	bus bus.Bus
-	log *slog.Logger
+	bus   bus.Bus
+	watch bus.Watcher // nil: a bus that is always up
+	log   *slog.Logger
 
 	mu    sync.Mutex
 	queue []outMsg
-	seq   uint64        // the last message's number
-	wake  chan struct{} // capacity 1: the bus is back
+	seq   uint64    // the last message's number
+	upAt  time.Time // when the bus last came back
 }
 
 type outMsg struct {
@@ -48,14 +55,14 @@ type outMsg struct {
 }
 
 func newOutbox(b bus.Bus, log *slog.Logger) *outbox {
-	o := &outbox{bus: b, log: log, wake: make(chan struct{}, 1)}
+	o := &outbox{bus: b, log: log}
 	if w, ok := b.(bus.Watcher); ok {
+		o.watch = w
 		w.Watch(func(up bool) {
 			if up {
-				select {
-				case o.wake <- struct{}{}:
-				default:
-				}
+				o.mu.Lock()
+				o.upAt = time.Now()
+				o.mu.Unlock()
 			}
 		})
 	}
@@ -85,8 +92,8 @@ func (o *outbox) send(ctx context.Context, channel, what string, payload []byte)
 	o.queue = append(o.queue, outMsg{channel: channel, what: what, payload: payload, seq: o.seq})
 }
 
-// run sends what waits whenever the bus comes back, and every
-// outboxRetry, until ctx ends.
+// run sends what waits once the bus has been back for outboxSettle,
+// looking every outboxRetry, until ctx ends.
 func (o *outbox) run(ctx context.Context) {
 	t := time.NewTicker(outboxRetry)
 	defer t.Stop()
@@ -94,16 +101,24 @@ func (o *outbox) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			return
-		case <-o.wake:
 		case <-t.C:
 		}
 		o.flush(ctx)
 	}
 }
 
-// flush sends the queued messages in order until one fails or ctx ends.
-// It reports how many are left.
+// flush sends the queued messages in order until one fails or ctx ends,
+// if the bus has been up for outboxSettle. It reports how many are left.
 func (o *outbox) flush(ctx context.Context) int {
+	if o.watch != nil {
+		o.mu.Lock()
+		settled := time.Since(o.upAt) >= outboxSettle
+		n := len(o.queue)
+		o.mu.Unlock()
+		if !o.watch.Up() || !settled {
+			return n
+		}
+	}
 	sent := 0
 	for {
 		o.mu.Lock()

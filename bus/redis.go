@@ -56,6 +56,9 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 	}
 	// A short dial timeout keeps reconnect attempts brisk while Redis is down.
 	opt.DialTimeout = 2 * time.Second
+	// A caller's deadline bounds its call, also on a connection to a Redis
+	// that hangs (else a call waits out the read timeout, and retries).
+	opt.ContextTimeoutEnabled = true
 	client := redis.NewClient(opt)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
