@@ -3,8 +3,11 @@ package bus
 import (
 	"context"
 	"errors"
+	"io"
 	"log/slog"
+	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -100,16 +103,29 @@ func (h *health) check() error {
 	return ErrUnavailable
 }
 
-// failed notes that a call got err: an error that is not the server's
-// reply nor the caller's own deadline means the server cannot be reached,
-// and the bus is down until the probe says otherwise. It returns err,
-// wrapping ErrUnavailable in that case.
-func (h *health) failed(ctx context.Context, err error, reply func(error) bool) error {
-	if err == nil || ctx.Err() != nil || reply(err) {
+// failed notes that a call got err. A connection that was refused, reset
+// or closed by the server means Redis cannot be reached, and the bus is
+// down until the probe says otherwise; anything else (Redis's own error
+// reply, the caller's deadline, a pool busy under load) is the call's
+// failure only, and a Redis that hangs is left to the probe. It returns
+// err, wrapping ErrUnavailable when the bus went down for it.
+func (h *health) failed(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() != nil || !unreachable(err) {
 		return err
 	}
 	h.setProbe(false)
 	return errors.Join(ErrUnavailable, err)
+}
+
+// unreachable reports whether err says the server cannot be reached (as
+// opposed to being slow, or answering with an error).
+func unreachable(err error) bool {
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && !op.Timeout()
 }
 
 // probe pings every probeEvery with ping (which must give up after

@@ -98,13 +98,6 @@ func newProbeClient(opt *redis.Options) *redis.Client {
 	return redis.NewClient(&p)
 }
 
-// isReply reports whether err is Redis's answer (an error reply such as
-// NOPERM), not a sign that Redis cannot be reached.
-func isReply(err error) bool {
-	var reply redis.Error
-	return errors.As(err, &reply) && !errors.Is(err, redis.ErrClosed)
-}
-
 func (b *Redis) receive(ctx context.Context) {
 	defer close(b.done)
 	down := false
@@ -212,7 +205,7 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 func (b *Redis) Publish(ctx context.Context, channel string, payload []byte) error {
 	err := b.health.check()
 	if err == nil {
-		err = b.health.failed(ctx, b.client.Publish(ctx, channel, payload).Err(), isReply)
+		err = b.health.failed(ctx, b.client.Publish(ctx, channel, payload).Err())
 	}
 	if err != nil {
 		return fmt.Errorf("bus: publish on %s: %w", channel, err)
@@ -292,7 +285,7 @@ func (b *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 		return false, fmt.Errorf("bus: claim %s: %w", key, err)
 	}
 	ok, err := b.client.SetNX(ctx, key, 1, ttl).Result()
-	if err = b.health.failed(ctx, err, isReply); err != nil {
+	if err = b.health.failed(ctx, err); err != nil {
 		return false, fmt.Errorf("bus: claim %s: %w", key, err)
 	}
 	return ok, nil
