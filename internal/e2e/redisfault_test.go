@@ -29,13 +29,24 @@ import (
 // node is offline after 3 missed beats (6 s), well inside the outage.
 const outageBeat = 2 * time.Second
 
-// outage is how long Redis is away. The scenario is 60 s; 10 s is
-// already past every timeout and retry on the way: the probe (1 s + 1 s),
-// go-redis's dial (2 s) and read (3 s) timeouts, the RPC deadline (5 s),
-// the resubscribe backoff (250 ms) and missed heartbeats (3 × 2 s).
-const outage = 10 * time.Second
+// outage is how long Redis is away: 10 s is already past every timeout
+// and retry on the way (the probe's 1 s + 1 s, go-redis's dial (2 s) and
+// read (3 s) timeouts, the RPC deadline (5 s), the resubscribe backoff
+// (250 ms), three missed heartbeats (3 × 2 s)). CRAWLHUB_TEST_REDIS_OUTAGE
+// (a duration, e.g. 60s) makes it longer.
+func outage(t *testing.T) time.Duration {
+	s := os.Getenv("CRAWLHUB_TEST_REDIS_OUTAGE")
+	if s == "" {
+		return 10 * time.Second
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 10*time.Second {
+		t.Fatalf("CRAWLHUB_TEST_REDIS_OUTAGE=%q: want a duration of 10s or more", s)
+	}
+	return d
+}
 
-// TestRedisOutage: Redis goes away for 10 s while two tasks run, killed
+// TestRedisOutage: Redis goes away for 10 s (see outage) while two tasks run, killed
 // (then restarted on the same port) or hung (SIGSTOP, then SIGCONT). One
 // task ends during the outage, the other after it. Meanwhile the agent
 // keeps running them, calls that need the bus fail at once with
@@ -169,10 +180,10 @@ func testRedisOutage(t *testing.T, kind string) {
 	if err := os.WriteFile(stopEarly, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	if got := e.waitTask(early.ID, outage); got.Status != store.TaskFinished {
+	if got := e.waitTask(early.ID, outage(t)); got.Status != store.TaskFinished {
 		t.Fatalf("early task ended %s (%s) during the outage, want finished", got.Status, got.Reason)
 	}
-	if wait := outage - time.Since(down); wait > 0 {
+	if wait := outage(t) - time.Since(down); wait > 0 {
 		time.Sleep(wait) // the outage itself: its length is what is being tested
 	}
 
