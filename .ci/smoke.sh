@@ -56,5 +56,7 @@ print("smoke: node", d["hostname"], "has", d["cpus"], "CPUs")'
 curl -sf "$base/" | grep -qi '<script' || { echo "smoke: the dashboard is not served at /"; exit 1; }
 
 cd "$ROOT"
-CRAWLHUB_E2E_URL="$base" CRAWLHUB_E2E_TOKEN="$token" npm run --silent test:e2e
+# CRAWLHUB_BIN: the binary make run built, for the tests that start
+# their own crawlhub (busdown.test.mjs).
+CRAWLHUB_BIN="$work/checkout/bin/crawlhub" CRAWLHUB_E2E_URL="$base" CRAWLHUB_E2E_TOKEN="$token" npm run --silent test:e2e
 echo "smoke: make run and the dashboard passed"

@@ -69,6 +69,7 @@ type Agent struct {
 	bus    bus.Bus
 	signer *wire.Signer // nil: the insecure bus
 	resp   *wire.Responder
+	out    *outbox // task status changes and stream ends, kept while the bus is down
 	sys    *sysinfo.Collector
 	load   *sysinfo.Sampler // the load each heartbeat reports
 	nodeID string
@@ -168,6 +169,15 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		return nil, err
 	}
 	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Signer: a.signer, Log: a.log}, a)
+	a.out = newOutbox(a.bus, a.log)
+	if w, ok := a.bus.(bus.Watcher); ok {
+		// Tasks queued while the bus was down can be claimed now.
+		w.Watch(func(up bool) {
+			if up {
+				a.nudge()
+			}
+		})
+	}
 	return a, nil
 }
 
@@ -279,6 +289,7 @@ func (a *Agent) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.resp.Run(gctx) })
 	g.Go(func() error { a.heartbeat(gctx); return nil })
+	g.Go(func() error { a.out.run(gctx); return nil })
 	g.Go(func() error { a.syncAll(gctx); a.poll(gctx); return nil })
 	err := g.Wait()
 	// Running tasks see ctx end and stop; wait for their outcome to be
@@ -289,6 +300,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	// Say goodbye with a fresh context: ctx is already done.
 	bye, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	if n := a.out.flush(bye); n > 0 {
+		a.log.Warn("stopping with messages not sent: the bus is unreachable; the store has what they said", "messages", n)
+	}
 	if err := a.store.Nodes().SetOffline(bye, a.nodeID); err != nil {
 		a.log.Warn("could not mark node offline", "err", err)
 	}
@@ -322,9 +336,13 @@ func (a *Agent) beat(ctx context.Context) {
 	// The bus first: masters judge liveness by what they hear, and a store
 	// that is away must not silence the node (its Touch would wait for
 	// the store's server selection timeout, longer than masters wait).
-	if err := a.resp.Emit(ctx, wire.EvHeartbeat, hb); err != nil && ctx.Err() == nil {
+	// Bounded: a Redis that hangs must not hold up the store's record
+	// either (masters would mark the node offline from it).
+	ectx, ecancel := context.WithTimeout(ctx, a.cfg.Heartbeat)
+	if err := a.resp.Emit(ectx, wire.EvHeartbeat, hb); err != nil && ctx.Err() == nil {
 		a.log.Warn("heartbeat not published", "err", err)
 	}
+	ecancel()
 	sctx, cancel := context.WithTimeout(ctx, a.cfg.Heartbeat)
 	defer cancel()
 	err = a.store.Nodes().Touch(sctx, a.nodeID, now)

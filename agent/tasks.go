@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/loglevel"
 	"github.com/crawlhub/crawlhub/runner"
 	"github.com/crawlhub/crawlhub/store"
@@ -64,6 +65,9 @@ func (a *Agent) freeSlots() int {
 }
 
 func (a *Agent) takeTasks(ctx context.Context) {
+	if w, ok := a.bus.(bus.Watcher); ok && !w.Up() {
+		return // a task is claimed on the bus: nothing can start until it is back
+	}
 	for {
 		free := a.freeSlots()
 		if free <= 0 || ctx.Err() != nil {
@@ -159,9 +163,12 @@ func (a *Agent) emitStatus(ctx context.Context, t *store.Task) {
 	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
 		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, LogLevels: wire.LogLevels(t.LogLevels),
 		ItemCount: t.ItemCount, Created: t.Created, Started: t.Started, Finished: t.Finished}
-	if err := a.resp.Emit(ctx, wire.EvTaskStatus, ev); err != nil && ctx.Err() == nil {
-		a.log.Warn("task status not published", "task_id", t.ID, "err", err)
+	msg, err := a.resp.Event(wire.EvTaskStatus, ev)
+	if err != nil {
+		a.log.Error("could not encode a task status", "task_id", t.ID, "err", err)
+		return
 	}
+	a.out.send(ctx, wire.MasterChannel, "task "+t.ID+" "+t.Status, msg)
 }
 
 // runTask runs a claimed task to its end and records the outcome. ctx is
@@ -341,9 +348,12 @@ func (a *Agent) finish(t *store.Task, status string, code *int, reason string, l
 	a.storeEnd(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	_ = a.publishLog(ctx, wire.LogBatch{TaskID: t.ID, From: lines, Lines: []string{}, End: true, Status: status, Total: lines})
-	_ = a.publishItemBatch(ctx, wire.ItemBatch{TaskID: t.ID, From: t.ItemCount, Items: []json.RawMessage{},
-		End: true, Status: status, Total: t.ItemCount})
+	// Through the outbox: a master that missed these would never learn
+	// that the task ended.
+	a.sendKept(ctx, wire.LogChannel(t.ID), "end of the log of task "+t.ID,
+		wire.LogBatch{TaskID: t.ID, From: lines, Lines: []string{}, End: true, Status: status, Total: lines})
+	a.sendKept(ctx, wire.ItemsChannel(t.ID), "end of the items of task "+t.ID,
+		wire.ItemBatch{TaskID: t.ID, From: t.ItemCount, Items: []json.RawMessage{}, End: true, Status: status, Total: t.ItemCount})
 	a.emitStatus(ctx, t)
 }
 
@@ -379,6 +389,16 @@ func (a *Agent) storeEnd(t *store.Task) {
 		}
 		backoff = min(2*backoff, 5*time.Second)
 	}
+}
+
+// sendKept signs and sends v on channel through the outbox.
+func (a *Agent) sendKept(ctx context.Context, channel, what string, v any) {
+	p, err := json.Marshal(v)
+	if err != nil {
+		a.log.Error("could not encode "+what, "err", err)
+		return
+	}
+	a.out.send(ctx, channel, what, a.signer.Sign(p))
 }
 
 // recordEnd stores a task's end if the store still has it running, or

@@ -14,7 +14,10 @@ import (
 	"github.com/crawlhub/crawlhub/internal/redact"
 )
 
-var _ Bus = (*Redis)(nil)
+var (
+	_ Bus     = (*Redis)(nil)
+	_ Watcher = (*Redis)(nil)
+)
 
 // pingEvery bounds how long a silent PubSub connection goes unchecked: a
 // receive that times out sends a PING, so a dead connection is noticed and
@@ -30,12 +33,15 @@ type Redis struct {
 	ps      *redis.PubSub
 	handler Handler
 	log     *slog.Logger
+	health                // Up and Watch; see health.go
+	probe   *redis.Client // the health probe's own connection, with short timeouts
 
 	mu      sync.Mutex
 	waiters map[string][]chan error // subscribe confirmations awaited; buffered(1)
 
 	cancel context.CancelFunc
 	done   chan struct{}
+	probed chan struct{} // closed when the probe has stopped
 }
 
 // NewRedis connects to the Redis at url (redis://host:port/db) and starts
@@ -50,6 +56,9 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 	}
 	// A short dial timeout keeps reconnect attempts brisk while Redis is down.
 	opt.DialTimeout = 2 * time.Second
+	// A caller's deadline bounds its call, also on a connection to a Redis
+	// that hangs (else a call waits out the read timeout, and retries).
+	opt.ContextTimeoutEnabled = true
 	client := redis.NewClient(opt)
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
@@ -62,12 +71,31 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 		ps:      client.Subscribe(rctx),
 		handler: h,
 		log:     log,
+		health:  health{log: log},
+		probe:   newProbeClient(opt),
 		waiters: map[string][]chan error{},
 		cancel:  cancel,
 		done:    make(chan struct{}),
+		probed:  make(chan struct{}),
 	}
 	go b.receive(rctx)
+	go func() {
+		defer close(b.probed)
+		b.health.probe(rctx, func(ctx context.Context) error { return b.probe.Ping(ctx).Err() })
+	}()
 	return b, nil
+}
+
+// newProbeClient is a one-connection client for the health probe: it
+// gives up after probeTimeout and never retries, so a Redis that hangs is
+// noticed in about a second (the pool's client waits its read timeout,
+// 3 s, and retries).
+func newProbeClient(opt *redis.Options) *redis.Client {
+	p := *opt
+	p.PoolSize, p.MinIdleConns, p.MaxRetries = 1, 0, -1
+	p.DialTimeout, p.ReadTimeout, p.WriteTimeout = probeTimeout, probeTimeout, probeTimeout
+	p.ContextTimeoutEnabled = true
+	return redis.NewClient(&p)
 }
 
 func (b *Redis) receive(ctx context.Context) {
@@ -75,7 +103,14 @@ func (b *Redis) receive(ctx context.Context) {
 	down := false
 	backoff := 50 * time.Millisecond
 	for {
-		msg, err := b.ps.ReceiveTimeout(ctx, pingEvery)
+		wait := pingEvery
+		if down {
+			// A connection with no channels to subscribe again gets no
+			// confirmation after reconnecting: the PING a short wait sends
+			// is what tells it is back.
+			wait = 250 * time.Millisecond
+		}
+		msg, err := b.ps.ReceiveTimeout(ctx, wait)
 		if ctx.Err() != nil {
 			return
 		}
@@ -100,6 +135,7 @@ func (b *Redis) receive(ctx context.Context) {
 			if !down {
 				b.log.Warn("redis pubsub connection lost; reconnecting", "err", err)
 				down = true
+				b.health.setPubSub(false)
 			}
 			select {
 			case <-ctx.Done():
@@ -119,6 +155,7 @@ func (b *Redis) receive(ctx context.Context) {
 			if down {
 				b.log.Info("redis pubsub reconnected and resubscribed")
 				down = false
+				b.health.setPubSub(true)
 			}
 			if m.Kind == "subscribe" {
 				b.mu.Lock()
@@ -133,6 +170,7 @@ func (b *Redis) receive(ctx context.Context) {
 			if down {
 				b.log.Info("redis pubsub reconnected")
 				down = false
+				b.health.setPubSub(true)
 			}
 		}
 	}
@@ -163,15 +201,24 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 }
 
 // Publish sends payload to every subscriber of channel.
+// While the bus is down it fails at once with ErrUnavailable.
 func (b *Redis) Publish(ctx context.Context, channel string, payload []byte) error {
-	if err := b.client.Publish(ctx, channel, payload).Err(); err != nil {
+	err := b.health.check()
+	if err == nil {
+		err = b.health.failed(ctx, b.client.Publish(ctx, channel, payload).Err())
+	}
+	if err != nil {
 		return fmt.Errorf("bus: publish on %s: %w", channel, err)
 	}
 	return nil
 }
 
 // Subscribe adds channels and waits until Redis confirms each of them.
+// While the bus is down it fails at once with ErrUnavailable.
 func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
+	if err := b.health.check(); err != nil {
+		return fmt.Errorf("bus: subscribe %v: %w", channels, err)
+	}
 	ws := make([]chan error, len(channels))
 	b.mu.Lock()
 	for i, c := range channels {
@@ -231,10 +278,14 @@ func (b *Redis) Unsubscribe(ctx context.Context, channels ...string) error {
 	return nil
 }
 
-// Claim is SET key 1 NX PX ttl.
+// Claim is SET key 1 NX PX ttl. While the bus is down it fails at once
+// with ErrUnavailable.
 func (b *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (bool, error) {
+	if err := b.health.check(); err != nil {
+		return false, fmt.Errorf("bus: claim %s: %w", key, err)
+	}
 	ok, err := b.client.SetNX(ctx, key, 1, ttl).Result()
-	if err != nil {
+	if err = b.health.failed(ctx, err); err != nil {
 		return false, fmt.Errorf("bus: claim %s: %w", key, err)
 	}
 	return ok, nil
@@ -245,5 +296,6 @@ func (b *Redis) Close() error {
 	b.cancel()
 	err := b.ps.Close()
 	<-b.done
-	return errors.Join(err, b.client.Close())
+	<-b.probed
+	return errors.Join(err, b.client.Close(), b.probe.Close())
 }

@@ -58,6 +58,8 @@ var routeTable = []route{
 	{http.MethodPut, "/api/me/password", auth.Viewer, (*Server).changeOwnPassword},
 	{http.MethodPost, "/api/ws-ticket", auth.Viewer, (*Server).wsTicket},
 
+	{http.MethodGet, "/api/system", auth.Viewer, (*Server).systemHTTP},
+
 	{http.MethodGet, "/api/nodes", auth.Viewer, (*Server).listNodes},
 	{http.MethodGet, "/api/nodes/:id", auth.Viewer, (*Server).getNode},
 	{http.MethodGet, "/api/nodes/:id/sysinfo", auth.Viewer, (*Server).nodeSysinfo},

@@ -12,6 +12,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 	"github.com/crawlhub/crawlhub/wsapi"
@@ -44,6 +45,11 @@ const (
 	// CodeStoreUnavailable: the store did not answer in time or could not
 	// be reached (store_deadline.go); the same call works once it is back.
 	CodeStoreUnavailable = "store_unavailable"
+
+	// CodeBusUnavailable: the master cannot reach the cluster bus
+	// (Redis), so nothing that must reach a node or another master can be
+	// done now (busstate.go).
+	CodeBusUnavailable = "bus_unavailable"
 )
 
 // errorKinds is the one table from an error code to what it becomes on
@@ -62,6 +68,7 @@ var errorKinds = map[string]struct{ status, rpc int }{
 	CodeTimeout:         {http.StatusGatewayTimeout, wsapi.CodeTimeout},
 	CodeNodeError:       {http.StatusBadGateway, wsapi.CodeNodeError},
 	CodeUnavailable:     {http.StatusServiceUnavailable, wsapi.CodeUnavailable},
+	CodeBusUnavailable:  {http.StatusServiceUnavailable, wsapi.CodeBusUnavailable},
 	CodeInternal:        {http.StatusInternalServerError, wsapi.CodeInternal},
 	// A store that does not answer is not a node that does not (504).
 	CodeStoreUnavailable: {http.StatusServiceUnavailable, wsapi.CodeStoreUnavailable},
@@ -116,6 +123,8 @@ func toAPIError(err error) *APIError {
 	switch {
 	case errors.As(err, &ae):
 		return ae
+	case errors.Is(err, bus.ErrUnavailable):
+		return busUnavailable(err.Error())
 	case errors.Is(err, wire.ErrNodeOffline):
 		return nodeOffline(err.Error())
 	case errors.Is(err, wire.ErrUnknownNode), errors.Is(err, store.ErrNotFound):

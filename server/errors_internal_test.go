@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
 )
@@ -43,6 +44,8 @@ func TestErrorTable(t *testing.T) {
 		{context.DeadlineExceeded, 504, CodeTimeout, -32003,
 			"context deadline exceeded; the node may be overloaded or its connection to Redis lost"},
 		{&wire.RemoteError{NodeID: "65ab", Op: "get_log", Msg: "disk full"}, 502, CodeNodeError, -32007, ""},
+		{errBusDown("no task was created"), 503, CodeBusUnavailable, -32012, ""},
+		{fmt.Errorf("publish: %w", bus.ErrUnavailable), 503, CodeBusUnavailable, -32012, ""},
 		{echo.ErrMethodNotAllowed, 405, CodeBadRequest, -32602, "Method Not Allowed"},
 		{echo.ErrUnauthorized, 401, CodeUnauthorized, -32004, "Unauthorized"},
 		{echo.ErrNotFound, 404, CodeNotFound, -32001, "Not Found"},

@@ -80,6 +80,9 @@ func (s *Server) event(env *wire.Envelope) {
 			s.heardMetrics(env.NodeID, &hb)
 		}
 	case wire.EvTaskStatus:
+		if !s.statusEvents.first(env.ID) {
+			return // sent again by an agent after a failed publish; already passed on
+		}
 		s.prom.taskStatus(env.Payload)
 		// Forwarded as it came: encoding it again would gain nothing.
 		s.hub.Broadcast(wsapi.ChannelTasks, env.Payload)
@@ -132,6 +135,9 @@ func (s *Server) event(env *wire.Envelope) {
 // from. Every master decides it from the heartbeats it hears itself, so
 // each one's clients learn it without another message.
 func (s *Server) forgetSilent() {
+	if s.busDown() {
+		return // no heartbeat can be heard: silence says nothing of the nodes
+	}
 	cutoff := time.Now().Add(-s.offlineAfter())
 	var gone []NodeEvent
 	var beats []time.Time

@@ -147,6 +147,9 @@ type Server struct {
 	// usersMu serialises user changes on this master, so the last-admin
 	// check and the write it allows are one step.
 	usersMu sync.Mutex
+
+	busState     busState     // whether the bus is reachable (busstate.go)
+	statusEvents recentEvents // task_status events already passed on
 }
 
 // New listens on cfg.Listen and connects to the bus through connect, which
@@ -191,10 +194,11 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	if err != nil {
 		return nil, err
 	}
+	raw := b
 	b = countingBus{Bus: b, errs: &prom.busErrors}
 	s.bus = b
 	s.caller = wire.NewCaller(wire.CallerConfig{
-		Bus: b, Live: s.live, Event: s.event, Timeout: cfg.CallTimeout, Signer: s.signer, Observer: prom, Log: cfg.Log,
+		Bus: b, Live: s.liveBus, Event: s.event, Timeout: cfg.CallTimeout, Signer: s.signer, Observer: prom, Log: cfg.Log,
 	})
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
@@ -205,12 +209,13 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	s.hub, err = hub.New(hub.Config{Log: cfg.Log, SendQueue: cfg.SendQueue, CheckOrigin: func(*http.Request) bool { return true },
 		Authorize: authorizeRPC, AuthorizeChannel: authorizeChannel,
 		MaxConnections: cfg.MaxWebSockets, MaxPerAddress: cfg.MaxWebSocketsPerAddress, ClientAddr: s.clientAddr,
-		Observe: prom.observeJSONRPC}, wsBackend{s}, b)
+		Observe: prom.observeJSONRPC, Initial: s.initial}, wsBackend{s}, b)
 	if err != nil {
 		ln.Close()
 		b.Close()
 		return nil, err
 	}
+	s.watchBus(raw)
 	prom.register(s)
 	s.alerts = s.newAlerts()
 	s.sched = scheduler.New(scheduler.Config{Store: st, Bus: b, Fire: s.fireSchedules, Emit: s.emitScheduleFired, Log: cfg.Log})

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/server/scheduler"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/wire"
@@ -35,6 +36,10 @@ type RunRequest struct {
 // RunTasks creates the tasks of req and nudges the nodes that may take
 // them. It is shared by the REST and WebSocket APIs.
 func (s *Server) RunTasks(ctx context.Context, req RunRequest) ([]store.Task, error) {
+	if s.busDown() {
+		// No node could claim it, and no other master would hear of it.
+		return nil, errBusDown("no task was created")
+	}
 	tasks, err := s.runTasks(ctx, req, origin{by: actor(ctx)})
 	for _, t := range tasks {
 		s.audit(ctx, AuditTaskRun, t.ID, "spider "+t.SpiderName+onNode(t.NodeID))
@@ -151,6 +156,9 @@ func (s *Server) CancelTask(ctx context.Context, id, by, reason string) (*store.
 	if t.Status == store.TaskPending {
 		won, err := s.bus.Claim(ctx, wire.TaskClaimKey(t.ID), wire.TaskClaimTTL)
 		if err != nil {
+			if errors.Is(err, bus.ErrUnavailable) {
+				return nil, fmt.Errorf("task %s was not cancelled: %w", t.ID, err)
+			}
 			return nil, unavailable(fmt.Sprintf("task %s was not cancelled: the bus is unavailable (%v); try again", t.ID, err))
 		}
 		if won {

@@ -132,13 +132,28 @@ func (r *Responder) reply(ctx context.Context, req *Envelope, out any, herr erro
 // Emit publishes an event (heartbeat, task_status, spider_synced) on
 // MasterChannel.
 func (r *Responder) Emit(ctx context.Context, typ string, payload any) error {
+	msg, err := r.Event(typ, payload)
+	if err != nil {
+		return err
+	}
+	return r.cfg.Bus.Publish(ctx, MasterChannel, msg)
+}
+
+// Event is the message Emit publishes, signed, for a caller that publishes
+// it on MasterChannel itself: one that may send it again, with the same
+// envelope id, after a failed publish.
+func (r *Responder) Event(typ string, payload any) ([]byte, error) {
 	env := &Envelope{ID: r.nextID(), Type: typ, NodeID: r.cfg.NodeID}
 	p, err := json.Marshal(payload)
 	if err != nil {
-		return fmt.Errorf("encode %s event: %w", typ, err)
+		return nil, fmt.Errorf("encode %s event: %w", typ, err)
 	}
 	env.Payload = p
-	return r.publish(ctx, env)
+	b, err := json.Marshal(env)
+	if err != nil {
+		return nil, err
+	}
+	return r.cfg.Signer.Sign(b), nil
 }
 
 func (r *Responder) publish(ctx context.Context, env *Envelope) error {

@@ -62,6 +62,9 @@ const (
 	ChannelSchedules = "schedules" // schedules created, updated, deleted, fired, skipped
 	ChannelAudit     = "audit"     // audit entries as they are recorded, on every master (admin only)
 	ChannelWebhooks  = "webhooks"  // webhook deliveries as they are attempted (admin only)
+	// ChannelSystem is the master's own state: {"bus": "up"|"down", …}
+	// first on subscribing, then at every change.
+	ChannelSystem = "system"
 )
 
 const (
@@ -119,6 +122,7 @@ const (
 	CodeAlreadySubscribed = -32009
 	CodeForbidden         = -32010 // the connection's role may not call this method: the message names the role it needs
 	CodeStoreUnavailable  = -32011 // the store did not answer in time or could not be reached: retry shortly
+	CodeBusUnavailable    = -32012 // the master cannot reach the cluster bus (Redis): retry once it is back
 )
 
 // Error is a JSON-RPC error object: a code from the list above and a

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -83,11 +84,38 @@ func (r *Redis) Start() {
 	}
 }
 
+// Pause freezes the server (SIGSTOP): connections stay open but nothing
+// answers, as with a Redis host that hangs. Resume undoes it; Stop
+// resumes first, so a paused server still stops at cleanup.
+func (r *Redis) Pause() {
+	r.t.Helper()
+	if r.cmd == nil {
+		return
+	}
+	pid := r.cmd.Process.Pid
+	_ = r.cmd.Process.Signal(syscall.SIGSTOP)
+	deadline := time.Now().Add(10 * time.Second)
+	for !allStopped(pid) {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("redis-server %s: not stopped 10 s after SIGSTOP", r.Addr)
+		}
+		time.Sleep(time.Millisecond) // the kernel has no event for a stop to wait on
+	}
+}
+
+// Resume lets a paused server answer again (SIGCONT).
+func (r *Redis) Resume() {
+	if r.cmd != nil {
+		_ = r.cmd.Process.Signal(syscall.SIGCONT)
+	}
+}
+
 // Stop kills the server (SIGKILL: as abrupt as a crash) and waits for it.
 func (r *Redis) Stop() {
 	if r.cmd == nil {
 		return
 	}
+	r.Resume()
 	_ = r.cmd.Process.Kill()
 	<-r.done
 	r.cmd = nil

@@ -80,6 +80,10 @@ type Config struct {
 	// long serving it took. It runs on the client's goroutines and must be
 	// quick.
 	Observe func(method string, code int, took time.Duration)
+	// Initial, when set, is asked for what a client subscribing to a
+	// channel that is not a task's stream gets first: the channel's
+	// current state (the "system" channel's), or nil for nothing.
+	Initial func(channel string) any
 	Log     *slog.Logger
 }
 

@@ -97,7 +97,7 @@ func (c *Client) subscribe(req *request) {
 	taskID, k := streamOf(p.Channel)
 	switch {
 	case p.Channel == wsapi.ChannelNodes || p.Channel == wsapi.ChannelTasks || p.Channel == wsapi.ChannelSpiders || p.Channel == wsapi.ChannelSchedules ||
-		p.Channel == wsapi.ChannelAudit || p.Channel == wsapi.ChannelWebhooks:
+		p.Channel == wsapi.ChannelAudit || p.Channel == wsapi.ChannelWebhooks || p.Channel == wsapi.ChannelSystem:
 		if p.Since != nil {
 			c.answer(req, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: "since applies to task log and items channels only"})
 			return
@@ -108,8 +108,8 @@ func (c *Client) subscribe(req *request) {
 			return
 		}
 	default:
-		c.answer(req, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s, %s, %s, %s, %s or %s", p.Channel,
-			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.ChannelSchedules, wsapi.ChannelAudit, wsapi.ChannelWebhooks, wsapi.LogChannel("<task_id>"), wsapi.ItemsChannel("<task_id>"))})
+		c.answer(req, nil, &rpcError{Code: wsapi.CodeInvalidParams, Message: fmt.Sprintf("unknown channel %q: use %s, %s, %s, %s, %s, %s, %s, %s or %s", p.Channel,
+			wsapi.ChannelNodes, wsapi.ChannelTasks, wsapi.ChannelSpiders, wsapi.ChannelSchedules, wsapi.ChannelAudit, wsapi.ChannelWebhooks, wsapi.ChannelSystem, wsapi.LogChannel("<task_id>"), wsapi.ItemsChannel("<task_id>"))})
 		return
 	}
 	if authz := c.hub.cfg.AuthorizeChannel; authz != nil {
@@ -138,6 +138,7 @@ func (c *Client) subscribe(req *request) {
 		c.hub.mu.Unlock()
 		c.subs[p.Channel] = struct{}{}
 		c.answer(req, map[string]any{"channel": p.Channel}, nil)
+		c.sendInitial(p.Channel)
 		return
 	}
 	since := int64(0)

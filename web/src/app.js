@@ -13,6 +13,7 @@
 // new role.)
 
 import { getMe, login, logout, onUnauthorized } from './lib/api.js';
+import { watchBus } from './lib/busbanner.js';
 import { closeDialogs } from './lib/dialog.js';
 import { h, replace } from './lib/dom.js';
 import { createMatcher } from './lib/router.js';
@@ -88,6 +89,8 @@ const ctx = {
 /** starting (asking the server), signed-in, or signed-out (the sign-in page). */
 let phase = 'starting';
 let unmount = null;
+/** Stops the cluster bus banner (lib/busbanner.js) while signed in. */
+let unwatchBus = null;
 
 // Other tabs of the dashboard say when they sign in or out (no secret
 // travels: each tab asks the server who it is).
@@ -137,6 +140,7 @@ function signedIn(me) {
     socket.pause();
   }
   socket.resume();
+  unwatchBus ??= watchBus(socket, view);
   route();
 }
 
@@ -145,6 +149,8 @@ function showSignIn(reason) {
   if (phase === 'signed-out') return;
   phase = 'signed-out';
   clearSession();
+  unwatchBus?.();
+  unwatchBus = null;
   document.body.classList.add('is-locked');
   // No reconnecting with a session the server refuses; resumed on sign-in.
   getSocket().pause();
