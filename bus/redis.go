@@ -21,14 +21,18 @@ var _ Bus = (*Redis)(nil)
 // replaced within about twice this.
 const pingEvery = 5 * time.Second
 
-// Redis is a Bus on Redis PubSub. It keeps one PubSub connection for all of
-// its subscriptions and a client pool for PUBLISH and SET NX. When Redis goes
-// away it keeps trying, and when Redis is back it resubscribes to every
-// channel and logs that it did.
+// Redis is a Bus on Redis PubSub: one Redis, Redis Cluster or a master
+// found through Sentinel (see dialRedis). It keeps one PubSub connection for
+// its ordinary subscriptions, one per hash slot for sharded ones on a
+// cluster (redisshard.go), and a client pool for PUBLISH and SET NX. When
+// Redis goes away it keeps trying, and when Redis is back it resubscribes to
+// every channel and logs that it did.
 type Redis struct {
-	client  *redis.Client
+	client  redis.UniversalClient
 	ps      *redis.PubSub
+	shards  *shardSubs // Redis Cluster only: sharded subscriptions
 	handler Handler
+	hmu     sync.Mutex // handler calls never overlap, whichever connection they come from
 	log     *slog.Logger
 
 	mu      sync.Mutex
@@ -38,22 +42,21 @@ type Redis struct {
 	done   chan struct{}
 }
 
-// NewRedis connects to the Redis at url (redis://host:port/db) and starts
-// the receive goroutine, which runs until Close. It fails if Redis does not
-// answer a PING within ctx.
+// NewRedis connects to the Redis that url names (redis://host:port/db, or
+// a cluster or Sentinel URL: see dialRedis) and starts the receive
+// goroutine, which runs until Close. It fails if Redis does not answer a
+// PING within ctx.
 func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Redis, error) {
 	// The URL may hold a password: errors show it redacted, wherever the
 	// driver quotes it.
-	opt, err := redis.ParseURL(url)
+	conn, err := dialRedis(url)
 	if err != nil {
 		return nil, redact.Error(fmt.Errorf("bus: redis url %q: %w", url, err), url)
 	}
-	// A short dial timeout keeps reconnect attempts brisk while Redis is down.
-	opt.DialTimeout = 2 * time.Second
-	client := redis.NewClient(opt)
+	client := conn.client
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, redact.Error(fmt.Errorf("bus: redis at %s does not answer (is redis-server running, and are the user and password right?): %w", opt.Addr, err), url)
+		return nil, redact.Error(fmt.Errorf("bus: redis at %s does not answer (is redis-server running, and are the user and password right?): %w", conn.where, err), url)
 	}
 	routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rctx, cancel := context.WithCancel(context.Background())
@@ -66,16 +69,22 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 		cancel:  cancel,
 		done:    make(chan struct{}),
 	}
-	go b.receive(rctx)
+	if conn.cluster != nil {
+		b.shards = newShardSubs(rctx, conn.cluster, b.receive)
+	}
+	go func() {
+		defer close(b.done)
+		b.receive(rctx, b.ps)
+	}()
 	return b, nil
 }
 
-func (b *Redis) receive(ctx context.Context) {
-	defer close(b.done)
+// receive reads one PubSub connection until ctx ends.
+func (b *Redis) receive(ctx context.Context, ps *redis.PubSub) {
 	down := false
 	backoff := 50 * time.Millisecond
 	for {
-		msg, err := b.ps.ReceiveTimeout(ctx, pingEvery)
+		msg, err := ps.ReceiveTimeout(ctx, pingEvery)
 		if ctx.Err() != nil {
 			return
 		}
@@ -93,7 +102,7 @@ func (b *Redis) receive(ctx context.Context) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				// Quiet, not necessarily dead: a PING makes the next receive
 				// fail fast if the connection is gone.
-				if err := b.ps.Ping(ctx); err == nil {
+				if err := ps.Ping(ctx); err == nil {
 					continue
 				}
 			}
@@ -114,13 +123,15 @@ func (b *Redis) receive(ctx context.Context) {
 		backoff = 50 * time.Millisecond
 		switch m := msg.(type) {
 		case *redis.Message:
+			b.hmu.Lock()
 			b.handler(m.Channel, []byte(m.Payload))
+			b.hmu.Unlock()
 		case *redis.Subscription:
 			if down {
 				b.log.Info("redis pubsub reconnected and resubscribed")
 				down = false
 			}
-			if m.Kind == "subscribe" {
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
 				b.mu.Lock()
 				ws := b.waiters[m.Channel]
 				delete(b.waiters, m.Channel)
@@ -164,7 +175,7 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 
 // Publish sends payload to every subscriber of channel.
 func (b *Redis) Publish(ctx context.Context, channel string, payload []byte) error {
-	if err := b.client.Publish(ctx, channel, payload).Err(); err != nil {
+	if err := b.publish(ctx, channel, payload); err != nil {
 		return fmt.Errorf("bus: publish on %s: %w", channel, err)
 	}
 	return nil
@@ -179,7 +190,7 @@ func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
 		b.waiters[c] = append(b.waiters[c], ws[i])
 	}
 	b.mu.Unlock()
-	err := b.ps.Subscribe(ctx, channels...)
+	err := b.subscribe(ctx, channels)
 	for i, c := range channels {
 		if err == nil {
 			select {
@@ -198,7 +209,7 @@ func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
 	if err != nil {
 		// go-redis would subscribe to them again after a reconnection.
 		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = b.ps.Unsubscribe(uctx, channels...)
+		_ = b.unsubscribe(uctx, channels)
 		cancel()
 		return fmt.Errorf("bus: subscribe %v: %w", channels, err)
 	}
@@ -225,7 +236,7 @@ func (b *Redis) dropWaiter(channel string, w chan error) {
 // Unsubscribe removes channels. It does not wait for Redis to confirm: a
 // message that still arrives for them is harmless to the handler.
 func (b *Redis) Unsubscribe(ctx context.Context, channels ...string) error {
-	if err := b.ps.Unsubscribe(ctx, channels...); err != nil {
+	if err := b.unsubscribe(ctx, channels); err != nil {
 		return fmt.Errorf("bus: unsubscribe %v: %w", channels, err)
 	}
 	return nil
@@ -244,6 +255,9 @@ func (b *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 func (b *Redis) Close() error {
 	b.cancel()
 	err := b.ps.Close()
+	if b.shards != nil {
+		err = errors.Join(err, b.shards.close())
+	}
 	<-b.done
 	return errors.Join(err, b.client.Close())
 }

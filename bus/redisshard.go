@@ -1,0 +1,217 @@
+package bus
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crawlhub/crawlhub/wire"
+)
+
+// On Redis Cluster the per-node and per-task channels (wire.Sharded) use
+// sharded PubSub: SPUBLISH reaches only the shard that owns the channel's
+// hash slot, where an ordinary PUBLISH is copied to every node of the
+// cluster. Every other channel, and every channel on a single Redis or
+// behind Sentinel, is ordinary PubSub.
+//
+// Redis takes one SSUBSCRIBE for channels of one slot only, and go-redis
+// resubscribes a PubSub's sharded channels in one command after a
+// reconnection, on the node that owns the slot of the first of them. So
+// sharded subscriptions are grouped by slot: one PubSub (one connection)
+// per slot in use, each with a receive goroutine of its own. A master
+// follows as many slots as it has tasks watched (bounded by 16,384); an
+// agent follows one, its node channel.
+
+// sharded reports whether channel goes over sharded PubSub on this bus.
+func (b *Redis) sharded(channel string) bool {
+	return b.shards != nil && wire.Sharded(channel)
+}
+
+// split separates channels into ordinary and sharded ones.
+func (b *Redis) split(channels []string) (ordinary, sharded []string) {
+	for _, c := range channels {
+		if b.sharded(c) {
+			sharded = append(sharded, c)
+		} else {
+			ordinary = append(ordinary, c)
+		}
+	}
+	return ordinary, sharded
+}
+
+func (b *Redis) publish(ctx context.Context, channel string, payload []byte) error {
+	if b.sharded(channel) {
+		return b.client.SPublish(ctx, channel, payload).Err()
+	}
+	if b.shards != nil {
+		// An ordinary PUBLISH reaches every node over the cluster bus from
+		// the node it was sent to; go-redis would send each to any node,
+		// and two messages taking different paths could arrive out of
+		// order. Sent always to the node owning the channel name's slot,
+		// a channel keeps publish order.
+		node, err := b.shards.cluster.MasterForKey(ctx, channel)
+		if err != nil {
+			return err
+		}
+		return node.Publish(ctx, channel, payload).Err()
+	}
+	return b.client.Publish(ctx, channel, payload).Err()
+}
+
+func (b *Redis) subscribe(ctx context.Context, channels []string) error {
+	ordinary, sharded := b.split(channels)
+	if len(ordinary) > 0 {
+		if err := b.ps.Subscribe(ctx, ordinary...); err != nil {
+			return err
+		}
+	}
+	if len(sharded) > 0 {
+		return b.shards.subscribe(ctx, sharded)
+	}
+	return nil
+}
+
+func (b *Redis) unsubscribe(ctx context.Context, channels []string) error {
+	ordinary, sharded := b.split(channels)
+	if len(ordinary) > 0 {
+		if err := b.ps.Unsubscribe(ctx, ordinary...); err != nil {
+			return err
+		}
+	}
+	if len(sharded) > 0 {
+		b.shards.unsubscribe(sharded)
+	}
+	return nil
+}
+
+// shardSubs holds the sharded subscriptions of one bus, one PubSub per
+// hash slot.
+type shardSubs struct {
+	cluster *redis.ClusterClient
+	ctx     context.Context // the bus's: ends every receive goroutine at Close
+	receive func(ctx context.Context, ps *redis.PubSub)
+
+	mu     sync.Mutex
+	slots  map[uint16]*slotSub
+	closed bool
+	wg     sync.WaitGroup // receive goroutines
+}
+
+type slotSub struct {
+	ps       *redis.PubSub
+	cancel   context.CancelFunc // ends its receive goroutine
+	channels map[string]struct{}
+}
+
+func newShardSubs(ctx context.Context, cluster *redis.ClusterClient, receive func(context.Context, *redis.PubSub)) *shardSubs {
+	return &shardSubs{cluster: cluster, ctx: ctx, receive: receive, slots: map[uint16]*slotSub{}}
+}
+
+// subscribe sends SSUBSCRIBE for channels, one command per slot. It does
+// not wait for the confirmations: the receive goroutines deliver them.
+func (s *shardSubs) subscribe(ctx context.Context, channels []string) error {
+	bySlot := map[uint16][]string{}
+	for _, c := range channels {
+		slot := hashSlot(c)
+		bySlot[slot] = append(bySlot[slot], c)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	for slot, chs := range bySlot {
+		sub := s.slots[slot]
+		if sub != nil {
+			for _, c := range chs {
+				sub.channels[c] = struct{}{}
+			}
+			if err := sub.ps.SSubscribe(ctx, chs...); err != nil {
+				return err
+			}
+			continue
+		}
+		// An empty PubSub connects on its first SSUBSCRIBE, to the node
+		// that owns the slot of that channel. Its receive goroutine starts
+		// only then: a receive on an unconnected PubSub would connect it
+		// to any node.
+		rctx, cancel := context.WithCancel(s.ctx)
+		ps := s.cluster.SSubscribe(rctx)
+		if err := ps.SSubscribe(ctx, chs...); err != nil {
+			cancel()
+			_ = ps.Close()
+			return err
+		}
+		sub = &slotSub{ps: ps, cancel: cancel, channels: map[string]struct{}{}}
+		for _, c := range chs {
+			sub.channels[c] = struct{}{}
+		}
+		s.slots[slot] = sub
+		s.wg.Go(func() { s.receive(rctx, ps) })
+	}
+	return nil
+}
+
+// unsubscribe drops channels; a slot left with none closes its connection
+// (which ends its subscriptions) rather than sending SUNSUBSCRIBE.
+func (s *shardSubs) unsubscribe(channels []string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range channels {
+		slot := hashSlot(c)
+		sub := s.slots[slot]
+		if sub == nil {
+			continue
+		}
+		delete(sub.channels, c)
+		if len(sub.channels) > 0 {
+			// Errors are those of a lost connection, after which the
+			// channel is not resubscribed: go-redis forgot it already.
+			_ = sub.ps.SUnsubscribe(context.Background(), c)
+			continue
+		}
+		sub.cancel()
+		_ = sub.ps.Close()
+		delete(s.slots, slot)
+	}
+}
+
+// close ends every sharded subscription and waits for the receive
+// goroutines.
+func (s *shardSubs) close() error {
+	s.mu.Lock()
+	s.closed = true
+	for slot, sub := range s.slots {
+		sub.cancel()
+		_ = sub.ps.Close()
+		delete(s.slots, slot)
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// hashSlot is the Redis Cluster hash slot of key: CRC16 (XMODEM) of the
+// key, or of its hash tag (the part between the first "{" and the next
+// "}", if not empty), modulo 16384.
+func hashSlot(key string) uint16 {
+	if i := strings.IndexByte(key, '{'); i >= 0 {
+		if j := strings.IndexByte(key[i+1:], '}'); j > 0 {
+			key = key[i+1 : i+1+j]
+		}
+	}
+	var crc uint16
+	for k := 0; k < len(key); k++ {
+		crc ^= uint16(key[k]) << 8
+		for range 8 {
+			if crc&0x8000 != 0 {
+				crc = crc<<1 ^ 0x1021
+			} else {
+				crc <<= 1
+			}
+		}
+	}
+	return crc & 16383
+}
