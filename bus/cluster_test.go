@@ -222,3 +222,86 @@ func TestRedisSentinel(t *testing.T) {
 	}
 	t.Logf("unknown master: %v", err)
 }
+
+// TestRedisClusterSlotMoved: when the slot of a subscribed sharded channel
+// moves to another node (resharding), Redis ends the subscription there;
+// the bus subscribes again at the new owner and messages flow again.
+func TestRedisClusterSlotMoved(t *testing.T) {
+	ctx := context.Background()
+	c := testenv.StartRedisCluster(t)
+	sub := newCollector()
+	a, err := bus.NewRedis(ctx, c.URL, sub.handle, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := bus.NewRedis(ctx, c.URL, func(string, []byte) {}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const ch = "logs:moving"
+	if err := a.Subscribe(ctx, ch, "logs:other"); err != nil {
+		t.Fatal(err)
+	}
+	b.Publish(ctx, ch, []byte("before"))
+	sub.waitN(t, 1, 5*time.Second)
+
+	// Move the (empty) slot from its owner to another node, as
+	// redis-cli --cluster reshard does.
+	cc := redis.NewClusterClient(&redis.ClusterOptions{Addrs: c.Addrs})
+	defer cc.Close()
+	slot, err := cc.ClusterKeySlot(ctx, ch).Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	owner, err := cc.MasterForKey(ctx, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	from := redis.NewClient(&redis.Options{Addr: owner.Options().Addr})
+	defer from.Close()
+	to := redis.NewClient(&redis.Options{Addr: c.Addrs[0]})
+	if c.Addrs[0] == owner.Options().Addr {
+		to = redis.NewClient(&redis.Options{Addr: c.Addrs[1]})
+	}
+	defer to.Close()
+	fromID, _ := from.Do(ctx, "CLUSTER", "MYID").Text()
+	toID, _ := to.Do(ctx, "CLUSTER", "MYID").Text()
+	for _, step := range []struct {
+		cl   *redis.Client
+		args []any
+	}{
+		{to, []any{"CLUSTER", "SETSLOT", slot, "IMPORTING", fromID}},
+		{from, []any{"CLUSTER", "SETSLOT", slot, "MIGRATING", toID}},
+		{to, []any{"CLUSTER", "SETSLOT", slot, "NODE", toID}},
+		{from, []any{"CLUSTER", "SETSLOT", slot, "NODE", toID}},
+	} {
+		if err := step.cl.Do(ctx, step.args...).Err(); err != nil {
+			t.Fatalf("%v: %v", step.args, err)
+		}
+	}
+
+	// Publish until the subscriber hears again: it must within 10 s.
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; ; i++ {
+		b.Publish(ctx, ch, fmt.Appendf(nil, "after-%d", i))
+		sub.mu.Lock()
+		n := len(sub.got)
+		sub.mu.Unlock()
+		if n >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no message delivered within 10 s of the slot moving")
+		}
+		select {
+		case <-sub.wake:
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	chs, err := to.PubSubShardChannels(ctx, ch).Result()
+	if err != nil || len(chs) != 1 {
+		t.Fatalf("the new owner has %v subscribed (%v), want %s", chs, err, ch)
+	}
+}

@@ -131,6 +131,9 @@ func (b *Redis) receive(ctx context.Context, ps *redis.PubSub) {
 				b.log.Info("redis pubsub reconnected and resubscribed")
 				down = false
 			}
+			if m.Kind == "sunsubscribe" && b.shards != nil {
+				b.shards.moved(m.Channel)
+			}
 			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
 				b.mu.Lock()
 				ws := b.waiters[m.Channel]

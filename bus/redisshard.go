@@ -2,8 +2,10 @@ package bus
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -176,6 +178,107 @@ func (s *shardSubs) unsubscribe(channels []string) {
 		_ = sub.ps.Close()
 		delete(s.slots, slot)
 	}
+}
+
+// moved handles a SUNSUBSCRIBE of channel that this bus did not send:
+// Redis ends the sharded subscriptions of a slot that leaves a node
+// (resharding). The slot's connection, bound to the old owner, is closed,
+// and its channels are subscribed again at the new owner.
+func (s *shardSubs) moved(channel string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	slot := hashSlot(channel)
+	sub := s.slots[slot]
+	if s.closed || sub == nil {
+		return
+	}
+	if _, ok := sub.channels[channel]; !ok {
+		return // the confirmation of an Unsubscribe
+	}
+	sub.cancel()
+	_ = sub.ps.Close()
+	delete(s.slots, slot)
+	channels := make([]string, 0, len(sub.channels))
+	for c := range sub.channels {
+		channels = append(channels, c)
+	}
+	s.wg.Go(func() { s.resubscribe(slot, channels) })
+}
+
+// resubscribe subscribes to channels, all of one slot that moved, until
+// the slot's new owner confirms or the bus closes. The client's map of
+// slots may be older than the move: a refusal (MOVED) makes it reload the
+// map before the next try.
+func (s *shardSubs) resubscribe(slot uint16, channels []string) {
+	backoff := 50 * time.Millisecond
+	for {
+		if s.join(slot, channels, nil, nil, nil) {
+			return
+		}
+		// Subscribed and confirmed before it is installed, without the
+		// lock: the round trip must not hold up the other slots.
+		rctx, cancel := context.WithCancel(s.ctx)
+		ps := s.cluster.SSubscribe(rctx)
+		err := ps.SSubscribe(rctx, channels...)
+		for range channels {
+			if err != nil {
+				break
+			}
+			var m any
+			m, err = ps.ReceiveTimeout(rctx, pingEvery)
+			if sub, ok := m.(*redis.Subscription); err == nil && (!ok || sub.Kind != "ssubscribe") {
+				err = fmt.Errorf("unexpected reply %v", m)
+			}
+		}
+		if err == nil {
+			s.join(slot, channels, rctx, ps, cancel) // given ps, always true
+			return
+		}
+		cancel()
+		_ = ps.Close()
+		s.cluster.ReloadState(s.ctx)
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, time.Second)
+	}
+}
+
+// join adds channels to the slot's subscription if there is one (it was
+// subscribed to anew meanwhile, at the new owner); otherwise it installs
+// ps, if given, as the slot's subscription. It reports whether the
+// channels are taken care of (or the bus is closed); ps is closed if not
+// installed.
+func (s *shardSubs) join(slot uint16, channels []string, rctx context.Context, ps *redis.PubSub, cancel context.CancelFunc) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sub := s.slots[slot]
+	if s.closed || sub != nil {
+		if ps != nil {
+			cancel()
+			_ = ps.Close()
+		}
+		if sub != nil {
+			for _, c := range channels {
+				sub.channels[c] = struct{}{}
+			}
+			// A failure here is a lost connection, which resubscribes.
+			_ = sub.ps.SSubscribe(s.ctx, channels...)
+		}
+		return true
+	}
+	if ps == nil {
+		return false
+	}
+	sub = &slotSub{ps: ps, cancel: cancel, channels: map[string]struct{}{}}
+	for _, c := range channels {
+		sub.channels[c] = struct{}{}
+	}
+	s.slots[slot] = sub
+	s.wg.Go(func() { s.receive(rctx, ps) })
+	return true
 }
 
 // close ends every sharded subscription and waits for the receive
