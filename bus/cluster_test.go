@@ -133,6 +133,30 @@ func TestRedisClusterSharded(t *testing.T) {
 	if tail := got[len(want)+1:]; !slices.Contains(tail, "logs:task0=again") || !slices.Contains(tail, "logs:marker=end") {
 		t.Fatalf("after resubscribe got %q", tail)
 	}
+
+	// Two channels of one slot share a connection: one leaves and comes
+	// straight back while the other stays, and both are heard.
+	n := len(want) + 3
+	if err := a.Subscribe(ctx, "logs:{t}1", "logs:{t}2"); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if err := a.Unsubscribe(ctx, "logs:{t}1"); err != nil {
+			t.Fatal(err)
+		}
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		err := a.Subscribe(sctx, "logs:{t}1")
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.Publish(ctx, "logs:{t}1", []byte("one"))
+	b.Publish(ctx, "logs:{t}2", []byte("two"))
+	got = sub.waitN(t, n+2, 5*time.Second)
+	if tail := got[n:]; !slices.Equal(tail, []string{"logs:{t}1=one", "logs:{t}2=two"}) {
+		t.Fatalf("channels sharing a slot got %q", tail)
+	}
 }
 
 // TestRedisSingleOrdinary: on a single Redis every channel stays ordinary

@@ -70,7 +70,7 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 		done:    make(chan struct{}),
 	}
 	if conn.cluster != nil {
-		b.shards = newShardSubs(rctx, conn.cluster, b.receive)
+		b.shards = newShardSubs(rctx, conn.cluster, b.receive, b.confirmed)
 	}
 	go func() {
 		defer close(b.done)
@@ -132,16 +132,10 @@ func (b *Redis) receive(ctx context.Context, ps *redis.PubSub) {
 				down = false
 			}
 			if m.Kind == "sunsubscribe" && b.shards != nil {
-				b.shards.moved(m.Channel)
+				b.shards.moved(ps, m.Channel)
 			}
 			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
-				b.mu.Lock()
-				ws := b.waiters[m.Channel]
-				delete(b.waiters, m.Channel)
-				b.mu.Unlock()
-				for _, w := range ws {
-					w <- nil // buffered(1), and removed from the map: never blocks
-				}
+				b.confirmed(m.Channel)
 			}
 		case *redis.Pong:
 			if down {
@@ -149,6 +143,17 @@ func (b *Redis) receive(ctx context.Context, ps *redis.PubSub) {
 				down = false
 			}
 		}
+	}
+}
+
+// confirmed ends every Subscribe waiting for channel's confirmation.
+func (b *Redis) confirmed(channel string) {
+	b.mu.Lock()
+	ws := b.waiters[channel]
+	delete(b.waiters, channel)
+	b.mu.Unlock()
+	for _, w := range ws {
+		w <- nil // buffered(1), and removed from the map: never blocks
 	}
 }
 

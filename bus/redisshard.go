@@ -91,9 +91,10 @@ func (b *Redis) unsubscribe(ctx context.Context, channels []string) error {
 // shardSubs holds the sharded subscriptions of one bus, one PubSub per
 // hash slot.
 type shardSubs struct {
-	cluster *redis.ClusterClient
-	ctx     context.Context // the bus's: ends every receive goroutine at Close
-	receive func(ctx context.Context, ps *redis.PubSub)
+	cluster   *redis.ClusterClient
+	ctx       context.Context // the bus's: ends every receive goroutine at Close
+	receive   func(ctx context.Context, ps *redis.PubSub)
+	confirmed func(channel string) // a subscription is active
 
 	mu     sync.Mutex
 	slots  map[uint16]*slotSub
@@ -105,10 +106,19 @@ type slotSub struct {
 	ps       *redis.PubSub
 	cancel   context.CancelFunc // ends its receive goroutine
 	channels map[string]struct{}
+	leaving  map[string]int // SUNSUBSCRIBEs sent, not yet confirmed
 }
 
-func newShardSubs(ctx context.Context, cluster *redis.ClusterClient, receive func(context.Context, *redis.PubSub)) *shardSubs {
-	return &shardSubs{cluster: cluster, ctx: ctx, receive: receive, slots: map[uint16]*slotSub{}}
+func newSlotSub(ps *redis.PubSub, cancel context.CancelFunc, channels []string) *slotSub {
+	sub := &slotSub{ps: ps, cancel: cancel, channels: map[string]struct{}{}, leaving: map[string]int{}}
+	for _, c := range channels {
+		sub.channels[c] = struct{}{}
+	}
+	return sub
+}
+
+func newShardSubs(ctx context.Context, cluster *redis.ClusterClient, receive func(context.Context, *redis.PubSub), confirmed func(string)) *shardSubs {
+	return &shardSubs{cluster: cluster, ctx: ctx, receive: receive, confirmed: confirmed, slots: map[uint16]*slotSub{}}
 }
 
 // subscribe sends SSUBSCRIBE for channels, one command per slot. It does
@@ -146,11 +156,7 @@ func (s *shardSubs) subscribe(ctx context.Context, channels []string) error {
 			_ = ps.Close()
 			return err
 		}
-		sub = &slotSub{ps: ps, cancel: cancel, channels: map[string]struct{}{}}
-		for _, c := range chs {
-			sub.channels[c] = struct{}{}
-		}
-		s.slots[slot] = sub
+		s.slots[slot] = newSlotSub(ps, cancel, chs)
 		s.wg.Go(func() { s.receive(rctx, ps) })
 	}
 	return nil
@@ -171,6 +177,7 @@ func (s *shardSubs) unsubscribe(channels []string) {
 		if len(sub.channels) > 0 {
 			// Errors are those of a lost connection, after which the
 			// channel is not resubscribed: go-redis forgot it already.
+			sub.leaving[c]++
 			_ = sub.ps.SUnsubscribe(context.Background(), c)
 			continue
 		}
@@ -180,20 +187,27 @@ func (s *shardSubs) unsubscribe(channels []string) {
 	}
 }
 
-// moved handles a SUNSUBSCRIBE of channel that this bus did not send:
-// Redis ends the sharded subscriptions of a slot that leaves a node
+// moved handles a SUNSUBSCRIBE of channel on ps that this bus did not
+// send: Redis ends the sharded subscriptions of a slot that leaves a node
 // (resharding). The slot's connection, bound to the old owner, is closed,
 // and its channels are subscribed again at the new owner.
-func (s *shardSubs) moved(channel string) {
+func (s *shardSubs) moved(ps *redis.PubSub, channel string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	slot := hashSlot(channel)
 	sub := s.slots[slot]
-	if s.closed || sub == nil {
+	if s.closed || sub == nil || sub.ps != ps {
+		return
+	}
+	if sub.leaving[channel] > 0 {
+		// The confirmation of an Unsubscribe.
+		if sub.leaving[channel]--; sub.leaving[channel] == 0 {
+			delete(sub.leaving, channel)
+		}
 		return
 	}
 	if _, ok := sub.channels[channel]; !ok {
-		return // the confirmation of an Unsubscribe
+		return
 	}
 	sub.cancel()
 	_ = sub.ps.Close()
@@ -232,6 +246,10 @@ func (s *shardSubs) resubscribe(slot uint16, channels []string) {
 		}
 		if err == nil {
 			s.join(slot, channels, rctx, ps, cancel) // given ps, always true
+			// A Subscribe of one of them may be waiting.
+			for _, c := range channels {
+				s.confirmed(c)
+			}
 			return
 		}
 		cancel()
@@ -272,11 +290,7 @@ func (s *shardSubs) join(slot uint16, channels []string, rctx context.Context, p
 	if ps == nil {
 		return false
 	}
-	sub = &slotSub{ps: ps, cancel: cancel, channels: map[string]struct{}{}}
-	for _, c := range channels {
-		sub.channels[c] = struct{}{}
-	}
-	s.slots[slot] = sub
+	s.slots[slot] = newSlotSub(ps, cancel, channels)
 	s.wg.Go(func() { s.receive(rctx, ps) })
 	return true
 }
