@@ -169,7 +169,9 @@ func clusterOn(t *testing.T, redisURL string, masters int, agents ...string) *en
 		e.stores = append(e.stores, st)
 		return st
 	}
-	connect := func(h bus.Handler) (bus.Bus, error) { return bus.NewRedis(context.Background(), redisURL, h, testLog(t)) }
+	connect := func(h bus.Handler) (bus.Bus, error) {
+		return bus.NewRedis(context.Background(), redisURL, h, testLog(t))
+	}
 	for range masters {
 		e.startMaster(open(), connect)
 	}
