@@ -49,6 +49,7 @@ type Redis struct {
 func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Redis, error) {
 	// The URL may hold a password: errors show it redacted, wherever the
 	// driver quotes it.
+	routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{log}) })
 	conn, err := dialRedis(url)
 	if err != nil {
 		return nil, redact.Error(fmt.Errorf("bus: redis url %q: %w", url, err), url)
@@ -56,9 +57,12 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 	client := conn.client
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
+		if conn.master != "" && errors.Is(err, redis.Nil) {
+			// The sentinels answered, without a master of that name.
+			return nil, redact.Error(fmt.Errorf("bus: %s: the sentinels know no master named %q (sentinel monitor <name> …)", conn.where, conn.master), url)
+		}
 		return nil, redact.Error(fmt.Errorf("bus: redis at %s does not answer (is redis-server running, and are the user and password right?): %w", conn.where, err), url)
 	}
-	routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rctx, cancel := context.WithCancel(context.Background())
 	b := &Redis{
 		client:  client,

@@ -33,6 +33,7 @@ type redisConn struct {
 	client  redis.UniversalClient
 	cluster *redis.ClusterClient // set for Redis Cluster: sharded PubSub is used
 	where   string               // addresses for error messages
+	master  string               // behind Sentinel: the master's name
 }
 
 func dialRedis(rawURL string) (*redisConn, error) {
@@ -55,7 +56,7 @@ func dialRedis(rawURL string) (*redisConn, error) {
 			return nil, err
 		}
 		opt.DialTimeout = dialTimeout
-		return &redisConn{client: redis.NewFailoverClient(opt), where: "Redis master " + opt.MasterName + " through Sentinel " + addrs}, nil
+		return &redisConn{client: redis.NewFailoverClient(opt), where: "Redis master " + opt.MasterName + " through Sentinel " + addrs, master: opt.MasterName}, nil
 	}
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {

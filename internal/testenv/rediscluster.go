@@ -81,8 +81,8 @@ func StartRedisCluster(t testing.TB) *RedisCluster {
 	return c
 }
 
-// clusterReady reports whether a node sees the cluster ok, knows every
-// node and maps every slot to one of them.
+// clusterReady reports whether a node sees the cluster ok, is linked to
+// every node and maps every slot to one of them.
 func clusterReady(ctx context.Context, cl *redis.Client, nodes int) error {
 	info, err := cl.ClusterInfo(ctx).Result()
 	if err != nil {
@@ -91,6 +91,22 @@ func clusterReady(ctx context.Context, cl *redis.Client, nodes int) error {
 	for _, want := range []string{"cluster_state:ok", "cluster_slots_ok:16384", "cluster_known_nodes:" + strconv.Itoa(nodes)} {
 		if !strings.Contains(info, want+"\r\n") {
 			return fmt.Errorf("CLUSTER INFO lacks %s", want)
+		}
+	}
+	// Every node known by address and linked on the cluster bus: an
+	// ordinary PUBLISH reaches the other nodes over those links.
+	nodesText, err := cl.ClusterNodes(ctx).Result()
+	if err != nil {
+		return err
+	}
+	lines := strings.Split(strings.TrimSpace(nodesText), "\n")
+	if len(lines) != nodes {
+		return fmt.Errorf("CLUSTER NODES lists %d nodes", len(lines))
+	}
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) < 8 || f[7] != "connected" || strings.Contains(f[2], "handshake") || strings.Contains(f[2], "noaddr") || strings.Contains(f[2], "fail") {
+			return fmt.Errorf("node not linked yet: %s", l)
 		}
 	}
 	shards, err := cl.ClusterShards(ctx).Result()
