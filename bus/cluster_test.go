@@ -329,6 +329,13 @@ func TestRedisClusterSlotMoved(t *testing.T) {
 		to = redis.NewClient(&redis.Options{Addr: c.Addrs[1]})
 	}
 	defer to.Close()
+	var third *redis.Client
+	for _, addr := range c.Addrs {
+		if addr != from.Options().Addr && addr != to.Options().Addr {
+			third = redis.NewClient(&redis.Options{Addr: addr})
+		}
+	}
+	defer third.Close()
 	fromID, _ := from.Do(ctx, "CLUSTER", "MYID").Text()
 	toID, _ := to.Do(ctx, "CLUSTER", "MYID").Text()
 	for _, step := range []struct {
@@ -339,6 +346,8 @@ func TestRedisClusterSlotMoved(t *testing.T) {
 		{from, []any{"CLUSTER", "SETSLOT", slot, "MIGRATING", toID}},
 		{to, []any{"CLUSTER", "SETSLOT", slot, "NODE", toID}},
 		{from, []any{"CLUSTER", "SETSLOT", slot, "NODE", toID}},
+		// Every master told at once, not left to gossip.
+		{third, []any{"CLUSTER", "SETSLOT", slot, "NODE", toID}},
 	} {
 		if err := step.cl.Do(ctx, step.args...).Err(); err != nil {
 			t.Fatalf("%v: %v", step.args, err)
@@ -356,6 +365,11 @@ func TestRedisClusterSlotMoved(t *testing.T) {
 			break
 		}
 		if time.Now().After(deadline) {
+			for _, cl := range []*redis.Client{from, to, third} {
+				chs, err := cl.PubSubShardChannels(ctx, "*").Result()
+				nodes, _ := cl.ClusterNodes(ctx).Result()
+				t.Logf("%s: sharded channels %v %v; nodes:\n%s", cl.Options().Addr, chs, err, nodes)
+			}
 			t.Fatal("no message delivered within 10 s of the slot moving")
 		}
 		select {
@@ -366,5 +380,64 @@ func TestRedisClusterSlotMoved(t *testing.T) {
 	chs, err := to.PubSubShardChannels(ctx, ch).Result()
 	if err != nil || len(chs) != 1 {
 		t.Fatalf("the new owner has %v subscribed (%v), want %s", chs, err, ch)
+	}
+}
+
+// TestRedisClusterNodeRestart: a cluster node dies and comes back on the
+// same port; the sharded and ordinary subscriptions on it reconnect and
+// resubscribe by themselves, and every channel is heard again.
+func TestRedisClusterNodeRestart(t *testing.T) {
+	ctx := context.Background()
+	c := testenv.StartRedisCluster(t)
+	sub := newCollector()
+	a, err := bus.NewRedis(ctx, c.URL, sub.handle, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := bus.NewRedis(ctx, c.URL, func(string, []byte) {}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	chans := []string{"nodes:master"}
+	for i := range 12 {
+		chans = append(chans, fmt.Sprintf("logs:r%d", i))
+	}
+	if err := a.Subscribe(ctx, chans...); err != nil {
+		t.Fatal(err)
+	}
+	c.Nodes[0].Stop()
+	c.Nodes[0].Start()
+
+	heard := func() map[string]bool {
+		sub.mu.Lock()
+		defer sub.mu.Unlock()
+		h := map[string]bool{}
+		for _, m := range sub.got {
+			h[strings.SplitN(m, "=", 2)[0]] = true
+		}
+		return h
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		h := heard()
+		var missing []string
+		for _, ch := range chans {
+			if !h[ch] {
+				missing = append(missing, ch)
+				b.Publish(ctx, ch, []byte("after"))
+			}
+		}
+		if len(missing) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not heard within 20 s of the node coming back: %v", missing)
+		}
+		select {
+		case <-sub.wake:
+		case <-time.After(100 * time.Millisecond):
+		}
 	}
 }

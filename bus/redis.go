@@ -114,6 +114,13 @@ func (b *Redis) receive(ctx context.Context, ps *redis.PubSub) {
 				b.log.Warn("redis pubsub connection lost; reconnecting", "err", err)
 				down = true
 			}
+			if b.shards != nil {
+				// The node may be gone for good, its slots served by a
+				// promoted replica: the reconnection goes to the slot's
+				// owner in the cluster's layout, read again (lazily, at
+				// most once per 200 ms).
+				b.shards.cluster.ReloadState(ctx)
+			}
 			select {
 			case <-ctx.Done():
 				return
