@@ -25,21 +25,40 @@ var aclUsers = []string{
 // user cannot publish on another node's channel nor take a schedule's
 // claim.
 func TestRedisACL(t *testing.T) {
-	ctx := context.Background()
 	rd := testenv.StartRedis(t)
-	admin := redis.NewClient(&redis.Options{Addr: rd.Addr})
-	defer admin.Close()
+	testRedisACL(t, []string{rd.Addr}, "", func(user, pw string) string { return "redis://" + user + ":" + pw + "@" + rd.Addr + "/0" })
+}
+
+// clusterACL is what both users need more on Redis Cluster
+// (docs/redis.md): the sharded PubSub commands, and CLUSTER SLOTS, which
+// the client reads to route each command to the node owning its slot.
+const clusterACL = " +ssubscribe +sunsubscribe +spublish +cluster|slots"
+
+// TestRedisClusterACL: the same users, with clusterACL, on Redis Cluster
+// (each node keeps its own ACL).
+func TestRedisClusterACL(t *testing.T) {
+	c := testenv.StartRedisCluster(t)
+	testRedisACL(t, c.Addrs, clusterACL, func(user, pw string) string {
+		return "redis+cluster://" + user + ":" + pw + "@" + strings.Join(c.Addrs, ",") + "/"
+	})
+}
+
+func testRedisACL(t *testing.T, addrs []string, more string, url func(user, pw string) string) {
+	ctx := context.Background()
 	const node = "0123456789abcdef01234567"
-	for _, cmd := range aclUsers {
-		args := []any{}
-		for _, f := range strings.Fields(strings.ReplaceAll(cmd, "NODEID", node)) {
-			args = append(args, f)
-		}
-		if err := admin.Do(ctx, args...).Err(); err != nil {
-			t.Fatalf("%s: %v", cmd, err)
+	for _, addr := range addrs {
+		admin := redis.NewClient(&redis.Options{Addr: addr})
+		defer admin.Close()
+		for _, cmd := range aclUsers {
+			args := []any{}
+			for _, f := range strings.Fields(strings.ReplaceAll(cmd, "NODEID", node) + more) {
+				args = append(args, f)
+			}
+			if err := admin.Do(ctx, args...).Err(); err != nil {
+				t.Fatalf("%s: %v", cmd, err)
+			}
 		}
 	}
-	url := func(user, pw string) string { return "redis://" + user + ":" + pw + "@" + rd.Addr + "/0" }
 	mc, ac := newCollector(), newCollector()
 	master, err := bus.NewRedis(ctx, url("crawlhub-master", "master-password"), mc.handle, quiet())
 	if err != nil {

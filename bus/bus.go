@@ -1,6 +1,7 @@
 // Package bus carries crawlhub's messages between masters and agents. Two
 // implementations satisfy Bus: Redis PubSub (cluster mode; any number of
-// processes) and Memory (the all-in-one; one process).
+// processes; one Redis, Redis Cluster or Sentinel: docs/redis.md) and
+// Memory (the all-in-one; one process).
 package bus
 
 import (
@@ -13,8 +14,10 @@ import (
 var ErrClosed = errors.New("bus closed")
 
 // Handler receives every message published on a channel the bus is
-// subscribed to. It is called from the bus's single receive goroutine, in
-// publish order per channel, so it must not block: hand work off and return.
+// subscribed to. Calls never overlap (on Redis Cluster they come from one
+// receive goroutine per connection, one at a time) and keep publish order
+// per channel; a call holds up every delivery, so it must not block: hand
+// work off and return.
 type Handler func(channel string, payload []byte)
 
 // Bus is a publish/subscribe transport plus a claim primitive.

@@ -84,6 +84,20 @@ func factories() map[string]factory {
 				return b
 			}
 		}(),
+		"redis-cluster": func() factory {
+			var c *testenv.RedisCluster
+			return func(t *testing.T, h bus.Handler) bus.Bus {
+				if c == nil {
+					c = testenv.StartRedisCluster(t)
+				}
+				b, err := bus.NewRedis(context.Background(), c.URL, h, quiet())
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(func() { b.Close() })
+				return b
+			}
+		}(),
 	}
 }
 

@@ -39,7 +39,8 @@ const (
 
 // health is whether a bus's server can be reached. Two things must hold
 // for the bus to be up: the server answers pings (probe), and the PubSub
-// connection has been subscribed again since it last broke (pubsub).
+// connections (one, or one per hash slot in use on Redis Cluster) have
+// each been subscribed again since they last broke (pubsub).
 // Until then messages to this bus's subscriptions would be lost, so the
 // bus does not claim to be up.
 type health struct {
@@ -48,7 +49,7 @@ type health struct {
 	mu       sync.Mutex // guards the fields below
 	notifyMu sync.Mutex // held while watchers run, taken before mu is let go: they see the changes in order
 	probeBad bool
-	psBad    bool
+	psBad    int // PubSub connections broken and not yet subscribed again
 	down     bool
 	watchers []func(up bool)
 }
@@ -68,14 +69,24 @@ func (h *health) Watch(fn func(up bool)) {
 }
 
 // setProbe and setPubSub record one side's state and tell the watchers if
-// the bus went down or came back.
-func (h *health) setProbe(ok bool)  { h.set(func() { h.probeBad = !ok }) }
-func (h *health) setPubSub(ok bool) { h.set(func() { h.psBad = !ok }) }
+// the bus went down or came back. A PubSub connection calls setPubSub only
+// when its own state changes (false when it breaks, true when it is back
+// or given up), so the calls pair up.
+func (h *health) setProbe(ok bool) { h.set(func() { h.probeBad = !ok }) }
+func (h *health) setPubSub(ok bool) {
+	h.set(func() {
+		if ok {
+			h.psBad = max(0, h.psBad-1)
+		} else {
+			h.psBad++
+		}
+	})
+}
 
 func (h *health) set(change func()) {
 	h.mu.Lock()
 	change()
-	down := h.probeBad || h.psBad
+	down := h.probeBad || h.psBad > 0
 	if down == h.down {
 		h.mu.Unlock()
 		return

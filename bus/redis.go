@@ -24,17 +24,21 @@ var (
 // replaced within about twice this.
 const pingEvery = 5 * time.Second
 
-// Redis is a Bus on Redis PubSub. It keeps one PubSub connection for all of
-// its subscriptions and a client pool for PUBLISH and SET NX. When Redis goes
-// away it keeps trying, and when Redis is back it resubscribes to every
-// channel and logs that it did.
+// Redis is a Bus on Redis PubSub: one Redis, Redis Cluster or a master
+// found through Sentinel (see dialRedis). It keeps one PubSub connection for
+// its ordinary subscriptions, one per hash slot for sharded ones on a
+// cluster (redisshard.go), and a client pool for PUBLISH and SET NX. When
+// Redis goes away it keeps trying, and when Redis is back it resubscribes to
+// every channel and logs that it did.
 type Redis struct {
-	client  *redis.Client
+	client  redis.UniversalClient
 	ps      *redis.PubSub
+	shards  *shardSubs // Redis Cluster only: sharded subscriptions
 	handler Handler
+	hmu     sync.Mutex // handler calls never overlap, whichever connection they come from
 	log     *slog.Logger
-	health                // Up and Watch; see health.go
-	probe   *redis.Client // the health probe's own connection, with short timeouts
+	health                        // Up and Watch; see health.go
+	probe   redis.UniversalClient // the health probe's own connection, with short timeouts
 
 	mu      sync.Mutex
 	waiters map[string][]chan error // subscribe confirmations awaited; buffered(1)
@@ -44,27 +48,28 @@ type Redis struct {
 	probed chan struct{} // closed when the probe has stopped
 }
 
-// NewRedis connects to the Redis at url (redis://host:port/db) and starts
-// the receive goroutine, which runs until Close. It fails if Redis does not
-// answer a PING within ctx.
+// NewRedis connects to the Redis that url names (redis://host:port/db, or
+// a cluster or Sentinel URL: see dialRedis) and starts the receive
+// goroutine, which runs until Close. It fails if Redis does not answer a
+// PING within ctx.
 func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Redis, error) {
 	// The URL may hold a password: errors show it redacted, wherever the
 	// driver quotes it.
-	opt, err := redis.ParseURL(url)
+	routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{log}) })
+	conn, err := dialRedis(url)
 	if err != nil {
 		return nil, redact.Error(fmt.Errorf("bus: redis url %q: %w", url, err), url)
 	}
-	// A short dial timeout keeps reconnect attempts brisk while Redis is down.
-	opt.DialTimeout = 2 * time.Second
-	// A caller's deadline bounds its call, also on a connection to a Redis
-	// that hangs (else a call waits out the read timeout, and retries).
-	opt.ContextTimeoutEnabled = true
-	client := redis.NewClient(opt)
+	client := conn.client
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		return nil, redact.Error(fmt.Errorf("bus: redis at %s does not answer (is redis-server running, and are the user and password right?): %w", opt.Addr, err), url)
+		_ = conn.probe.Close()
+		if conn.master != "" && errors.Is(err, redis.Nil) {
+			// The sentinels answered, without a master of that name.
+			return nil, redact.Error(fmt.Errorf("bus: %s: the sentinels know no master named %q (sentinel monitor <name> …)", conn.where, conn.master), url)
+		}
+		return nil, redact.Error(fmt.Errorf("bus: redis at %s does not answer (is redis-server running, and are the user and password right?): %w", conn.where, err), url)
 	}
-	routeRedisLogs.Do(func() { redis.SetLogger(redisLogger{log}) })
 	rctx, cancel := context.WithCancel(context.Background())
 	b := &Redis{
 		client:  client,
@@ -72,13 +77,19 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 		handler: h,
 		log:     log,
 		health:  health{log: log},
-		probe:   newProbeClient(opt),
+		probe:   conn.probe,
 		waiters: map[string][]chan error{},
 		cancel:  cancel,
 		done:    make(chan struct{}),
 		probed:  make(chan struct{}),
 	}
-	go b.receive(rctx)
+	if conn.cluster != nil {
+		b.shards = newShardSubs(rctx, conn.cluster, b.receive, b.confirmed)
+	}
+	go func() {
+		defer close(b.done)
+		b.receive(rctx, b.ps)
+	}()
 	go func() {
 		defer close(b.probed)
 		b.health.probe(rctx, func(ctx context.Context) error { return b.probe.Ping(ctx).Err() })
@@ -86,21 +97,14 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 	return b, nil
 }
 
-// newProbeClient is a one-connection client for the health probe: it
-// gives up after probeTimeout and never retries, so a Redis that hangs is
-// noticed in about a second (the pool's client waits its read timeout,
-// 3 s, and retries).
-func newProbeClient(opt *redis.Options) *redis.Client {
-	p := *opt
-	p.PoolSize, p.MinIdleConns, p.MaxRetries = 1, 0, -1
-	p.DialTimeout, p.ReadTimeout, p.WriteTimeout = probeTimeout, probeTimeout, probeTimeout
-	p.ContextTimeoutEnabled = true
-	return redis.NewClient(&p)
-}
-
-func (b *Redis) receive(ctx context.Context) {
-	defer close(b.done)
+// receive reads one PubSub connection until ctx ends.
+func (b *Redis) receive(ctx context.Context, ps *redis.PubSub) {
 	down := false
+	defer func() {
+		if down {
+			b.health.setPubSub(true) // a connection closed while broken no longer counts
+		}
+	}()
 	backoff := 50 * time.Millisecond
 	for {
 		wait := pingEvery
@@ -110,7 +114,7 @@ func (b *Redis) receive(ctx context.Context) {
 			// is what tells it is back.
 			wait = 250 * time.Millisecond
 		}
-		msg, err := b.ps.ReceiveTimeout(ctx, wait)
+		msg, err := ps.ReceiveTimeout(ctx, wait)
 		if ctx.Err() != nil {
 			return
 		}
@@ -128,7 +132,7 @@ func (b *Redis) receive(ctx context.Context) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				// Quiet, not necessarily dead: a PING makes the next receive
 				// fail fast if the connection is gone.
-				if err := b.ps.Ping(ctx); err == nil {
+				if err := ps.Ping(ctx); err == nil {
 					continue
 				}
 			}
@@ -136,6 +140,13 @@ func (b *Redis) receive(ctx context.Context) {
 				b.log.Warn("redis pubsub connection lost; reconnecting", "err", err)
 				down = true
 				b.health.setPubSub(false)
+			}
+			if b.shards != nil {
+				// The node may be gone for good, its slots served by a
+				// promoted replica: the reconnection goes to the slot's
+				// owner in the cluster's layout, read again (lazily, at
+				// most once per 200 ms).
+				b.shards.cluster.ReloadState(ctx)
 			}
 			select {
 			case <-ctx.Done():
@@ -150,21 +161,20 @@ func (b *Redis) receive(ctx context.Context) {
 		backoff = 50 * time.Millisecond
 		switch m := msg.(type) {
 		case *redis.Message:
+			b.hmu.Lock()
 			b.handler(m.Channel, []byte(m.Payload))
+			b.hmu.Unlock()
 		case *redis.Subscription:
 			if down {
 				b.log.Info("redis pubsub reconnected and resubscribed")
 				down = false
 				b.health.setPubSub(true)
 			}
-			if m.Kind == "subscribe" {
-				b.mu.Lock()
-				ws := b.waiters[m.Channel]
-				delete(b.waiters, m.Channel)
-				b.mu.Unlock()
-				for _, w := range ws {
-					w <- nil // buffered(1), and removed from the map: never blocks
-				}
+			if m.Kind == "sunsubscribe" && b.shards != nil {
+				b.shards.moved(ps, m.Channel)
+			}
+			if m.Kind == "subscribe" || m.Kind == "ssubscribe" {
+				b.confirmed(m.Channel)
 			}
 		case *redis.Pong:
 			if down {
@@ -173,6 +183,17 @@ func (b *Redis) receive(ctx context.Context) {
 				b.health.setPubSub(true)
 			}
 		}
+	}
+}
+
+// confirmed ends every Subscribe waiting for channel's confirmation.
+func (b *Redis) confirmed(channel string) {
+	b.mu.Lock()
+	ws := b.waiters[channel]
+	delete(b.waiters, channel)
+	b.mu.Unlock()
+	for _, w := range ws {
+		w <- nil // buffered(1), and removed from the map: never blocks
 	}
 }
 
@@ -205,7 +226,7 @@ func (l redisLogger) Printf(_ context.Context, format string, v ...any) {
 func (b *Redis) Publish(ctx context.Context, channel string, payload []byte) error {
 	err := b.health.check()
 	if err == nil {
-		err = b.health.failed(ctx, b.client.Publish(ctx, channel, payload).Err())
+		err = b.health.failed(ctx, b.publish(ctx, channel, payload))
 	}
 	if err != nil {
 		return fmt.Errorf("bus: publish on %s: %w", channel, err)
@@ -226,7 +247,7 @@ func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
 		b.waiters[c] = append(b.waiters[c], ws[i])
 	}
 	b.mu.Unlock()
-	err := b.ps.Subscribe(ctx, channels...)
+	err := b.subscribe(ctx, channels)
 	for i, c := range channels {
 		if err == nil {
 			select {
@@ -245,7 +266,7 @@ func (b *Redis) Subscribe(ctx context.Context, channels ...string) error {
 	if err != nil {
 		// go-redis would subscribe to them again after a reconnection.
 		uctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = b.ps.Unsubscribe(uctx, channels...)
+		_ = b.unsubscribe(uctx, channels)
 		cancel()
 		return fmt.Errorf("bus: subscribe %v: %w", channels, err)
 	}
@@ -272,7 +293,7 @@ func (b *Redis) dropWaiter(channel string, w chan error) {
 // Unsubscribe removes channels. It does not wait for Redis to confirm: a
 // message that still arrives for them is harmless to the handler.
 func (b *Redis) Unsubscribe(ctx context.Context, channels ...string) error {
-	if err := b.ps.Unsubscribe(ctx, channels...); err != nil {
+	if err := b.unsubscribe(ctx, channels); err != nil {
 		return fmt.Errorf("bus: unsubscribe %v: %w", channels, err)
 	}
 	return nil
@@ -295,6 +316,9 @@ func (b *Redis) Claim(ctx context.Context, key string, ttl time.Duration) (bool,
 func (b *Redis) Close() error {
 	b.cancel()
 	err := b.ps.Close()
+	if b.shards != nil {
+		err = errors.Join(err, b.shards.close())
+	}
 	<-b.done
 	<-b.probed
 	return errors.Join(err, b.client.Close(), b.probe.Close())

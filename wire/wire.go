@@ -36,6 +36,19 @@ func ItemsChannel(taskID string) string { return itemsPrefix + taskID }
 // IsItemsChannel reports whether channel is an ItemsChannel.
 func IsItemsChannel(channel string) bool { return strings.HasPrefix(channel, itemsPrefix) }
 
+// Sharded reports whether channel travels on sharded PubSub (SSUBSCRIBE /
+// SPUBLISH) when the bus is a Redis Cluster: the per-node and per-task
+// channels, each heard by one process or a few, so their traffic stays on
+// the shard that owns the channel instead of crossing every node.
+// nodes:master, which every master hears, stays ordinary PubSub. On a
+// single Redis every channel is ordinary PubSub.
+func Sharded(channel string) bool {
+	if channel == MasterChannel {
+		return false
+	}
+	return strings.HasPrefix(channel, nodePrefix) || IsLogChannel(channel) || IsItemsChannel(channel)
+}
+
 // Claim keys (bus.Bus.Claim): whoever sets one first does the work it
 // names, once across every master and agent.
 

@@ -36,25 +36,39 @@ type sysinfoJSON struct {
 // cluster is Redis, a fresh database on the Mongo-compatible test server,
 // one master and some agents, each a separate process.
 type cluster struct {
-	t      *testing.T
-	redis  *testenv.Redis
-	mongo  string
-	token  string
-	secret string // the cluster secret: the bus is signed, as in production
-	master *proc
-	api    *api
-	agents map[string]*proc
-	dirs   map[string]string
+	t        *testing.T
+	redis    *testenv.Redis // nil on Redis Cluster
+	redisURL string         // --redis
+	mongo    string
+	token    string
+	secret   string // the cluster secret: the bus is signed, as in production
+	master   *proc
+	api      *api
+	agents   map[string]*proc
+	dirs     map[string]string
 }
 
 var servingRE = regexp.MustCompile(`master serving" addr=(127\.0\.0\.1:\d+)`)
 
 func newCluster(t *testing.T, agentNames ...string) *cluster {
 	t.Helper()
-	c := &cluster{t: t, redis: testenv.StartRedis(t), token: "test-token-" + t.Name(), secret: "cluster-secret-of-" + t.Name(),
+	r := testenv.StartRedis(t)
+	return newClusterOn(t, r, r.URL, agentNames...)
+}
+
+// newClusterOnRedisCluster is newCluster on a three-master Redis Cluster,
+// named by a redis+cluster:// URL.
+func newClusterOnRedisCluster(t *testing.T, agentNames ...string) *cluster {
+	t.Helper()
+	return newClusterOn(t, nil, testenv.StartRedisCluster(t).URL, agentNames...)
+}
+
+func newClusterOn(t *testing.T, r *testenv.Redis, redisURL string, agentNames ...string) *cluster {
+	t.Helper()
+	c := &cluster{t: t, redis: r, redisURL: redisURL, token: "test-token-" + t.Name(), secret: "cluster-secret-of-" + t.Name(),
 		agents: map[string]*proc{}, dirs: map[string]string{}}
 	c.mongo = testenv.MongoURIs(t)[0].URI + testenv.UniqueDB(t)
-	c.master = startProc(t, "master", "server", "--redis", c.redis.URL, "--mongo", c.mongo,
+	c.master = startProc(t, "master", "server", "--redis", c.redisURL, "--mongo", c.mongo,
 		"--listen", "127.0.0.1:0", "--token", c.token, "--cluster-secret", c.secret)
 	addr := c.master.waitLog(t, servingRE, 60*time.Second)[1]
 	c.api = newAPI("http://"+addr, c.token)
@@ -68,7 +82,7 @@ func newCluster(t *testing.T, agentNames ...string) *cluster {
 
 func (c *cluster) startAgent(name string) *proc {
 	c.t.Helper()
-	p := startProc(c.t, "agent "+name, "agent", "--redis", c.redis.URL, "--mongo", c.mongo,
+	p := startProc(c.t, "agent "+name, "agent", "--redis", c.redisURL, "--mongo", c.mongo,
 		"--name", name, "--data", c.dirs[name], "--cluster-secret", c.secret)
 	c.agents[name] = p
 	return p
@@ -123,7 +137,17 @@ func (c *cluster) sysinfo(id string) (int, sysinfoJSON, apiErr, error) {
 
 func TestClusterSysinfo(t *testing.T) {
 	t.Parallel()
-	c := newCluster(t, "alpha", "beta")
+	testClusterSysinfo(t, newCluster(t, "alpha", "beta"))
+}
+
+// TestClusterSysinfoRedisCluster: the same processes on Redis Cluster,
+// requests to each node on its sharded node channel.
+func TestClusterSysinfoRedisCluster(t *testing.T) {
+	t.Parallel()
+	testClusterSysinfo(t, newClusterOnRedisCluster(t, "alpha", "beta"))
+}
+
+func testClusterSysinfo(t *testing.T, c *cluster) {
 	ids := map[string]string{}
 	for _, name := range []string{"alpha", "beta"} {
 		n, err := c.node(name)

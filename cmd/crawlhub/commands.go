@@ -149,7 +149,7 @@ func runServer(ctx context.Context, args []string) error {
 	fs.Int64Var(&maxArchive, "max-archive", 100<<20, "largest spider archive accepted, in bytes")
 	fs.DurationVar(&drainDelay, "drain-delay", 0, "on SIGTERM, how long to keep serving with /readyz at 503 \"draining\" before closing the listener, for a load balancer to notice (0: close at once)")
 	fs.DurationVar(&storeTimeout, "store-timeout", 0, "how long a request waits for each store call before answering 503 store_unavailable (0: 2s)")
-	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
+	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; Redis Cluster: redis+cluster://h1:7000,h2:7000,h3:7000/; Sentinel: redis+sentinel://h1:26379,h2:26379/mymaster/0 (docs/redis.md)")
 	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub), e.g. mongodb://127.0.0.1:27017/crawlhub")
 	if err := parse(fs, args); err != nil {
 		return quietHelp(err)
@@ -207,7 +207,7 @@ func runAgent(ctx context.Context, args []string) error {
 	lf.register(fs)
 	tf.register(fs)
 	bf.register(fs)
-	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0")
+	fs.StringVar(&redisURL, "redis", "", "Redis URL, e.g. redis://127.0.0.1:6379/0; Redis Cluster: redis+cluster://h1:7000,h2:7000,h3:7000/; Sentinel: redis+sentinel://h1:26379,h2:26379/mymaster/0 (docs/redis.md)")
 	fs.StringVar(&mongoURI, "mongo", "", "MongoDB URI; the path names the database (default crawlhub)")
 	fs.StringVar(&name, "name", "", "node name shown in the dashboard (default: the hostname)")
 	fs.StringVar(&data, "data", "./agent-data", "directory for the node id and the spiders' files; one per agent")

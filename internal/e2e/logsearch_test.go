@@ -49,6 +49,7 @@ func TestLogSearch(t *testing.T) {
 	}{
 		{"sqlite", func(t *testing.T) *env { return allInOne(t) }},
 		{"redis+ferretdb", func(t *testing.T) *env { return cluster(t, 1, "a") }},
+		{"redis-cluster+ferretdb", func(t *testing.T) *env { return redisCluster(t, 1, "a") }},
 	} {
 		t.Run(setup.name, func(t *testing.T) {
 			e := setup.start(t)

@@ -148,8 +148,17 @@ func allInOne(t *testing.T, opts ...func(*env)) *env {
 // cluster is masters and agents on a real Redis and the Mongo-compatible
 // test server, each with its own connections.
 func cluster(t *testing.T, masters int, agents ...string) *env {
+	return clusterOn(t, testenv.StartRedis(t).URL, masters, agents...)
+}
+
+// redisCluster is cluster on a three-master Redis Cluster: the per-node
+// and per-task channels on sharded PubSub.
+func redisCluster(t *testing.T, masters int, agents ...string) *env {
+	return clusterOn(t, testenv.StartRedisCluster(t).URL, masters, agents...)
+}
+
+func clusterOn(t *testing.T, redisURL string, masters int, agents ...string) *env {
 	e := newEnv(t)
-	r := testenv.StartRedis(t)
 	uri := testenv.MongoURIs(t)[0].URI
 	db := testenv.UniqueDB(t)
 	open := func() store.Store {
@@ -160,7 +169,9 @@ func cluster(t *testing.T, masters int, agents ...string) *env {
 		e.stores = append(e.stores, st)
 		return st
 	}
-	connect := func(h bus.Handler) (bus.Bus, error) { return bus.NewRedis(context.Background(), r.URL, h, testLog(t)) }
+	connect := func(h bus.Handler) (bus.Bus, error) {
+		return bus.NewRedis(context.Background(), redisURL, h, testLog(t))
+	}
 	for range masters {
 		e.startMaster(open(), connect)
 	}

@@ -167,12 +167,21 @@ func (f *follower) decode(data json.RawMessage) (wsapi.LogData, error) {
 // The gap-free promise, end to end, for a task's log and for its items:
 // clients joining at random moments from a random since, some cut off and
 // resuming, each gets exactly its lines (items), then the end.
-func TestLogNoGap(t *testing.T) { testNoGap(t, burstSpider(200_000), 200_000, 50, false) }
+func TestLogNoGap(t *testing.T) { testNoGap(t, allInOne(t), burstSpider(200_000), 200_000, 50, false) }
 
-func TestItemsNoGap(t *testing.T) { testNoGap(t, burstItemsSpider(50_000), 50_000, 30, true) }
+func TestItemsNoGap(t *testing.T) {
+	testNoGap(t, allInOne(t), burstItemsSpider(50_000), 50_000, 30, true)
+}
 
-func testNoGap(t *testing.T, script string, total int64, clients int, items bool) {
-	e := allInOne(t)
+// TestLogNoGapRedisCluster is the gap-free promise on Redis Cluster, the
+// task's log channel on sharded PubSub, clients spread over two masters.
+func TestLogNoGapRedisCluster(t *testing.T) {
+	testNoGap(t, redisCluster(t, 2, "A"), burstSpider(50_000), 50_000, 20, false)
+}
+
+// testNoGap runs the task on e and has clients follow it, client i on
+// master i mod the number of masters.
+func testNoGap(t *testing.T, e *env, script string, total int64, clients int, items bool) {
 	sp := e.spider("burst", script)
 	task := e.run(0, map[string]any{"spider_id": sp.ID})[0]
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
@@ -198,7 +207,7 @@ func testNoGap(t *testing.T, script string, total int64, clients int, items bool
 			case <-ctx.Done():
 				return
 			}
-			f.follow(ctx, e.base(0), task.ID, cutAt)
+			f.follow(ctx, e.base(i%len(e.masters)), task.ID, cutAt)
 		})
 	}
 	wg.Wait()
@@ -219,19 +228,29 @@ func testNoGap(t *testing.T, script string, total int64, clients int, items bool
 		t.Fatalf("task has %d lines, %d items; want %d", ended.LogLines, ended.ItemCount, total)
 	}
 	// Upstream references are released when clients leave.
-	deadline := time.Now().Add(10 * time.Second)
-	for e.masters[0].Hub().Clients() > 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond) // the server notices closes on its own time
-	}
-	for _, ch := range []string{wire.LogChannel(task.ID), wire.ItemsChannel(task.ID)} {
-		if n := e.masters[0].Hub().UpstreamRefs(ch); n != 0 {
-			t.Errorf("%d upstream references to %s left", n, ch)
+	for i, m := range e.masters {
+		deadline := time.Now().Add(10 * time.Second)
+		for m.Hub().Clients() > 0 && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond) // the server notices closes on its own time
+		}
+		for _, ch := range []string{wire.LogChannel(task.ID), wire.ItemsChannel(task.ID)} {
+			if n := m.Hub().UpstreamRefs(ch); n != 0 {
+				t.Errorf("master %d: %d upstream references to %s left", i, n, ch)
+			}
 		}
 	}
 }
 
 func TestTwoMastersThreeAgents(t *testing.T) {
-	e := cluster(t, 2, "A", "B", "C")
+	for _, b := range []struct {
+		name  string
+		start func(t *testing.T, masters int, agents ...string) *env
+	}{{"redis", cluster}, {"redis-cluster", redisCluster}} {
+		t.Run(b.name, func(t *testing.T) { twoMastersThreeAgents(t, b.start(t, 2, "A", "B", "C")) })
+	}
+}
+
+func twoMastersThreeAgents(t *testing.T, e *env) {
 	var nodes struct {
 		Items []store.Node `json:"items"`
 	}

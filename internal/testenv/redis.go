@@ -24,6 +24,8 @@ type Redis struct {
 	t    testing.TB
 	port int
 	dir  string
+	args []string // more redis-server options (cluster mode)
+	conf string   // a configuration file: runs as a Sentinel
 	cmd  *exec.Cmd
 	done chan struct{}
 }
@@ -31,10 +33,17 @@ type Redis struct {
 // StartRedis starts a redis-server for t and stops it at t's cleanup.
 func StartRedis(t testing.TB) *Redis {
 	t.Helper()
+	return startRedisWith(t, t.TempDir())
+}
+
+// startRedisWith starts a redis-server in dir with more options and stops
+// it at t's cleanup.
+func startRedisWith(t testing.TB, dir string, args ...string) *Redis {
+	t.Helper()
 	if _, err := exec.LookPath("redis-server"); err != nil {
 		t.Fatalf("redis-server is not installed: run `make test`, which installs it (apt-get install redis-server)")
 	}
-	r := &Redis{t: t, port: FreePort(t), dir: t.TempDir()}
+	r := &Redis{t: t, port: FreePort(t), dir: dir, args: args}
 	r.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(r.port))
 	r.URL = "redis://" + r.Addr + "/0"
 	r.Start()
@@ -49,10 +58,14 @@ func (r *Redis) Start() {
 	if r.cmd != nil {
 		r.t.Fatalf("redis-server %s already running", r.Addr)
 	}
-	cmd := exec.Command("redis-server",
+	cmd := exec.Command("redis-server", append([]string{
 		"--bind", "127.0.0.1", "--port", strconv.Itoa(r.port),
 		"--dir", r.dir, "--save", "", "--appendonly", "no",
-		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
+		"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning"}, r.args...)...)
+	if r.conf != "" {
+		cmd = exec.Command("redis-server", r.conf, "--sentinel",
+			"--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
+	}
 	// Redis's own log goes to its directory: it is noise unless a test
 	// needs to look.
 	logf, err := os.OpenFile(filepath.Join(r.dir, "redis.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
