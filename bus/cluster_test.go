@@ -345,6 +345,10 @@ func TestRedisClusterSlotMoved(t *testing.T) {
 		{to, []any{"CLUSTER", "SETSLOT", slot, "IMPORTING", fromID}},
 		{from, []any{"CLUSTER", "SETSLOT", slot, "MIGRATING", toID}},
 		{to, []any{"CLUSTER", "SETSLOT", slot, "NODE", toID}},
+		// The new owner's claim must outrank the old owner's: with a
+		// lower config epoch, a gossip message the old owner sent before
+		// it heard of the move takes the slot back.
+		{to, []any{"CLUSTER", "BUMPEPOCH"}},
 		{from, []any{"CLUSTER", "SETSLOT", slot, "NODE", toID}},
 		// Every master told at once, not left to gossip.
 		{third, []any{"CLUSTER", "SETSLOT", slot, "NODE", toID}},
