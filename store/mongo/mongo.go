@@ -44,7 +44,7 @@ type Store struct {
 	// The overview (stats.go).
 	taskEnds, taskActive *mongo.Collection
 	queue                *mongo.Collection // pending tasks (queue.go)
-	redact               *redactor // keeps the URI's credentials out of errors
+	redact               *redactor         // keeps the URI's credentials out of errors
 	once                 sync.Once
 	err                  error
 
