@@ -88,6 +88,13 @@ type Agent struct {
 	// cancel_task that came for one meanwhile (nil: none): it is obeyed as
 	// soon as the task's process exists.
 	starting map[string]*wire.CancelTask
+	// ending counts the tasks in runs whose process has exited, their end
+	// being saved: they hold no slot (freeSlots).
+	ending int
+	// queued are the ids task_available named, oldest first; lookDue asks
+	// the poller to look in the store (dispatch.go).
+	queued  []string
+	lookDue bool
 }
 
 // New reads (or creates) the node id in cfg.DataDir and connects to the bus
@@ -151,6 +158,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		items:    map[string]*taskItems{},
 		starting: map[string]*wire.CancelTask{},
 		sdkDir:   sdkDir,
+		lookDue:  true, // at the start: what was queued while it was away
 	}
 	a.signer, err = wire.NewSigner(cfg.ClusterSecret, a.log)
 	if err != nil {
@@ -178,12 +186,6 @@ var _ wire.Node = (*Agent)(nil)
 
 // Ping implements wire.Node.
 func (a *Agent) Ping(context.Context) error { return nil }
-
-// TaskAvailable implements wire.Node: it wakes the poller.
-func (a *Agent) TaskAvailable(context.Context, wire.TaskAvailable) error {
-	a.nudge()
-	return nil
-}
 
 // sysinfoFresh is how long one collection of system info answers calls:
 // a burst of calls (a dashboard per person, scripts) shares one reading of
