@@ -37,6 +37,9 @@ type Results struct {
 	// Scenario 12: node history.
 	NodeHistoryStore  []NodeHistoryStoreRow  `json:"node_history_store,omitempty"`
 	NodeHistoryMaster []NodeHistoryMasterRow `json:"node_history_master,omitempty"`
+
+	// Scenario 13: dispatch at scale.
+	Dispatch []DispatchRow `json:"dispatch,omitempty"`
 }
 
 // Machine is the machine and the versions measured.
