@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -155,11 +156,14 @@ func (r *run) dispatchTasks(ctx context.Context, m *Master, spider, starts strin
 	var once sync.Once
 	var wg sync.WaitGroup
 	t0 := time.Now()
+	// Creating stops halfway to the deadline, so that a slow system makes
+	// fewer tasks rather than a longer run; the row says how many.
+	stopCreating := t0.Add(r.d(deadline) / 2)
 	for range posters {
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1
-				if i >= n || ctx.Err() != nil {
+				if i >= n || ctx.Err() != nil || time.Now().After(stopCreating) {
 					return
 				}
 				if every > 0 {
@@ -178,12 +182,14 @@ func (r *run) dispatchTasks(ctx context.Context, m *Master, spider, starts strin
 	if firstErr != nil {
 		return DispatchRow{}, firstErr
 	}
+	ids = slices.DeleteFunc(ids, func(id string) bool { return id == "" }) // the ones not made
+	n = len(ids)
 	row := DispatchRow{Tasks: n, CreatePerS: float64(n) / time.Since(t0).Seconds()}
 
 	// Until every task has started (the starts file, read here: asking
 	// the master would load the store being measured), then until nothing
 	// is pending or running (another process's state, through the API).
-	end := time.Now().Add(r.d(deadline))
+	end := t0.Add(r.d(deadline))
 	for time.Now().Before(end) {
 		s, err := readStarts(starts)
 		if err != nil {
