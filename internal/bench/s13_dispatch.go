@@ -25,6 +25,9 @@ const (
 	DispatchPerAgent = 2 // StartAgent's --concurrency
 	dispatchPosters  = 8 // harness goroutines creating tasks
 	dispatchTrickleD = 100 * time.Millisecond
+	// The bursts' bounds: creating stops at half, waiting at the whole.
+	dispatchAllInOneDeadline = 90 * time.Second
+	dispatchClusterDeadline  = 150 * time.Second
 )
 
 // Dispatch systems.
@@ -90,7 +93,7 @@ func (r *run) scenarioDispatch(ctx context.Context, c *cluster) {
 	if err != nil {
 		r.fail("scenario 13 all-in-one", err)
 	} else {
-		r.dispatchSystem(ctx, DispatchAllInOne, m, cmd, starts, n, trickle, conc, 90*time.Second)
+		r.dispatchSystem(ctx, DispatchAllInOne, m, cmd, starts, n, trickle, conc, dispatchAllInOneDeadline)
 		m.Stop(15 * time.Second)
 	}
 
@@ -110,7 +113,7 @@ func (r *run) scenarioDispatch(ctx context.Context, c *cluster) {
 		}
 		defer a.Stop(15 * time.Second)
 	}
-	r.dispatchSystem(ctx, DispatchCluster, cm, cmd, starts, n, trickle, conc, 150*time.Second)
+	r.dispatchSystem(ctx, DispatchCluster, cm, cmd, starts, n, trickle, conc, dispatchClusterDeadline)
 }
 
 // dispatchSystem runs the trickle (first, on the idle system), then the
