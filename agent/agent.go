@@ -88,9 +88,6 @@ type Agent struct {
 	// cancel_task that came for one meanwhile (nil: none): it is obeyed as
 	// soon as the task's process exists.
 	starting map[string]*wire.CancelTask
-	// ending counts the tasks in runs whose process has exited, their end
-	// being saved: they hold no slot (freeSlots).
-	ending int
 	// queued are the ids task_available named, oldest first; lookDue asks
 	// the poller to look in the store (dispatch.go).
 	queued  []string

@@ -22,9 +22,11 @@ import (
 //     goroutine records it (a read and a compare-and-set by id) and starts
 //     the process, so the starts of several tasks overlap their round
 //     trips to the store.
-//   - A slot is a running process: it frees when the process exits, while
-//     the end is being saved. At most Concurrency ends are saved at once,
-//     so a slow store holds new tasks back rather than piling ends up.
+//   - A slot is held from the claim until the task's end is saved. Freeing
+//     it when the process exits, while the end is saved, was measured: it
+//     gained nothing on a cluster and cost the all-in-one about a quarter
+//     of its rate (twice the tasks in flight on the same cores and the same
+//     SQLite writer), so it is not done (bench/notes.md, scenario 13).
 
 // maxQueued bounds the ids an agent keeps from task_available. Past it the
 // rest is dropped and the agent looks in the store instead, which has
@@ -78,18 +80,12 @@ func (a *Agent) TaskAvailable(_ context.Context, req wire.TaskAvailable) error {
 	return nil
 }
 
-// freeSlots is how many more tasks may start: Concurrency less the
-// processes running or starting, and never more than 2×Concurrency tasks
-// in the agent with those whose end is being saved.
+// freeSlots is how many more tasks may start: Concurrency less the tasks
+// starting or running (until their end is saved).
 func (a *Agent) freeSlots() int {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.freeSlotsLocked()
-}
-
-func (a *Agent) freeSlotsLocked() int {
-	held := len(a.runs) + len(a.starting)
-	return min(a.cfg.Concurrency-(held-a.ending), 2*a.cfg.Concurrency-held)
+	return a.cfg.Concurrency - len(a.runs) - len(a.starting)
 }
 
 // nextQueued takes the oldest queued id, if there is one.

@@ -132,11 +132,6 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		r.proc.Stop("agent stopping")
 		res = r.proc.Wait()
 	}
-	// The process has exited: its slot is free while its end is saved.
-	a.mu.Lock()
-	a.ending++
-	a.mu.Unlock()
-	a.nudge()
 
 	// Save everything before saying the task ended, so the end is only
 	// announced once the whole log and every item are durable. A slow
@@ -179,7 +174,6 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	}
 	a.mu.Lock()
 	delete(a.runs, t.ID)
-	a.ending--
 	a.mu.Unlock()
 	if lerr != nil {
 		if reason != "" {
