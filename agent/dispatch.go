@@ -23,10 +23,10 @@ import (
 //     the process, so the starts of several tasks overlap their round
 //     trips to the store.
 //   - A slot is held from the claim until the task's end is saved. Freeing
-//     it when the process exits, while the end is saved, was measured: it
-//     gained nothing on a cluster and cost the all-in-one about a quarter
-//     of its rate (twice the tasks in flight on the same cores and the same
-//     SQLite writer), so it is not done (bench/notes.md, scenario 13).
+//     it when the process exits, while the end is saved, was measured: no
+//     gain on a cluster (its bursts are bound by the store's writes) and
+//     no consistent one on the all-in-one, so the simpler rule stays
+//     (bench/notes.md, scenario 13).
 
 // maxQueued bounds the ids an agent keeps from task_available. Past it the
 // rest is dropped and the agent looks in the store instead, which has
