@@ -93,6 +93,10 @@ type Agent struct {
 	// cancel_task that came for one meanwhile (nil: none): it is obeyed as
 	// soon as the task's process exists.
 	starting map[string]*wire.CancelTask
+	// queued are the ids task_available named, oldest first; lookDue asks
+	// the poller to look in the store (dispatch.go).
+	queued  []string
+	lookDue bool
 }
 
 // New reads (or creates) the node id in cfg.DataDir and connects to the bus
@@ -159,6 +163,7 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 		items:    map[string]*taskItems{},
 		starting: map[string]*wire.CancelTask{},
 		sdkDir:   sdkDir,
+		lookDue:  true, // at the start: what was queued while it was away
 	}
 	a.signer, err = wire.NewSigner(cfg.ClusterSecret, a.log)
 	if err != nil {
@@ -171,9 +176,14 @@ func New(cfg Config, st store.Store, connect func(bus.Handler) (bus.Bus, error))
 	a.resp = wire.NewResponder(wire.ResponderConfig{NodeID: id, Bus: a.bus, Signer: a.signer, Log: a.log}, a)
 	a.out = newOutbox(a.bus, a.log)
 	if w, ok := a.bus.(bus.Watcher); ok {
-		// Tasks queued while the bus was down can be claimed now.
+		// Tasks queued while the bus was down can be claimed now, and
+		// the task_available messages sent meanwhile were lost: look in
+		// the store.
 		w.Watch(func(up bool) {
 			if up {
+				a.mu.Lock()
+				a.lookDue = true
+				a.mu.Unlock()
 				a.nudge()
 			}
 		})
@@ -195,12 +205,6 @@ var _ wire.Node = (*Agent)(nil)
 
 // Ping implements wire.Node.
 func (a *Agent) Ping(context.Context) error { return nil }
-
-// TaskAvailable implements wire.Node: it wakes the poller.
-func (a *Agent) TaskAvailable(context.Context, wire.TaskAvailable) error {
-	a.nudge()
-	return nil
-}
 
 // sysinfoFresh is how long one collection of system info answers calls:
 // a burst of calls (a dashboard per person, scripts) shares one reading of

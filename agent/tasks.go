@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/loglevel"
 	"github.com/crawlhub/crawlhub/runner"
 	"github.com/crawlhub/crawlhub/store"
@@ -35,130 +34,6 @@ func (a *Agent) dir(parts ...string) string {
 	return filepath.Join(append([]string{a.cfg.DataDir}, parts...)...)
 }
 
-// poll takes pending tasks while there are free slots: at once when nudged
-// by task_available, and every PollInterval anyway.
-func (a *Agent) poll(ctx context.Context) {
-	t := time.NewTicker(a.cfg.PollInterval)
-	defer t.Stop()
-	for {
-		a.takeTasks(ctx)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		case <-a.wake:
-		}
-	}
-}
-
-func (a *Agent) nudge() {
-	select {
-	case a.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (a *Agent) freeSlots() int {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.cfg.Concurrency - len(a.runs) - len(a.starting)
-}
-
-func (a *Agent) takeTasks(ctx context.Context) {
-	if w, ok := a.bus.(bus.Watcher); ok && !w.Up() {
-		return // a task is claimed on the bus: nothing can start until it is back
-	}
-	for {
-		free := a.freeSlots()
-		if free <= 0 || ctx.Err() != nil {
-			return
-		}
-		// Ask for more than the free slots: others may win some claims.
-		pending, err := a.store.Tasks().Pending(ctx, a.nodeID, free*4)
-		if err != nil {
-			if ctx.Err() == nil {
-				a.log.Warn("could not poll for tasks", "err", err)
-			}
-			return
-		}
-		took := 0
-		for _, t := range pending {
-			if a.freeSlots() <= 0 {
-				return
-			}
-			if a.waits(ctx, t) {
-				continue
-			}
-			if a.claim(ctx, t) {
-				took++
-			}
-		}
-		if took == 0 || len(pending) < free*4 {
-			return
-		}
-	}
-}
-
-// waits reports whether t must stay pending: the task it waits for (a
-// schedule's overlap "queue") has not ended. A task that waits for one
-// the store no longer has waits no more.
-func (a *Agent) waits(ctx context.Context, t store.Task) bool {
-	if t.WaitFor == "" {
-		return false
-	}
-	w, err := a.store.Tasks().Get(ctx, t.WaitFor)
-	if errors.Is(err, store.ErrNotFound) {
-		return false
-	}
-	if err != nil {
-		a.log.Warn("could not look at the task a task waits for", "task_id", t.ID, "wait_for", t.WaitFor, "err", err)
-		return true
-	}
-	return !store.TaskEnded(w.Status)
-}
-
-// claim takes t through the bus, so that exactly one node runs it (and no
-// master cancels it meanwhile: a master cancels a pending task by taking
-// the same claim), and records it as running if it is still pending. It
-// reports whether this node runs t.
-func (a *Agent) claim(ctx context.Context, t store.Task) bool {
-	ok, err := a.bus.Claim(ctx, wire.TaskClaimKey(t.ID), wire.TaskClaimTTL)
-	if err != nil || !ok {
-		if err != nil && ctx.Err() == nil {
-			a.log.Warn("could not claim task", "task_id", t.ID, "err", err)
-		}
-		return false
-	}
-	// Starting from before the store says running: a master that reads
-	// running sends cancel_task, which must find the task here.
-	a.mu.Lock()
-	a.starting[t.ID] = nil
-	a.mu.Unlock()
-	notStarted := func() bool {
-		a.mu.Lock()
-		delete(a.starting, t.ID)
-		a.mu.Unlock()
-		return false
-	}
-	// The claim is ours; the stored task may have been cancelled meanwhile.
-	cur, err := a.store.Tasks().Get(ctx, t.ID)
-	if err != nil || cur.Status != store.TaskPending {
-		return notStarted()
-	}
-	cur.Status, cur.NodeID, cur.Started, cur.Reason = store.TaskRunning, a.nodeID, store.Now(), ""
-	if err := a.store.Tasks().UpdateIf(ctx, cur, store.TaskPending); err != nil {
-		if errors.Is(err, store.ErrStale) {
-			a.log.Info("task changed before it started; not running it", "task_id", t.ID)
-		} else {
-			a.log.Warn("could not record claimed task", "task_id", t.ID, "err", err)
-		}
-		return notStarted()
-	}
-	a.emitStatus(ctx, cur)
-	a.tasks.Go(func() { a.runTask(a.runCtx, *cur) })
-	return true
-}
-
 func (a *Agent) emitStatus(ctx context.Context, t *store.Task) {
 	ev := wire.TaskStatus{TaskID: t.ID, NodeID: t.NodeID, SpiderID: t.SpiderID, Status: t.Status,
 		ExitCode: t.ExitCode, Reason: t.Reason, LogLines: t.LogLines, LogLevels: wire.LogLevels(t.LogLevels),
@@ -181,6 +56,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		delete(a.starting, t.ID)
 		a.mu.Unlock()
 		a.finish(&t, store.TaskError, nil, reason, 0)
+		a.nudge() // its slot is free
 	}
 	sp, dir, err := a.syncSpider(ctx, t.SpiderID)
 	if err != nil {

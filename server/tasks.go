@@ -101,30 +101,49 @@ func (s *Server) started(ctx context.Context, tasks []store.Task) {
 	s.nudge(ctx, tasks)
 }
 
-// nudge tells the nodes that may run tasks to poll now, so a task starts at
-// once rather than at the next poll.
+// nudge tells the nodes that may run tasks which new tasks they may
+// claim, so a task starts at once rather than at the next poll, and
+// without a node reading the store to find it. A task that waits for
+// another is not named (the node must look at what it waits for first):
+// its nodes are only told to look.
 func (s *Server) nudge(ctx context.Context, tasks []store.Task) {
-	notify := map[string]bool{}
-	anyNode := false
+	ids := map[string][]string{} // by node: the ids it may claim
+	look := map[string]bool{}    // nodes told to look in the store
+	var anyIDs []string
+	anyLook := false
 	for _, t := range tasks {
-		if t.NodeID != "" {
-			notify[t.NodeID] = true
-		} else {
-			anyNode = true
+		switch {
+		case t.WaitFor != "" && t.NodeID != "":
+			look[t.NodeID] = true
+		case t.WaitFor != "":
+			anyLook = true
+		case t.NodeID != "":
+			ids[t.NodeID] = append(ids[t.NodeID], t.ID)
+		default:
+			anyIDs = append(anyIDs, t.ID)
 		}
 	}
-	if anyNode {
+	if len(anyIDs) > 0 || anyLook {
 		on, err := s.onlineNodes(ctx)
 		if err != nil {
 			s.log.Warn("could not list nodes to nudge", "err", err)
 			return
 		}
 		for _, n := range on {
-			notify[n.ID] = true
+			ids[n.ID] = append(ids[n.ID], anyIDs...)
+			look[n.ID] = look[n.ID] || anyLook
 		}
 	}
-	for id := range notify {
-		if err := s.caller.Send(ctx, id, wire.OpTaskAvailable, wire.TaskAvailable{}); err != nil {
+	for id := range look {
+		if _, ok := ids[id]; !ok {
+			ids[id] = nil
+		}
+	}
+	for id, list := range ids {
+		if look[id] || len(list) > wire.MaxTaskAvailableIDs {
+			list = nil
+		}
+		if err := s.caller.Send(ctx, id, wire.OpTaskAvailable, wire.TaskAvailable{TaskIDs: list}); err != nil {
 			s.log.Warn("task_available not sent; the node will find the task at its next poll", "node_id", id, "err", err)
 		}
 	}

@@ -273,7 +273,16 @@ type SyncSpider struct {
 // TaskAvailable is the payload of OpTaskAvailable.
 type TaskAvailable struct {
 	TaskID string `json:"task_id,omitempty"`
+	// TaskIDs are new tasks the node may run, oldest first, none of them
+	// waiting for another task: the node claims them without looking for
+	// them in the store. Empty means "look in the store". At most
+	// MaxTaskAvailableIDs; a master with more new tasks sends none and the
+	// nodes look.
+	TaskIDs []string `json:"task_ids,omitempty"`
 }
+
+// MaxTaskAvailableIDs bounds TaskAvailable.TaskIDs (about 27 KB of ids).
+const MaxTaskAvailableIDs = 1000
 
 // TaskStatus is the payload of EvTaskStatus: a task changed state.
 type TaskStatus struct {

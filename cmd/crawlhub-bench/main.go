@@ -61,7 +61,7 @@ func runBench(args []string) error {
 	fs.StringVar(&cfg.CentrifugoMissing, "centrifugo-missing", "not installed", "why Centrifugo is not available, when -centrifugo is empty")
 	fs.StringVar(&cfg.WorkDir, "work", "", "directory for the processes' data and logs (default: a new temporary one, removed at the end)")
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory (logs of every process)")
-	fs.StringVar(&only, "only", "", "comma-separated scenarios to run (1-12, 14, profiles); empty: all")
+	fs.StringVar(&only, "only", "", "comma-separated scenarios to run (1-14, profiles); empty: all")
 	fs.BoolVar(&cfg.Quick, "quick", false, "short runs to try the harness out (figures not comparable)")
 	render := fs.Bool("render", false, "only write the Markdown report again from -out's results.json and notes.md")
 	if err := fs.Parse(args); err != nil {

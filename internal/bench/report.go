@@ -222,6 +222,19 @@ func renderMarkdown(res *Results, cfg Config) string {
 		w("\n")
 	}
 
+	// Scenario 13.
+	if len(res.Dispatch) > 0 {
+		w("## 13. Dispatch: 5,000 short tasks\n\n")
+		w("Each task is one line, `bash -c 'echo \"$EPOCHREALTIME $CRAWLHUB_TASK_ID\" >> starts'`: the time it prints is when its process runs. The machine's row starts the same command %d at a time straight from Go (fork/exec); the all-in-one runs %d at a time (`--concurrency`), the cluster %d agents of %d (one `crawlhub server`, Redis, the FerretDB test server). Burst: the harness creates the tasks through `POST /api/tasks`, %d requests at a time; tasks/s is the tasks over the time from the first created to the last ended. Trickle: one task every %d ms on the idle system, first. Start: creation → the process running. A system too slow for the 5,000 in the time allowed (half of it creating, at most %d s in all for the cluster) runs fewer: the row says how many.\n\n",
+			DispatchAgents*DispatchPerAgent, DispatchAgents*DispatchPerAgent, DispatchAgents, DispatchPerAgent, dispatchPosters, dispatchTrickleD.Milliseconds(), int(dispatchClusterDeadline.Seconds()))
+		w("| system | phase | tasks | at once | s | tasks/s | created/s | start p50 ms | start p99 ms | start max ms | not ended by the deadline | started twice |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		for _, d := range res.Dispatch {
+			w("| %s | %s | %s | %d | %.2f | %s | %s | %.1f | %.1f | %.1f | %d | %d |\n", d.System, d.Phase, f0(float64(d.Tasks)), d.Concurrency, d.Seconds, f0(d.TasksPerS),
+				f0(d.CreatePerS), d.Start.P50ms, d.Start.P99ms, d.Start.MaxMs, d.Missing, d.Twice)
+		}
+		w("\n")
+	}
+
 	// Scenario 8.
 	if len(res.Items) > 0 {
 		w("## 8. Items: from a spider into the store, and out to clients\n\n")

@@ -38,6 +38,8 @@ type Results struct {
 	NodeHistoryStore  []NodeHistoryStoreRow  `json:"node_history_store,omitempty"`
 	NodeHistoryMaster []NodeHistoryMasterRow `json:"node_history_master,omitempty"`
 
+	// Scenario 13: dispatch at scale.
+	Dispatch []DispatchRow `json:"dispatch,omitempty"`
 	// Scenario 14: many agents on several masters.
 	Agents *AgentsResult `json:"agents,omitempty"`
 }

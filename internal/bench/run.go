@@ -41,7 +41,7 @@ type Config struct {
 	CentrifugoBin     string
 	CentrifugoMissing string
 	HarnessBin        string
-	// Only runs the named scenarios ("1".."9", "10", "11", "12", "14", "profiles"); empty means all.
+	// Only runs the named scenarios ("1".."9", "10", "11", "12", "13", "14", "profiles"); empty means all.
 	Only []string
 	// Quick shortens every measurement, for trying the harness out; its
 	// figures are not the benchmark's.
@@ -216,6 +216,9 @@ func (r *run) all(ctx context.Context) {
 	}
 	if r.want("12") {
 		r.scenarioNodeHistory(ctx, c)
+	}
+	if r.want("13") {
+		r.scenarioDispatch(ctx, c)
 	}
 	if r.want("14") {
 		r.scenarioAgents(ctx, c)

@@ -22,7 +22,19 @@ const (
 	targetExportMiB    = 64.0    // MiB the master may grow by while exporting, whatever the count
 	targetOverviewMs   = 200.0   // ms per overview (24 h by hour, 30 d by day) over 1,000,000 tasks
 	targetSearchS      = 1.0     // s for a search of a 1,000,000-line log, wherever it runs
+	targetClusterShare = 0.50    // of the all-in-one's tasks/s: the cluster on FerretDB (issue 14)
+	targetAllInOneRaw  = 0.60    // of the machine's own rate of starting the command
+	targetStartP99ms   = 50.0    // ms from creation to the process running, on an idle cluster
 )
+
+func findDispatch(rows []DispatchRow, system, phase string) *DispatchRow {
+	for i := range rows {
+		if rows[i].System == system && rows[i].Phase == phase {
+			return &rows[i]
+		}
+	}
+	return nil
+}
 
 func findFanout(rows []FanoutRow, system string, n, p int) *FanoutRow {
 	for i := range rows {
@@ -240,8 +252,32 @@ func evaluate(res *Results, centrifugo bool) []TargetResult {
 		}
 		out = append(out, TargetResult{Scenario: "11", Target: t11, Met: met, Verdict: verdict(met), Measured: strings.Join(parts, "; ")})
 	}
+	out = append(out, evaluateDispatch(res.Dispatch)...)
 	out = append(out, evalAgents(res))
 	return out
+}
+
+// evaluateDispatch is scenario 13's targets.
+func evaluateDispatch(rows []DispatchRow) []TargetResult {
+	t13 := "5,000 short tasks: the cluster (FerretDB, 3 agents) ≥ 50 % of the all-in-one's tasks/s, the all-in-one ≥ 60 % of the machine's own rate; " +
+		"creation → start p99 < 50 ms on an idle cluster; no task started twice"
+	raw, aio, cl := findDispatch(rows, DispatchMachine, "burst"), findDispatch(rows, DispatchAllInOne, "burst"), findDispatch(rows, DispatchCluster, "burst")
+	idle := findDispatch(rows, DispatchCluster, "trickle")
+	if raw == nil || aio == nil || cl == nil || idle == nil || raw.TasksPerS == 0 || aio.TasksPerS == 0 {
+		return []TargetResult{{Scenario: "13", Target: t13, Verdict: "not measured: a dispatch run failed"}}
+	}
+	clOK := cl.TasksPerS >= targetClusterShare*aio.TasksPerS
+	aioOK := aio.TasksPerS >= targetAllInOneRaw*raw.TasksPerS
+	idleOK := idle.Start.P99ms < targetStartP99ms
+	clean := true
+	for _, r := range rows {
+		clean = clean && r.Twice == 0
+	}
+	met := clOK && aioOK && idleOK && clean
+	return []TargetResult{{Scenario: "13", Target: t13, Met: met, Verdict: verdict(met), Measured: fmt.Sprintf(
+		"cluster %.0f tasks/s = %.0f %% of the all-in-one's %.0f%s; all-in-one = %.0f %% of the machine's %.0f%s; idle cluster p99 %.1f ms%s; started twice: %v%s",
+		cl.TasksPerS, 100*cl.TasksPerS/aio.TasksPerS, aio.TasksPerS, mark(clOK), 100*aio.TasksPerS/raw.TasksPerS, raw.TasksPerS, mark(aioOK),
+		idle.Start.P99ms, mark(idleOK), !clean, mark(clean))}}
 }
 
 func mark(ok bool) string {

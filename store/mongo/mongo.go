@@ -43,12 +43,17 @@ type Store struct {
 	hooks, deliveries     *mongo.Collection // webhooks and their deliveries
 	// The overview (stats.go).
 	taskEnds, taskActive *mongo.Collection
-	redact               *redactor // keeps the URI's credentials out of errors
+	queue                *mongo.Collection // pending tasks (queue.go)
+	redact               *redactor         // keeps the URI's credentials out of errors
 	once                 sync.Once
 	err                  error
 
 	// metricsTTL: node_metrics has a TTL index (see nodemetrics.go).
 	metricsTTL bool
+	// scans: the server reads the whole collection for any filter but a
+	// lookup by _id alone (FerretDB v1), so a compare-and-set filtered on
+	// the status reads every task; see tasks.UpdateIf.
+	scans bool
 }
 
 // Open connects to the MongoDB at uri, uses database, and creates the
@@ -80,10 +85,19 @@ func Open(ctx context.Context, uri, database string) (*Store, error) {
 		deliveries:  db.Collection("webhook_deliveries"),
 		taskEnds:    db.Collection("task_ends"),
 		taskActive:  db.Collection("task_active"),
+		queue:       db.Collection("task_queue"),
 	}
 	if err := s.ensureIndexes(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
 		return nil, fmt.Errorf("store: open mongo database %s: %w", database, redact.err(err))
+	}
+	if s.scans, err = scansFilters(ctx, db); err != nil {
+		client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("store: open mongo database %s: %w", database, redact.err(err))
+	}
+	if err := s.backfillQueue(ctx); err != nil {
+		client.Disconnect(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("store: open mongo database %s: queue the pending tasks: %w", database, redact.err(err))
 	}
 	if err := s.backfillStats(ctx); err != nil {
 		client.Disconnect(context.WithoutCancel(ctx))
@@ -129,6 +143,8 @@ func (s *Store) ensureIndexes(ctx context.Context) error {
 		// The overview: the active tasks of a status. (task_ends has no
 		// index: each fold renames it away, and it stays small.)
 		{s.taskActive, mongo.IndexModel{Keys: bson.D{{Key: "status", Value: 1}}}},
+		// Pending: the queue oldest first.
+		{s.queue, mongo.IndexModel{Keys: bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}}},
 	} {
 		if _, err := ix.coll.Indexes().CreateOne(ctx, ix.model); err != nil {
 			return fmt.Errorf("create index on %s: %w", ix.coll.Name(), err)

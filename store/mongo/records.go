@@ -180,7 +180,11 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 	if _, err := s.tasks.InsertOne(ctx, toTaskDoc(t)); err != nil {
 		return fmt.Errorf("store: create task %s: %w", t.ID, conflict(err))
 	}
-	if err := (*Store)(s).changed(ctx, "", t); err != nil {
+	err := (*Store)(s).changed(ctx, "", t)
+	if err == nil {
+		err = (*Store)(s).enqueue(ctx, []store.Task{*t}, []bool{true})
+	}
+	if err != nil {
 		return fmt.Errorf("store: create task %s: %w", t.ID, err)
 	}
 	return nil
@@ -215,6 +219,9 @@ func (s *tasks) CreateMany(ctx context.Context, ts []store.Task) ([]bool, error)
 	}
 	if err == nil {
 		err = (*Store)(s).changedMany(ctx, ts, created)
+	}
+	if err == nil {
+		err = (*Store)(s).enqueue(ctx, ts, created)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("store: create %d tasks: %w", len(ts), err)
@@ -261,25 +268,6 @@ func (s *tasks) List(ctx context.Context, f store.TaskFilter) ([]store.Task, int
 	return list, int(total), nil
 }
 
-func (s *tasks) Pending(ctx context.Context, nodeID string, limit int) ([]store.Task, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, fmt.Errorf("store: pending tasks for %s: %w", nodeID, err)
-	}
-	if limit <= 0 {
-		return nil, nil
-	}
-	list, err := findAll(ctx, s.tasks, bson.D{
-		{Key: "status", Value: store.TaskPending},
-		{Key: "node_id", Value: bson.D{{Key: "$in", Value: bson.A{nodeID, ""}}}},
-	}, (*taskDoc).task, options.Find().
-		SetSort(bson.D{{Key: "created", Value: 1}, {Key: "_id", Value: 1}}).
-		SetLimit(int64(limit)))
-	if err != nil {
-		return nil, fmt.Errorf("store: pending tasks for %s: %w", nodeID, err)
-	}
-	return list, nil
-}
-
 func (s *tasks) Active(ctx context.Context, scheduleIDs []string) (map[string]store.Task, error) {
 	out := map[string]store.Task{}
 	if len(scheduleIDs) == 0 {
@@ -309,6 +297,9 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 		if err = matched(matchedCount(res), err); err == nil {
 			err = (*Store)(s).changed(ctx, "", t)
 		}
+		if err == nil {
+			err = (*Store)(s).requeue(ctx, t)
+		}
 		if err != nil {
 			return fmt.Errorf("store: update task %s: %w", t.ID, err)
 		}
@@ -325,6 +316,9 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 	if err == nil {
 		err = (*Store)(s).changed(ctx, old.Status, t)
 	}
+	if err == nil {
+		err = (*Store)(s).requeue(ctx, t)
+	}
 	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)
 	}
@@ -333,20 +327,23 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 
 // UpdateIf is one ReplaceOne filtered on the id and the status (atomic on
 // MongoDB, not on FerretDB v1: see store.Tasks), then, only when it
-// matched nothing, a read of why.
+// matched nothing, a read of why. FerretDB reads every task for that
+// filter (it looks up by _id only when the filter is the _id alone), so
+// there the status is read by _id and the task replaced by _id: what
+// FerretDB itself does for the filtered update, no less atomic, without
+// reading the whole collection twice.
 func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) error {
-	res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}, {Key: "status", Value: status}}, toTaskDoc(t))
-	if err == nil && matchedCount(res) == 0 {
-		var now struct {
-			Status string `bson:"status"`
-		}
-		err = findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: t.ID}}, &now,
-			options.FindOne().SetProjection(bson.D{{Key: "status", Value: 1}}))
-		if err == nil {
-			err = fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now.Status, status)
-		}
-	} else if err == nil {
+	var err error
+	if (*Store)(s).scans {
+		err = s.updateIfByID(ctx, t, status)
+	} else {
+		err = s.updateIfFiltered(ctx, t, status)
+	}
+	if err == nil {
 		err = (*Store)(s).changed(ctx, status, t)
+	}
+	if err == nil && (status == store.TaskPending || t.Status == store.TaskPending) {
+		err = (*Store)(s).requeue(ctx, t)
 	}
 	if err != nil {
 		return fmt.Errorf("store: update task %s: %w", t.ID, err)
@@ -354,11 +351,45 @@ func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) erro
 	return nil
 }
 
+func (s *tasks) updateIfFiltered(ctx context.Context, t *store.Task, status string) error {
+	res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}, {Key: "status", Value: status}}, toTaskDoc(t))
+	if err != nil || matchedCount(res) != 0 {
+		return err
+	}
+	var now struct {
+		Status string `bson:"status"`
+	}
+	err = findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: t.ID}}, &now,
+		options.FindOne().SetProjection(bson.D{{Key: "status", Value: 1}}))
+	if err == nil {
+		err = fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now.Status, status)
+	}
+	return err
+}
+
+func (s *tasks) updateIfByID(ctx context.Context, t *store.Task, status string) error {
+	var now struct {
+		Status string `bson:"status"`
+	}
+	if err := findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: t.ID}}, &now,
+		options.FindOne().SetProjection(bson.D{{Key: "status", Value: 1}})); err != nil {
+		return err
+	}
+	if now.Status != status {
+		return fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now.Status, status)
+	}
+	res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, toTaskDoc(t))
+	return matched(matchedCount(res), err)
+}
+
 func (s *tasks) Delete(ctx context.Context, id string) error {
 	res, err := s.tasks.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	if err = matched(deletedCount(res), err); err == nil {
 		// Its end, if it had one, stays counted: the overview is history.
 		_, err = s.taskActive.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
+	}
+	if err == nil {
+		_, err = s.queue.DeleteOne(ctx, bson.D{{Key: "_id", Value: id}})
 	}
 	if err != nil {
 		return fmt.Errorf("store: delete task %s: %w", id, err)
