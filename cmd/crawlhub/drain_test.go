@@ -24,7 +24,8 @@ import (
 // on master B, and the log it received has every line once, in order.
 func TestMasterDrains(t *testing.T) {
 	t.Parallel()
-	c := &cluster{t: t, redis: testenv.StartRedis(t), token: "test-token-" + t.Name(), secret: "cluster-secret-of-" + t.Name(),
+	r := testenv.StartRedis(t)
+	c := &cluster{t: t, redis: r, redisURL: r.URL, token: "test-token-" + t.Name(), secret: "cluster-secret-of-" + t.Name(),
 		agents: map[string]*proc{}, dirs: map[string]string{}}
 	c.mongo = testenv.MongoURIs(t)[0].URI + testenv.UniqueDB(t)
 	startMaster := func(name string, extra ...string) (*proc, string) {
