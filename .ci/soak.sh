@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# make soak: builds crawlhub, the FerretDB test server (as make test does)
+# and the soak harness from this tree, and runs the harness: two masters,
+# three agents, Redis and FerretDB on loopback under a mixed load for
+# DURATION (30m by default), failing if a process grows without bound or a
+# task or a log line is lost. It writes its report into docs/soak.md and
+# docs/soak.svg, or into SOAK_OUT when set (make test runs a 3-minute soak
+# that way, leaving the committed report alone). Needs redis-server (make
+# test installs it).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+GO=${GO:-go}
+DURATION=${DURATION:-30m}
+export PATH="$PATH:/usr/sbin:/sbin"
+
+command -v redis-server >/dev/null || { echo "soak: needs redis-server (apt-get install redis-server, or run make test once)"; exit 1; }
+
+mkdir -p .cache/bin
+echo "soak: building crawlhub, the FerretDB test server and the harness"
+"$GO" build -o .cache/bin/crawlhub ./cmd/crawlhub
+"$GO" build -o .cache/bin/crawlhub-soak ./cmd/crawlhub-soak
+(cd tools/ferretdb && "$GO" build -o "$ROOT/.cache/bin/ferretdb-test" .)
+
+report=docs/soak.md
+chart=docs/soak.svg
+if [ -n "${SOAK_OUT:-}" ]; then
+	mkdir -p "$SOAK_OUT"
+	report="$SOAK_OUT/soak.md"
+	chart="$SOAK_OUT/soak.svg"
+fi
+exec .cache/bin/crawlhub-soak -crawlhub .cache/bin/crawlhub -ferretdb .cache/bin/ferretdb-test \
+	-duration "$DURATION" -report "$report" -chart "$chart" ${SOAK_ARGS:-}
