@@ -3,8 +3,9 @@
 # and the soak harness from this tree, and runs the harness: two masters,
 # three agents, Redis and FerretDB on loopback under a mixed load for
 # DURATION (30m by default), failing if a process grows without bound or a
-# task or a log line is lost. It writes its report into docs/soak.md and
-# docs/soak.svg, or into SOAK_OUT when set (make test runs a 3-minute soak
+# task or a log line is lost. It writes its report into docs/soak.md,
+# docs/soak.svg (the chart) and docs/soak.json (the samples), or into
+# SOAK_OUT when set (make test runs a 3-minute soak
 # that way, leaving the committed report alone). Needs redis-server (make
 # test installs it).
 set -euo pipefail
@@ -22,12 +23,10 @@ echo "soak: building crawlhub, the FerretDB test server and the harness"
 "$GO" build -o .cache/bin/crawlhub-soak ./cmd/crawlhub-soak
 (cd tools/ferretdb && "$GO" build -o "$ROOT/.cache/bin/ferretdb-test" .)
 
-report=docs/soak.md
-chart=docs/soak.svg
+out=docs
 if [ -n "${SOAK_OUT:-}" ]; then
 	mkdir -p "$SOAK_OUT"
-	report="$SOAK_OUT/soak.md"
-	chart="$SOAK_OUT/soak.svg"
+	out=$SOAK_OUT
 fi
 exec .cache/bin/crawlhub-soak -crawlhub .cache/bin/crawlhub -ferretdb .cache/bin/ferretdb-test \
-	-duration "$DURATION" -report "$report" -chart "$chart" ${SOAK_ARGS:-}
+	-duration "$DURATION" -report "$out/soak.md" -chart "$out/soak.svg" -samples "$out/soak.json" ${SOAK_ARGS:-}

@@ -49,8 +49,17 @@ func run(ctx context.Context, args []string) error {
 	fs.BoolVar(&cfg.Keep, "keep", false, "keep the work directory")
 	fs.StringVar(&cfg.Report, "report", "docs/soak.md", "the Markdown file that gets the report (between its markers); empty: none")
 	fs.StringVar(&cfg.Chart, "chart", "docs/soak.svg", "the SVG chart of the samples; empty: none")
+	fs.StringVar(&cfg.Samples, "samples", "docs/soak.json", "the run's samples and findings as JSON; empty: none")
+	render := fs.Bool("render", false, "only write the chart and the report again from -samples (judged by the rule as it is now)")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *render {
+		res, err := soak.Render(cfg)
+		if err != nil {
+			return err
+		}
+		return res.Failed()
 	}
 	if cfg.CrawlhubBin == "" || cfg.FerretBin == "" {
 		return fmt.Errorf("-crawlhub and -ferretdb are required (make soak builds them)")

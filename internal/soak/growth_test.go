@@ -120,3 +120,38 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// FerretDB's memory is charted but not judged; its open files are.
+func TestNotJudged(t *testing.T) {
+	leak := func(t float64) float64 { return 100 + t }
+	if v := judge(&Series{Proc: "ferretdb", Metric: MetricRSS, Points: series(MetricRSS, 120, 1800, leak).Points}, 1800); v.Grew || v.NotJudged == "" {
+		t.Errorf("ferretdb RSS: %+v, want not judged", v)
+	}
+	if v := judge(&Series{Proc: "ferretdb", Metric: MetricFDs, Points: series(MetricFDs, 120, 1800, leak).Points}, 1800); !v.Grew {
+		t.Errorf("ferretdb open files: %+v, want grew", v)
+	}
+}
+
+// A run's samples written out make the same report again, judged anew.
+func TestRender(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Samples: filepath.Join(dir, "soak.json"), Report: filepath.Join(dir, "soak.md"), Chart: filepath.Join(dir, "soak.svg")}
+	r := &Result{Started: time.Now(), Duration: 30 * time.Minute, Interval: 15 * time.Second,
+		Series: []*Series{series(MetricGoroutines, 120, 1800, func(t float64) float64 { return 100 + t })}}
+	if err := Write(r, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(cfg.Report); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Render(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Verdicts) != 1 || !got.Verdicts[0].Grew || got.Failed() == nil {
+		t.Errorf("rendered verdicts %+v, want one that grew", got.Verdicts)
+	}
+	if md := string(mustRead(t, cfg.Report)); !strings.Contains(md, "| p | goroutines |") || !strings.Contains(md, "](soak.svg)") {
+		t.Errorf("rendered report:\n%s", md)
+	}
+}

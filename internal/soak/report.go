@@ -55,9 +55,14 @@ func reportMarkdown(r *Result, chart string) string {
 	}
 	b.WriteString("| process | metric | 2nd quarter max | last quarter max | limit | trend, 2nd half (per hour) | samples | grew? |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|\n")
+	footnote := ""
 	for _, v := range r.Verdicts {
 		grew := "no"
-		if v.Grew {
+		switch {
+		case v.NotJudged != "":
+			grew = "not judged¹"
+			footnote = "¹ " + v.NotJudged + "; charted, not judged.\n"
+		case v.Grew:
 			grew = "**yes**"
 		}
 		if v.Missing {
@@ -66,6 +71,9 @@ func reportMarkdown(r *Result, chart string) string {
 		}
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", v.Proc, v.Metric,
 			format(v.Metric, v.Q2Max), format(v.Metric, v.Q4Max), format(v.Metric, v.Limit), signed(v.Metric, v.SlopePerHour), v.Samples, grew)
+	}
+	if footnote != "" {
+		b.WriteString("\n" + footnote)
 	}
 	l := r.Load
 	fmt.Fprintf(&b, "\nThe load: %d tasks created (%d short, %d long, %d cancelled on purpose), ended %s; %d log lines read back from the store and checked; "+

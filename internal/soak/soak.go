@@ -13,6 +13,7 @@ package soak
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +41,9 @@ type Config struct {
 	Report string
 	// Chart is where the SVG chart of the samples goes; empty: none.
 	Chart string
+	// Samples is where the run's samples and findings go as JSON, from
+	// which Render makes the chart and the report again; empty: none.
+	Samples string
 
 	Log io.Writer // progress; nil: os.Stderr
 }
@@ -163,9 +167,24 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Problems = append(res.Problems, fmt.Sprintf("%s exited during the run: %s", p.Name, p.Tail()))
 		}
 	}
+	return res, Write(res, cfg)
+}
+
+// Write writes a run's samples (Config.Samples), its chart and its
+// report, as Config says.
+func Write(res *Result, cfg Config) error {
+	if cfg.Samples != "" {
+		b, err := json.MarshalIndent(res, "", " ")
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(cfg.Samples, append(b, '\n'), 0o644); err != nil {
+			return err
+		}
+	}
 	if cfg.Chart != "" {
 		if err := os.WriteFile(cfg.Chart, []byte(chartSVG(res)), 0o644); err != nil {
-			return res, err
+			return err
 		}
 	}
 	if cfg.Report != "" {
@@ -177,11 +196,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 			chart = filepath.ToSlash(rel)
 		}
-		if err := writeReport(cfg.Report, res, chart); err != nil {
-			return res, err
-		}
+		return writeReport(cfg.Report, res, chart)
 	}
-	return res, nil
+	return nil
+}
+
+// Render writes the chart and the report again from a run's samples
+// (Config.Samples), judging them by the rule as it is now.
+func Render(cfg Config) (*Result, error) {
+	b, err := os.ReadFile(cfg.Samples)
+	if err != nil {
+		return nil, err
+	}
+	var res Result
+	if err := json.Unmarshal(b, &res); err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.Samples, err)
+	}
+	res.Verdicts = judgeAll(res.Series, res.Duration)
+	cfg.Samples = ""
+	return &res, Write(&res, cfg)
 }
 
 // start starts Redis, FerretDB, the masters and the agents.
