@@ -169,9 +169,9 @@ func (l *load) runTask(ctx context.Context, kind, params string, lines int64) *t
 	return t
 }
 
-// shortLoop runs a short task every 2 s.
+// shortLoop runs a short task every 3 s.
 func (l *load) shortLoop(ctx context.Context) {
-	every(ctx, 2*time.Second, func() {
+	every(ctx, 3*time.Second, func() {
 		l.runTask(ctx, kindShort, fmt.Sprintf("-n %d", shortLines), shortLines)
 	})
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/crawlhub/crawlhub/wsapi"
 )
 
-// rpcLoop is a script calling the JSON-RPC API: a call every 250 ms, one
+// rpcLoop is a script calling the JSON-RPC API: a call every 500 ms, one
 // of the reads a dashboard page or a monitoring script makes, on a
 // connection it opens again every two minutes (on the other master).
 func (l *load) rpcLoop(ctx context.Context, i int) {
@@ -26,7 +26,7 @@ func (l *load) rpcLoop(ctx context.Context, i int) {
 			conn.Close()
 		}
 	}()
-	every(ctx, 250*time.Millisecond, func() {
+	every(ctx, 500*time.Millisecond, func() {
 		if ctx.Err() != nil {
 			return
 		}
@@ -94,10 +94,11 @@ func (l *load) rpcCall(rng *rand.Rand) (string, any) {
 	case 4:
 		return wsapi.MethodSpidersList, map[string]any{}
 	default:
+		// One of the last tasks, as a person opens a recent task's page.
 		l.mu.Lock()
 		var id string
-		if len(l.tasks) > 0 {
-			id = l.tasks[rng.IntN(len(l.tasks))].id
+		if n := len(l.tasks); n > 0 {
+			id = l.tasks[n-1-rng.IntN(min(n, 20))].id
 		}
 		l.mu.Unlock()
 		if id == "" {
