@@ -6,8 +6,8 @@
 # task or a log line is lost. It writes its report into docs/soak.md,
 # docs/soak.svg (the chart) and docs/soak.json (the samples), or into
 # SOAK_OUT when set (make test runs a 3-minute soak
-# that way, leaving the committed report alone). Needs redis-server (make
-# test installs it).
+# that way, leaving the committed report alone). Installs redis-server
+# with apt-get when it is missing, as make test does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -15,7 +15,13 @@ GO=${GO:-go}
 DURATION=${DURATION:-30m}
 export PATH="$PATH:/usr/sbin:/sbin"
 
-command -v redis-server >/dev/null || { echo "soak: needs redis-server (apt-get install redis-server, or run make test once)"; exit 1; }
+if ! command -v redis-server >/dev/null; then
+	echo "soak: installing redis-server (apt-get)"
+	SUDO=""
+	[ "$(id -u)" -eq 0 ] || SUDO=sudo
+	$SUDO apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null
+fi
 
 mkdir -p .cache/bin
 echo "soak: building crawlhub, the FerretDB test server and the harness"
