@@ -46,10 +46,12 @@ func reportMarkdown(r *Result, chart string) string {
 	if r.Failed() != nil {
 		verdict = "**failed**"
 	}
-	load, _ := os.ReadFile("/proc/loadavg")
-	fmt.Fprintf(&b, "Run of %s: %v of load, drained in %v, a sample every %v; %d CPUs, load average at the end %s. The soak %s.\n\n",
-		r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Duration, r.Drain.Round(time.Second), r.Interval, runtime.NumCPU(),
-		strings.Join(strings.Fields(string(load))[:min(3, len(strings.Fields(string(load))))], " "), verdict)
+	loadAvg := ""
+	if r.LoadAvg != "" {
+		loadAvg = ", load average at the end of the run " + r.LoadAvg
+	}
+	fmt.Fprintf(&b, "Run of %s: %v of load, drained in %v, a sample every %v; %d CPUs%s. The soak %s.\n\n",
+		r.Started.UTC().Format("2006-01-02 15:04 UTC"), r.Duration, r.Drain.Round(time.Second), r.Interval, runtime.NumCPU(), loadAvg, verdict)
 	if chart != "" {
 		fmt.Fprintf(&b, "![Memory, goroutines, open files and Redis memory of every process over the run](%s)\n\n", chart)
 	}

@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/crawlhub/crawlhub/internal/bench"
@@ -54,6 +55,7 @@ type Result struct {
 	Duration time.Duration // of the load
 	Drain    time.Duration // from the load's end until every task had ended
 	Interval time.Duration // between samples
+	LoadAvg  string        // the machine's load average (1, 5, 15 min) at the end of the run, from /proc/loadavg
 	Series   []*Series
 	Verdicts []Verdict
 	Load     LoadStats
@@ -151,6 +153,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	ld.run(loadCtx, ctx)
 	<-sampled
 	end := time.Now()
+	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
+		if f := strings.Fields(string(b)); len(f) >= 3 {
+			res.LoadAvg = strings.Join(f[:3], " ")
+		}
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
