@@ -44,6 +44,12 @@ FUZZTIME ?= 5s
 fuzz: ## run every Go fuzz target for FUZZTIME each (5s, as make test does; FUZZTIME=10m to hunt)
 	GO=$(GO) FUZZTIME=$(FUZZTIME) bash .ci/fuzz.sh
 
+DURATION ?= 30m
+
+.PHONY: soak
+soak: ## run 2 masters, 3 agents, Redis and FerretDB under a mixed load for DURATION (30m); report in docs/soak.md; fails on a leak or a lost line
+	GO=$(GO) DURATION=$(DURATION) bash .ci/soak.sh
+
 STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 
 .PHONY: lint

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make test: installs what the tests need on a fresh Debian machine, starts
 # the FerretDB test server on a loopback port and a directory of its own,
-# runs `make lint` and every test (Go with -race, the dashboard in headless
-# Chromium, the `make run` smoke test), and stops what it started.
+# runs `make lint` and every test (Go with -race, the fuzz targets, a
+# 3-minute soak, the dashboard in headless Chromium, the `make run` smoke
+# test), and stops what it started.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -59,6 +60,7 @@ echo "make test: FerretDB test server at $uri"
 make --no-print-directory lint
 go test -race -count=1 -timeout 40m ./...
 bash .ci/fuzz.sh # every fuzz target for 5 s: about a minute
+DURATION=3m SOAK_OUT="$work/soak" bash .ci/soak.sh # the soak, 3 minutes of load: about 6 in all
 npm run --silent test:web
 bash sdk/test.sh
 bash .ci/smoke.sh

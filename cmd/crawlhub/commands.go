@@ -200,7 +200,7 @@ func runServer(ctx context.Context, args []string) error {
 func runAgent(ctx context.Context, args []string) error {
 	fs := newFlags("agent", "crawlhub agent: a work node. Registers itself, heartbeats, answers masters and runs spiders.")
 	var lf logFlags
-	var redisURL, mongoURI, name, data string
+	var redisURL, mongoURI, name, data, metricsAddr string
 	var heartbeat time.Duration
 	var tf taskFlags
 	var bf busFlags
@@ -212,6 +212,7 @@ func runAgent(ctx context.Context, args []string) error {
 	fs.StringVar(&name, "name", "", "node name shown in the dashboard (default: the hostname)")
 	fs.StringVar(&data, "data", "./agent-data", "directory for the node id and the spiders' files; one per agent")
 	fs.DurationVar(&heartbeat, "heartbeat", 5*time.Second, "heartbeat interval; masters mark the node offline after 3 missed beats")
+	fs.StringVar(&metricsAddr, "metrics-listen", "", "serve this agent process's Go and process metrics (goroutines, memory, open files) on http://ADDR/metrics, with no credential; empty: off")
 	if err := parse(fs, args); err != nil {
 		return quietHelp(err)
 	}
@@ -234,7 +235,7 @@ func runAgent(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	return a.Run(ctx)
+	return runWithMetrics(ctx, metricsAddr, a.Run)
 }
 
 func runAllInOne(ctx context.Context, args []string) error {

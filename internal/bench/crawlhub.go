@@ -98,12 +98,14 @@ type Agent struct {
 }
 
 // StartAgent starts `crawlhub agent` and waits until master lists it
-// online.
-func (ps *Procs) StartAgent(ctx context.Context, bin, redisURL, mongoURI, name, secret string, m *Master) (*Agent, error) {
+// online. extra flags come last, so they override the defaults here
+// (--concurrency 2).
+func (ps *Procs) StartAgent(ctx context.Context, bin, redisURL, mongoURI, name, secret string, m *Master, extra ...string) (*Agent, error) {
 	dir := filepath.Join(ps.Dir, "agent-"+name)
-	p, err := ps.Start("agent-"+name, nil, nil, bin, append([]string{"agent",
+	args := append([]string{"agent",
 		"--redis", redisURL, "--mongo", mongoURI, "--name", name, "--data", dir,
-		"--concurrency", "2", "--log-level", "warn"}, busArgs(secret)...)...)
+		"--concurrency", "2", "--log-level", "warn"}, busArgs(secret)...)
+	p, err := ps.Start("agent-"+name, nil, nil, bin, append(args, extra...)...)
 	if err != nil {
 		return nil, err
 	}
