@@ -244,12 +244,48 @@ func (a *Agent) start(ctx context.Context, id string, seen *store.Task) {
 	if err := a.store.Tasks().UpdateIf(ctx, cur, store.TaskPending); err != nil {
 		if errors.Is(err, store.ErrStale) {
 			a.log.Info("task changed before it started; not running it", "task_id", id)
-		} else if ctx.Err() == nil {
-			a.log.Warn("could not record claimed task", "task_id", id, "err", err)
+			notStarted()
+			return
 		}
-		notStarted()
-		return
+		if ctx.Err() == nil {
+			a.log.Warn("could not record claimed task; checking whether the store took it", "task_id", id, "err", err)
+		}
+		if !a.recordedRunning(ctx, id) {
+			notStarted()
+			return
+		}
 	}
 	a.emitStatus(ctx, cur)
 	a.runTask(ctx, *cur)
+}
+
+// recordedRunningWithin bounds how long a claimed task's record is looked
+// for after its write failed; past it the task is left as the store has it.
+const recordedRunningWithin = time.Minute
+
+// recordedRunning reports whether the store has task id running on this
+// node after a write of that failed. A write can take effect and still
+// fail: the store answered too late, or a write that follows it (the
+// overview's bookkeeping) did not go through. Left unrun, such a task
+// would stay running in the store for good, on a live node.
+func (a *Agent) recordedRunning(ctx context.Context, id string) bool {
+	ctx, cancel := context.WithTimeout(ctx, recordedRunningWithin)
+	defer cancel()
+	backoff := 100 * time.Millisecond
+	for {
+		cur, err := a.store.Tasks().Get(ctx, id)
+		if err == nil {
+			return cur.Status == store.TaskRunning && cur.NodeID == a.nodeID
+		}
+		if errors.Is(err, store.ErrNotFound) {
+			return false
+		}
+		select {
+		case <-ctx.Done():
+			a.log.Error("claimed task's record could not be read; leaving it", "task_id", id, "err", err)
+			return false
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, 5*time.Second)
+	}
 }

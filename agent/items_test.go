@@ -641,3 +641,38 @@ func TestTaskEndWaitsForTheStore(t *testing.T) {
 		t.Fatalf("stored task: %+v, %v; want finished with 2 lines", got, err)
 	}
 }
+
+// startFailsAfterWrite stores a task's start and then says it failed, as a
+// store does that answers too late or fails on what it writes after.
+type startFailsAfterWrite struct {
+	store.Tasks
+}
+
+func (f startFailsAfterWrite) UpdateIf(ctx context.Context, t *store.Task, status string) error {
+	err := f.Tasks.UpdateIf(ctx, t, status)
+	if err == nil && t.Status == store.TaskRunning {
+		return errors.New("the store answered too late")
+	}
+	return err
+}
+
+type startFailsStore struct {
+	store.Store
+	tasks startFailsAfterWrite
+}
+
+func (s startFailsStore) Tasks() store.Tasks { return s.tasks }
+
+// A start the store took although the write reported an error is run:
+// left unrun, the task would stay running in the store for good.
+func TestStartRecordedDespiteError(t *testing.T) {
+	n := startNode(t, config{wrap: func(st store.Store) store.Store {
+		return startFailsStore{Store: st, tasks: startFailsAfterWrite{Tasks: st.Tasks()}}
+	}})
+	task := n.run(n.spider("short", "echo one\necho two\n"))
+	n.taskStatus(task.ID, store.TaskFinished)
+	got, err := n.st.Tasks().Get(n.ctx, task.ID)
+	if err != nil || got.Status != store.TaskFinished || got.LogLines != 2 {
+		t.Fatalf("stored task: %+v, %v; want finished with 2 lines", got, err)
+	}
+}
