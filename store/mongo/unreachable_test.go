@@ -2,11 +2,13 @@ package mongo
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/crawlhub/crawlhub/internal/testenv"
 	"github.com/crawlhub/crawlhub/store"
+	"go.mongodb.org/mongo-driver/v2/bson"
 )
 
 // TestUnreachable: with the server gone, the store's errors say it could
@@ -27,5 +29,33 @@ func TestUnreachable(t *testing.T) {
 	defer cancel()
 	if _, err := s.Tasks().Get(ctx, store.NewID()); err == nil || !s.Unreachable(err) {
 		t.Errorf("with the server stopped: %v, want an error Unreachable recognises", err)
+	}
+}
+
+// TestTimeLimitIsUnavailable: a query the server stops at its time limit
+// (an overloaded server) reads as unavailable, not as a bad call.
+func TestTimeLimitIsUnavailable(t *testing.T) {
+	f := testenv.StartFerret(t)
+	s, err := Open(t.Context(), f.URI, testenv.UniqueDB(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close(context.Background())
+	c := s.db.Collection("time_limit")
+	docs := make([]any, 20_000)
+	for i := range docs {
+		docs[i] = bson.D{{Key: "i", Value: i}, {Key: "pad", Value: strings.Repeat("x", 100)}}
+	}
+	if _, err := c.InsertMany(t.Context(), docs); err != nil {
+		t.Fatal(err)
+	}
+	// maxTimeMS 1 over a scan of 20,000 documents: past the limit.
+	err = s.db.RunCommand(t.Context(), bson.D{{Key: "find", Value: "time_limit"},
+		{Key: "filter", Value: bson.D{{Key: "pad", Value: "y"}}}, {Key: "maxTimeMS", Value: 1}}).Err()
+	if err == nil {
+		t.Skip("the server answered within 1 ms")
+	}
+	if !s.Unreachable(err) {
+		t.Errorf("a query stopped at its time limit: %v; want an error Unreachable recognises", err)
 	}
 }
