@@ -60,10 +60,26 @@ func (v Verdict) Why() string {
 		format(v.Metric, v.Q4Max), format(v.Metric, v.Limit), format(v.Metric, v.Q2Max), 1+GrowthRatio, format(v.Metric, floors[v.Metric]))
 }
 
+// MinJudged is the shortest load the growth rule is applied to. Its
+// quarters must be longer than the load's waves (a long task runs up to 2
+// minutes, and the browsers following it move with it from master to
+// master), or the peaks of two quarters do not compare like with like: a
+// 3-minute run's quarters are 45 s, and a wave of reconnections alone
+// moves a master's goroutines by more than the floor. A shorter run (make
+// test's) is still judged on what it lost, and its series are tabled.
+const MinJudged = 10 * time.Minute
+
+// tooShort is the reason a shorter run's series are not judged.
+const tooShort = "a run shorter than 10 minutes has quarters shorter than the load's waves, so its peaks do not compare like with like; it is judged on what it lost"
+
 func judgeAll(ss []*Series, d time.Duration) []Verdict {
 	var vs []Verdict
 	for _, s := range ss {
-		vs = append(vs, judge(s, d.Seconds()))
+		v := judge(s, d.Seconds())
+		if d < MinJudged && !v.Missing && v.NotJudged == "" {
+			v.Grew, v.NotJudged = false, tooShort
+		}
+		vs = append(vs, v)
 	}
 	return vs
 }

@@ -155,3 +155,22 @@ func TestRender(t *testing.T) {
 		t.Errorf("rendered report:\n%s", md)
 	}
 }
+
+// A run shorter than MinJudged is not judged on growth (its quarters are
+// shorter than the load's waves), only on losses and missing samples; a
+// run of MinJudged is.
+func TestShortRunNotJudged(t *testing.T) {
+	leak := func(t float64) float64 { return 100 + 10*t }
+	short := judgeAll([]*Series{series(MetricGoroutines, 90, 180, leak)}, 3*time.Minute)
+	if v := short[0]; v.Grew || v.NotJudged == "" {
+		t.Errorf("3 minutes: %+v, want not judged", v)
+	}
+	few := judgeAll([]*Series{series(MetricGoroutines, 3, 180, leak)}, 3*time.Minute)
+	if v := few[0]; !v.Missing || !v.Grew {
+		t.Errorf("3 minutes, 3 samples: %+v, want missing", v)
+	}
+	long := judgeAll([]*Series{series(MetricGoroutines, 120, 600, leak)}, MinJudged)
+	if v := long[0]; !v.Grew {
+		t.Errorf("10 minutes: %+v, want grew", v)
+	}
+}

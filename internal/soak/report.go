@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -57,13 +58,17 @@ func reportMarkdown(r *Result, chart string) string {
 	}
 	b.WriteString("| process | metric | 2nd quarter max | last quarter max | limit | trend, 2nd half (per hour) | samples | grew? |\n")
 	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|\n")
-	footnote := ""
+	var notes []string // the reasons series are not judged, numbered in order
 	for _, v := range r.Verdicts {
 		grew := "no"
 		switch {
 		case v.NotJudged != "":
-			grew = "not judged¹"
-			footnote = "¹ " + v.NotJudged + "; charted, not judged.\n"
+			n := slices.Index(notes, v.NotJudged)
+			if n < 0 {
+				notes = append(notes, v.NotJudged)
+				n = len(notes) - 1
+			}
+			grew = fmt.Sprintf("not judged (%d)", n+1)
 		case v.Grew:
 			grew = "**yes**"
 		}
@@ -74,8 +79,11 @@ func reportMarkdown(r *Result, chart string) string {
 		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %d | %s |\n", v.Proc, v.Metric,
 			format(v.Metric, v.Q2Max), format(v.Metric, v.Q4Max), format(v.Metric, v.Limit), signed(v.Metric, v.SlopePerHour), v.Samples, grew)
 	}
-	if footnote != "" {
-		b.WriteString("\n" + footnote)
+	if len(notes) > 0 {
+		b.WriteString("\n")
+		for i, n := range notes {
+			fmt.Fprintf(&b, "(%d) %s; charted, not judged.\n", i+1, n)
+		}
 	}
 	l := r.Load
 	fmt.Fprintf(&b, "\nThe load: %d tasks created (%d short, %d long, %d cancelled on purpose), ended %s; %d log lines read back from the store and checked; "+
