@@ -87,6 +87,10 @@ func run(ctx context.Context, args []string) error {
 	if err := res.Failed(); err != nil {
 		return fmt.Errorf("the soak failed:\n%w", err)
 	}
-	fmt.Fprintf(os.Stderr, "soak: passed: %v of load, nothing grew, nothing lost\n", res.Duration)
+	grew := "nothing grew"
+	if res.Duration < soak.MinJudged {
+		grew = "growth not judged (shorter than " + soak.MinJudged.String() + ")"
+	}
+	fmt.Fprintf(os.Stderr, "soak: passed: %v of load, %s, nothing lost\n", res.Duration, grew)
 	return nil
 }
