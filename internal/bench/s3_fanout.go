@@ -297,11 +297,14 @@ func roundsText(v []float64) string {
 // its clients subscribed to "tasks" (as agents publish them).
 func (r *run) crawlhubPublisher(rd *Redis) pubFactory {
 	rc := redis.NewClient(&redis.Options{Addr: rd.Addr, PoolSize: maxPublishers + 8})
+	// Each event has an id of its own, as an agent's have, in every round:
+	// a master passes an id it has just heard on only once.
+	var seq atomic.Int64
 	return func(p int) (publishFunc, func()) {
 		env := make([]byte, 0, 256)
 		return func(ctx context.Context, data []byte) error {
 			env = append(env[:0], `{"id":"bench-`...)
-			env = strconv.AppendInt(env, int64(p), 10)
+			env = strconv.AppendInt(env, seq.Add(1), 10)
 			env = append(env, `","type":"`+wire.EvTaskStatus+`","node_id":"000000000000000000000000","payload":`...)
 			env = append(env, data...)
 			env = append(env, '}')
