@@ -8,12 +8,18 @@
 // own — every process of the group and every descendant that left it is sent
 // SIGTERM, then SIGKILL after a grace period.
 //
-// Descendants that left the group are found on Linux by walking the parent
-// links in /proc/*/stat from the main process and from every process seen
-// before, and, for orphans whose parent has already died, by a per-run marker
-// variable (MarkerEnv) that the runner adds to the environment and that
-// children inherit. On other unix systems only the process group is
-// signalled.
+// On Linux the first Start makes the process a child subreaper, so a task's
+// process whose parent dies is reparented to it rather than to init (and is
+// reaped by the runner when it dies). Descendants that left the group are
+// then found by walking down /proc/<pid>/task/<tid>/children from the main
+// process, from every process seen before, and from the process's own
+// children that carry the run's marker variable (MarkerEnv, which the
+// runner adds to the environment and children inherit) or its group: a few
+// reads, whatever else runs on the machine. Where children cannot be listed
+// (a kernel without CONFIG_PROC_CHILDREN), and for KillGroup, whose group an
+// earlier process started, the parent links of every process in
+// /proc/*/stat are walked instead, with the same marker for orphans. On
+// other unix systems only the process group is signalled.
 //
 // The package builds on unix only.
 package runner

@@ -104,12 +104,18 @@ func scanProcs() ([]procInfo, error) {
 	return procs, nil
 }
 
-// live returns the live processes of the tree and whether its group has any.
+// live returns the live processes of the tree and whether its group has any,
+// by liveByWalk when it can, else by this scan of /proc.
 // Membership, in order: the group; processes seen before (same pid and start
 // time); descendants of those through ppid links; processes carrying the
 // marker, with their descendants. All are remembered, so a process found
 // once is still found after its parent died and it was reparented.
 func (t *tree) live() (pids []int, group bool) {
+	if t.walk {
+		if pids, group, ok := t.liveByWalk(); ok {
+			return pids, group
+		}
+	}
 	procs, err := scanProcs()
 	if err != nil {
 		// Without /proc, the group is all the runner can reach.

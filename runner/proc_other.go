@@ -2,6 +2,8 @@
 
 package runner
 
+import "os/exec"
+
 // Without /proc the runner reaches only the process group: descendants that
 // left it (setsid) are not found, and zombies of the group count as alive.
 
@@ -14,3 +16,10 @@ func (t *tree) live() (pids []int, group bool) {
 }
 
 func groupAlive(pgid int) bool { return groupAliveBySignal(pgid) }
+
+// startCmd starts cmd; without /proc there is no tree to walk.
+func startCmd(cmd *exec.Cmd) (walk bool, err error) { return false, cmd.Start() }
+
+func forgetRoot(int) {}
+
+func reapOrphans() {}

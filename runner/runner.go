@@ -89,6 +89,7 @@ type Process struct {
 	grace   time.Duration
 	timeout time.Duration
 	tree    *tree // used only by supervise
+	walk    bool  // the main process is registered with the reaper (Linux)
 
 	mu       sync.Mutex
 	stopping bool
@@ -135,7 +136,8 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 	// A group of its own, so one signal reaches the whole tree and the
 	// agent's own group is never hit.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
+	walk, err := startCmd(cmd)
+	if err != nil {
 		r.Close()
 		w.Close()
 		return nil, fmt.Errorf("runner: start %q in %q: %w (check the command and the spider's directory)", s.Command, s.Dir, err)
@@ -161,11 +163,13 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 		// Read before waitMain can reap the main process, so its start
 		// time is still in /proc even if it already exited.
 		tree:    newTree(pid, pid, MarkerEnv+"="+marker),
+		walk:    walk,
 		stopReq: make(chan struct{}),
 		exited:  make(chan struct{}),
 		copied:  make(chan struct{}),
 		done:    make(chan struct{}),
 	}
+	p.tree.walk = walk
 	go p.waitMain()
 	go p.copyOutput(out)
 	go p.supervise()
@@ -210,6 +214,9 @@ func (p *Process) Done() <-chan struct{} { return p.done }
 // exits because exec copies no output (see Start).
 func (p *Process) waitMain() {
 	p.waitErr = p.cmd.Wait()
+	if p.walk {
+		forgetRoot(p.cmd.Process.Pid)
+	}
 	close(p.exited)
 }
 

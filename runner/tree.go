@@ -40,6 +40,10 @@ type tree struct {
 	// seen maps the processes met so far to their start time, which tells
 	// one of them from a later process that reused its pid.
 	seen map[int]uint64
+	// walk: the process is a child subreaper and started the main process,
+	// so the tree is found by walking down from its processes and the
+	// process's own children (liveByWalk) rather than by a scan of /proc.
+	walk bool
 }
 
 // newTree returns the tree of group pgid. root, when not 0, is the main
@@ -135,7 +139,11 @@ func KillGroup(pgid int, grace time.Duration) error {
 		grace = DefaultGrace
 	}
 	t := newTree(pgid, 0, "")
-	return t.terminate(grace, grace)
+	err := t.terminate(grace, grace)
+	// Its processes may have been this process's children (reparented to
+	// it as a subreaper): they are zombies now, not to be left behind.
+	reapOrphans()
+	return err
 }
 
 // GroupAlive reports whether any process of group pgid is still alive.
