@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/tasklog"
@@ -25,12 +26,39 @@ import (
 type taskItems struct {
 	spiderID string
 	secret   string // in the task's items URL
-	w        *tasklog.Writer
+
+	// open opens the spool, at the first item: most tasks save none, and
+	// a file and a writer for each would be a cost of every short task.
+	open func() (*tasklog.Writer, error)
+	w    atomic.Pointer[tasklog.Writer] // nil until the first item
 
 	// mu lets one request write at a time, so a request's items stay
 	// together and in order, and lets close wait for the request writing.
-	mu     sync.Mutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	openErr error // the spool could not be opened: items were refused
+}
+
+// lines is how many items the task has.
+func (ti *taskItems) lines() int64 {
+	if w := ti.w.Load(); w != nil {
+		return w.Lines()
+	}
+	return 0
+}
+
+// writeErr is why an item could not be written, if one could not.
+func (ti *taskItems) writeErr() error {
+	ti.mu.Lock()
+	openErr := ti.openErr
+	ti.mu.Unlock()
+	if openErr != nil {
+		return openErr
+	}
+	if w := ti.w.Load(); w != nil {
+		return w.WriteErr()
+	}
+	return nil
 }
 
 // errItemsEnded: the task's items are closed, as the task has ended.
@@ -39,8 +67,9 @@ var errItemsEnded = errors.New("the task has ended")
 // itemsPath is where a task's items are spooled, next to its log.
 func (a *Agent) itemsPath(taskID string) string { return a.dir("logs", taskID+".items") }
 
-// openItems opens the items of task t of spider sp, with the spider's
-// deduplication as it is now, and makes them reachable by the endpoint.
+// openItems makes the items of task t of spider sp reachable by the
+// endpoint, with the spider's deduplication as it is now. The spool is
+// opened at the first item.
 func (a *Agent) openItems(t *store.Task, sp *store.Spider, log *slog.Logger) (*taskItems, error) {
 	dedup := store.Dedup{Keys: sp.DedupKeys, Policy: sp.Dedup}
 	if err := store.CheckDedup(dedup); err != nil {
@@ -51,15 +80,14 @@ func (a *Agent) openItems(t *store.Task, sp *store.Spider, log *slog.Logger) (*t
 	if _, err := rand.Read(key[:]); err != nil {
 		return nil, fmt.Errorf("items secret: %w", err)
 	}
-	w, err := tasklog.Open(tasklog.Config{
-		TaskID: t.ID, Path: a.itemsPath(t.ID), MaxLine: tasklog.ItemMaxLine, Log: log,
-		Store:   tasklog.ItemStore{Items: a.store.Items(), SpiderID: sp.ID, Dedup: dedup},
-		Publish: a.publishItems,
-	})
-	if err != nil {
-		return nil, err
+	ti := &taskItems{spiderID: sp.ID, secret: hex.EncodeToString(key[:])}
+	ti.open = func() (*tasklog.Writer, error) {
+		return tasklog.Open(tasklog.Config{
+			TaskID: t.ID, Path: a.itemsPath(t.ID), MaxLine: tasklog.ItemMaxLine, Log: log,
+			Store:   tasklog.ItemStore{Items: a.store.Items(), SpiderID: sp.ID, Dedup: dedup},
+			Publish: a.publishItems,
+		})
 	}
-	ti := &taskItems{spiderID: sp.ID, secret: hex.EncodeToString(key[:]), w: w}
 	a.mu.Lock()
 	a.items[t.ID] = ti
 	a.mu.Unlock()
@@ -86,11 +114,20 @@ func (ti *taskItems) add(items []byte) (int64, error) {
 		return 0, errItemsEnded
 	}
 	if len(items) > 0 {
-		if _, err := ti.w.Write(items); err != nil {
+		w := ti.w.Load()
+		if w == nil {
+			var err error
+			if w, err = ti.open(); err != nil {
+				ti.openErr = err
+				return 0, err
+			}
+			ti.w.Store(w)
+		}
+		if _, err := w.Write(items); err != nil {
 			return 0, err
 		}
 	}
-	return ti.w.Lines(), nil
+	return ti.lines(), nil
 }
 
 // closeItems ends the task's items once its process has exited: a request
@@ -100,8 +137,13 @@ func (ti *taskItems) add(items []byte) (int64, error) {
 func (a *Agent) closeItems(ctx context.Context, taskID string, ti *taskItems) (int64, error) {
 	ti.mu.Lock()
 	ti.closed = true
+	w := ti.w.Load()
 	ti.mu.Unlock()
-	total, err := ti.w.Close(ctx)
+	var total int64
+	var err error
+	if w != nil {
+		total, err = w.Close(ctx)
+	}
 	a.mu.Lock()
 	delete(a.items, taskID)
 	a.mu.Unlock()
@@ -191,9 +233,13 @@ func (a *Agent) GetItems(ctx context.Context, req wire.GetItems) (wire.ItemBatch
 	ti := a.items[req.TaskID]
 	a.mu.Unlock()
 	if ti != nil {
-		out.Total = ti.w.Lines()
+		w := ti.w.Load()
+		if w == nil {
+			return out, nil // no item yet
+		}
+		out.Total = w.Lines()
 		items, err := wire.ReadItems(req.From, limit, func(from int64, n int) ([]json.RawMessage, error) {
-			lines, err := ti.w.Read(from, n)
+			lines, err := w.Read(from, n)
 			return rawItems(lines), err
 		})
 		if !errors.Is(err, tasklog.ErrClosed) {

@@ -164,7 +164,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 	by := r.cancelBy
 	r.mu.Unlock()
 	var code *int
-	werr, iwerr := r.log.WriteErr(), r.items.w.WriteErr()
+	werr, iwerr := r.log.WriteErr(), r.items.writeErr()
 	switch {
 	case werr != nil:
 		// Whatever the process did, its log misses lines: never finished.
