@@ -86,6 +86,10 @@ type Agent struct {
 	runCtx      context.Context
 	tasks       sync.WaitGroup // runTask goroutines
 
+	// running records the process groups of the tasks started, for a
+	// restart after a crash; set by recoverOrphans before any task runs.
+	running *runningJournal
+
 	mu    sync.Mutex
 	runs  map[string]*run       // running tasks by id
 	items map[string]*taskItems // items of running tasks (from before their process starts) by task id
@@ -289,6 +293,9 @@ func (a *Agent) Run(ctx context.Context) error {
 	stopItems := a.serveItems(ln)
 	a.log.Info("agent online", "name", a.cfg.Name, "data", a.cfg.DataDir, "items", base)
 	a.recoverOrphans(ctx)
+	if a.running != nil {
+		defer a.running.close()
+	}
 	a.runCtx = ctx
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.resp.Run(gctx) })

@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -13,47 +12,59 @@ import (
 	"github.com/crawlhub/crawlhub/tasklog"
 )
 
-// A pid file per running task lets a restarted agent find what a crash
-// left behind: "<pgid> <start time>".
-func (a *Agent) savePID(taskID string, pid int) {
-	if err := os.MkdirAll(a.dir("running"), dirMode); err != nil {
-		a.log.Warn("pid file not saved", "task_id", taskID, "err", err)
+// savePID records the process group of a task that started, in the
+// running journal (running.go), for a restarted agent to find.
+func (a *Agent) savePID(taskID string, pid int, start uint64) {
+	if a.running == nil {
 		return
 	}
-	start, _ := procStartTime(pid)
-	_ = os.WriteFile(a.dir("running", taskID), fmt.Appendf(nil, "%d %d\n", pid, start), fileMode)
+	if err := a.running.started(taskID, pid, start); err != nil {
+		a.log.Warn("the task's process group was not recorded: were the agent to crash, it would be left running", "task_id", taskID, "err", err)
+	}
 }
 
-func (a *Agent) dropPID(taskID string) { os.Remove(a.dir("running", taskID)) }
+func (a *Agent) dropPID(taskID string) {
+	if a.running == nil {
+		return
+	}
+	if err := a.running.ended(taskID); err != nil {
+		a.log.Warn("the running journal was not updated", "task_id", taskID, "err", err)
+	}
+}
 
 // recoverOrphans runs at start: tasks this node was running when it died
-// are stopped for good, their logs uploaded, and marked abnormal.
+// are stopped for good, their logs uploaded, and marked abnormal. Then it
+// starts the running journal afresh.
 func (a *Agent) recoverOrphans(ctx context.Context) {
-	entries, _ := os.ReadDir(a.dir("running"))
-	seen := map[string]bool{}
-	for _, e := range entries {
-		id := e.Name()
-		seen[id] = true
-		b, _ := os.ReadFile(a.dir("running", id))
-		var pid int
-		var start uint64
-		fmt.Sscan(string(b), &pid, &start)
-		if pid > 0 && ownGroup(pid, start) {
-			if err := runner.KillGroup(pid, a.cfg.CancelGrace); err != nil {
-				a.log.Warn("could not stop an orphaned task's processes", "task_id", id, "pid", pid, "err", err)
+	journal := a.dir("running.journal")
+	left, err := readRunning(journal)
+	if err != nil {
+		a.log.Warn("the running journal could not all be read", "path", journal, "err", err)
+	}
+	legacy := a.dir("running")
+	for id, r := range legacyRunning(legacy) {
+		left[id] = r
+	}
+	for id, r := range left {
+		if r.pgid > 0 && ownGroup(r.pgid, r.start) {
+			if err := runner.KillGroup(r.pgid, a.cfg.CancelGrace); err != nil {
+				a.log.Warn("could not stop an orphaned task's processes", "task_id", id, "pid", r.pgid, "err", err)
 			}
 		}
 		a.abandon(ctx, id, "the agent on node "+a.cfg.Name+" restarted while the task ran; its processes were stopped")
-		a.dropPID(id)
 	}
-	// Tasks the store says run here but that left no pid file (the agent
+	if a.running, err = openRunning(journal); err != nil {
+		a.log.Warn("the running journal could not be started: were the agent to crash, its tasks' processes would be left running", "path", journal, "err", err)
+	}
+	os.RemoveAll(legacy)
+	// Tasks the store says run here but that left no record (the agent
 	// died between claiming and starting them).
 	mine, _, err := a.store.Tasks().List(ctx, store.TaskFilter{Status: store.TaskRunning, NodeID: a.nodeID})
 	if err != nil {
 		return
 	}
 	for _, t := range mine {
-		if !seen[t.ID] {
+		if _, ok := left[t.ID]; !ok {
 			a.abandon(ctx, t.ID, "the agent on node "+a.cfg.Name+" restarted while the task was starting")
 		}
 	}

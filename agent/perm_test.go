@@ -57,7 +57,7 @@ echo saved
 		t.Fatal(err)
 	}
 	for _, p := range []string{".", "node_id", "spiders", "logs", filepath.Join("logs", task.ID+".log"),
-		filepath.Join("logs", task.ID+".items"), filepath.Join("running", task.ID)} {
+		filepath.Join("logs", task.ID+".items"), "running.journal"} {
 		if !seen[p] {
 			t.Errorf("%s was not found in the data directory (it holds %v)", p, seen)
 		}

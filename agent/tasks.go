@@ -121,7 +121,7 @@ func (a *Agent) runTask(ctx context.Context, t store.Task) {
 		a.finish(&t, store.TaskError, nil, "could not start the command: "+err.Error(), total)
 		return
 	}
-	a.savePID(t.ID, r.proc.PID())
+	a.savePID(t.ID, r.proc.PID(), r.proc.StartTime())
 	log.Info("task started", "spider", sp.Name, "pid", r.proc.PID())
 	stopLevels := a.reportLevels(t, r)
 

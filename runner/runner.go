@@ -89,7 +89,8 @@ type Process struct {
 	grace   time.Duration
 	timeout time.Duration
 	tree    *tree // used only by supervise
-	walk    bool  // the main process is registered with the reaper (Linux)
+	start   uint64
+	walk    bool // the main process is registered with the reaper (Linux)
 
 	mu       sync.Mutex
 	stopping bool
@@ -170,6 +171,7 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 		done:    make(chan struct{}),
 	}
 	p.tree.walk = walk
+	p.start = p.tree.minStart
 	go p.waitMain()
 	go p.copyOutput(out)
 	go p.supervise()
@@ -178,6 +180,11 @@ func Start(ctx context.Context, s Spec) (*Process, error) {
 
 // PID is the main process's id, which is also its process group id.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
+
+// StartTime is the main process's start time in clock ticks after boot
+// (field 22 of /proc/<pid>/stat), which tells it from a later process that
+// reuses its pid; 0 where /proc is not read.
+func (p *Process) StartTime() uint64 { return p.start }
 
 // Stop ends the run: SIGTERM to the process group and every descendant that
 // left it, then SIGKILL to whatever is still alive after the grace period.
