@@ -3,6 +3,7 @@ package runner
 import (
 	"bytes"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"strconv"
@@ -96,6 +97,32 @@ func isRoot(pid int) bool {
 	return reaper.roots[pid] > 0
 }
 
+// orphansOf returns the children of the main thread of pid, the process
+// itself: where the kernel puts the orphans a subreaper adopts. It gives
+// them to the first live thread of the subreaper's thread group
+// (find_new_reaper, find_alive_thread), which is the group leader while it
+// lives, and a Go process's main thread lives as long as the process.
+// Children the process forked from its other threads are not listed: they
+// are the runner's main processes and other exec.Cmds', not orphans.
+func orphansOf(pid int, buf []byte) ([]int, error) {
+	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
+	if err != nil {
+		return nil, err
+	}
+	n, err := f.Read(buf)
+	f.Close()
+	if err != nil && n == 0 && !errors.Is(err, io.EOF) {
+		return nil, err
+	}
+	var out []int
+	for _, field := range bytes.Fields(buf[:n]) {
+		if c, err := strconv.Atoi(string(field)); err == nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
 // childrenOf returns the children of every thread of pid, read whole in
 // one read per thread so the kernel walks each list in a single pass.
 func childrenOf(pid int, buf []byte) ([]int, error) {
@@ -127,8 +154,8 @@ func childrenOf(pid int, buf []byte) ([]int, error) {
 }
 
 // liveByWalk is live for a process that is a subreaper: it walks from the
-// processes seen before (the main process first) and from the agent's own
-// children instead of scanning /proc. ok is false when it cannot (the
+// processes seen before (the main process first) and from the orphans the
+// agent adopted instead of scanning /proc. ok is false when it cannot (the
 // agent's children are unreadable); live then scans.
 //
 // The agent's children are read after every process found alive so far was
@@ -136,8 +163,9 @@ func childrenOf(pid int, buf []byte) ([]int, error) {
 // during the walk has been reparented to the agent before its parent shows
 // as dead, so it is in the last read.
 func (t *tree) liveByWalk() (pids []int, group bool, ok bool) {
-	buf := make([]byte, 64<<10)
-	stat := make([]byte, 1024)
+	bufs := walkBufs.Get().(*walkBuffers)
+	defer walkBufs.Put(bufs)
+	buf, stat := bufs.children[:], bufs.stat[:]
 	in := make(map[int]bool)
 	var queue []procInfo
 	add := func(p procInfo) {
@@ -172,7 +200,7 @@ func (t *tree) liveByWalk() (pids []int, group bool, ok bool) {
 	descend(0)
 	zombies := false
 	for {
-		kids, err := childrenOf(reaper.self, buf)
+		kids, err := orphansOf(reaper.self, buf)
 		if err != nil {
 			return nil, false, false
 		}
@@ -211,6 +239,14 @@ func (t *tree) liveByWalk() (pids []int, group bool, ok bool) {
 	return pids, group, true
 }
 
+// walkBuffers are liveByWalk's read buffers, reused: one walk per task end.
+type walkBuffers struct {
+	children [64 << 10]byte // a children file: up to about 9,000 pids
+	stat     [1024]byte
+}
+
+var walkBufs = sync.Pool{New: func() any { return new(walkBuffers) }}
+
 // reapOrphans reaps the agent's zombie children that no exec.Cmd of the
 // runner waits for and that are not in the agent's own process group:
 // processes of tasks whose parent died before them.
@@ -220,7 +256,7 @@ func reapOrphans() {
 	}
 	reaper.mu.Lock()
 	defer reaper.mu.Unlock()
-	kids, err := childrenOf(reaper.self, make([]byte, 64<<10))
+	kids, err := orphansOf(reaper.self, make([]byte, 64<<10))
 	if err != nil {
 		return
 	}

@@ -3,6 +3,7 @@ package runner
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -44,6 +45,14 @@ func TestTheAgentIsASubreaper(t *testing.T) {
 	}
 	if st.ppid != os.Getpid() {
 		t.Errorf("the orphan's parent is %d, want the runner's process %d", st.ppid, os.Getpid())
+	}
+	// Adopted by the main thread, where the end of a task looks.
+	kids, err := orphansOf(os.Getpid(), make([]byte, 64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(kids, refs[0].pid) {
+		t.Errorf("the orphan %d is not among the main thread's children %v", refs[0].pid, kids)
 	}
 	p.Stop("done")
 	wait(t, p)
