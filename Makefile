@@ -35,7 +35,7 @@ test: ## install what the tests need, start Redis and FerretDB on loopback, run 
 	bash .ci/test.sh
 
 .PHONY: bench
-bench: ## measure the hub against the machine and Centrifugo: BENCHMARKS.md, bench/results.json (~3-5 min; BENCH_ARGS='-only 3')
+bench: ## measure the hub against the machine and Centrifugo: BENCHMARKS.md, bench/results.json (about 25 min)
 	GO=$(GO) bash internal/bench/bench.sh $(BENCH_ARGS)
 
 FUZZTIME ?= 5s
