@@ -105,16 +105,21 @@ func isRoot(pid int) bool {
 // Children the process forked from its other threads are not listed: they
 // are the runner's main processes and other exec.Cmds', not orphans.
 func orphansOf(pid int, buf []byte) ([]int, error) {
-	f, err := os.Open("/proc/" + strconv.Itoa(pid) + "/task/" + strconv.Itoa(pid) + "/children")
+	return readChildren("/proc/"+strconv.Itoa(pid)+"/task/"+strconv.Itoa(pid)+"/children", buf, nil)
+}
+
+// readChildren appends to out the pids a children file lists, read whole
+// in one read so the kernel walks the list in a single pass.
+func readChildren(path string, buf []byte, out []int) ([]int, error) {
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, err
+		return out, err
 	}
 	n, err := f.Read(buf)
 	f.Close()
 	if err != nil && n == 0 && !errors.Is(err, io.EOF) {
-		return nil, err
+		return out, err
 	}
-	var out []int
 	for _, field := range bytes.Fields(buf[:n]) {
 		if c, err := strconv.Atoi(string(field)); err == nil {
 			out = append(out, c)
@@ -123,8 +128,7 @@ func orphansOf(pid int, buf []byte) ([]int, error) {
 	return out, nil
 }
 
-// childrenOf returns the children of every thread of pid, read whole in
-// one read per thread so the kernel walks each list in a single pass.
+// childrenOf returns the children of every thread of pid.
 func childrenOf(pid int, buf []byte) ([]int, error) {
 	dir := "/proc/" + strconv.Itoa(pid) + "/task"
 	d, err := os.Open(dir)
@@ -138,17 +142,8 @@ func childrenOf(pid int, buf []byte) ([]int, error) {
 	}
 	var out []int
 	for _, tid := range tids {
-		f, err := os.Open(dir + "/" + tid + "/children")
-		if err != nil {
-			continue // the thread ended; its children went to another
-		}
-		n, _ := f.Read(buf)
-		f.Close()
-		for _, field := range bytes.Fields(buf[:n]) {
-			if c, err := strconv.Atoi(string(field)); err == nil {
-				out = append(out, c)
-			}
-		}
+		// A thread that ended gave its children to another: skip it.
+		out, _ = readChildren(dir+"/"+tid+"/children", buf, out)
 	}
 	return out, nil
 }
