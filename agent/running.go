@@ -36,15 +36,16 @@ type runningEntry struct {
 	start uint64
 }
 
-// readRunning returns the tasks a journal at path says were running.
-// Lines it cannot read (a torn last line) are skipped.
+// readRunning returns the tasks a journal at path says were running, as
+// many as it could read (a map, never nil). Lines it cannot read (a torn
+// last line) are skipped.
 func readRunning(path string) (map[string]runningEntry, error) {
 	f, err := os.Open(path)
 	if os.IsNotExist(err) {
 		return map[string]runningEntry{}, nil
 	}
 	if err != nil {
-		return nil, err
+		return map[string]runningEntry{}, err
 	}
 	defer f.Close()
 	out := map[string]runningEntry{}

@@ -79,3 +79,20 @@ func TestRunningJournalStaysSmall(t *testing.T) {
 		t.Errorf("read %v, want %v", got, want)
 	}
 }
+
+func TestUnreadableRunningJournal(t *testing.T) {
+	// A file where the data directory should be: the journal cannot be
+	// opened, and the caller still gets a map to add the old pid files to.
+	file := filepath.Join(t.TempDir(), "data")
+	if err := os.WriteFile(file, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	got, err := readRunning(filepath.Join(file, "running.journal"))
+	if err == nil {
+		t.Errorf("reading a journal under a file: no error")
+	}
+	if got == nil {
+		t.Fatal("readRunning returned a nil map")
+	}
+	got["t"] = runningEntry{pgid: 1}
+}

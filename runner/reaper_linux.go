@@ -75,7 +75,8 @@ func startCmd(cmd *exec.Cmd) (walk bool, err error) {
 	return true, nil
 }
 
-// forgetRoot undoes registerRoot once the exec.Cmd reaped pid.
+// forgetRoot undoes startCmd's registration of pid once its exec.Cmd
+// reaped it.
 func forgetRoot(pid int) {
 	if !reaper.on {
 		return
