@@ -17,7 +17,7 @@
 //   to every channel. A task's log or items resume with since = the last
 //   line (item) received + 1, and those already delivered are dropped, so a
 //   viewer never shows a gap or a duplicate. One that has ended is not
-//   subscribed again.
+//   subscribed again. lib/wschannels.js keeps the channels.
 // - Calls in flight when the connection drops fail (they may or may not have
 //   happened: the caller decides whether to repeat them); calls made while
 //   disconnected wait for the connection, up to their timeout.
@@ -32,7 +32,8 @@
 // so the logic runs under Node's test runner with fakes.
 
 import { getMe } from './api.js';
-import { CLIENT, CLOSE_REVOKED, CLOSE_SERVICE_RESTART, RETRYABLE, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
+import { createChannels } from './wschannels.js';
+import { CLIENT, CLOSE_REVOKED, CLOSE_SERVICE_RESTART, RPC, RpcError, parseFrame, wsURL } from './wsproto.js';
 
 export { CLIENT, CLOSE_REVOKED, CLOSE_SERVICE_RESTART, CLOSE_TOO_SLOW, RPC, RpcError, parseFrame, sequenceField, wsURL } from './wsproto.js';
 
@@ -74,20 +75,14 @@ export function createSocket(options) {
    */
   const pending = new Map();
 
-  /**
-   * One entry per channel; several listeners may share a plain channel.
-   * @typedef {{ channel: string, seq: string, next: number, ended: boolean, confirmed: boolean, everConfirmed: boolean, subscribing: number, listeners: Set<Listener> }} Entry
-   * @type {Map<string, Entry>}
-   */
-  const subs = new Map();
-
-  /**
-   * Channels being unsubscribed: their notifications are dropped until the
-   * server answers the unsubscribe (the server sends in order, so nothing
-   * of a later subscription to the same channel comes before that answer).
-   * @type {Map<string, number>}
-   */
-  const draining = new Map();
+  const channels = createChannels({
+    request,
+    safely,
+    timers,
+    minDelay,
+    isOpen: () => state === 'open',
+    ensure,
+  });
 
   const statusListeners = new Set();
 
@@ -110,7 +105,7 @@ export function createSocket(options) {
   }
 
   function wanted() {
-    return subs.size > 0 || pending.size > 0;
+    return channels.size > 0 || pending.size > 0;
   }
 
   function setState(s) {
@@ -149,9 +144,7 @@ export function createSocket(options) {
         attempt = 0;
       }, stableAfter);
       state = 'open';
-      for (const entry of subs.values()) {
-        if (!(entry.seq && entry.ended)) sendSubscribe(entry);
-      }
+      channels.opened();
       for (const [id, p] of pending) {
         if (!p.sent) {
           p.sent = true;
@@ -177,11 +170,7 @@ export function createSocket(options) {
     opened = false;
     timers.clearTimeout(stableTimer);
     lastClose = { code, reason };
-    draining.clear();
-    for (const entry of subs.values()) {
-      entry.confirmed = false;
-      entry.subscribing = 0;
-    }
+    channels.lost();
     for (const [id, p] of pending) {
       if (!p.sent) continue;
       pending.delete(id);
@@ -256,11 +245,7 @@ export function createSocket(options) {
     const sock = ws;
     ws = null;
     opened = false;
-    draining.clear();
-    for (const entry of subs.values()) {
-      entry.confirmed = false;
-      entry.subscribing = 0;
-    }
+    channels.lost();
     for (const [id, p] of pending) {
       pending.delete(id);
       timers.clearTimeout(p.timer);
@@ -315,12 +300,7 @@ export function createSocket(options) {
 
   function dispatch(msg) {
     if (msg.method === 'publish' && msg.params && typeof msg.params.channel === 'string') {
-      const { channel, data } = msg.params;
-      if (draining.has(channel)) return;
-      const entry = subs.get(channel);
-      if (!entry) return;
-      if (entry.seq) onSequence(entry, data);
-      else for (const l of [...entry.listeners]) safely(l.onData, data);
+      channels.publish(msg.params.channel, msg.params.data);
       return;
     }
     if (msg.id === undefined || msg.id === null || !('result' in msg || 'error' in msg)) return;
@@ -332,78 +312,6 @@ export function createSocket(options) {
       const e = msg.error;
       p.onReply(new RpcError(typeof e.code === 'number' ? e.code : RPC.INTERNAL, String(e.message ?? 'The server reported an error.')));
     } else p.onReply(null, msg.result);
-  }
-
-  function onSequence(entry, data) {
-    if (!data || typeof data !== 'object') return;
-    if (data.end) {
-      if (entry.ended) return;
-      entry.ended = true;
-      for (const l of [...entry.listeners]) safely(l.onData, data);
-      return;
-    }
-    const field = entry.seq;
-    if (entry.ended || !Array.isArray(data[field])) return;
-    let from = Number(data.from);
-    let lines = data[field];
-    if (!Number.isInteger(from) || from < 0) return;
-    if (from + lines.length <= entry.next) return; // all seen
-    if (from > entry.next) {
-      // A gap (the server promises none; be safe): read it again from next.
-      resync(entry);
-      return;
-    }
-    if (from < entry.next) {
-      lines = lines.slice(entry.next - from);
-      from = entry.next;
-    }
-    entry.next = from + lines.length;
-    const out = { from, [field]: lines };
-    for (const l of [...entry.listeners]) safely(l.onData, out);
-  }
-
-  function resync(entry) {
-    sendUnsubscribe(entry.channel);
-    entry.confirmed = false;
-    sendSubscribe(entry);
-  }
-
-  function sendSubscribe(entry) {
-    const params = { channel: entry.channel };
-    if (entry.seq) params.since = entry.next;
-    const resumed = entry.everConfirmed;
-    const id = request('subscribe', params, {
-      internal: true,
-      onReply(err) {
-        if (subs.get(entry.channel) !== entry || entry.subscribing !== id) return;
-        entry.subscribing = 0;
-        if (!err || err.code === RPC.ALREADY_SUBSCRIBED) {
-          entry.confirmed = true;
-          entry.everConfirmed = true;
-          for (const l of [...entry.listeners]) safely(l.onSubscribed, { resumed });
-          return;
-        }
-        if (RETRYABLE.has(err.code)) {
-          timers.setTimeout(() => {
-            if (subs.get(entry.channel) === entry && state === 'open' && !entry.confirmed && !entry.subscribing) sendSubscribe(entry);
-          }, minDelay * 2);
-          return;
-        }
-        subs.delete(entry.channel);
-        for (const l of [...entry.listeners]) safely(l.onError, err);
-      },
-    });
-    entry.subscribing = id;
-  }
-
-  function sendUnsubscribe(channel) {
-    const id = request('unsubscribe', { channel }, {
-      internal: true,
-      onReply() {
-        if (draining.get(channel) === id) draining.delete(channel);
-      },
-    });
-    draining.set(channel, id);
   }
 
   // --- API -----------------------------------------------------------------
@@ -438,46 +346,7 @@ export function createSocket(options) {
      * @returns {{ unsubscribe: () => void, readonly next: number }}
      */
     subscribe(channel, listener) {
-      const seq = sequenceField(channel);
-      let entry = subs.get(channel);
-      if (entry && seq) throw new Error(`already following ${channel}`);
-      if (!entry) {
-        entry = {
-          channel,
-          seq,
-          next: seq ? Math.max(0, Math.floor(listener.since ?? 0)) : 0,
-          ended: false,
-          confirmed: false,
-          everConfirmed: false,
-          subscribing: 0,
-          listeners: new Set(),
-        };
-        subs.set(channel, entry);
-        entry.listeners.add(listener);
-        if (state === 'open') sendSubscribe(entry);
-        else ensure();
-      } else {
-        entry.listeners.add(listener);
-        if (entry.confirmed) {
-          const e = entry;
-          Promise.resolve().then(() => e.listeners.has(listener) && safely(listener.onSubscribed, { resumed: false }));
-        }
-      }
-      const own = entry;
-      let active = true;
-      return {
-        unsubscribe() {
-          if (!active) return;
-          active = false;
-          own.listeners.delete(listener);
-          if (own.listeners.size > 0 || subs.get(channel) !== own) return;
-          subs.delete(channel);
-          if (state === 'open' && (own.confirmed || own.subscribing)) sendUnsubscribe(channel);
-        },
-        get next() {
-          return own.next;
-        },
-      };
+      return channels.subscribe(channel, listener);
     },
 
     /** The connection's state now. @returns {Status} */
