@@ -2,19 +2,11 @@ package server_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/big"
-	"net"
 	"net/http"
 	"net/netip"
 	"os"
@@ -27,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/crawlhub/crawlhub/bus"
+	"github.com/crawlhub/crawlhub/internal/testenv"
 	"github.com/crawlhub/crawlhub/server"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/store/sqlite"
@@ -141,46 +134,11 @@ func TestDashboardNeedsNoInline(t *testing.T) {
 	}
 }
 
-// A self-signed CA and a certificate for 127.0.0.1 it signed, written to
-// files as --tls-cert and --tls-key take them.
-func testCert(t *testing.T) (certFile, keyFile string, roots *x509.CertPool) {
-	t.Helper()
-	caKey, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	ca := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "crawlhub test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caCert, _ := x509.ParseCertificate(caDER)
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		KeyUsage: x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
-	dir := t.TempDir()
-	certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
-	os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-	os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600)
-	roots = x509.NewCertPool()
-	roots.AddCert(caCert)
-	return certFile, keyFile, roots
-}
-
 // With a certificate the server speaks HTTPS only: the API answers over
 // HTTP/2 with HSTS, and the WebSocket works over wss.
 func TestTLS(t *testing.T) {
-	cert, key, roots := testCert(t)
+	c := testenv.NewCert(t)
+	cert, key, roots := c.CertFile, c.KeyFile, c.Roots
 	m := startMaster(t, server.Config{TLSCert: cert, TLSKey: key})
 	if !strings.HasPrefix(m.srv.URL(), "https://127.0.0.1:") {
 		t.Fatalf("URL %s: want https", m.srv.URL())
@@ -228,7 +186,7 @@ func TestTLS(t *testing.T) {
 }
 
 func TestTLSNeedsCertAndKey(t *testing.T) {
-	cert, _, _ := testCert(t)
+	cert := testenv.NewCert(t).CertFile
 	st, err := sqlite.Open(context.Background(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)

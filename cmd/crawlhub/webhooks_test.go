@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"errors"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,13 +16,14 @@ import (
 
 // TestWebhookCommands: create, list, test and delete webhooks and email
 // channels from the command line, against an all-in-one with a mail
-// server, as an admin would.
+// server speaking TLS from the first byte under a private CA, as an admin
+// would.
 func TestWebhookCommands(t *testing.T) {
 	t.Parallel()
 	rcv := testenv.StartReceiver(t, "from-stdin")
-	mail := testenv.StartSMTP(t)
+	mail := testenv.StartSMTPTLS(t, true)
 	p := startProc(t, "all-in-one", "--listen", "127.0.0.1:0", "--data", t.TempDir(),
-		"--smtp-addr", mail.Addr, "--smtp-from", "crawlhub@example.com")
+		"--smtp-addr", mail.Addr, "--smtp-from", "crawlhub@example.com", "--smtp-tls", "implicit", "--smtp-ca-file", mail.CAFile)
 	m := p.waitLog(t, regexp.MustCompile(`(http://127\.0\.0\.1:\d+)/\?token=([0-9A-Za-z_-]+)`), 60*time.Second)
 	base, admin := m[1], m[2]
 	run := func(stdin string, args ...string) (stdout, stderr string, code int) {
@@ -69,7 +72,9 @@ func TestWebhookCommands(t *testing.T) {
 	if code != 0 {
 		t.Errorf("webhooks test on-call: %d %s", code, errs)
 	}
-	mail.WaitFor(t, 30*time.Second, "the test mail", func(ms []testenv.Mail) bool { return len(ms) == 1 })
+	if m := mail.WaitFor(t, 30*time.Second, "the test mail", func(ms []testenv.Mail) bool { return len(ms) == 1 }); !m[0].TLS {
+		t.Error("the test mail did not come over TLS")
+	}
 
 	rcv.Fail(true)
 	_, errs, code = run("", "webhooks", "test", "ops")
@@ -83,5 +88,29 @@ func TestWebhookCommands(t *testing.T) {
 	}
 	if out, _, _ = run("", "webhooks", "list"); strings.Contains(out, rcv.URL) {
 		t.Errorf("after delete, webhooks list still has it:\n%s", out)
+	}
+}
+
+// A mail server's TLS settings that cannot work stop the start, saying why.
+func TestSMTPFlagsChecked(t *testing.T) {
+	t.Parallel()
+	notPEM := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		flags []string
+		want  string
+	}{
+		{[]string{"--smtp-tls", "ssl"}, `--smtp-tls: unknown TLS mode "ssl": want auto, implicit or starttls`},
+		{[]string{"--smtp-ca-file", notPEM}, "no PEM certificate in it"},
+		{[]string{"--smtp-ca-file", notPEM + ".missing"}, "--smtp-ca-file: open"},
+	} {
+		cmd := exec.Command(binary, append([]string{"--listen", "127.0.0.1:0", "--data", t.TempDir()}, c.flags...)...)
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(string(out), c.want) {
+			t.Errorf("crawlhub %v: %v, %q; want exit 1 saying %q", c.flags, err, out, c.want)
+		}
 	}
 }

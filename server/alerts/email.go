@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -26,15 +27,55 @@ type SMTP struct {
 	// Username and Password authenticate (PLAIN), only over TLS (or to a
 	// server on loopback); an empty Username means no authentication.
 	Username, Password string
+	// TLS is how the connection is encrypted: TLSAuto (or empty),
+	// TLSImplicit or TLSStartTLS.
+	TLS string
+	// RootCAs are the authorities the server's certificate is checked
+	// against; nil means the system's.
+	RootCAs *x509.CertPool
+}
+
+// The ways a mail server's connection is encrypted (SMTP.TLS).
+const (
+	// TLSAuto is TLS from the first byte on port 465, else STARTTLS when
+	// the server offers it.
+	TLSAuto = "auto"
+	// TLSImplicit is TLS from the first byte (SMTPS, RFC 8314), on any port.
+	TLSImplicit = "implicit"
+	// TLSStartTLS is STARTTLS, required: a server that does not offer it
+	// is refused, so nothing is ever sent in the clear.
+	TLSStartTLS = "starttls"
+)
+
+// CheckTLS says whether mode is a TLS mode SMTP knows ("" is TLSAuto).
+func CheckTLS(mode string) error {
+	switch mode {
+	case "", TLSAuto, TLSImplicit, TLSStartTLS:
+		return nil
+	}
+	return fmt.Errorf("unknown TLS mode %q: want %s, %s or %s", mode, TLSAuto, TLSImplicit, TLSStartTLS)
+}
+
+// implicitTLS says whether the connection to s starts with a TLS handshake.
+func (s SMTP) implicitTLS() bool {
+	if s.TLS == TLSImplicit {
+		return true
+	}
+	_, port, _ := net.SplitHostPort(s.Addr)
+	return (s.TLS == "" || s.TLS == TLSAuto) && port == "465"
+}
+
+func (s SMTP) tlsConfig(host string) *tls.Config {
+	return &tls.Config{ServerName: host, RootCAs: s.RootCAs, MinVersion: tls.VersionTLS12}
 }
 
 // ErrNoSMTP is the error of an email delivery on a master without a mail
 // server.
 var ErrNoSMTP = errors.New("this master has no mail server: start it with --smtp-addr and --smtp-from")
 
-// sendMail sends d (a Mail) to w's recipients: STARTTLS when the server
-// offers it, authentication when configured, the whole conversation
-// within the timeout.
+// sendMail sends d (a Mail) to w's recipients: over TLS as cfg.TLS says,
+// authentication when configured, the whole conversation within the
+// timeout.
 func (a *Alerts) sendMail(ctx context.Context, w *store.Webhook, d *store.Delivery) error {
 	cfg := a.cfg.SMTP
 	if cfg.Addr == "" || cfg.From == "" {
@@ -63,6 +104,14 @@ func (a *Alerts) sendMail(ctx context.Context, w *store.Webhook, d *store.Delive
 	// A cancelled ctx ends the conversation at once, not at the deadline.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	defer stop()
+	if cfg.implicitTLS() {
+		tc := tls.Client(conn, cfg.tlsConfig(host))
+		if err := tc.HandshakeContext(ctx); err != nil {
+			conn.Close()
+			return fmt.Errorf("mail server: TLS: %w", err)
+		}
+		conn = tc
+	}
 	c, err := smtp.NewClient(conn, host)
 	if err != nil {
 		conn.Close()
@@ -79,9 +128,13 @@ func converse(c *smtp.Client, host string, cfg SMTP, to []string, msg []byte) er
 	if err := c.Hello("crawlhub"); err != nil {
 		return err
 	}
-	if ok, _ := c.Extension("STARTTLS"); ok {
-		if err := c.StartTLS(&tls.Config{ServerName: host, MinVersion: tls.VersionTLS12}); err != nil {
-			return err
+	if _, done := c.TLSConnectionState(); !done {
+		if ok, _ := c.Extension("STARTTLS"); ok {
+			if err := c.StartTLS(cfg.tlsConfig(host)); err != nil {
+				return fmt.Errorf("STARTTLS: %w", err)
+			}
+		} else if cfg.TLS == TLSStartTLS {
+			return errors.New("the server does not offer STARTTLS, which --smtp-tls starttls requires; nothing was sent")
 		}
 	}
 	if cfg.Username != "" {
