@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -203,4 +204,43 @@ func TestItemsWhileStoreIsDown(t *testing.T) {
 	}
 	equalItems(t, "items in the store", n.storedItems(task), pySaverItems())
 	n.checkItemBatches(task.ID, store.TaskFinished, pySaverItems())
+}
+
+// spoolBlocker makes the path of its task's items spool a directory, so
+// the agent cannot open the spool, then tries to save an item and prints
+// the answer.
+const spoolBlocker = `mkdir "$SPOOL_DIR/$CRAWLHUB_TASK_ID.items"
+python3 - <<'PY'
+import os, urllib.request, urllib.error
+req = urllib.request.Request(os.environ["CRAWLHUB_ITEMS_URL"], data=b'{"n":1}\n', method="POST")
+try:
+    urllib.request.urlopen(req)
+    print("accepted")
+except urllib.error.HTTPError as e:
+    print("refused", e.code, e.read().decode().strip())
+PY
+`
+
+// A spool the agent cannot open refuses the spider's items with a 500
+// that says why, and the task ends in error instead of finished: its
+// items are not there.
+func TestItemsSpoolCannotBeOpened(t *testing.T) {
+	data := t.TempDir()
+	n := startNode(t, config{dataDir: data})
+	sp := n.spider("blocked", "export SPOOL_DIR="+filepath.Join(data, "logs")+"\n"+spoolBlocker)
+	task := n.run(sp)
+	ts := n.taskStatus(task.ID, store.TaskError)
+	if !strings.HasPrefix(ts.Reason, "items not written: ") || !strings.Contains(ts.Reason, "0 items") {
+		t.Errorf("reason %q: want it to say the items were not written, and none kept", ts.Reason)
+	}
+	var lines []string
+	for _, b := range n.logBatchesOf(task.ID) {
+		lines = append(lines, b.Lines...)
+	}
+	if got := strings.Join(lines, "\n"); !strings.HasPrefix(got, "refused 500 ") || !strings.Contains(got, "could not write the items to its disk") {
+		t.Errorf("the spider was told:\n%s\nwant a 500 saying the agent could not write the items", got)
+	}
+	if got := n.storedItems(task); len(got) != 0 {
+		t.Errorf("store: %d items, want none", len(got))
+	}
 }
