@@ -53,6 +53,21 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// TestFilteredUpdateIf runs the tests of UpdateIf's filtered update, the
+// way of MongoDB proper, on every server: a FerretDB store uses the
+// other (scansFilters), so without this its code would run nowhere here.
+func TestFilteredUpdateIf(t *testing.T) {
+	for _, srv := range testenv.MongoURIs(t) {
+		t.Run(srv.Name, func(t *testing.T) {
+			storetest.RunOnly(t, func(t *testing.T) store.Store {
+				s := open(t, srv.URI, testenv.UniqueDB(t))
+				s.scans = false
+				return s
+			}, "TaskUpdateIf", "StatsOnce", "StatsCorrectedAfterFold")
+		})
+	}
+}
+
 // TestAtomic runs on a real MongoDB only: FerretDB v1 does not apply a
 // filtered update atomically (see store.Tasks.UpdateIf).
 func TestAtomic(t *testing.T) {

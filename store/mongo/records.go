@@ -180,7 +180,7 @@ func (s *tasks) Create(ctx context.Context, t *store.Task) error {
 	if _, err := s.tasks.InsertOne(ctx, toTaskDoc(t)); err != nil {
 		return fmt.Errorf("store: create task %s: %w", t.ID, conflict(err))
 	}
-	err := (*Store)(s).changed(ctx, "", t)
+	err := (*Store)(s).changed(ctx, "", nil, t)
 	if err == nil {
 		err = (*Store)(s).enqueue(ctx, []store.Task{*t}, []bool{true})
 	}
@@ -295,7 +295,7 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 	if !store.TaskEnded(t.Status) {
 		res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, toTaskDoc(t))
 		if err = matched(matchedCount(res), err); err == nil {
-			err = (*Store)(s).changed(ctx, "", t)
+			err = (*Store)(s).changed(ctx, "", nil, t)
 		}
 		if err == nil {
 			err = (*Store)(s).requeue(ctx, t)
@@ -305,16 +305,15 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 		}
 		return nil
 	}
-	var old struct {
-		Status string `bson:"status"`
-	}
+	var old taskDoc // whole: FerretDB v1 takes no projection here
 	err := s.tasks.FindOneAndReplace(ctx, bson.D{{Key: "_id", Value: t.ID}}, toTaskDoc(t),
-		options.FindOneAndReplace().SetReturnDocument(options.Before)).Decode(&old) // FerretDB v1 takes no projection here
+		options.FindOneAndReplace().SetReturnDocument(options.Before)).Decode(&old)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		err = store.ErrNotFound
 	}
 	if err == nil {
-		err = (*Store)(s).changed(ctx, old.Status, t)
+		prev := old.task()
+		err = (*Store)(s).changed(ctx, prev.Status, &prev, t)
 	}
 	if err == nil {
 		err = (*Store)(s).requeue(ctx, t)
@@ -332,15 +331,20 @@ func (s *tasks) Update(ctx context.Context, t *store.Task) error {
 // there the status is read by _id and the task replaced by _id: what
 // FerretDB itself does for the filtered update, no less atomic, without
 // reading the whole collection twice.
+//
+// A correction (an ended task ended again, as when its node reports the
+// outcome of a task marked abnormal) reads the task it replaces, which
+// the overview takes back out.
 func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) error {
 	var err error
+	var prev *store.Task
 	if (*Store)(s).scans {
-		err = s.updateIfByID(ctx, t, status)
+		prev, err = s.updateIfByID(ctx, t, status)
 	} else {
-		err = s.updateIfFiltered(ctx, t, status)
+		prev, err = s.updateIfFiltered(ctx, t, status)
 	}
 	if err == nil {
-		err = (*Store)(s).changed(ctx, status, t)
+		err = (*Store)(s).changed(ctx, status, prev, t)
 	}
 	if err == nil && (status == store.TaskPending || t.Status == store.TaskPending) {
 		err = (*Store)(s).requeue(ctx, t)
@@ -351,35 +355,61 @@ func (s *tasks) UpdateIf(ctx context.Context, t *store.Task, status string) erro
 	return nil
 }
 
-func (s *tasks) updateIfFiltered(ctx context.Context, t *store.Task, status string) error {
-	res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}, {Key: "status", Value: status}}, toTaskDoc(t))
-	if err != nil || matchedCount(res) != 0 {
-		return err
+// correction says whether replacing a task whose status is old by t
+// corrects its end.
+func correction(old string, t *store.Task) bool {
+	return store.TaskEnded(old) && store.TaskEnded(t.Status) && old != t.Status
+}
+
+// updateIfFiltered returns the task it replaced when that is a correction.
+func (s *tasks) updateIfFiltered(ctx context.Context, t *store.Task, status string) (*store.Task, error) {
+	filter := bson.D{{Key: "_id", Value: t.ID}, {Key: "status", Value: status}}
+	if correction(status, t) {
+		var old taskDoc
+		err := s.tasks.FindOneAndReplace(ctx, filter, toTaskDoc(t), options.FindOneAndReplace().SetReturnDocument(options.Before)).Decode(&old)
+		if err == nil {
+			prev := old.task()
+			return &prev, nil
+		}
+		if !errors.Is(err, mongo.ErrNoDocuments) {
+			return nil, err
+		}
+	} else {
+		res, err := s.tasks.ReplaceOne(ctx, filter, toTaskDoc(t))
+		if err != nil || matchedCount(res) != 0 {
+			return nil, err
+		}
 	}
 	var now struct {
 		Status string `bson:"status"`
 	}
-	err = findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: t.ID}}, &now,
+	err := findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: t.ID}}, &now,
 		options.FindOne().SetProjection(bson.D{{Key: "status", Value: 1}}))
 	if err == nil {
 		err = fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now.Status, status)
 	}
-	return err
+	return nil, err
 }
 
-func (s *tasks) updateIfByID(ctx context.Context, t *store.Task, status string) error {
-	var now struct {
-		Status string `bson:"status"`
+// updateIfByID returns the task it replaced when that is a correction.
+func (s *tasks) updateIfByID(ctx context.Context, t *store.Task, status string) (*store.Task, error) {
+	var now taskDoc
+	var opts []options.Lister[options.FindOneOptions]
+	if !correction(status, t) {
+		opts = append(opts, options.FindOne().SetProjection(bson.D{{Key: "status", Value: 1}}))
 	}
-	if err := findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: t.ID}}, &now,
-		options.FindOne().SetProjection(bson.D{{Key: "status", Value: 1}})); err != nil {
-		return err
+	if err := findOne(ctx, s.tasks, bson.D{{Key: "_id", Value: t.ID}}, &now, opts...); err != nil {
+		return nil, err
 	}
 	if now.Status != status {
-		return fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now.Status, status)
+		return nil, fmt.Errorf("%w: status is %s, not %s", store.ErrStale, now.Status, status)
 	}
 	res, err := s.tasks.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, toTaskDoc(t))
-	return matched(matchedCount(res), err)
+	if err = matched(matchedCount(res), err); err != nil || !correction(status, t) {
+		return nil, err
+	}
+	prev := now.task()
+	return &prev, nil
 }
 
 func (s *tasks) Delete(ctx context.Context, id string) error {

@@ -53,6 +53,16 @@ type endDoc struct {
 	RunMS      int64     `bson:"run_ms"` // -1: never started
 	Items      int64     `bson:"items"`
 	At         time.Time `bson:"at"` // when it was stored, for people
+	// Sign is -1 for the end a correction takes back out (and 0, meaning
+	// 1, for every other).
+	Sign int64 `bson:"sign,omitempty"`
+}
+
+func (d *endDoc) sign() int64 {
+	if d.Sign < 0 {
+		return -1
+	}
+	return 1
 }
 
 func toEndDoc(t *store.Task, at time.Time) *endDoc {
@@ -170,20 +180,25 @@ func (m rollups) addRows(at time.Time, key string, packed []byte) error {
 	return nil
 }
 
-func (m rollups) addEnd(at time.Time, key string, e store.TaskEnd) {
+func (m rollups) addEnd(at time.Time, key string, e store.TaskEnd, sign int64) {
 	k := rollupKey{key, e.SpiderID, e.Status}
 	r := m[k]
 	if r == nil {
 		r = &store.Rollup{Hour: at, SpiderID: e.SpiderID, Status: e.Status}
 		m[k] = r
 	}
-	r.SpiderName = e.SpiderName
-	r.Add(e, 1)
+	if sign > 0 || r.SpiderName == "" {
+		r.SpiderName = e.SpiderName
+	}
+	r.Add(e, sign)
 }
 
 func (m rollups) rows() []byte {
 	rows := make([]rowDoc, 0, len(m))
 	for _, r := range m {
+		if r.Count == 0 && r.RunCount == 0 && r.Items == 0 {
+			continue // taken back out by a correction
+		}
 		row := rowDoc{SpiderID: r.SpiderID, SpiderName: r.SpiderName, Status: r.Status, Count: r.Count,
 			RunCount: r.RunCount, RunSumMS: r.RunSumMS, RunMaxMS: r.RunMaxMS, Items: r.Items}
 		for b, c := range r.Hist {
@@ -211,12 +226,25 @@ func (s *Store) ended(ctx context.Context, t *store.Task) error {
 	return nil
 }
 
-// corrected replaces the end of t when its final status changed (abnormal,
-// then the outcome its node reports) and the end is not folded yet; once
-// folded, the first end stays counted.
-func (s *Store) corrected(ctx context.Context, t *store.Task) error {
-	_, err := s.taskEnds.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, toEndDoc(t, time.Now()))
+// corrected moves the end of prev to t's when its final status changed
+// (abnormal, then the outcome its node reports). An end not folded yet is
+// replaced; one folded (or being folded) is taken back out by a second
+// end of the old status with sign -1, stored with the new end, both under
+// ids of their own (so a retry stores them once). Without prev (a caller
+// that could not read it) a folded end stays as it was.
+func (s *Store) corrected(ctx context.Context, prev, t *store.Task) error {
+	now := time.Now()
+	res, err := s.taskEnds.ReplaceOne(ctx, bson.D{{Key: "_id", Value: t.ID}}, toEndDoc(t, now))
 	if err != nil {
+		return fmt.Errorf("correct its end: %w", err)
+	}
+	if matchedCount(res) != 0 || prev == nil {
+		return nil
+	}
+	id := t.ID + "." + prev.Status + "." + t.Status
+	out, in := toEndDoc(prev, now), toEndDoc(t, now)
+	out.ID, out.Sign, in.ID = id+".out", -1, id+".in"
+	if err := ignoreDuplicates(s.taskEnds.InsertMany(ctx, []any{out, in}, options.InsertMany().SetOrdered(false))); err != nil {
 		return fmt.Errorf("correct its end: %w", err)
 	}
 	return nil
@@ -233,15 +261,16 @@ func (s *Store) active(ctx context.Context, t *store.Task) error {
 }
 
 // changed counts what a write of t over a task whose status was old
-// ("" for a new task) changes in the overview.
-func (s *Store) changed(ctx context.Context, old string, t *store.Task) error {
+// ("" for a new task) changes in the overview; prev is that task when the
+// caller read it (a correction needs it to take a folded end back out).
+func (s *Store) changed(ctx context.Context, old string, prev, t *store.Task) error {
 	switch {
 	case !store.TaskEnded(t.Status):
 		return s.active(ctx, t)
 	case !store.TaskEnded(old):
 		return s.ended(ctx, t)
 	case old != t.Status:
-		return s.corrected(ctx, t)
+		return s.corrected(ctx, prev, t)
 	}
 	return nil
 }
@@ -362,7 +391,7 @@ func (s *stats) TaskStats(ctx context.Context, q store.StatsQuery) (*store.TaskS
 		if q.Bucket != time.Hour {
 			at, k = at.Truncate(24*time.Hour), dayKey(at)
 		}
-		m.addEnd(at, k, e.end())
+		m.addEnd(at, k, e.end(), e.sign())
 	}
 	rs := make([]store.Rollup, 0, len(m))
 	for _, r := range m {

@@ -88,7 +88,7 @@ func (s *Store) foldEnds(ctx context.Context, name string) (int, error) {
 			return 0, fmt.Errorf("hour %s: %w", k, err)
 		}
 		for _, e := range es {
-			m.addEnd(hour, k, e.end())
+			m.addEnd(hour, k, e.end(), e.sign())
 		}
 		folded += len(es)
 		doc.Fold, doc.Rows = id, m.rows()

@@ -214,6 +214,43 @@ func testStatsOnce(t *testing.T, s store.Store) {
 	wantCounts(t, "totals", st.Totals, map[string]int64{"finished": 2, "cancelled": 1})
 }
 
+// A task marked abnormal whose node reports the outcome long after (the
+// overview folded meanwhile) moves to the outcome, in the hour it really
+// ended, through either way a task is written.
+func testStatsCorrectedAfterFold(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	base := statsBase()
+	sp := newSpider("corrected")
+	viaIf := runTask(t, s, sp, base.Add(time.Minute), 3*time.Second, store.TaskAbnormal, 0)
+	viaUpdate := runTask(t, s, sp, base.Add(2*time.Minute), 4*time.Second, store.TaskAbnormal, 0)
+	if _, err := s.Stats().Fold(ctx, store.Now().Truncate(time.Hour)); err != nil {
+		t.Fatalf("Fold: %v", err)
+	}
+	st := taskStats(t, s, base, base.Add(2*time.Hour), time.Hour)
+	wantCounts(t, "totals before the correction", st.Totals, map[string]int64{"abnormal": 2})
+
+	viaIf.Status, viaIf.Finished, viaIf.ItemCount = store.TaskFinished, base.Add(time.Hour+5*time.Minute), 7
+	must(t, s.Tasks().UpdateIf(ctx, viaIf, store.TaskAbnormal))
+	viaUpdate.Status, viaUpdate.Finished = store.TaskError, base.Add(30*time.Minute)
+	must(t, s.Tasks().Update(ctx, viaUpdate))
+
+	statsTwice(t, s, func(t *testing.T) {
+		st := taskStats(t, s, base, base.Add(2*time.Hour), time.Hour)
+		wantCounts(t, "totals", st.Totals, map[string]int64{"finished": 1, "error": 1})
+		wantCounts(t, "the first hour", st.Buckets[0].Counts, map[string]int64{"error": 1})
+		wantCounts(t, "the second hour", st.Buckets[1].Counts, map[string]int64{"finished": 1})
+		if st.Items != 7 {
+			t.Errorf("items = %d, want the 7 of the corrected end", st.Items)
+		}
+		if len(st.Spiders) != 1 || st.Spiders[0].Failed != 1 {
+			t.Errorf("spiders %+v: want one, with 1 failed (the error; the abnormal ends are gone)", st.Spiders)
+		}
+		day := base.Truncate(24 * time.Hour)
+		st = taskStats(t, s, day, day.Add(48*time.Hour), 24*time.Hour)
+		wantCounts(t, "totals by day", st.Totals, map[string]int64{"finished": 1, "error": 1})
+	})
+}
+
 func testStatsWindows(t *testing.T, s store.Store) {
 	base := statsBase().Truncate(24 * time.Hour).Add(-24 * time.Hour) // a UTC midnight
 	sp := newSpider("edges")

@@ -43,11 +43,32 @@ import (
 
 // Run runs the conformance suite. open must return a store on fresh, empty
 // storage; it is called once per subtest, and Run closes what it returns.
-func Run(t *testing.T, open func(t *testing.T) store.Store) {
-	tests := []struct {
-		name string
-		fn   func(t *testing.T, s store.Store)
-	}{
+func Run(t *testing.T, open func(t *testing.T) store.Store) { run(t, open, nil) }
+
+// RunOnly runs the named tests of the suite (as Run names its subtests),
+// for a store with a second way of doing some things.
+func RunOnly(t *testing.T, open func(t *testing.T) store.Store, names ...string) {
+	known := map[string]bool{}
+	for _, tt := range suite() {
+		known[tt.name] = true
+	}
+	want := map[string]bool{}
+	for _, n := range names {
+		if !known[n] {
+			t.Fatalf("storetest: no test %q", n)
+		}
+		want[n] = true
+	}
+	run(t, open, want)
+}
+
+type conformanceTest struct {
+	name string
+	fn   func(t *testing.T, s store.Store)
+}
+
+func suite() []conformanceTest {
+	return []conformanceTest{
 		{"Ping", testPing},
 		{"NodeRegister", testNodeRegister},
 		{"NodeNotFound", testNodeNotFound},
@@ -120,10 +141,18 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"StatsCounts", testStatsCounts},
 		{"StatsP95", testStatsP95},
 		{"StatsOnce", testStatsOnce},
+		{"StatsCorrectedAfterFold", testStatsCorrectedAfterFold},
 		{"StatsWindows", testStatsWindows},
 		{"StatsNow", testStatsNow},
 	}
-	for _, tt := range tests {
+}
+
+// run runs the tests of the suite that only names (all when nil).
+func run(t *testing.T, open func(t *testing.T) store.Store, only map[string]bool) {
+	for _, tt := range suite() {
+		if only != nil && !only[tt.name] {
+			continue
+		}
 		t.Run(tt.name, func(t *testing.T) {
 			s := open(t)
 			t.Cleanup(func() {
