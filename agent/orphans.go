@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/crawlhub/crawlhub/loglevel"
 	"github.com/crawlhub/crawlhub/runner"
 	"github.com/crawlhub/crawlhub/store"
 	"github.com/crawlhub/crawlhub/tasklog"
@@ -72,8 +73,14 @@ func (a *Agent) recoverOrphans(ctx context.Context) {
 
 func (a *Agent) abandon(ctx context.Context, taskID, reason string) {
 	var total int64
+	var levels *loglevel.Counter // the whole log's, when its file is here
 	logPath := a.dir("logs", taskID+".log")
 	if _, err := os.Stat(logPath); err == nil {
+		levels = new(loglevel.Counter)
+		if err := tasklog.CountLevels(logPath, levels); err != nil {
+			a.log.Warn("orphaned task's log levels not counted; it keeps those reported while it ran", "task_id", taskID, "err", err)
+			levels = nil
+		}
 		n, err := tasklog.Recover(ctx, taskID, logPath, a.store.Logs())
 		if err != nil {
 			a.log.Warn("orphaned task's log not uploaded", "task_id", taskID, "err", err)
@@ -94,6 +101,12 @@ func (a *Agent) abandon(ctx context.Context, taskID, reason string) {
 	}
 	was := t.Status
 	t.Status, t.Reason, t.LogLines, t.Finished = store.TaskAbnormal, reason, total, store.Now()
+	if levels != nil {
+		t.LogLevels = levels.Levels()
+		if stats := levels.ScrapyStats(); stats != nil {
+			t.ScrapyStats = stats
+		}
+	}
 	if err := a.store.Tasks().UpdateIf(ctx, t, was); err != nil {
 		a.log.Warn("orphaned task not marked abnormal", "task_id", taskID, "err", err)
 		return

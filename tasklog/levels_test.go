@@ -2,7 +2,10 @@ package tasklog
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -56,5 +59,27 @@ func TestWriterLevelsAndScan(t *testing.T) {
 	}
 	if _, err := w.Scan(0, func(int64, string) bool { return true }); err != ErrClosed {
 		t.Errorf("Scan after Close: %v, want ErrClosed", err)
+	}
+}
+
+// CountLevels counts a log file's lines as the Writer did: a line longer
+// than its buffer, and a last line without '\n', count too.
+func TestCountLevels(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "task.log")
+	long := "2026-12-03 22:42:07 [spider] ERROR: " + strings.Repeat("x", 200_000)
+	text := "2026-12-03 22:42:07 [spider] WARNING: slow\n" + long + "\n" +
+		"INFO: GET https://example.com/error/1\n" + "ERROR:root:the last line, cut short"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var c loglevel.Counter
+	if err := CountLevels(path, &c); err != nil {
+		t.Fatal(err)
+	}
+	if got := c.Levels(); got.Error != 2 || got.Warning != 1 {
+		t.Errorf("levels %+v, want 2 errors and 1 warning", got)
+	}
+	if err := CountLevels(path+".missing", &c); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a missing file: %v", err)
 	}
 }

@@ -1,6 +1,8 @@
 package tasklog
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/crawlhub/crawlhub/loglevel"
 	"github.com/crawlhub/crawlhub/store"
 )
 
@@ -172,4 +175,37 @@ func Recover(ctx context.Context, taskID, path string, st Store) (int64, error) 
 		return total, fmt.Errorf("tasklog: recovering the log of task %s: %d of %d lines in the store: %w", taskID, max(u.stored, 0), total, err)
 	}
 	return total, nil
+}
+
+// CountLevels feeds every line of the log file at path to c, in order, as
+// a Writer with Config.Levels did while the task ran (a final line without
+// '\n' counts): a recovered log gets the counts of all of its lines, not
+// only of those reported before its agent died.
+func CountLevels(path string, c *loglevel.Counter) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return fmt.Errorf("tasklog: counting the levels of %s: %w", path, err)
+	}
+	defer f.Close()
+	r := bufio.NewReaderSize(f, 64<<10)
+	var long []byte
+	for {
+		b, err := r.ReadSlice('\n')
+		if errors.Is(err, bufio.ErrBufferFull) {
+			long = append(long, b...) // a line longer than the buffer
+			continue
+		}
+		if long != nil {
+			b, long = append(long, b...), nil
+		}
+		if line := bytes.TrimSuffix(b, []byte{'\n'}); len(b) > 0 {
+			c.Line(line)
+		}
+		if errors.Is(err, io.EOF) {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("tasklog: counting the levels of %s: %w", path, err)
+		}
+	}
 }
