@@ -26,10 +26,10 @@ type SMTPServer struct {
 	tls      *tls.Config
 	implicit bool
 	ln       net.Listener
-	wg    sync.WaitGroup
-	mu    sync.Mutex
-	mails []Mail
-	wake  chan struct{}
+	wg       sync.WaitGroup
+	mu       sync.Mutex
+	mails    []Mail
+	wake     chan struct{}
 }
 
 // Mail is one message an SMTPServer took.
