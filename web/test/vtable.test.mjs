@@ -82,7 +82,7 @@ test('small limits: a scaled range with a short viewport still covers the view',
 });
 
 test('ITEM_ROW agrees with the stylesheet', async () => {
-  const css = await readFile(new URL('../src/style.css', import.meta.url), 'utf8');
+  const css = await readFile(new URL('../src/styles/items.css', import.meta.url), 'utf8');
   const block = css.match(/\.item-row\s*\{[^}]*\}/)?.[0] ?? '';
   assert.match(block, new RegExp(`height:\\s*${ITEM_ROW}px`), '.item-row height');
   assert.match(css, new RegExp(`\\.items-scroll\\s*\\{[^}]*line-height|font:[^;]*/${ITEM_ROW}px`));

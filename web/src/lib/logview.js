@@ -23,7 +23,7 @@
 import { parseAnsi, stripAnsi } from './ansi.js';
 import { h, replace } from './dom.js';
 
-/** Row height in px; .logline in style.css has the same. */
+/** Row height in px; .logline in styles/log.css has the same. */
 export const ROW = 20;
 /** Rows drawn above and below the visible ones. */
 const OVERSCAN = 30;

@@ -11,7 +11,7 @@
 // - Columns: the union of the items' top-level keys, in first-seen order.
 // - cellText(): a value as one short line (nested values compact).
 
-/** Row height in px; .item-row in style.css has the same. */
+/** Row height in px; .item-row in styles/items.css has the same. */
 export const ITEM_ROW = 28;
 
 /** Rows drawn above and below the visible ones. */
