@@ -98,7 +98,9 @@ func newSignedEnv(t *testing.T, secret string, opts ...func(*server.Config)) *en
 	var wg sync.WaitGroup
 	wg.Go(func() { e.srv.Run(ctx) })
 	// The agent polls rarely: tasks start because the master nudges it.
-	e.agent, err = agent.New(agent.Config{Name: "solo", DataDir: t.TempDir(), PollInterval: time.Hour,
+	// The agent beats as often as the master expects (the default when
+	// the test leaves it).
+	e.agent, err = agent.New(agent.Config{Name: "solo", DataDir: t.TempDir(), PollInterval: time.Hour, Heartbeat: cfg.Heartbeat,
 		CancelGrace: time.Second, Concurrency: 4, Log: log, ClusterSecret: secret}, st, connect)
 	if err != nil {
 		t.Fatal(err)

@@ -1,16 +1,22 @@
 package server_test
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/crawlhub/crawlhub/agent"
+	"github.com/crawlhub/crawlhub/bus"
 	"github.com/crawlhub/crawlhub/internal/testenv"
 	"github.com/crawlhub/crawlhub/server"
 	"github.com/crawlhub/crawlhub/server/alerts"
 	"github.com/crawlhub/crawlhub/store"
+	"github.com/crawlhub/crawlhub/wire"
 )
 
 // fastRetry makes a failed alert come back within milliseconds, so a
@@ -243,6 +249,75 @@ func TestWebhookNodeOffline(t *testing.T) {
 	var p alerts.Payload
 	if err := json.Unmarshal(got[0].Body, &p); err != nil || p.Node == nil || p.Node.Name != "solo" || p.Node.Status != "offline" {
 		t.Fatalf("payload %s: want node solo offline", got[0].Body)
+	}
+}
+
+// A node that comes online is reported, each time, once the master has
+// listened for a whole missed-beats window; one first heard within that
+// window may have been online all along, and is not.
+func TestWebhookNodeOnline(t *testing.T) {
+	const beat = time.Second
+	const window = 3 * beat // the master's missed-beats window
+	started := time.Now()   // the master starts after this
+	e := newEnv(t, fastRetry, func(c *server.Config) { c.Heartbeat = beat })
+	rcv := testenv.StartReceiver(t, "s")
+	e.webhook(map[string]any{"name": "nodes", "url": rcv.URL, "secret": "s", "events": []string{"node.online"}})
+	e.stopAgent()
+	start := func(name, dir string) (id string, stop func()) {
+		a, err := agent.New(agent.Config{Name: name, DataDir: dir, PollInterval: time.Hour, Heartbeat: beat,
+			Log: slog.New(slog.NewTextHandler(io.Discard, nil))}, e.st, func(h bus.Handler) (bus.Bus, error) { return e.broker.Connect(h), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(e.ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); a.Run(ctx) }()
+		return a.NodeID(), func() { cancel(); <-done }
+	}
+
+	earlyID, stopEarly := start("early", t.TempDir())
+	e.tap.wait(func(env *wire.Envelope) bool { return env.Type == wire.EvHeartbeat && env.NodeID == earlyID })
+	inWindow := time.Since(started) < window
+	stopEarly()
+	// The window is a time, not an event: let it pass.
+	time.Sleep(time.Until(started.Add(window + beat)))
+
+	dir := t.TempDir()
+	for round := 1; round <= 2; round++ {
+		_, stop := start("late", dir)
+		rcv.WaitFor(t, wait, "late's node.online delivery", func(all []testenv.Received) bool {
+			n := 0
+			for _, r := range all {
+				if r.Event == "node.online" && strings.Contains(string(r.Body), `"name":"late"`) {
+					n++
+				}
+			}
+			return n >= round
+		})
+		stop()
+	}
+	var late int
+	for _, r := range rcv.All() {
+		var p alerts.Payload
+		if err := json.Unmarshal(r.Body, &p); err != nil || p.Node == nil {
+			t.Fatalf("payload %s: want a node", r.Body)
+		}
+		switch {
+		case p.Node.Name == "early":
+			if inWindow {
+				t.Errorf("node early, first heard in the master's first window, was reported online: %s", r.Body)
+			}
+		case p.Node.Name == "late" && p.Node.Status == "online" && r.Valid:
+			late++
+		default:
+			t.Errorf("unexpected delivery %s", r.Body)
+		}
+	}
+	if late != 2 {
+		t.Errorf("%d signed node.online deliveries for late, want 2 (it came online twice)", late)
+	}
+	if !inWindow {
+		t.Log("the machine was too slow to start a node within the master's first window: that half was not checked")
 	}
 }
 
