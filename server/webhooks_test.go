@@ -239,6 +239,35 @@ func TestWebhookEmail(t *testing.T) {
 	}
 }
 
+// A task someone cancels is reported as cancelled, saying by whom and why,
+// to a webhook that asked for that (and not to one that asked for
+// failures only).
+func TestWebhookTaskCancelled(t *testing.T) {
+	e := newEnv(t, fastRetry)
+	rcv := testenv.StartReceiver(t, "s")
+	e.webhook(map[string]any{"name": "0 failures", "url": rcv.URL, "secret": "s", "events": []string{"task.failed"}})
+	w := e.webhook(map[string]any{"name": "cancels", "url": rcv.URL, "secret": "s", "events": []string{"task.cancelled"}})
+	task := e.runningTaskOf("echo started\nexec sleep 100\n")
+	e.do("POST", "/api/tasks/"+task.ID+"/cancel", map[string]string{"reason": "enough"}, nil)
+	got := rcv.WaitFor(t, wait, "task.cancelled delivery", ofEvent("task.cancelled", 1))
+	var p alerts.Payload
+	if err := json.Unmarshal(got[0].Body, &p); err != nil {
+		t.Fatal(err)
+	}
+	if !got[0].Valid || p.Webhook.ID != w.ID || p.Task == nil || p.Task.ID != task.ID || p.Task.Status != "cancelled" ||
+		!strings.Contains(p.Task.Reason, "enough") || !strings.Contains(p.Text, "cancelled") {
+		t.Fatalf("payload %s: want the cancelled task, with its reason, signed, to the webhook that asked", got[0].Body)
+	}
+	for _, d := range e.deliveries(w.ID) {
+		if d.Event != "task.cancelled" {
+			t.Errorf("webhook cancels has a %s delivery", d.Event)
+		}
+	}
+	if n := len(rcv.All()); n != 1 {
+		t.Errorf("the receiver got %d deliveries, want only the cancellation's", n)
+	}
+}
+
 // A node that stops is reported offline.
 func TestWebhookNodeOffline(t *testing.T) {
 	e := newEnv(t, fastRetry)
