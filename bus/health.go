@@ -44,7 +44,12 @@ const (
 // Until then messages to this bus's subscriptions would be lost, so the
 // bus does not claim to be up.
 type health struct {
-	log *slog.Logger
+	log   *slog.Logger
+	every time.Duration // how often the probe pings; probeEvery
+	// kick makes the probe ping at once instead of at its next tick: a
+	// PubSub connection subscribed again is news that Redis may be back,
+	// and calls would fail until the probe agreed (one buffered signal).
+	kick chan struct{}
 
 	mu       sync.Mutex // guards the fields below
 	notifyMu sync.Mutex // held while watchers run, taken before mu is let go: they see the changes in order
@@ -74,13 +79,25 @@ func (h *health) Watch(fn func(up bool)) {
 // or given up), so the calls pair up.
 func (h *health) setProbe(ok bool) { h.set(func() { h.probeBad = !ok }) }
 func (h *health) setPubSub(ok bool) {
+	probeBad := false
 	h.set(func() {
 		if ok {
 			h.psBad = max(0, h.psBad-1)
 		} else {
 			h.psBad++
 		}
+		probeBad = h.probeBad
 	})
+	if ok && probeBad {
+		select {
+		case h.kick <- struct{}{}:
+		default: // a ping is already due
+		}
+	}
+}
+
+func newHealth(log *slog.Logger) health {
+	return health{log: log, every: probeEvery, kick: make(chan struct{}, 1)}
 }
 
 func (h *health) set(change func()) {
@@ -139,16 +156,17 @@ func unreachable(err error) bool {
 	return errors.As(err, &op) && !op.Timeout()
 }
 
-// probe pings every probeEvery with ping (which must give up after
-// probeTimeout) until ctx ends.
+// probe pings every h.every, and at once when kicked, with ping (which
+// must give up after probeTimeout) until ctx ends.
 func (h *health) probe(ctx context.Context, ping func(context.Context) error) {
-	t := time.NewTicker(probeEvery)
+	t := time.NewTicker(h.every)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case <-h.kick:
 		}
 		pctx, cancel := context.WithTimeout(ctx, probeTimeout)
 		err := ping(pctx)

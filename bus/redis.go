@@ -76,7 +76,7 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 		ps:      client.Subscribe(rctx),
 		handler: h,
 		log:     log,
-		health:  health{log: log},
+		health:  newHealth(log),
 		probe:   conn.probe,
 		waiters: map[string][]chan error{},
 		cancel:  cancel,
