@@ -37,8 +37,8 @@ type Redis struct {
 	handler Handler
 	hmu     sync.Mutex // handler calls never overlap, whichever connection they come from
 	log     *slog.Logger
-	health                        // Up and Watch; see health.go
-	probe   redis.UniversalClient // the health probe's own connection, with short timeouts
+	health          // Up and Watch; see health.go
+	probe   *prober // the health probe's own connection, with short timeouts
 
 	mu      sync.Mutex
 	waiters map[string][]chan error // subscribe confirmations awaited; buffered(1)
@@ -63,7 +63,6 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 	client := conn.client
 	if err := client.Ping(ctx).Err(); err != nil {
 		_ = client.Close()
-		_ = conn.probe.Close()
 		if conn.master != "" && errors.Is(err, redis.Nil) {
 			// The sentinels answered, without a master of that name.
 			return nil, redact.Error(fmt.Errorf("bus: %s: the sentinels know no master named %q (sentinel monitor <name> …)", conn.where, conn.master), url)
@@ -77,7 +76,7 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 		handler: h,
 		log:     log,
 		health:  newHealth(log),
-		probe:   conn.probe,
+		probe:   newProber(conn.probe),
 		waiters: map[string][]chan error{},
 		cancel:  cancel,
 		done:    make(chan struct{}),
@@ -92,7 +91,7 @@ func NewRedis(ctx context.Context, url string, h Handler, log *slog.Logger) (*Re
 	}()
 	go func() {
 		defer close(b.probed)
-		b.health.probe(rctx, func(ctx context.Context) error { return b.probe.Ping(ctx).Err() })
+		b.health.probe(rctx, b.probe.ping)
 	}()
 	return b, nil
 }

@@ -31,10 +31,10 @@ const dialTimeout = 2 * time.Second
 // redisConn is a connected client of one of the three kinds.
 type redisConn struct {
 	client  redis.UniversalClient
-	probe   redis.UniversalClient // the health probe's own client (health.go)
-	cluster *redis.ClusterClient  // set for Redis Cluster: sharded PubSub is used
-	where   string                // addresses for error messages
-	master  string                // behind Sentinel: the master's name
+	probe   func() redis.UniversalClient // makes the health probe's own client (probe.go)
+	cluster *redis.ClusterClient         // set for Redis Cluster: sharded PubSub is used
+	where   string                       // addresses for error messages
+	master  string                       // behind Sentinel: the master's name
 }
 
 func dialRedis(rawURL string) (*redisConn, error) {
@@ -54,7 +54,8 @@ func dialRedis(rawURL string) (*redisConn, error) {
 		p := *opt
 		p.PoolSize, p.MinIdleConns, p.MaxRetries = 1, 0, -1
 		p.DialTimeout, p.ReadTimeout, p.WriteTimeout = probeTimeout, probeTimeout, probeTimeout
-		return &redisConn{client: c, probe: redis.NewClusterClient(&p), cluster: c, where: "Redis Cluster " + addrs}, nil
+		probe := func() redis.UniversalClient { q := p; return redis.NewClusterClient(&q) }
+		return &redisConn{client: c, probe: probe, cluster: c, where: "Redis Cluster " + addrs}, nil
 	case "redis+sentinel", "rediss+sentinel":
 		opt, addrs, err := sentinelOptions(strings.TrimSuffix(scheme, "+sentinel"), rest)
 		if err != nil {
@@ -65,7 +66,8 @@ func dialRedis(rawURL string) (*redisConn, error) {
 		p := *opt
 		p.PoolSize, p.MinIdleConns, p.MaxRetries = 1, 0, -1
 		p.DialTimeout, p.ReadTimeout, p.WriteTimeout = probeTimeout, probeTimeout, probeTimeout
-		return &redisConn{client: redis.NewFailoverClient(opt), probe: redis.NewFailoverClient(&p), where: "Redis master " + opt.MasterName + " through Sentinel " + addrs, master: opt.MasterName}, nil
+		probe := func() redis.UniversalClient { q := p; return redis.NewFailoverClient(&q) }
+		return &redisConn{client: redis.NewFailoverClient(opt), probe: probe, where: "Redis master " + opt.MasterName + " through Sentinel " + addrs, master: opt.MasterName}, nil
 	}
 	opt, err := redis.ParseURL(rawURL)
 	if err != nil {
@@ -75,7 +77,8 @@ func dialRedis(rawURL string) (*redisConn, error) {
 	// A caller's deadline bounds its call, also on a connection to a Redis
 	// that hangs (else a call waits out the read timeout, and retries).
 	opt.ContextTimeoutEnabled = true
-	return &redisConn{client: redis.NewClient(opt), probe: newProbeClient(opt), where: opt.Addr}, nil
+	probe := func() redis.UniversalClient { return newProbeClient(opt) }
+	return &redisConn{client: redis.NewClient(opt), probe: probe, where: opt.Addr}, nil
 }
 
 // splitHosts splits what follows "scheme://" into the user info (with its

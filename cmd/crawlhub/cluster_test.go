@@ -322,6 +322,9 @@ func TestClusterRedisRestart(t *testing.T) {
 	if code, _, _, _ := c.sysinfo(n.ID); code == 200 {
 		t.Fatal("a call succeeded with Redis down")
 	}
+	// Down long enough for a dial to have failed: go-redis's pool then
+	// refuses to dial for a while, and the bus must not wait on it.
+	c.agents["alpha"].waitLog(t, regexp.MustCompile(`failed to dial`), 5*time.Second)
 	c.redis.Start()
 	back := time.Now()
 	// Both resubscribe by themselves; a call made before they did is lost
