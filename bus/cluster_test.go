@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -336,6 +337,36 @@ func TestRedisClusterSlotMoved(t *testing.T) {
 		}
 	}
 	defer third.Close()
+	// A cluster made a moment ago may still be spreading its epochs. The
+	// new owner must know the highest, or the epoch it bumps to below can
+	// be lower than the old owner's, whose gossip then takes the slot back.
+	epoch := func(cl *redis.Client, field string) int64 {
+		info, err := cl.ClusterInfo(ctx).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(info) {
+			if v, ok := strings.CutPrefix(strings.TrimSpace(line), field+":"); ok {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil {
+					t.Fatalf("%s: %q", field, line)
+				}
+				return n
+			}
+		}
+		t.Fatalf("no %s in CLUSTER INFO:\n%s", field, info)
+		return 0
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		known := epoch(to, "cluster_current_epoch")
+		if epoch(from, "cluster_my_epoch") <= known && epoch(third, "cluster_my_epoch") <= known {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the new owner did not learn the cluster's epochs within 10 s")
+		}
+		time.Sleep(50 * time.Millisecond) // gossip has no event to wait on
+	}
 	fromID, _ := from.Do(ctx, "CLUSTER", "MYID").Text()
 	toID, _ := to.Do(ctx, "CLUSTER", "MYID").Text()
 	for _, step := range []struct {
