@@ -29,29 +29,6 @@ func (e *env) dialAs(secret string) (*wsClient, int) {
 	return e.dialURL(e.wsURL("/ws"), h)
 }
 
-func (e *env) wsURL(path string) string { return "ws" + strings.TrimPrefix(e.base, "http") + path }
-
-// dialURL opens a WebSocket; a refused upgrade returns nil and the status.
-func (e *env) dialURL(url string, h http.Header) (*wsClient, int) {
-	e.t.Helper()
-	conn, resp, err := websocket.DefaultDialer.Dial(url, h)
-	if err != nil {
-		if resp == nil {
-			e.t.Fatal(err)
-		}
-		resp.Body.Close()
-		return nil, resp.StatusCode
-	}
-	resp.Body.Close()
-	c := &wsClient{t: e.t, conn: conn, replies: make(chan json.RawMessage, 16), pushes: make(chan push, 4096), done: make(chan struct{})}
-	go c.read()
-	e.t.Cleanup(func() {
-		conn.Close()
-		<-c.done
-	})
-	return c, resp.StatusCode
-}
-
 // closeCode waits for the server to close c and returns the close code.
 func (c *wsClient) closeCode() int {
 	c.t.Helper()
